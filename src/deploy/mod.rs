@@ -1,0 +1,1 @@
+//! The `vpnjail` deployment tool: site model, renderers and command executor.

@@ -1,0 +1,1 @@
+//! The `vpndns` DNS proxy.
