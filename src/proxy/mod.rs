@@ -1,1 +1,17 @@
-//! The `vpndns` DNS proxy.
+//! The `vpndns` DNS proxy. A query flows one way through these modules:
+//!
+//! - [`wire`] and [`name`] parse the datagram (untrusted bytes, no allocation);
+//! - [`engine`] decides, from the tables in [`policy`], [`statics`],
+//!   [`domainset`] and [`blocklist`], built from [`config`];
+//! - [`answer`] encodes a local answer, or [`upstream`] forwards it;
+//! - [`udp`] and [`tcp`] are the listeners that run this per packet, and
+//!   [`server`] binds them, drops privileges, reloads and shuts down.
+pub mod answer;
+pub mod blocklist;
+pub mod config;
+pub mod domainset;
+pub mod engine;
+pub mod name;
+pub mod policy;
+pub mod statics;
+pub mod wire;

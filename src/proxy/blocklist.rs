@@ -1,0 +1,284 @@
+//! Blocklist and allowlist files: the four common formats, mixed freely line
+//! by line, read as a stream into [`DomainSet`]s.
+//!
+//! | format   | example                      | meaning                         |
+//! |----------|------------------------------|---------------------------------|
+//! | plain    | `ads.example.com`            | the domain and every name below |
+//! | hosts    | `0.0.0.0 ads.example.com b`  | each name and below; `localhost` and friends ignored |
+//! | adblock  | `\|\|ads.example.com^`       | the domain and below; `@@\|\|d^` allows `d`; other rules skipped |
+//! | wildcard | `*.ads.example.com`          | the domain and below (see below) |
+//!
+//! `#` and `!` start comments. A wildcard entry also blocks the domain itself:
+//! the converted lists this format comes from carry each domain once, as
+//! `*.d`, meaning the same set of names as `d` in the other formats.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::Path;
+
+use super::domainset::DomainSetBuilder;
+use super::name::Name;
+
+/// What one line of a list contributes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Nothing: blank or comment.
+    Nothing,
+    /// Domains to block (a hosts line may name several).
+    Block(Vec<&'a str>),
+    /// A domain to allow (adblock exception `@@||d^`).
+    Allow(&'a str),
+    /// A line that is not understood or not supported, with why.
+    Skip(&'static str),
+}
+
+/// Host names that hosts files map to themselves; never blocks.
+const HOSTS_SELF: &[&str] = &[
+    "localhost",
+    "localhost.localdomain",
+    "local",
+    "broadcasthost",
+    "ip6-localhost",
+    "ip6-loopback",
+    "ip6-localnet",
+    "ip6-mcastprefix",
+    "ip6-allnodes",
+    "ip6-allrouters",
+    "ip6-allhosts",
+    "0.0.0.0",
+];
+
+/// Classifies one line.
+pub fn parse_line(line: &str) -> Line<'_> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with(['#', '!', '[']) {
+        return Line::Nothing;
+    }
+    if let Some(rule) = line.strip_prefix("@@||") {
+        return match rule.strip_suffix('^') {
+            Some(d) if is_domain(d) => Line::Allow(d),
+            _ => Line::Skip("adblock exception other than @@||domain^"),
+        };
+    }
+    if let Some(rule) = line.strip_prefix("||") {
+        return match rule.strip_suffix('^') {
+            Some(d) if is_domain(d) => Line::Block(vec![d]),
+            _ => Line::Skip("adblock rule other than ||domain^"),
+        };
+    }
+    let line = line.split('#').next().unwrap_or("").trim();
+    let mut tokens = line.split_whitespace();
+    let Some(first) = tokens.next() else {
+        return Line::Nothing;
+    };
+    if first.parse::<IpAddr>().is_ok() {
+        let mut tokens = tokens.peekable();
+        if tokens.peek().is_none() {
+            return Line::Skip("an address without names");
+        }
+        let names: Vec<&str> = tokens
+            .filter(|t| !HOSTS_SELF.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .collect();
+        if names.iter().any(|t| !is_domain(t)) {
+            return Line::Skip("hosts line with a name that is not a domain");
+        }
+        return if names.is_empty() {
+            Line::Nothing
+        } else {
+            Line::Block(names)
+        };
+    }
+    if tokens.next().is_some() {
+        return Line::Skip("several words, and the first is not an address");
+    }
+    let domain = first.strip_prefix("*.").unwrap_or(first);
+    if is_domain(domain) {
+        Line::Block(vec![domain])
+    } else {
+        Line::Skip("not a domain name")
+    }
+}
+
+/// A host name as lists write them: letters, digits, `-` and `_`, dot-separated
+/// labels of 1 to 63 bytes, not an IP address.
+fn is_domain(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        && s.parse::<IpAddr>().is_err()
+}
+
+/// Counts from loading one file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileStats {
+    /// Domains added to the block set (before deduplication across files).
+    pub blocked: usize,
+    /// Domains added to the allow set.
+    pub allowed: usize,
+    /// Lines not understood or not supported.
+    pub skipped: usize,
+    /// The first skipped line (number, reason), to help fix the file.
+    pub first_skip: Option<(usize, &'static str)>,
+}
+
+/// Why a list file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("line {0}: binary data (NUL byte); is this a blocklist?")]
+    Binary(usize),
+}
+
+/// Streams `path` into the builders: blocked names into `block` (tagged with
+/// `source`), exceptions into `allow`.
+pub fn load_file(
+    path: &Path,
+    source: u16,
+    block: &mut DomainSetBuilder,
+    allow: &mut DomainSetBuilder,
+) -> Result<FileStats, ListError> {
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+    let mut stats = FileStats::default();
+    let mut buf = Vec::with_capacity(256);
+    let mut number = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(stats);
+        }
+        number += 1;
+        if buf.contains(&0) {
+            return Err(ListError::Binary(number));
+        }
+        let mut skip = |why| {
+            stats.skipped += 1;
+            stats.first_skip.get_or_insert((number, why));
+        };
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            skip("not UTF-8");
+            continue;
+        };
+        match parse_line(text) {
+            Line::Nothing => {}
+            Line::Skip(why) => skip(why),
+            Line::Allow(d) => match Name::from_text(d) {
+                Ok(name) => {
+                    allow.insert(&name, source);
+                    stats.allowed += 1;
+                }
+                Err(_) => skip("name too long"),
+            },
+            Line::Block(names) => {
+                for d in names {
+                    match Name::from_text(d) {
+                        Ok(name) => {
+                            block.insert(&name, source);
+                            stats.blocked += 1;
+                        }
+                        Err(_) => skip("name too long"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_format() {
+        assert_eq!(
+            parse_line("ads.example.com\n"),
+            Line::Block(vec!["ads.example.com"])
+        );
+        assert_eq!(
+            parse_line("  Ads.Example.com # note"),
+            Line::Block(vec!["Ads.Example.com"])
+        );
+        assert_eq!(
+            parse_line("0.0.0.0 a.com b.com"),
+            Line::Block(vec!["a.com", "b.com"])
+        );
+        assert_eq!(parse_line("127.0.0.1 localhost"), Line::Nothing);
+        assert_eq!(parse_line("::1 ip6-localhost ip6-loopback"), Line::Nothing);
+        assert_eq!(parse_line(":: x.org"), Line::Block(vec!["x.org"]));
+        assert_eq!(
+            parse_line("||ads.example.com^"),
+            Line::Block(vec!["ads.example.com"])
+        );
+        assert_eq!(
+            parse_line("@@||good.example.com^"),
+            Line::Allow("good.example.com")
+        );
+        assert_eq!(
+            parse_line("*.easy.example"),
+            Line::Block(vec!["easy.example"])
+        );
+        assert_eq!(
+            parse_line("||0.0.0.0.beeglivesex.com^"),
+            Line::Block(vec!["0.0.0.0.beeglivesex.com"])
+        );
+    }
+
+    #[test]
+    fn comments_and_unsupported() {
+        assert_eq!(parse_line("# comment"), Line::Nothing);
+        assert_eq!(parse_line("! adblock comment"), Line::Nothing);
+        assert_eq!(parse_line("[Adblock Plus 2.0]"), Line::Nothing);
+        assert_eq!(parse_line(""), Line::Nothing);
+        assert!(matches!(
+            parse_line("||ads.com^$third-party"),
+            Line::Skip(_)
+        ));
+        assert!(matches!(parse_line("/banner/*/img^"), Line::Skip(_)));
+        assert!(matches!(parse_line("two words"), Line::Skip(_)));
+        assert!(matches!(parse_line("1.2.3.4"), Line::Skip(_)));
+        assert!(matches!(parse_line("0.0.0.0 bad/name"), Line::Skip(_)));
+    }
+
+    #[test]
+    fn loads_a_mixed_file_and_refuses_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mixed.txt");
+        std::fs::write(
+            &path,
+            "# mixed\nplain.test\n0.0.0.0 hosts.test other.test\n||adblock.test^\n*.wild.test\n@@||ok.plain.test^\nbad line here\n",
+        )
+        .unwrap();
+        let (mut b, mut a) = (DomainSetBuilder::default(), DomainSetBuilder::default());
+        let stats = load_file(&path, 0, &mut b, &mut a).unwrap();
+        assert_eq!((stats.blocked, stats.allowed, stats.skipped), (5, 1, 1));
+        assert_eq!(stats.first_skip.map(|s| s.0), Some(7));
+        let set = b.build();
+        for name in [
+            "plain.test",
+            "x.hosts.test",
+            "adblock.test",
+            "wild.test",
+            "a.wild.test",
+        ] {
+            assert!(
+                set.lookup(&Name::from_text(name).unwrap()).is_some(),
+                "{name}"
+            );
+        }
+        std::fs::write(&path, b"ok.test\n\x00\x01\x02").unwrap();
+        let err = load_file(
+            &path,
+            0,
+            &mut DomainSetBuilder::default(),
+            &mut DomainSetBuilder::default(),
+        );
+        assert!(matches!(err, Err(ListError::Binary(2))));
+    }
+}

@@ -1,0 +1,874 @@
+//! The vpndns config file: TOML read into raw serde structs, then checked into
+//! typed values. Every error names the file, the line and what was expected.
+//! Reads only the config file itself; lists are read by [`super::engine`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::name::Name;
+use super::policy::{Action, DomainRule, Forwarder, Forwarders, Policy};
+
+/// Default location, as installed by the rc.d script.
+pub const DEFAULT_PATH: &str = "/usr/local/etc/vpndns/vpndns.toml";
+
+/// One problem in a file, located when possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based line and column.
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// Everything wrong with a config, all reported at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A file named in the config, with the line that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// Resolved against the config file's folder.
+    pub path: PathBuf,
+    /// As written in the config.
+    pub written: String,
+    pub at: (usize, usize),
+}
+
+/// What a blocked name gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockResponse {
+    NxDomain,
+    /// 0.0.0.0 for A, :: for AAAA, NODATA otherwise.
+    Null,
+    Refused,
+    /// This address for its record type, NODATA otherwise.
+    Address(IpAddr),
+}
+
+impl fmt::Display for BlockResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockResponse::NxDomain => f.write_str("nxdomain"),
+            BlockResponse::Null => f.write_str("null (0.0.0.0 / ::)"),
+            BlockResponse::Refused => f.write_str("refused"),
+            BlockResponse::Address(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub timeout: Duration,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Port an identity-mode query is sent to on the client's address.
+    pub identity_port: u16,
+    /// UDP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Forwarded queries in flight per worker before new ones get SERVFAIL.
+    pub max_inflight: usize,
+    pub tcp_idle_timeout: Duration,
+    pub tcp_max_clients: usize,
+}
+
+/// `[static]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticConfig {
+    pub ttl: u32,
+    pub auto_ptr: bool,
+    pub records: Vec<(Name, IpAddr)>,
+    pub files: Vec<FileRef>,
+}
+
+/// `[block]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockConfig {
+    pub lists: Vec<FileRef>,
+    pub allow: Vec<FileRef>,
+    pub exempt: Vec<IpNet>,
+    pub response: BlockResponse,
+    pub ttl: u32,
+    pub local_only: Vec<Name>,
+}
+
+/// A checked config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub forwarders: Vec<Forwarder>,
+    pub policies: Vec<Policy>,
+    pub domains: Vec<DomainRule>,
+    pub statics: StaticConfig,
+    pub block: BlockConfig,
+    /// `[log] queries`: one line per query.
+    pub log_queries: bool,
+}
+
+// ---- raw serde structs ------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    forwarder: Vec<RawForwarder>,
+    #[serde(default)]
+    policy: Vec<RawPolicy>,
+    #[serde(default)]
+    domain: Vec<RawDomain>,
+    #[serde(default, rename = "static")]
+    statics: RawStatic,
+    #[serde(default)]
+    block: RawBlock,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Vec<Spanned<String>>>,
+    timeout: Option<Spanned<String>>,
+    user: Option<String>,
+    group: Option<String>,
+    identity_port: Option<u16>,
+    workers: Option<usize>,
+    max_inflight: Option<Spanned<usize>>,
+    tcp_idle_timeout: Option<Spanned<String>>,
+    tcp_max_clients: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForwarder {
+    name: Spanned<String>,
+    address: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    source: Vec<Spanned<String>>,
+    forward: Spanned<StringOrList>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    suffix: Vec<Spanned<String>>,
+    forward: Spanned<StringOrList>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStatic {
+    ttl: Option<u32>,
+    auto_ptr: Option<bool>,
+    #[serde(default)]
+    records: BTreeMap<String, Spanned<StringOrList>>,
+    #[serde(default)]
+    files: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBlock {
+    #[serde(default)]
+    lists: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    exempt: Vec<Spanned<String>>,
+    response: Option<Spanned<String>>,
+    ttl: Option<u32>,
+    #[serde(default)]
+    local_only: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default)]
+    queries: bool,
+}
+
+/// A string or a list of strings (`forward`, static record values).
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for StringOrList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StringOrList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StringOrList, E> {
+                Ok(StringOrList::One(s.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StringOrList, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(StringOrList::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---- checking ---------------------------------------------------------------
+
+/// Collects problems against one source text.
+struct Checker<'a> {
+    file: &'a Path,
+    src: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&self, span: Range<usize>) -> (usize, usize) {
+        line_col(self.src, span.start)
+    }
+
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let at = Some(self.at(span));
+        self.problems.push(Problem {
+            file: self.file.to_path_buf(),
+            at,
+            message: message.into(),
+        });
+    }
+
+    fn file_ref(&self, s: &Spanned<String>) -> FileRef {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        FileRef {
+            path: dir.join(s.get_ref()),
+            written: s.get_ref().clone(),
+            at: self.at(s.span()),
+        }
+    }
+
+    fn duration(&mut self, s: &Option<Spanned<String>>, key: &str, default: Duration) -> Duration {
+        let Some(s) = s else { return default };
+        match parse_duration(s.get_ref()) {
+            Some(d) if !d.is_zero() => d,
+            _ => {
+                self.error(
+                    s.span(),
+                    format!("{key}: expected a duration such as \"1500ms\", \"2s\" or \"1m\", found {:?}", s.get_ref()),
+                );
+                default
+            }
+        }
+    }
+
+    fn network(&mut self, s: &Spanned<String>, key: &str) -> Option<IpNet> {
+        match parse_network(s.get_ref()) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                self.error(s.span(), format!("{key}: {why}"));
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, s: &Spanned<String>, key: &str) -> Option<Name> {
+        match Name::from_text(s.get_ref()) {
+            Ok(n) if !n.is_root() => Some(n),
+            Ok(_) => {
+                self.error(
+                    s.span(),
+                    format!("{key}: expected a domain name, found the root"),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(
+                    s.span(),
+                    format!("{key}: {:?} is not a domain name: {e}", s.get_ref()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `src`.
+pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, col)
+}
+
+/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => num / 1000.0,
+        "s" => num,
+        "m" => num * 60.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// A network `10.0.0.0/8`, or an address meaning just itself. Host bits set
+/// below the prefix are an error: they usually mean a typo.
+pub fn parse_network(s: &str) -> Result<IpNet, String> {
+    if let Ok(addr) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(addr));
+    }
+    let net: IpNet = s.parse().map_err(|_| {
+        format!("expected a network such as \"10.10.1.0/24\" or an address, found {s:?}")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{s} has bits set below the /{}; did you mean {}?",
+            net.prefix_len(),
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// An address with an optional port: `10.0.0.1`, `10.0.0.1:5353`, `[fd00::2]:53`, `fd00::2`.
+pub fn parse_socket_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
+    s.parse::<SocketAddr>().ok().or_else(|| {
+        s.parse::<IpAddr>()
+            .ok()
+            .map(|a| SocketAddr::new(a, default_port))
+    })
+}
+
+impl Config {
+    /// Reads and checks the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                at: None,
+                message: format!("cannot read config: {e}"),
+            }])
+        })?;
+        Config::parse(path, &src)
+    }
+
+    /// Checks config text `src`, which came from `path` (relative file names
+    /// are resolved against its folder).
+    pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
+        let raw: RawFile = toml::from_str(src).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                at: e.span().map(|s| line_col(src, s.start)),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        let mut c = Checker {
+            file: path,
+            src,
+            problems: Vec::new(),
+        };
+        let config = check(&mut c, raw, path);
+        if c.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(c.problems))
+        }
+    }
+}
+
+fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
+    let server = check_server(c, &raw.server);
+
+    let mut forwarders: Vec<Forwarder> = Vec::new();
+    for f in &raw.forwarder {
+        let name = f.name.get_ref();
+        if !valid_forwarder_name(name) {
+            c.error(
+                f.name.span(),
+                format!("forwarder name {name:?}: expected letters, digits, '_' or '-'"),
+            );
+        } else if matches!(name.as_str(), "source" | "refuse") {
+            c.error(
+                f.name.span(),
+                format!("forwarder name {name:?} is reserved (it is a forward mode)"),
+            );
+        } else if forwarders.iter().any(|x| x.name.as_ref() == name) {
+            c.error(
+                f.name.span(),
+                format!("forwarder {name:?} is defined twice"),
+            );
+        }
+        match parse_socket_addr(f.address.get_ref(), 53) {
+            Some(addr) => forwarders.push(Forwarder {
+                name: name.as_str().into(),
+                addr,
+            }),
+            None => c.error(
+                f.address.span(),
+                format!("address: expected \"10.10.1.2\", \"10.10.1.2:53\" or \"[fd00::2]:53\", found {:?}", f.address.get_ref()),
+            ),
+        }
+    }
+
+    let resolve = |c: &mut Checker, names: &[String], span: Range<usize>| -> Option<Forwarders> {
+        let mut list = Vec::new();
+        for n in names {
+            match forwarders.iter().find(|f| f.name.as_ref() == n) {
+                Some(f) => list.push(f.clone()),
+                None => {
+                    let known: Vec<&str> = forwarders.iter().map(|f| f.name.as_ref()).collect();
+                    let known = if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    };
+                    c.error(
+                        span.clone(),
+                        format!("forward: no [[forwarder]] named {n:?} (defined: {known})"),
+                    );
+                    return None;
+                }
+            }
+        }
+        if list.is_empty() {
+            c.error(span, "forward: expected at least one forwarder name");
+            return None;
+        }
+        Some(Arc::from(list))
+    };
+
+    let mut policies = Vec::new();
+    let mut seen_nets: HashMap<IpNet, usize> = HashMap::new();
+    for p in &raw.policy {
+        let line = c.at(p.forward.span()).0;
+        let action = match p.forward.get_ref() {
+            StringOrList::One(s) if s == "source" => Some(Action::Identity),
+            StringOrList::One(s) if s == "refuse" => Some(Action::Refuse),
+            StringOrList::One(s) => {
+                resolve(c, std::slice::from_ref(s), p.forward.span()).map(Action::Forward)
+            }
+            StringOrList::Many(v) => resolve(c, v, p.forward.span()).map(Action::Forward),
+        };
+        let mut sources = Vec::new();
+        for s in &p.source {
+            let Some(net) = c.network(s, "source") else {
+                continue;
+            };
+            if let Some(other) = seen_nets.insert(net, c.at(s.span()).0) {
+                c.error(s.span(), format!("source {net} is already in the policy at line {other}; a network may have one policy"));
+            }
+            sources.push(net);
+        }
+        if p.source.is_empty() {
+            c.error(
+                p.forward.span(),
+                "policy: expected at least one source network",
+            );
+        }
+        if let Some(action) = action {
+            policies.push(Policy {
+                sources,
+                action,
+                line,
+            });
+        }
+    }
+
+    let mut domains = Vec::new();
+    let mut seen_suffix: HashMap<Box<[u8]>, usize> = HashMap::new();
+    for d in &raw.domain {
+        let line = c.at(d.forward.span()).0;
+        let fw = match d.forward.get_ref() {
+            StringOrList::One(s) if s == "source" || s == "refuse" => {
+                c.error(
+                    d.forward.span(),
+                    format!("forward: a [[domain]] rule takes forwarder names, not {s:?}"),
+                );
+                None
+            }
+            StringOrList::One(s) => resolve(c, std::slice::from_ref(s), d.forward.span()),
+            StringOrList::Many(v) => resolve(c, v, d.forward.span()),
+        };
+        let mut suffixes = Vec::new();
+        for s in &d.suffix {
+            let Some(name) = c.name(s, "suffix") else {
+                continue;
+            };
+            if let Some(other) = seen_suffix.insert(name.wire().into(), c.at(s.span()).0) {
+                c.error(
+                    s.span(),
+                    format!("suffix {name} is already in the [[domain]] rule at line {other}"),
+                );
+            }
+            suffixes.push(name);
+        }
+        if let Some(forwarders) = fw {
+            domains.push(DomainRule {
+                suffixes,
+                forwarders,
+                line,
+            });
+        }
+    }
+
+    let mut records = Vec::new();
+    for (name, value) in &raw.statics.records {
+        let span = value.span();
+        let Some(n) = c.name(&Spanned::new(span.clone(), name.clone()), "records") else {
+            continue;
+        };
+        let addrs = match value.get_ref() {
+            StringOrList::One(s) => std::slice::from_ref(s),
+            StringOrList::Many(v) => v.as_slice(),
+        };
+        for a in addrs {
+            match a.parse::<IpAddr>() {
+                Ok(addr) => records.push((n.clone(), addr)),
+                Err(_) => c.error(
+                    span.clone(),
+                    format!("records.{name:?}: expected an IPv4 or IPv6 address, found {a:?}"),
+                ),
+            }
+        }
+    }
+    let statics = StaticConfig {
+        ttl: raw.statics.ttl.unwrap_or(300),
+        auto_ptr: raw.statics.auto_ptr.unwrap_or(true),
+        records,
+        files: raw.statics.files.iter().map(|f| c.file_ref(f)).collect(),
+    };
+
+    let response = match &raw.block.response {
+        None => BlockResponse::NxDomain,
+        Some(r) => match r.get_ref().as_str() {
+            "nxdomain" => BlockResponse::NxDomain,
+            "null" => BlockResponse::Null,
+            "refused" => BlockResponse::Refused,
+            other => match other.parse::<IpAddr>() {
+                Ok(a) => BlockResponse::Address(a),
+                Err(_) => {
+                    c.error(r.span(), format!("response: expected \"nxdomain\", \"null\", \"refused\" or an address, found {other:?}"));
+                    BlockResponse::NxDomain
+                }
+            },
+        },
+    };
+    let block = BlockConfig {
+        lists: raw.block.lists.iter().map(|f| c.file_ref(f)).collect(),
+        allow: raw.block.allow.iter().map(|f| c.file_ref(f)).collect(),
+        exempt: raw
+            .block
+            .exempt
+            .iter()
+            .filter_map(|s| c.network(s, "exempt"))
+            .collect(),
+        response,
+        ttl: raw.block.ttl.unwrap_or(60),
+        local_only: raw
+            .block
+            .local_only
+            .iter()
+            .filter_map(|s| c.name(s, "local_only"))
+            .collect(),
+    };
+
+    Config {
+        path: path.to_path_buf(),
+        server,
+        forwarders,
+        policies,
+        domains,
+        statics,
+        block,
+        log_queries: raw.log.queries,
+    }
+}
+
+fn check_server(c: &mut Checker, raw: &RawServer) -> ServerConfig {
+    let mut listen = Vec::new();
+    match &raw.listen {
+        None => listen.push(SocketAddr::from(([127, 0, 0, 1], 53))),
+        Some(list) => {
+            for s in list {
+                match parse_socket_addr(s.get_ref(), 53) {
+                    Some(a) if a.ip().is_unspecified() => c.error(
+                        s.span(),
+                        format!("listen: {a} is a wildcard address; listen on the addresses clients query, so answers leave from them"),
+                    ),
+                    Some(a) if listen.contains(&a) => c.error(s.span(), format!("listen: {a} is listed twice")),
+                    Some(a) => listen.push(a),
+                    None => c.error(
+                        s.span(),
+                        format!("listen: expected \"127.0.0.1:5353\" or \"[::1]:53\", found {:?}", s.get_ref()),
+                    ),
+                }
+            }
+            if list.is_empty() {
+                c.problems.push(Problem {
+                    file: c.file.to_path_buf(),
+                    at: None,
+                    message: "[server] listen: expected at least one address".into(),
+                });
+            }
+        }
+    }
+    let max_inflight = match &raw.max_inflight {
+        Some(m) if !(16..=60_000).contains(m.get_ref()) => {
+            c.error(m.span(), "max_inflight: expected a number from 16 to 60000");
+            4096
+        }
+        Some(m) => *m.get_ref(),
+        None => 4096,
+    };
+    ServerConfig {
+        listen,
+        timeout: c.duration(&raw.timeout, "timeout", Duration::from_millis(1500)),
+        user: raw.user.clone(),
+        group: raw.group.clone(),
+        identity_port: raw.identity_port.unwrap_or(53),
+        workers: raw.workers.unwrap_or(0),
+        max_inflight,
+        tcp_idle_timeout: c.duration(
+            &raw.tcp_idle_timeout,
+            "tcp_idle_timeout",
+            Duration::from_secs(10),
+        ),
+        tcp_max_clients: raw.tcp_max_clients.unwrap_or(256),
+    }
+}
+
+fn valid_forwarder_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/vpndns/test.toml"), src)
+    }
+
+    fn first_error(src: &str) -> String {
+        parse(src).unwrap_err().0[0].to_string()
+    }
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:5353", "[::1]:5353"]
+timeout = "1500ms"
+
+[[forwarder]]
+name = "vpn_us"
+address = "10.10.1.2"
+
+[[forwarder]]
+name = "vpn_eu"
+address = "[fd00::2]:5353"
+
+[[policy]]
+source = ["10.10.1.0/28"]
+forward = "source"
+
+[[policy]]
+source = ["192.168.10.0/29", "fd00:1::/64"]
+forward = ["vpn_us", "vpn_eu"]
+
+[[policy]]
+source = ["192.168.20.0/24"]
+forward = "refuse"
+
+[[domain]]
+suffix = ["protonvpn.net"]
+forward = "vpn_eu"
+
+[static]
+records = { "nas.wan" = "10.10.1.20", "printer.wan" = ["10.10.1.21", "fd00::21"] }
+files = ["static.hosts"]
+
+[block]
+lists = ["blocklists/ads.txt"]
+exempt = ["10.10.1.50"]
+response = "null"
+local_only = ["localdomain", "home.arpa"]
+"#;
+
+    #[test]
+    fn a_good_config() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.server.listen.len(), 2);
+        assert_eq!(c.server.timeout, Duration::from_millis(1500));
+        assert_eq!(c.forwarders[0].addr, "10.10.1.2:53".parse().unwrap());
+        assert_eq!(c.forwarders[1].addr, "[fd00::2]:5353".parse().unwrap());
+        assert_eq!(c.policies.len(), 3);
+        assert_eq!(c.policies[0].action, Action::Identity);
+        assert!(matches!(&c.policies[1].action, Action::Forward(l) if l.len() == 2));
+        assert_eq!(c.policies[1].line, 20);
+        assert_eq!(c.domains[0].forwarders[0].name.as_ref(), "vpn_eu");
+        assert_eq!(c.statics.records.len(), 3);
+        assert!(c.statics.auto_ptr);
+        assert_eq!(
+            c.statics.files[0].path,
+            Path::new("/etc/vpndns/static.hosts")
+        );
+        assert_eq!(
+            c.block.lists[0].path,
+            Path::new("/etc/vpndns/blocklists/ads.txt")
+        );
+        assert_eq!(c.block.exempt[0].to_string(), "10.10.1.50/32");
+        assert_eq!(c.block.response, BlockResponse::Null);
+        assert_eq!(c.block.local_only.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_the_line() {
+        let e = first_error("[server]\nlisten = [\"127.0.0.1:53\"]\ntimout = \"1s\"\n");
+        assert!(
+            e.starts_with("/etc/vpndns/test.toml:3:1: unknown field `timout`"),
+            "{e}"
+        );
+        let e = first_error("[sever]\n");
+        assert!(
+            e.contains(":1:") && e.contains("unknown field `sever`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_forwarder_lists_the_known_ones() {
+        let src = "[[forwarder]]\nname = \"a\"\naddress = \"10.0.0.1\"\n[[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = [\"a\", \"b\"]\n";
+        let e = first_error(src);
+        assert_eq!(
+            e,
+            "/etc/vpndns/test.toml:6:11: forward: no [[forwarder]] named \"b\" (defined: a)"
+        );
+    }
+
+    #[test]
+    fn identical_networks_in_two_policies() {
+        let src = "[[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = \"source\"\n[[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = \"refuse\"\n";
+        let e = first_error(src);
+        assert!(
+            e.contains(":5:11: source 10.0.0.0/8 is already in the policy at line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_each_reported() {
+        let src = r#"
+[server]
+listen = ["0.0.0.0:53", "nonsense"]
+timeout = "fast"
+[[forwarder]]
+name = "x"
+address = "10.0.0.300"
+[[policy]]
+source = ["10.0.0.5/8"]
+forward = "source"
+[block]
+response = "sinkhole"
+exempt = ["10.0.0.0/40"]
+"#;
+        let e = parse(src).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.0.len(), 7, "{text}");
+        assert!(text.contains(":3:11: listen: 0.0.0.0:53 is a wildcard address"));
+        assert!(text.contains(":3:25: listen: expected"));
+        assert!(text.contains(":4:11: timeout: expected a duration"));
+        assert!(text.contains(":7:11: address: expected"));
+        assert!(text.contains("did you mean 10.0.0.0/8?"));
+        assert!(text.contains(":12:12: response: expected"));
+        assert!(text.contains(":13:11: exempt: expected a network"));
+    }
+
+    #[test]
+    fn wrong_types_are_explained() {
+        let e = first_error("[[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = 5\n");
+        assert!(
+            e.contains(":3:11:") && e.contains("a string or a list of strings"),
+            "{e}"
+        );
+        let e = first_error("[static]\nrecords = { \"a.wan\" = \"not-an-ip\" }\n");
+        assert!(
+            e.contains(":2:23: records.\"a.wan\": expected an IPv4 or IPv6 address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1500ms"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2 s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("ms"), None);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen, vec!["127.0.0.1:53".parse().unwrap()]);
+        assert_eq!(c.server.identity_port, 53);
+        assert_eq!(c.block.response, BlockResponse::NxDomain);
+        assert_eq!((c.block.ttl, c.statics.ttl), (60, 300));
+        assert!(c.policies.is_empty());
+    }
+}

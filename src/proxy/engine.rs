@@ -1,0 +1,312 @@
+//! The decision: what vpndns does with a query, as a plain value. Built once
+//! per config (reading the list and hosts files), then shared read-only by
+//! every worker; the server, the query log and `check` all use [`Engine::decide`].
+
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use ipnet::IpNet;
+
+use super::answer::{Answer, Records};
+use super::blocklist::{self, FileStats};
+use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
+use super::domainset::{DomainSet, DomainSetBuilder};
+use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
+use super::statics::{self, Hit, StaticRecords};
+use super::wire::{Query, Rcode, TYPE_A, TYPE_AAAA};
+
+/// Where a forwarded query goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Route<'e> {
+    /// Back to the querying address (identity mode).
+    Identity(SocketAddr),
+    /// To these forwarders, in order.
+    Forwarders(&'e Forwarders),
+}
+
+/// What to do with one query.
+#[derive(Debug, Clone, Copy)]
+pub enum Decision<'e> {
+    /// REFUSED: `net` is the refusing policy's network, `None` when no policy
+    /// covers the client.
+    Refused { net: Option<IpNet> },
+    /// NXDOMAIN for a local-only suffix, never forwarded.
+    LocalOnly,
+    /// A static record (or NODATA for a static name).
+    Static(Hit<'e>),
+    /// A blocked name: `list` is the file that listed it.
+    Blocked { list: &'e str },
+    /// Forward along `route`; `net` is the client's policy network and
+    /// `domain` the `[[domain]]` rule that chose the forwarders, if any.
+    Forward {
+        route: Route<'e>,
+        net: IpNet,
+        domain: Option<&'e DomainRule>,
+    },
+}
+
+impl Decision<'_> {
+    /// A short word for logs and metrics.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Decision::Refused { .. } => "refused",
+            Decision::LocalOnly => "local_only",
+            Decision::Static(_) => "static",
+            Decision::Blocked { .. } => "blocked",
+            Decision::Forward { .. } => "forwarded",
+        }
+    }
+}
+
+impl fmt::Display for Decision<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Refused { net: None } => f.write_str("refused: no policy covers the client"),
+            Decision::Refused { net: Some(n) } => write!(f, "refused by the policy for {n}"),
+            Decision::LocalOnly => f.write_str("local_only: NXDOMAIN"),
+            Decision::Static(_) => f.write_str("static record"),
+            Decision::Blocked { list } => write!(f, "blocked by {list}"),
+            Decision::Forward { route, net, domain } => {
+                match route {
+                    Route::Identity(a) => write!(f, "forwarded to the client itself ({a})")?,
+                    Route::Forwarders(l) => {
+                        let names: Vec<&str> = l.iter().map(|x| x.name.as_ref()).collect();
+                        write!(f, "forwarded to {}", names.join(" -> "))?
+                    }
+                }
+                match domain {
+                    Some(d) => write!(f, " by the [[domain]] rule at line {}", d.line),
+                    None => write!(f, " by the policy for {net}"),
+                }
+            }
+        }
+    }
+}
+
+/// Counts from loading, for the log and `check`.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    /// Per list file: (name as written, stats).
+    pub lists: Vec<(String, FileStats)>,
+    pub blocked_domains: usize,
+    pub allowed_domains: usize,
+}
+
+/// Everything needed to decide, built from one config.
+pub struct Engine {
+    pub config: Config,
+    pub policies: PolicyTable,
+    pub domains: DomainRules,
+    pub statics: StaticRecords,
+    pub block: DomainSet,
+    pub allow: DomainSet,
+    pub local_only: DomainSet,
+    /// List file names by source index, for explanations.
+    list_names: Vec<String>,
+    /// The `[block] response` address, as a one-record answer of each family.
+    block_addr4: [Ipv4Addr; 1],
+    block_addr6: [Ipv6Addr; 1],
+    pub report: LoadReport,
+}
+
+impl Engine {
+    /// Builds the engine, reading every list and hosts file the config names.
+    pub fn build(config: Config) -> Result<Engine, ConfigError> {
+        let mut problems = Vec::new();
+        let statics = load_statics(&config, &mut problems);
+
+        let mut report = LoadReport::default();
+        let mut block = DomainSetBuilder::default();
+        let mut allow = DomainSetBuilder::default();
+        let mut list_names = Vec::new();
+        let files = config.block.lists.iter().chain(&config.block.allow);
+        for (i, file) in files.enumerate() {
+            let is_allow = i >= config.block.lists.len();
+            let source = list_names.len() as u16;
+            list_names.push(file.written.clone());
+            // An allowlist's entries, in any format, all go to the allow set.
+            let result = if is_allow {
+                let mut ignored = DomainSetBuilder::default();
+                blocklist::load_file(&file.path, source, &mut allow, &mut ignored).map(|mut s| {
+                    s.allowed += s.blocked;
+                    s.blocked = 0;
+                    s
+                })
+            } else {
+                blocklist::load_file(&file.path, source, &mut block, &mut allow)
+            };
+            match result {
+                Ok(stats) => report.lists.push((file.written.clone(), stats)),
+                Err(e) => problems.push(file_problem(&config, file, &e.to_string())),
+            }
+        }
+        if list_names.len() > usize::from(u16::MAX) {
+            problems.push(Problem {
+                file: config.path.clone(),
+                at: None,
+                message: "more than 65535 list files".into(),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let block = block.build();
+        let allow = allow.build();
+        report.blocked_domains = block.len();
+        report.allowed_domains = allow.len();
+        Ok(Engine {
+            policies: PolicyTable::new(config.policies.clone()),
+            domains: DomainRules::new(config.domains.clone()),
+            local_only: DomainSet::from_names(&config.block.local_only),
+            statics,
+            block,
+            allow,
+            list_names,
+            report,
+            block_addr4: match config.block.response {
+                BlockResponse::Address(IpAddr::V4(a)) => [a],
+                _ => [Ipv4Addr::UNSPECIFIED],
+            },
+            block_addr6: match config.block.response {
+                BlockResponse::Address(IpAddr::V6(a)) => [a],
+                _ => [Ipv6Addr::UNSPECIFIED],
+            },
+            config,
+        })
+    }
+
+    /// Decides what to do with query `q` from `client`.
+    pub fn decide(&self, client: IpAddr, q: &Query) -> Decision<'_> {
+        let client = client.to_canonical();
+        let Some((net, policy)) = self.policies.lookup(client) else {
+            return Decision::Refused { net: None };
+        };
+        if policy.action == Action::Refuse {
+            return Decision::Refused { net: Some(net) };
+        }
+        if self.local_only.lookup(&q.name).is_some() {
+            return Decision::LocalOnly;
+        }
+        if let Some(hit) = self.statics.lookup(&q.name, q.qtype) {
+            return Decision::Static(hit);
+        }
+        if let Some(m) = self.block.lookup(&q.name)
+            && self.allow.lookup(&q.name).is_none()
+            && !self.config.block.exempt.iter().any(|n| n.contains(&client))
+        {
+            let list = self
+                .list_names
+                .get(m.source as usize)
+                .map_or("?", String::as_str);
+            return Decision::Blocked { list };
+        }
+        if let Some((rule, _)) = self.domains.lookup(&q.name) {
+            return Decision::Forward {
+                route: Route::Forwarders(&rule.forwarders),
+                net,
+                domain: Some(rule),
+            };
+        }
+        let route = match &policy.action {
+            Action::Forward(list) => Route::Forwarders(list),
+            _ => Route::Identity(SocketAddr::new(client, self.config.server.identity_port)),
+        };
+        Decision::Forward {
+            route,
+            net,
+            domain: None,
+        }
+    }
+
+    /// The answer for a decision the proxy answers itself; `None` for a forward.
+    pub fn local_answer<'e>(&'e self, decision: &Decision<'e>, q: &Query) -> Option<Answer<'e>> {
+        const NULL4: [Ipv4Addr; 1] = [Ipv4Addr::UNSPECIFIED];
+        const NULL6: [Ipv6Addr; 1] = [Ipv6Addr::UNSPECIFIED];
+        let records = |records, ttl| Answer {
+            rcode: Rcode::NoError,
+            authoritative: true,
+            records,
+            ttl,
+        };
+        Some(match *decision {
+            Decision::Forward { .. } => return None,
+            Decision::Refused { .. } => Answer::empty(Rcode::Refused, false),
+            Decision::LocalOnly => Answer::empty(Rcode::NxDomain, true),
+            Decision::Static(hit) => {
+                let ttl = self.statics.ttl;
+                match hit {
+                    Hit::V4(a) => records(Records::V4(a), ttl),
+                    Hit::V6(a) => records(Records::V6(a), ttl),
+                    Hit::Ptr(n) => records(Records::Ptr(n), ttl),
+                    Hit::NoData => Answer::empty(Rcode::NoError, true),
+                }
+            }
+            Decision::Blocked { .. } => {
+                let ttl = self.config.block.ttl;
+                let mut a = match (self.config.block.response, q.qtype) {
+                    (BlockResponse::NxDomain, _) => Answer::empty(Rcode::NxDomain, false),
+                    (BlockResponse::Refused, _) => Answer::empty(Rcode::Refused, false),
+                    (BlockResponse::Null, TYPE_A) => records(Records::V4(&NULL4), ttl),
+                    (BlockResponse::Null, TYPE_AAAA) => records(Records::V6(&NULL6), ttl),
+                    (BlockResponse::Address(IpAddr::V4(_)), TYPE_A) => {
+                        records(Records::V4(&self.block_addr4), ttl)
+                    }
+                    (BlockResponse::Address(IpAddr::V6(_)), TYPE_AAAA) => {
+                        records(Records::V6(&self.block_addr6), ttl)
+                    }
+                    _ => Answer::empty(Rcode::NoError, false),
+                };
+                a.authoritative = false;
+                a
+            }
+        })
+    }
+
+    /// The list file behind source index `i`.
+    pub fn list_name(&self, i: u16) -> Option<&str> {
+        self.list_names.get(i as usize).map(String::as_str)
+    }
+}
+
+fn file_problem(config: &Config, file: &FileRef, why: &str) -> Problem {
+    Problem {
+        file: config.path.clone(),
+        at: Some(file.at),
+        message: format!("{:?} ({}): {why}", file.written, file.path.display()),
+    }
+}
+
+fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
+    let mut table = StaticRecords::new(config.statics.ttl);
+    for (name, addr) in &config.statics.records {
+        table.add(name, *addr);
+    }
+    for file in &config.statics.files {
+        let reader = match std::fs::File::open(&file.path) {
+            Ok(f) => BufReader::new(f),
+            Err(e) => {
+                problems.push(file_problem(config, file, &format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        for (i, line) in reader.lines().enumerate() {
+            let parsed = line
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|l| statics::parse_hosts_line(&l));
+            match parsed {
+                Ok(None) => {}
+                Ok(Some((addr, names))) => names.iter().for_each(|n| table.add(n, addr)),
+                Err(why) => problems.push(Problem {
+                    file: file.path.clone(),
+                    at: Some((i + 1, 1)),
+                    message: why,
+                }),
+            }
+        }
+    }
+    if config.statics.auto_ptr {
+        table.add_reverse_records();
+    }
+    table
+}

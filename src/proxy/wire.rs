@@ -1,0 +1,344 @@
+//! DNS wire format: the few parts of a message the proxy reads or rewrites.
+//! Reads untrusted bytes with bounds checks and never allocates.
+//!
+//! ```text
+//!                                 1  1  1  1  1  1
+//!   0  1  2  3  4  5  6  7  8  9  0  1  2  3  4  5
+//! +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+//! |                      ID                       |
+//! |QR|   Opcode  |AA|TC|RD|RA| Z|AD|CD|   RCODE   |
+//! |                    QDCOUNT                    |
+//! |                    ANCOUNT                    |
+//! |                    NSCOUNT                    |
+//! |                    ARCOUNT                    |
+//! +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+//! ```
+
+use super::name::Name;
+
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 12;
+/// Resource record type OPT (EDNS, RFC 6891).
+pub const TYPE_OPT: u16 = 41;
+/// Record types the proxy answers itself.
+pub const TYPE_A: u16 = 1;
+pub const TYPE_PTR: u16 = 12;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_ANY: u16 = 255;
+/// Class IN.
+pub const CLASS_IN: u16 = 1;
+
+/// Response codes the proxy produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Rcode {
+    NoError = 0,
+    FormErr = 1,
+    ServFail = 2,
+    NxDomain = 3,
+    NotImp = 4,
+    Refused = 5,
+}
+
+impl Rcode {
+    /// The rcode in the low four bits of header byte 3, by name.
+    pub fn name_of(code: u8) -> &'static str {
+        match code & 0x0f {
+            0 => "NOERROR",
+            1 => "FORMERR",
+            2 => "SERVFAIL",
+            3 => "NXDOMAIN",
+            4 => "NOTIMP",
+            5 => "REFUSED",
+            _ => "RCODE?",
+        }
+    }
+}
+
+/// What to do with a datagram that is not a usable query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// Too short for a header, or a response: ignore it silently.
+    Drop,
+    /// A header we can answer, but the rest is malformed.
+    FormErr,
+    /// An opcode other than QUERY.
+    NotImp,
+}
+
+/// EDNS information from a query's OPT record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edns {
+    /// The requester's UDP payload size.
+    pub udp_size: u16,
+    /// The DO bit.
+    pub dnssec_ok: bool,
+}
+
+/// A parsed query: what the policy decision needs, plus offsets into the
+/// original bytes so they can be relayed unchanged.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub id: u16,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// The question name, lowercased.
+    pub name: Name,
+    /// Offset just past the question section.
+    pub question_end: usize,
+    pub edns: Option<Edns>,
+}
+
+impl Query {
+    /// The largest response this requester accepts over UDP.
+    pub fn udp_limit(&self) -> usize {
+        match self.edns {
+            Some(e) => (e.udp_size as usize).clamp(512, 4096),
+            None => 512,
+        }
+    }
+}
+
+/// The message ID, if the message has a header.
+pub fn id(msg: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*msg.first()?, *msg.get(1)?]))
+}
+
+/// Overwrites the message ID. The caller guarantees a header.
+pub fn set_id(msg: &mut [u8], id: u16) {
+    msg[..2].copy_from_slice(&id.to_be_bytes());
+}
+
+fn u16_at(msg: &[u8], pos: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]))
+}
+
+/// Whether the message has the QR (response) bit.
+pub fn is_response(msg: &[u8]) -> bool {
+    msg.get(2).is_some_and(|b| b & 0x80 != 0)
+}
+
+/// Whether the message has the TC (truncated) bit.
+pub fn is_truncated(msg: &[u8]) -> bool {
+    msg.get(2).is_some_and(|b| b & 0x02 != 0)
+}
+
+/// The response code in the header.
+pub fn rcode(msg: &[u8]) -> u8 {
+    msg.get(3).map_or(0, |b| b & 0x0f)
+}
+
+/// Parses a query: header, the one question and, if present, the OPT record.
+pub fn parse_query(msg: &[u8]) -> Result<Query, Reject> {
+    if msg.len() < HEADER_LEN || is_response(msg) {
+        return Err(Reject::Drop);
+    }
+    if (msg[2] >> 3) & 0x0f != 0 {
+        return Err(Reject::NotImp);
+    }
+    let count = |at| u16_at(msg, at).unwrap_or(0);
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    if qd != 1 {
+        return Err(Reject::FormErr);
+    }
+    let (name, pos) = Name::from_wire(msg, HEADER_LEN).map_err(|_| Reject::FormErr)?;
+    let qtype = u16_at(msg, pos).ok_or(Reject::FormErr)?;
+    let qclass = u16_at(msg, pos + 2).ok_or(Reject::FormErr)?;
+    let question_end = pos + 4;
+
+    let mut pos = question_end;
+    for _ in 0..u32::from(an) + u32::from(ns) {
+        pos = skip_record(msg, pos).ok_or(Reject::FormErr)?.0;
+    }
+    let mut edns = None;
+    for _ in 0..ar {
+        let (next, rtype) = skip_record(msg, pos).ok_or(Reject::FormErr)?;
+        if rtype == TYPE_OPT {
+            if edns.is_some() || msg.get(pos) != Some(&0) {
+                return Err(Reject::FormErr); // two OPTs, or an OPT not owned by the root
+            }
+            let udp_size = u16_at(msg, pos + 3).ok_or(Reject::FormErr)?;
+            let flags = u16_at(msg, pos + 7).ok_or(Reject::FormErr)?;
+            edns = Some(Edns {
+                udp_size,
+                dnssec_ok: flags & 0x8000 != 0,
+            });
+        }
+        pos = next;
+    }
+    Ok(Query {
+        id: u16_at(msg, 0).unwrap_or(0),
+        qtype,
+        qclass,
+        name,
+        question_end,
+        edns,
+    })
+}
+
+/// Skips a possibly compressed name; returns the offset after it.
+fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(pos)?;
+        match len {
+            0 => return Some(pos + 1),
+            1..=63 => pos += 1 + len as usize,
+            0xc0..=0xff => {
+                msg.get(pos + 1)?;
+                return Some(pos + 2);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Skips one resource record; returns the offset after it and its type.
+fn skip_record(msg: &[u8], pos: usize) -> Option<(usize, u16)> {
+    let pos = skip_name(msg, pos)?;
+    let rtype = u16_at(msg, pos)?;
+    let rdlen = u16_at(msg, pos + 8)? as usize;
+    let end = pos + 10 + rdlen;
+    (end <= msg.len()).then_some((end, rtype))
+}
+
+/// Whether `resp` is a response that repeats the question of `query` (whose
+/// question ends at `query_qend`): same name ignoring ASCII case, same type and
+/// class. The IDs are the caller's business.
+pub fn answers_question(resp: &[u8], query: &[u8], query_qend: usize) -> bool {
+    if resp.len() < HEADER_LEN || !is_response(resp) || u16_at(resp, 4) != Some(1) {
+        return false;
+    }
+    let Some(asked) = query.get(HEADER_LEN..query_qend) else {
+        return false;
+    };
+    let Some(echoed) = resp.get(HEADER_LEN..query_qend) else {
+        return false;
+    };
+    // Walk the labels so the length bytes and the type and class (which may
+    // hold values that look like letters) are compared exactly.
+    let mut pos = 0;
+    while pos < asked.len() {
+        let len = asked[pos] as usize;
+        if echoed[pos] != asked[pos] {
+            return false;
+        }
+        if len == 0 {
+            return echoed[pos + 1..] == asked[pos + 1..];
+        }
+        let (a, e) = (
+            &asked[pos + 1..pos + 1 + len],
+            &echoed[pos + 1..pos + 1 + len],
+        );
+        if !a.eq_ignore_ascii_case(e) {
+            return false;
+        }
+        pos += 1 + len;
+    }
+    false
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A query for `name`/`qtype` with ID 0x1234 and RD, optionally with EDNS.
+    pub(crate) fn query(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        m[11] = edns.is_some() as u8;
+        for label in name.split('.').filter(|l| !l.is_empty()) {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.push(0);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&CLASS_IN.to_be_bytes());
+        if let Some((size, d)) = edns {
+            m.push(0);
+            m.extend_from_slice(&TYPE_OPT.to_be_bytes());
+            m.extend_from_slice(&size.to_be_bytes());
+            m.extend_from_slice(&[0, 0, if d { 0x80 } else { 0 }, 0, 0, 0]);
+        }
+        m
+    }
+
+    #[test]
+    fn parses_a_plain_query() {
+        let q = parse_query(&query("WWW.Example.com", TYPE_AAAA, None)).unwrap();
+        assert_eq!(q.id, 0x1234);
+        assert_eq!(q.qtype, TYPE_AAAA);
+        assert_eq!(q.qclass, CLASS_IN);
+        assert_eq!(q.name.to_string(), "www.example.com");
+        assert_eq!(q.question_end, 12 + 17 + 4);
+        assert_eq!(q.edns, None);
+        assert_eq!(q.udp_limit(), 512);
+    }
+
+    #[test]
+    fn reads_edns_size_and_do_bit() {
+        let q = parse_query(&query("a.b", TYPE_A, Some((1232, true)))).unwrap();
+        assert_eq!(
+            q.edns,
+            Some(Edns {
+                udp_size: 1232,
+                dnssec_ok: true
+            })
+        );
+        assert_eq!(q.udp_limit(), 1232);
+    }
+
+    #[test]
+    fn agrees_with_hickory() {
+        use hickory_proto::op::Message;
+        let bytes = query("Mixed.Case.Example", 65, Some((4096, false)));
+        let msg = Message::from_vec(&bytes).unwrap();
+        let q = parse_query(&bytes).unwrap();
+        let hq = &msg.queries[0];
+        assert_eq!(u16::from(hq.query_type()), q.qtype);
+        assert_eq!(
+            hq.name().to_lowercase().to_string().trim_end_matches('.'),
+            q.name.to_string()
+        );
+        assert_eq!(msg.edns.as_ref().map(|e| e.max_payload()), Some(4096));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert_eq!(parse_query(b"").unwrap_err(), Reject::Drop);
+        assert_eq!(parse_query(&[0; 11]).unwrap_err(), Reject::Drop);
+        let mut resp = query("a", TYPE_A, None);
+        resp[2] |= 0x80;
+        assert_eq!(parse_query(&resp).unwrap_err(), Reject::Drop);
+        let mut notify = query("a", TYPE_A, None);
+        notify[2] |= 4 << 3;
+        assert_eq!(parse_query(&notify).unwrap_err(), Reject::NotImp);
+        let mut two = query("a", TYPE_A, None);
+        two[5] = 2;
+        assert_eq!(parse_query(&two).unwrap_err(), Reject::FormErr);
+        let short = &query("abc", TYPE_A, None)[..18];
+        assert_eq!(parse_query(short).unwrap_err(), Reject::FormErr);
+        let mut lying = query("a", TYPE_A, None);
+        lying[11] = 3; // three additional records that are not there
+        assert_eq!(parse_query(&lying).unwrap_err(), Reject::FormErr);
+        let mut ptr = query("a", TYPE_A, None);
+        ptr[12] = 0xc0;
+        ptr[13] = 12; // a pointer to itself
+        assert_eq!(parse_query(&ptr).unwrap_err(), Reject::FormErr);
+    }
+
+    #[test]
+    fn question_match_ignores_case_only_in_the_name() {
+        let q = query("www.example.com", 65, None);
+        let qend = parse_query(&q).unwrap().question_end;
+        let mut r = query("WWW.example.COM", 65, None);
+        r[2] |= 0x80;
+        assert!(answers_question(&r, &q, qend));
+        let mut other_type = query("www.example.com", 97, None);
+        other_type[2] |= 0x80;
+        assert!(!answers_question(&other_type, &q, qend));
+        let mut other_name = query("www.example.org", 65, None);
+        other_name[2] |= 0x80;
+        assert!(!answers_question(&other_name, &q, qend));
+        assert!(!answers_question(&q, &q, qend), "not a response");
+        assert!(!answers_question(&r[..20], &q, qend));
+    }
+}
