@@ -24,18 +24,10 @@ pub struct Match {
 }
 
 /// Accumulates domains; [`DomainSetBuilder::build`] sorts them into a set.
+#[derive(Default)]
 pub struct DomainSetBuilder {
     state: RandomState,
     entries: Vec<(u64, u16)>,
-}
-
-impl Default for DomainSetBuilder {
-    fn default() -> Self {
-        DomainSetBuilder {
-            state: RandomState::default(),
-            entries: Vec::new(),
-        }
-    }
 }
 
 impl DomainSetBuilder {

@@ -263,6 +263,26 @@ impl Engine {
         })
     }
 
+    /// Logs what was loaded, one line per list file.
+    pub fn log_summary(&self) {
+        for (file, st) in &self.report.lists {
+            tracing::info!(
+                "list {file}: {} block, {} allow entries, {} lines skipped",
+                st.blocked,
+                st.allowed,
+                st.skipped
+            );
+        }
+        tracing::info!(
+            "config {}: {} policies, {} static names, {} blocked and {} allowed domains",
+            self.config.path.display(),
+            self.config.policies.len(),
+            self.statics.len(),
+            self.report.blocked_domains,
+            self.report.allowed_domains
+        );
+    }
+
     /// The list file behind source index `i`.
     pub fn list_name(&self, i: u16) -> Option<&str> {
         self.list_names.get(i as usize).map(String::as_str)

@@ -8,10 +8,16 @@
 //!   [`server`] binds them, drops privileges, reloads and shuts down.
 pub mod answer;
 pub mod blocklist;
+pub mod check;
 pub mod config;
 pub mod domainset;
 pub mod engine;
 pub mod name;
 pub mod policy;
+pub mod querylog;
+pub mod server;
 pub mod statics;
+pub mod tcp;
+pub mod udp;
+pub mod upstream;
 pub mod wire;

@@ -1,0 +1,121 @@
+//! What `vpndns check` and `vpndns explain` print: an engine's resolved
+//! tables, and the decision for one query, for a person to read.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use hickory_proto::rr::RecordType;
+
+use super::engine::Engine;
+use super::name::Name;
+use super::wire::{CLASS_IN, Query};
+
+/// The resolved configuration, as `vpndns check` prints it.
+pub fn describe(engine: &Engine) -> String {
+    let c = &engine.config;
+    let mut s = String::new();
+    let listen: Vec<String> = c.server.listen.iter().map(|a| a.to_string()).collect();
+    let _ = writeln!(s, "listen:   {} (UDP and TCP)", listen.join(", "));
+    let _ = writeln!(s, "timeout:  {:?} per upstream attempt", c.server.timeout);
+    let _ = writeln!(s, "\npolicies, most specific network first:");
+    for (net, p) in engine.policies.entries() {
+        let _ = writeln!(
+            s,
+            "  {:<22} {}   (line {})",
+            net.to_string(),
+            p.action,
+            p.line
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<22} refuse (no policy covers it)",
+        "any other client"
+    );
+    if !engine.domains.rules().is_empty() {
+        let _ = writeln!(s, "\ndomain overrides, longest suffix first wins:");
+        for r in engine.domains.rules() {
+            let names: Vec<String> = r.suffixes.iter().map(|n| n.to_string()).collect();
+            let fw: Vec<String> = r
+                .forwarders
+                .iter()
+                .map(|f| format!("{} ({})", f.name, f.addr))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {} -> {}   (line {})",
+                names.join(", "),
+                fw.join(" -> "),
+                r.line
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nstatic:   {} names, {} PTR records, TTL {}",
+        engine.statics.len(),
+        engine.statics.ptr_count(),
+        engine.statics.ttl
+    );
+    for (name, addrs) in engine.statics.entries().iter().take(20) {
+        let all: Vec<String> = addrs
+            .v4
+            .iter()
+            .map(|a| a.to_string())
+            .chain(addrs.v6.iter().map(|a| a.to_string()))
+            .collect();
+        let _ = writeln!(s, "  {name} = {}", all.join(", "));
+    }
+    if engine.statics.len() > 20 {
+        let _ = writeln!(s, "  ... and {} more", engine.statics.len() - 20);
+    }
+    let r = &engine.report;
+    let _ = writeln!(
+        s,
+        "\nblocking: {} domains blocked, {} allowed; answer {} (TTL {})",
+        r.blocked_domains, r.allowed_domains, c.block.response, c.block.ttl
+    );
+    for (file, st) in &r.lists {
+        let _ = write!(
+            s,
+            "  {file}: {} block, {} allow entries, {} lines skipped",
+            st.blocked, st.allowed, st.skipped
+        );
+        if let Some((line, why)) = st.first_skip {
+            let _ = write!(s, " (first at line {line}: {why})");
+        }
+        s.push('\n');
+    }
+    if !c.block.exempt.is_empty() {
+        let nets: Vec<String> = c.block.exempt.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(s, "  exempt clients: {}", nets.join(", "));
+    }
+    if !c.block.local_only.is_empty() {
+        let names: Vec<String> = c.block.local_only.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "local only (NXDOMAIN, never forwarded): {}",
+            names.join(", ")
+        );
+    }
+    s
+}
+
+/// Why a query would be answered as it would, as `vpndns explain` prints it.
+pub fn explain(engine: &Engine, client: IpAddr, name: &str, qtype: &str) -> Result<String, String> {
+    let name = Name::from_text(name).map_err(|e| format!("{name:?}: {e}"))?;
+    let rtype: RecordType = qtype
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("{qtype:?} is not a record type (A, AAAA, PTR, MX, ...)"))?;
+    let q = Query {
+        id: 0,
+        qtype: u16::from(rtype),
+        qclass: CLASS_IN,
+        name,
+        question_end: 0,
+        edns: None,
+    };
+    let decision = engine.decide(client, &q);
+    Ok(format!("{client} asks {} {rtype}: {decision}", q.name))
+}

@@ -1,0 +1,219 @@
+//! Binds the listening sockets, starts the UDP workers and TCP listeners,
+//! swaps in a new engine on reload, and shuts down with a drain.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::config::{Config, ConfigError};
+use super::engine::Engine;
+use super::{tcp, udp};
+
+/// State every worker and connection reads: the current engine, swapped
+/// whole on reload (readers never lock).
+pub struct Shared {
+    pub engine: ArcSwap<Engine>,
+    pub config_path: PathBuf,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    /// Per worker, one socket per listen address (SO_REUSEPORT siblings).
+    udp: Vec<Vec<std::net::UdpSocket>>,
+    tcp: Vec<std::net::TcpListener>,
+}
+
+/// Reloads a running server's config.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Reads the config file again and, if it is good, serves with it from
+    /// the next query on. A bad config leaves the old one serving.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let config = Config::load(&self.shared.config_path)?;
+        let engine = Engine::build(config)?;
+        let old = self.shared.engine.load();
+        if engine.config.server.listen != old.config.server.listen
+            || engine.config.server.workers != old.config.server.workers
+        {
+            warn!(
+                "listen addresses and workers change only on restart; keeping {:?}",
+                old.config.server.listen
+            );
+        }
+        engine.log_summary();
+        self.shared.engine.store(Arc::new(engine));
+        Ok(())
+    }
+
+    /// The engine now serving.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.shared.engine.load_full()
+    }
+}
+
+impl Server {
+    /// Binds UDP (one socket per worker per address) and TCP on every listen
+    /// address of `engine`'s config.
+    pub fn bind(engine: Engine) -> anyhow::Result<Server> {
+        let server = &engine.config.server;
+        let workers = match server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut udp = (0..workers).map(|_| Vec::new()).collect::<Vec<_>>();
+        let mut tcp = Vec::new();
+        for &addr in &server.listen {
+            for sockets in udp.iter_mut() {
+                sockets
+                    .push(bind_udp(addr).with_context(|| format!("cannot listen on udp {addr}"))?);
+            }
+            tcp.push(bind_tcp(addr).with_context(|| format!("cannot listen on tcp {addr}"))?);
+        }
+        Ok(Server {
+            shared: Arc::new(Shared {
+                config_path: engine.config.path.clone(),
+                engine: ArcSwap::from_pointee(engine),
+            }),
+            udp,
+            tcp,
+        })
+    }
+
+    /// A handle to reload the server once it runs.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops reading new queries and
+    /// waits for the forwarded ones to be answered or to time out. Must be
+    /// called inside a tokio runtime, which runs the TCP side.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let mut workers: Vec<JoinHandle<io::Result<()>>> = Vec::new();
+        for (n, sockets) in self.udp.into_iter().enumerate() {
+            let (shared, stopped) = (self.shared.clone(), stopped.clone());
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("vpndns-udp{n}"))
+                    .spawn(move || udp::run(shared, sockets, stopped))?,
+            );
+        }
+        let mut tcp_tasks = Vec::new();
+        for listener in self.tcp {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tcp_tasks.push(tokio::spawn(tcp::serve(
+                listener,
+                self.shared.clone(),
+                stopped.clone(),
+            )));
+        }
+        let listen = &self.shared.engine.load().config.server.listen;
+        info!(
+            "serving on {} with {} UDP workers",
+            list(listen),
+            workers.len()
+        );
+
+        shutdown.await;
+        info!("shutting down: draining queries in flight");
+        let _ = stop.send(true);
+        for t in tcp_tasks {
+            let _ = t.await;
+        }
+        tokio::task::spawn_blocking(move || {
+            for w in workers {
+                match w.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!("udp worker: {e}"),
+                    Err(_) => warn!("udp worker panicked"),
+                }
+            }
+        })
+        .await?;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn socket_for(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    Ok(socket)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = socket_for(addr, Type::DGRAM, Protocol::UDP)?;
+    // Every worker binds the same address; the kernel spreads clients over them.
+    socket.set_reuse_port(true)?;
+    #[cfg(target_os = "freebsd")]
+    socket.set_reuse_port_lb(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket_for(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(256)?;
+    Ok(socket.into())
+}
+
+/// Switches to `user` and `group` (names) for good, after binding.
+pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Result<()> {
+    use nix::unistd::{Group, User, setgid, setgroups, setuid};
+    let user = match user {
+        Some(name) => Some(User::from_name(name)?.with_context(|| format!("no user {name:?}"))?),
+        None => None,
+    };
+    let gid = match (group, &user) {
+        (Some(name), _) => Some(
+            Group::from_name(name)?
+                .with_context(|| format!("no group {name:?}"))?
+                .gid,
+        ),
+        (None, Some(u)) => Some(u.gid),
+        (None, None) => None,
+    };
+    if let Some(gid) = gid {
+        setgroups(&[gid]).context("setgroups")?;
+        setgid(gid).context("setgid")?;
+    }
+    if let Some(u) = user {
+        setuid(u.uid).context("setuid")?;
+        info!(
+            "running as user {} (uid {}, gid {})",
+            u.name,
+            u.uid,
+            nix::unistd::getgid()
+        );
+    }
+    Ok(())
+}

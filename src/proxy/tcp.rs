@@ -1,0 +1,157 @@
+//! DNS over TCP (RFC 7766): length-prefixed messages, several per connection,
+//! answered concurrently and possibly out of order; forwarded queries go
+//! upstream over TCP. Connections are bounded in number and idle time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::RngExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{debug, warn};
+
+use super::answer;
+use super::engine::{Decision, Route};
+use super::querylog;
+use super::server::Shared;
+use super::upstream::{self, Targets};
+use super::wire::{self, Rcode, Reject};
+
+/// Queries of one connection being answered at once.
+const PER_CONNECTION: usize = 16;
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max = shared.engine.load().config.server.tcp_max_clients;
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    warn!("tcp accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!("tcp: {max} connections open; closing the one from {peer}");
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            connection(stream, peer, shared).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let idle = shared.engine.load().config.server.tcp_idle_timeout;
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PER_CONNECTION);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let mut framed = Vec::with_capacity(msg.len() + 2);
+            framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&msg);
+            if wr.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+    });
+    let busy = Arc::new(Semaphore::new(PER_CONNECTION));
+    loop {
+        let read = async {
+            let len = rd.read_u16().await? as usize;
+            let mut msg = vec![0; len];
+            rd.read_exact(&mut msg).await?;
+            Ok::<_, std::io::Error>(msg)
+        };
+        let msg = match tokio::time::timeout(idle, read).await {
+            Ok(Ok(msg)) => msg,
+            Ok(Err(_)) | Err(_) => break, // closed, broken or idle
+        };
+        let Ok(permit) = busy.clone().acquire_owned().await else {
+            break;
+        };
+        let (shared, tx) = (shared.clone(), tx.clone());
+        tokio::spawn(async move {
+            if let Some(resp) = answer_query(&msg, peer, &shared).await {
+                let _ = tx.send(resp).await;
+            }
+            drop(permit);
+        });
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// The response to one TCP query, or `None` to send nothing.
+async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<Vec<u8>> {
+    let started = Instant::now();
+    let engine = shared.engine.load_full();
+    let mut out = Vec::new();
+    let q = match wire::parse_query(msg) {
+        Ok(q) => q,
+        Err(Reject::Drop) => return None,
+        Err(reject) => {
+            let rcode = if reject == Reject::NotImp {
+                Rcode::NotImp
+            } else {
+                Rcode::FormErr
+            };
+            answer::encode_header_only(msg, rcode, &mut out);
+            return Some(out);
+        }
+    };
+    let decision = engine.decide(peer.ip(), &q);
+    if let Some(a) = engine.local_answer(&decision, &q) {
+        answer::encode(msg, &q, &a, u16::MAX as usize, &mut out);
+        if engine.config.log_queries {
+            querylog::answered(peer, &q, decision.action(), &out, started);
+        }
+        return Some(out);
+    }
+    let Decision::Forward { route, .. } = decision else {
+        return None;
+    };
+    let targets = match route {
+        Route::Identity(a) => Targets::Identity(a),
+        Route::Forwarders(l) => Targets::List(l.clone()),
+    };
+    let timeout = engine.config.server.timeout;
+    let mut upstream_query = msg.to_vec();
+    for attempt in 0.. {
+        let Some(target) = targets.get(attempt) else {
+            break;
+        };
+        wire::set_id(&mut upstream_query, rand::rng().random());
+        match upstream::exchange_tcp(target, &upstream_query, q.question_end, timeout).await {
+            Ok(mut resp) => {
+                wire::set_id(&mut resp, q.id);
+                if engine.config.log_queries {
+                    let action =
+                        format!("forwarded to {} ({target}) over tcp", targets.name(attempt));
+                    querylog::answered(peer, &q, &action, &resp, started);
+                }
+                return Some(resp);
+            }
+            Err(e) => debug!("tcp upstream {target}: {e}"),
+        }
+    }
+    answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, &mut out);
+    if engine.config.log_queries {
+        querylog::answered(peer, &q, "timeout over tcp", &out, started);
+    }
+    Some(out)
+}

@@ -1,0 +1,305 @@
+//! One UDP worker: a thread with its own runtime, its own listening sockets
+//! (SO_REUSEPORT siblings of the other workers'), its own upstream sockets
+//! and in-flight table. Nothing on the per-packet path locks or allocates.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::RngExt;
+use rand::rngs::ThreadRng;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::answer;
+use super::engine::{Decision, Route};
+use super::querylog;
+use super::server::Shared;
+use super::upstream::{InFlight, Origin, Targets};
+use super::wire::{self, Rcode, Reject};
+
+/// Upstream sockets per address family per worker; each query leaves from a
+/// randomly chosen one, each bound to a port the kernel picked at random.
+const UPSTREAM_SOCKETS: usize = 4;
+/// Datagrams handled per wake-up before yielding to the worker's other tasks.
+const BATCH: usize = 64;
+/// Largest datagram we receive.
+const MAX_DATAGRAM: usize = 65_535;
+
+struct Worker {
+    shared: Arc<Shared>,
+    listeners: Vec<UdpSocket>,
+    /// Upstream sockets; `v4`/`v6` index into it by family.
+    upstream: Vec<UdpSocket>,
+    v4: Vec<usize>,
+    v6: Vec<usize>,
+    inflight: RefCell<InFlight>,
+    rng: RefCell<ThreadRng>,
+}
+
+/// Runs a worker on the current thread until `shutdown` turns true and every
+/// query it forwarded has been answered or has timed out.
+pub fn run(
+    shared: Arc<Shared>,
+    listeners: Vec<std::net::UdpSocket>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let worker = Rc::new(Worker::new(shared, listeners)?);
+        for i in 0..worker.listeners.len() {
+            tokio::task::spawn_local(worker.clone().serve_clients(i, shutdown.clone()));
+        }
+        for j in 0..worker.upstream.len() {
+            tokio::task::spawn_local(worker.clone().serve_upstream(j));
+        }
+        tokio::task::spawn_local(worker.clone().expire());
+        let mut shutdown = shutdown;
+        while !*shutdown.borrow_and_update() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        // Drain: answers still arrive and timeouts still fire.
+        while !worker.inflight.borrow().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Ok(())
+    })
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>, listeners: Vec<std::net::UdpSocket>) -> io::Result<Worker> {
+        let listeners = listeners
+            .into_iter()
+            .map(|s| {
+                s.set_nonblocking(true)?;
+                UdpSocket::from_std(s)
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut upstream = Vec::new();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for _ in 0..UPSTREAM_SOCKETS {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            s.set_nonblocking(true)?;
+            v4.push(upstream.len());
+            upstream.push(UdpSocket::from_std(s)?);
+            // A host without IPv6 simply has no IPv6 upstream sockets.
+            if let Ok(s) = std::net::UdpSocket::bind("[::]:0") {
+                s.set_nonblocking(true)?;
+                v6.push(upstream.len());
+                upstream.push(UdpSocket::from_std(s)?);
+            }
+        }
+        let capacity = shared.engine.load().config.server.max_inflight;
+        Ok(Worker {
+            shared,
+            listeners,
+            upstream,
+            v4,
+            v6,
+            inflight: RefCell::new(InFlight::new(capacity)),
+            rng: RefCell::new(rand::rng()),
+        })
+    }
+
+    async fn serve_clients(self: Rc<Self>, i: usize, mut shutdown: watch::Receiver<bool>) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut out = Vec::with_capacity(4096);
+        let socket = &self.listeners[i];
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                ready = socket.readable() => if let Err(e) = ready {
+                    warn!("udp listener {:?}: {e}", socket.local_addr());
+                    return;
+                },
+            }
+            for _ in 0..BATCH {
+                match socket.try_recv_from(&mut buf) {
+                    Ok((n, from)) => self.on_query(i, &buf[..n], from, &mut out),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => debug!("udp recv: {e}"),
+                }
+            }
+        }
+    }
+
+    fn on_query(&self, listener: usize, msg: &[u8], from: SocketAddr, out: &mut Vec<u8>) {
+        let started = Instant::now();
+        let engine = self.shared.engine.load();
+        let q = match wire::parse_query(msg) {
+            Ok(q) => q,
+            Err(Reject::Drop) => return,
+            Err(reject) => {
+                let rcode = if reject == Reject::NotImp {
+                    Rcode::NotImp
+                } else {
+                    Rcode::FormErr
+                };
+                answer::encode_header_only(msg, rcode, out);
+                self.reply(listener, out, from);
+                if engine.config.log_queries {
+                    querylog::malformed(from, rcode);
+                }
+                return;
+            }
+        };
+        let decision = engine.decide(from.ip(), &q);
+        if let Some(a) = engine.local_answer(&decision, &q) {
+            answer::encode(msg, &q, &a, q.udp_limit(), out);
+            self.reply(listener, out, from);
+            if engine.config.log_queries {
+                querylog::answered(from, &q, decision.action(), out, started);
+            }
+            return;
+        }
+        let Decision::Forward { route, .. } = decision else {
+            return;
+        };
+        let targets = match route {
+            Route::Identity(a) => Targets::Identity(a),
+            Route::Forwarders(list) => Targets::List(list.clone()),
+        };
+        let deadline = started + engine.config.server.timeout;
+        let origin = Origin {
+            client: from,
+            listener,
+        };
+        let slot = {
+            let mut rng = self.rng.borrow_mut();
+            self.inflight.borrow_mut().insert(
+                &mut *rng,
+                origin,
+                msg,
+                q.question_end,
+                targets,
+                deadline,
+            )
+        };
+        match slot {
+            Some(i) => self.send_upstream(i),
+            None => {
+                debug!("in-flight table full; SERVFAIL to {from}");
+                answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, out);
+                self.reply(listener, out, from);
+            }
+        }
+    }
+
+    /// Sends the query in slot `i` to its current target; on a send error
+    /// moves on as if it had timed out.
+    fn send_upstream(&self, i: u32) {
+        let mut inflight = self.inflight.borrow_mut();
+        let target = inflight.slot(i).target;
+        let family = if target.is_ipv4() { &self.v4 } else { &self.v6 };
+        let sent = if family.is_empty() {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no socket of this address family",
+            ))
+        } else {
+            let socket = family[self.rng.borrow_mut().random_range(0..family.len())];
+            inflight.set_socket(i, socket);
+            self.upstream[socket].try_send_to(&inflight.slot(i).query, target)
+        };
+        if let Err(e) = sent {
+            debug!("send to {target}: {e}");
+            drop(inflight);
+            self.next_target_or_fail(i);
+        }
+    }
+
+    async fn serve_upstream(self: Rc<Self>, j: usize) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let socket = &self.upstream[j];
+        loop {
+            if let Err(e) = socket.readable().await {
+                warn!("upstream socket: {e}");
+                return;
+            }
+            for _ in 0..BATCH {
+                match socket.try_recv_from(&mut buf) {
+                    Ok((n, from)) => self.on_response(j, &mut buf[..n], from),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // ICMP errors (port unreachable) surface here on Linux.
+                    Err(e) => debug!("upstream recv: {e}"),
+                }
+            }
+        }
+    }
+
+    fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr) {
+        let mut inflight = self.inflight.borrow_mut();
+        let i = match inflight.match_response(socket, from, msg) {
+            Ok(i) => i,
+            Err(why) => {
+                debug!("dropped a datagram from {from}: {why:?}");
+                return;
+            }
+        };
+        let s = inflight.slot(i);
+        wire::set_id(msg, s.client_id);
+        self.reply(s.listener, msg, s.client);
+        if self.shared.engine.load().config.log_queries {
+            querylog::forwarded(s, msg, false);
+        }
+        inflight.remove(i);
+    }
+
+    async fn expire(self: Rc<Self>) {
+        loop {
+            let next = self.inflight.borrow_mut().next_deadline();
+            let timeout = self.shared.engine.load().config.server.timeout;
+            let wake = next.unwrap_or_else(|| Instant::now() + timeout);
+            tokio::time::sleep_until(wake.into()).await;
+            let now = Instant::now();
+            loop {
+                let expired = self.inflight.borrow_mut().pop_expired(now);
+                let Some(i) = expired else { break };
+                self.next_target_or_fail(i);
+            }
+        }
+    }
+
+    /// Tries slot `i`'s next target, or answers SERVFAIL when none is left.
+    fn next_target_or_fail(&self, i: u32) {
+        let deadline = Instant::now() + self.shared.engine.load().config.server.timeout;
+        let next = {
+            let mut rng = self.rng.borrow_mut();
+            self.inflight.borrow_mut().advance(&mut *rng, i, deadline)
+        };
+        if next.is_some() {
+            return self.send_upstream(i);
+        }
+        let mut inflight = self.inflight.borrow_mut();
+        let s = inflight.slot(i);
+        let mut out = Vec::with_capacity(s.question_end);
+        answer::encode_failure(
+            &s.query,
+            s.question_end,
+            s.client_id,
+            Rcode::ServFail,
+            &mut out,
+        );
+        self.reply(s.listener, &out, s.client);
+        if self.shared.engine.load().config.log_queries {
+            querylog::forwarded(s, &out, true);
+        }
+        inflight.remove(i);
+    }
+
+    fn reply(&self, listener: usize, msg: &[u8], to: SocketAddr) {
+        if let Err(e) = self.listeners[listener].try_send_to(msg, to) {
+            debug!("reply to {to}: {e}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The upstream client: forwarded UDP queries in flight (a fresh random ID
+//! each, a deadline, the forwarders still to try), the checks a response must
+//! pass before it is relayed, and one-shot TCP exchanges.
+//!
+//! The table is owned by one worker thread: no locks. Slots, their query
+//! buffers and the deadline queue are allocated once and reused.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, RngExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::policy::Forwarders;
+use super::wire;
+
+/// Where a query may be sent, in order.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// Identity mode: the client's own address.
+    Identity(SocketAddr),
+    /// Configured forwarders.
+    List(Forwarders),
+}
+
+impl Targets {
+    /// The address of attempt `n` (0-based), if there is one.
+    pub fn get(&self, n: usize) -> Option<SocketAddr> {
+        match self {
+            Targets::Identity(a) => (n == 0).then_some(*a),
+            Targets::List(l) => l.get(n).map(|f| f.addr),
+        }
+    }
+
+    /// A name for attempt `n`, for logs.
+    pub fn name(&self, n: usize) -> &str {
+        match self {
+            Targets::Identity(_) => "source",
+            Targets::List(l) => l.get(n).map_or("?", |f| &f.name),
+        }
+    }
+}
+
+/// Why a datagram from upstream was not relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// No query in flight has this ID (late, replayed or forged).
+    UnknownId,
+    /// The ID is in flight, but to another address or port, or it came in on
+    /// another socket.
+    WrongSource,
+    /// Not a response to the question that was asked.
+    WrongQuestion,
+}
+
+/// One forwarded query.
+#[derive(Debug)]
+pub struct Slot {
+    /// Bumped whenever the slot's deadline changes or it is freed, so stale
+    /// deadline entries are recognised.
+    generation: u32,
+    live: bool,
+    /// Who asked, and on which of the worker's listening sockets.
+    pub client: SocketAddr,
+    pub listener: usize,
+    pub client_id: u16,
+    /// The ID on the wire upstream.
+    upstream_id: u16,
+    /// The worker's upstream socket the query left from.
+    pub socket: usize,
+    pub target: SocketAddr,
+    pub targets: Option<Targets>,
+    pub attempt: usize,
+    /// The query as sent upstream (with `upstream_id`).
+    pub query: Vec<u8>,
+    pub question_end: usize,
+    pub started: Instant,
+}
+
+impl Slot {
+    fn empty() -> Slot {
+        Slot {
+            generation: 0,
+            live: false,
+            client: SocketAddr::from(([0, 0, 0, 0], 0)),
+            listener: 0,
+            client_id: 0,
+            upstream_id: 0,
+            socket: 0,
+            target: SocketAddr::from(([0, 0, 0, 0], 0)),
+            targets: None,
+            attempt: 0,
+            query: Vec::new(),
+            question_end: 0,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Where a new query came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub client: SocketAddr,
+    pub listener: usize,
+}
+
+/// The in-flight table of one worker.
+pub struct InFlight {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Upstream ID → slot index + 1 (0: none).
+    by_id: Vec<u32>,
+    /// (deadline, slot, generation), in the order they were set.
+    deadlines: VecDeque<(Instant, u32, u32)>,
+    capacity: usize,
+    live: usize,
+}
+
+impl InFlight {
+    /// A table for up to `capacity` queries (at most 60000, so that a free ID
+    /// is always found quickly).
+    pub fn new(capacity: usize) -> InFlight {
+        let capacity = capacity.clamp(1, 60_000);
+        InFlight {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: vec![0; 1 << 16],
+            deadlines: VecDeque::with_capacity(capacity),
+            capacity,
+            live: 0,
+        }
+    }
+
+    /// Number of queries in flight.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The slot at `i`.
+    pub fn slot(&self, i: u32) -> &Slot {
+        &self.slots[i as usize]
+    }
+
+    /// Takes a slot for `query` (a parsed query ending its question at
+    /// `question_end`), to be sent to `targets`' first address with a fresh
+    /// random ID by `timeout`. `None` when the table is full.
+    pub fn insert(
+        &mut self,
+        rng: &mut impl Rng,
+        origin: Origin,
+        query: &[u8],
+        question_end: usize,
+        targets: Targets,
+        deadline: Instant,
+    ) -> Option<u32> {
+        let target = targets.get(0)?;
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None if self.slots.len() < self.capacity => {
+                self.slots.push(Slot::empty());
+                (self.slots.len() - 1) as u32
+            }
+            None => return None,
+        };
+        let id = self.fresh_id(rng);
+        self.by_id[id as usize] = i + 1;
+        let s = &mut self.slots[i as usize];
+        s.live = true;
+        s.generation = s.generation.wrapping_add(1);
+        s.client = origin.client;
+        s.listener = origin.listener;
+        s.client_id = wire::id(query).unwrap_or(0);
+        s.upstream_id = id;
+        s.target = target;
+        s.targets = Some(targets);
+        s.attempt = 0;
+        s.query.clear();
+        s.query.extend_from_slice(query);
+        wire::set_id(&mut s.query, id);
+        s.question_end = question_end;
+        s.started = Instant::now();
+        self.deadlines.push_back((deadline, i, s.generation));
+        self.live += 1;
+        Some(i)
+    }
+
+    fn fresh_id(&self, rng: &mut impl Rng) -> u16 {
+        loop {
+            let id: u16 = rng.random();
+            if self.by_id[id as usize] == 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Records that the query in slot `i` left from upstream socket `socket`.
+    pub fn set_socket(&mut self, i: u32, socket: usize) {
+        self.slots[i as usize].socket = socket;
+    }
+
+    /// Finds the query that `resp`, received on `socket` from `from`, answers.
+    pub fn match_response(
+        &self,
+        socket: usize,
+        from: SocketAddr,
+        resp: &[u8],
+    ) -> Result<u32, Mismatch> {
+        let id = wire::id(resp).ok_or(Mismatch::UnknownId)?;
+        let i = self.by_id[id as usize]
+            .checked_sub(1)
+            .ok_or(Mismatch::UnknownId)?;
+        let s = &self.slots[i as usize];
+        if s.socket != socket || s.target != from {
+            return Err(Mismatch::WrongSource);
+        }
+        if !wire::answers_question(resp, &s.query, s.question_end) {
+            return Err(Mismatch::WrongQuestion);
+        }
+        Ok(i)
+    }
+
+    /// Frees slot `i`.
+    pub fn remove(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        if !s.live {
+            return;
+        }
+        s.live = false;
+        s.generation = s.generation.wrapping_add(1);
+        s.targets = None;
+        self.by_id[s.upstream_id as usize] = 0;
+        self.free.push(i);
+        self.live -= 1;
+    }
+
+    /// The earliest deadline still pending.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&(when, i, generation)) = self.deadlines.front() {
+            if self.slots[i as usize].generation == generation {
+                return Some(when);
+            }
+            self.deadlines.pop_front();
+        }
+        None
+    }
+
+    /// The next query whose deadline is at or before `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<u32> {
+        while let Some(&(when, i, generation)) = self.deadlines.front() {
+            if self.slots[i as usize].generation != generation {
+                self.deadlines.pop_front();
+                continue;
+            }
+            if when > now {
+                return None;
+            }
+            self.deadlines.pop_front();
+            return Some(i);
+        }
+        None
+    }
+
+    /// Moves slot `i` to its next target with a new ID and deadline; returns
+    /// the target, or `None` when every target has been tried.
+    pub fn advance(&mut self, rng: &mut impl Rng, i: u32, deadline: Instant) -> Option<SocketAddr> {
+        let next = {
+            let s = &self.slots[i as usize];
+            s.targets.as_ref()?.get(s.attempt + 1)?
+        };
+        let id = self.fresh_id(rng);
+        let s = &mut self.slots[i as usize];
+        self.by_id[s.upstream_id as usize] = 0;
+        self.by_id[id as usize] = i + 1;
+        s.upstream_id = id;
+        wire::set_id(&mut s.query, id);
+        s.attempt += 1;
+        s.target = next;
+        s.generation = s.generation.wrapping_add(1);
+        self.deadlines.push_back((deadline, i, s.generation));
+        Some(next)
+    }
+}
+
+/// Sends `query` (already carrying its upstream ID) to `target` over TCP and
+/// reads one response that carries the same ID and question. Bounded by
+/// `timeout` in all.
+pub async fn exchange_tcp(
+    target: SocketAddr,
+    query: &[u8],
+    question_end: usize,
+    timeout: Duration,
+) -> io::Result<Vec<u8>> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(target).await?;
+        stream.set_nodelay(true)?;
+        let len =
+            u16::try_from(query.len()).map_err(|_| io::Error::other("query over 65535 bytes"))?;
+        let mut framed = Vec::with_capacity(query.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(query);
+        stream.write_all(&framed).await?;
+        let len = stream.read_u16().await? as usize;
+        let mut resp = vec![0; len];
+        stream.read_exact(&mut resp).await?;
+        if wire::id(&resp) != wire::id(query) || !wire::answers_question(&resp, query, question_end)
+        {
+            return Err(io::Error::other("response does not match the query"));
+        }
+        Ok(resp)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::policy::Forwarder;
+    use crate::proxy::wire::{TYPE_A, parse_query, tests::query};
+    use std::sync::Arc;
+
+    fn two_forwarders() -> Targets {
+        Targets::List(Arc::from(vec![
+            Forwarder {
+                name: "a".into(),
+                addr: "10.0.0.1:53".parse().unwrap(),
+            },
+            Forwarder {
+                name: "b".into(),
+                addr: "10.0.0.2:53".parse().unwrap(),
+            },
+        ]))
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            client: "127.0.0.9:4000".parse().unwrap(),
+            listener: 0,
+        }
+    }
+
+    fn response_to(sent: &[u8]) -> Vec<u8> {
+        let mut r = sent.to_vec();
+        r[2] |= 0x80;
+        r
+    }
+
+    #[test]
+    fn a_response_must_match_id_source_socket_and_question() {
+        let mut rng = rand::rng();
+        let mut t = InFlight::new(16);
+        let q = query("www.example.com", TYPE_A, None);
+        let qend = parse_query(&q).unwrap().question_end;
+        let now = Instant::now();
+        let i = t
+            .insert(&mut rng, origin(), &q, qend, two_forwarders(), now)
+            .unwrap();
+        t.set_socket(i, 1);
+        let sent = t.slot(i).query.clone();
+        assert_eq!(t.slot(i).client_id, 0x1234);
+        let a = "10.0.0.1:53".parse().unwrap();
+        let resp = response_to(&sent);
+        assert_eq!(t.match_response(1, a, &resp), Ok(i));
+        assert_eq!(t.match_response(0, a, &resp), Err(Mismatch::WrongSource));
+        assert_eq!(
+            t.match_response(1, "10.0.0.1:54".parse().unwrap(), &resp),
+            Err(Mismatch::WrongSource)
+        );
+        let mut other_id = resp.clone();
+        other_id[0] ^= 0xff;
+        other_id[1] ^= 0xff;
+        assert_eq!(t.match_response(1, a, &other_id), Err(Mismatch::UnknownId));
+        let mut other_q = response_to(&query("www.example.org", TYPE_A, None));
+        other_q[..2].copy_from_slice(&sent[..2]);
+        assert_eq!(
+            t.match_response(1, a, &other_q),
+            Err(Mismatch::WrongQuestion)
+        );
+        t.remove(i);
+        assert_eq!(
+            t.match_response(1, a, &resp),
+            Err(Mismatch::UnknownId),
+            "a replay after the answer"
+        );
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn timeouts_advance_through_the_targets_then_give_up() {
+        let mut rng = rand::rng();
+        let mut t = InFlight::new(16);
+        let q = query("a.b", TYPE_A, None);
+        let start = Instant::now();
+        let i = t
+            .insert(&mut rng, origin(), &q, 12 + 5 + 4, two_forwarders(), start)
+            .unwrap();
+        let first_id = wire::id(&t.slot(i).query);
+        assert_eq!(t.pop_expired(start), Some(i));
+        let later = start + Duration::from_secs(1);
+        assert_eq!(
+            t.advance(&mut rng, i, later),
+            Some("10.0.0.2:53".parse().unwrap())
+        );
+        assert_ne!(wire::id(&t.slot(i).query), first_id);
+        assert_eq!(t.pop_expired(start), None);
+        assert_eq!(t.next_deadline(), Some(later));
+        assert_eq!(t.pop_expired(later), Some(i));
+        assert_eq!(t.advance(&mut rng, i, later), None);
+        t.remove(i);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn full_table_refuses_and_ids_are_unique() {
+        let mut rng = rand::rng();
+        let mut t = InFlight::new(16);
+        let q = query("a.b", TYPE_A, None);
+        let now = Instant::now();
+        let ids: std::collections::HashSet<_> = (0..16)
+            .map(|_| {
+                let i = t
+                    .insert(&mut rng, origin(), &q, 21, two_forwarders(), now)
+                    .unwrap();
+                wire::id(&t.slot(i).query)
+            })
+            .collect();
+        assert_eq!(ids.len(), 16);
+        assert!(
+            t.insert(&mut rng, origin(), &q, 21, two_forwarders(), now)
+                .is_none()
+        );
+        assert_eq!(t.len(), 16);
+    }
+}
