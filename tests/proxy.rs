@@ -142,7 +142,10 @@ fn failover_on_timeout_then_servfail_when_all_are_down() {
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
     assert_eq!(r.queries.len(), 1, "SERVFAIL repeats the question");
     assert!(t.elapsed() < Duration::from_secs(2));
-    assert!(p.log_text().contains("timeout (last tried dead"));
+    assert!(
+        p.wait_for_log("timeout (last tried dead")
+            .contains("timeout (last tried dead")
+    );
 }
 
 #[test]
@@ -447,7 +450,7 @@ fn spoofed_responses_are_dropped() {
         vec![IpAddr::V4(up.answer)],
         "forgeries with a wrong ID, a wrong question or from a wrong port must be ignored"
     );
-    let log = p.log_text();
+    let log = p.wait_for_log("WrongSource");
     for why in ["UnknownId", "WrongQuestion", "WrongSource"] {
         assert!(
             log.contains(why),

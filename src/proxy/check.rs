@@ -101,21 +101,31 @@ pub fn describe(engine: &Engine) -> String {
     s
 }
 
-/// Why a query would be answered as it would, as `vpndns explain` prints it.
-pub fn explain(engine: &Engine, client: IpAddr, name: &str, qtype: &str) -> Result<String, String> {
+/// A query for `name` and `qtype` (a type name such as `AAAA`), as a client
+/// would send it without EDNS.
+pub fn query_for(name: &str, qtype: &str) -> Result<Query, String> {
     let name = Name::from_text(name).map_err(|e| format!("{name:?}: {e}"))?;
     let rtype: RecordType = qtype
         .to_ascii_uppercase()
         .parse()
         .map_err(|_| format!("{qtype:?} is not a record type (A, AAAA, PTR, MX, ...)"))?;
-    let q = Query {
+    Ok(Query {
         id: 0,
         qtype: u16::from(rtype),
         qclass: CLASS_IN,
+        question_end: 12 + name.wire().len() + 1 + 4,
         name,
-        question_end: 0,
         edns: None,
-    };
+    })
+}
+
+/// Why a query would be answered as it would, as `vpndns explain` prints it.
+pub fn explain(engine: &Engine, client: IpAddr, name: &str, qtype: &str) -> Result<String, String> {
+    let q = query_for(name, qtype)?;
     let decision = engine.decide(client, &q);
-    Ok(format!("{client} asks {} {rtype}: {decision}", q.name))
+    Ok(format!(
+        "{client} asks {} {}: {decision}",
+        q.name,
+        RecordType::from(q.qtype)
+    ))
 }

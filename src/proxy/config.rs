@@ -14,8 +14,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::health::HealthConfig;
 use super::name::Name;
-use super::policy::{Action, DomainRule, Forwarder, Forwarders, Policy};
+use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
 
 /// Default location, as installed by the rc.d script.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/vpndns/vpndns.toml";
@@ -127,6 +128,37 @@ pub struct BlockConfig {
     pub local_only: Vec<Name>,
 }
 
+/// `[cache]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Entries; 0 disables the cache.
+    pub size: usize,
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    /// Upper bound for negative answers (NXDOMAIN, NODATA).
+    pub negative_ttl: u32,
+    /// Suffix → forced TTL.
+    pub ttl_override: Vec<(Name, u32)>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            size: 10_000,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            negative_ttl: 300,
+            ttl_override: Vec::new(),
+        }
+    }
+}
+
+/// `[control]`: the HTTP control API and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    pub listen: SocketAddr,
+}
+
 /// A checked config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,6 +171,8 @@ pub struct Config {
     pub block: BlockConfig,
     /// `[log] queries`: one line per query.
     pub log_queries: bool,
+    pub cache: CacheConfig,
+    pub control: Option<ControlConfig>,
 }
 
 // ---- raw serde structs ------------------------------------------------------
@@ -160,6 +194,28 @@ struct RawFile {
     block: RawBlock,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    cache: RawCache,
+    control: Option<RawControl>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    size: Option<usize>,
+    min_ttl: Option<u32>,
+    max_ttl: Option<u32>,
+    negative_ttl: Option<u32>,
+    #[serde(default)]
+    ttl_override: BTreeMap<String, Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    listen: Spanned<String>,
+    #[serde(default)]
+    allow_remote: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -181,6 +237,12 @@ struct RawServer {
 struct RawForwarder {
     name: Spanned<String>,
     address: Spanned<String>,
+    probe: Option<Spanned<String>>,
+    probe_interval: Option<Spanned<String>>,
+    max_failures: Option<Spanned<u32>>,
+    rise: Option<Spanned<u32>>,
+    #[serde(default)]
+    servfail_is_failure: bool,
 }
 
 #[derive(Deserialize)]
@@ -452,11 +514,30 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
                 format!("forwarder {name:?} is defined twice"),
             );
         }
+        let mut health = HealthConfig {
+            probe: f.probe.as_ref().and_then(|p| c.name(p, "probe")),
+            probe_interval: c.duration(
+                &f.probe_interval,
+                "probe_interval",
+                HealthConfig::default().probe_interval,
+            ),
+            servfail_is_failure: f.servfail_is_failure,
+            ..HealthConfig::default()
+        };
+        for (value, key, field) in [
+            (&f.max_failures, "max_failures", &mut health.max_failures),
+            (&f.rise, "rise", &mut health.rise),
+        ] {
+            match value {
+                Some(v) if *v.get_ref() == 0 => {
+                    c.error(v.span(), format!("{key}: expected 1 or more"))
+                }
+                Some(v) => *field = *v.get_ref(),
+                None => {}
+            }
+        }
         match parse_socket_addr(f.address.get_ref(), 53) {
-            Some(addr) => forwarders.push(Forwarder {
-                name: name.as_str().into(),
-                addr,
-            }),
+            Some(addr) => forwarders.push(Forwarder::new(name, addr, health)),
             None => c.error(
                 f.address.span(),
                 format!("address: expected \"10.10.1.2\", \"10.10.1.2:53\" or \"[fd00::2]:53\", found {:?}", f.address.get_ref()),
@@ -486,6 +567,13 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         }
         if list.is_empty() {
             c.error(span, "forward: expected at least one forwarder name");
+            return None;
+        }
+        if list.len() > MAX_FORWARDERS {
+            c.error(
+                span,
+                format!("forward: at most {MAX_FORWARDERS} forwarders in one list"),
+            );
             return None;
         }
         Some(Arc::from(list))
@@ -626,6 +714,42 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             .collect(),
     };
 
+    let defaults = CacheConfig::default();
+    let mut ttl_override = Vec::new();
+    for (suffix, ttl) in &raw.cache.ttl_override {
+        if let Some(n) = c.name(&Spanned::new(ttl.span(), suffix.clone()), "ttl_override") {
+            ttl_override.push((n, *ttl.get_ref()));
+        }
+    }
+    let cache = CacheConfig {
+        size: raw.cache.size.unwrap_or(defaults.size),
+        min_ttl: raw.cache.min_ttl.unwrap_or(defaults.min_ttl),
+        max_ttl: raw.cache.max_ttl.unwrap_or(defaults.max_ttl),
+        negative_ttl: raw.cache.negative_ttl.unwrap_or(defaults.negative_ttl),
+        ttl_override,
+    };
+    if cache.min_ttl > cache.max_ttl {
+        c.problems.push(Problem {
+            file: path.to_path_buf(),
+            at: None,
+            message: format!(
+                "[cache] min_ttl {} is above max_ttl {}",
+                cache.min_ttl, cache.max_ttl
+            ),
+        });
+    }
+    let control = raw.control.as_ref().and_then(|ctl| match parse_socket_addr(ctl.listen.get_ref(), 8053) {
+        Some(a) if !a.ip().is_loopback() && !ctl.allow_remote => {
+            c.error(ctl.listen.span(), format!("listen: {a} is not a loopback address; the control API can reload and change vpndns, so set allow_remote = true to mean it"));
+            None
+        }
+        Some(listen) => Some(ControlConfig { listen }),
+        None => {
+            c.error(ctl.listen.span(), format!("listen: expected \"127.0.0.1:8053\", found {:?}", ctl.listen.get_ref()));
+            None
+        }
+    });
+
     Config {
         path: path.to_path_buf(),
         server,
@@ -635,6 +759,8 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         statics,
         block,
         log_queries: raw.log.queries,
+        cache,
+        control,
     }
 }
 

@@ -6,12 +6,16 @@ use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use arc_swap::ArcSwap;
 use ipnet::IpNet;
+use std::sync::Arc;
 
 use super::answer::{Answer, Records};
 use super::blocklist::{self, FileStats};
 use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
 use super::domainset::{DomainSet, DomainSetBuilder};
+use super::metrics::Outcome;
+use super::name::Name;
 use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
 use super::statics::{self, Hit, StaticRecords};
 use super::wire::{Query, Rcode, TYPE_A, TYPE_AAAA};
@@ -47,6 +51,17 @@ pub enum Decision<'e> {
 }
 
 impl Decision<'_> {
+    /// The metrics outcome of a decision answered locally.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Decision::Refused { .. } => Outcome::Refused,
+            Decision::LocalOnly => Outcome::LocalOnly,
+            Decision::Static(_) => Outcome::Static,
+            Decision::Blocked { .. } => Outcome::Blocked,
+            Decision::Forward { .. } => Outcome::Forwarded,
+        }
+    }
+
     /// A short word for logs and metrics.
     pub fn action(&self) -> &'static str {
         match self {
@@ -84,6 +99,51 @@ impl fmt::Display for Decision<'_> {
     }
 }
 
+/// Allow entries added while running (the control API's block exceptions):
+/// they outlive reloads until removed.
+#[derive(Default)]
+pub struct Exceptions {
+    names: std::collections::BTreeSet<String>,
+    set: DomainSet,
+}
+
+impl Exceptions {
+    /// These exceptions plus `name`.
+    pub fn with(&self, name: &Name) -> Exceptions {
+        let mut names = self.names.clone();
+        names.insert(name.to_string());
+        Exceptions::from_names(names)
+    }
+
+    /// These exceptions less `name`, and whether it was there.
+    pub fn without(&self, name: &Name) -> (Exceptions, bool) {
+        let mut names = self.names.clone();
+        let was = names.remove(&name.to_string());
+        (Exceptions::from_names(names), was)
+    }
+
+    fn from_names(names: std::collections::BTreeSet<String>) -> Exceptions {
+        let parsed: Vec<Name> = names
+            .iter()
+            .filter_map(|n| Name::from_text(n).ok())
+            .collect();
+        Exceptions {
+            set: DomainSet::from_names(&parsed),
+            names,
+        }
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
+    /// Whether `name` or a domain above it is excepted.
+    pub fn covers(&self, name: &Name) -> bool {
+        self.set.lookup(name).is_some()
+    }
+}
+
 /// Counts from loading, for the log and `check`.
 #[derive(Debug, Default, Clone)]
 pub struct LoadReport {
@@ -102,6 +162,8 @@ pub struct Engine {
     pub block: DomainSet,
     pub allow: DomainSet,
     pub local_only: DomainSet,
+    /// Run-time exceptions, shared with the server so they survive reloads.
+    pub exceptions: Arc<ArcSwap<Exceptions>>,
     /// List file names by source index, for explanations.
     list_names: Vec<String>,
     /// The `[block] response` address, as a one-record answer of each family.
@@ -164,6 +226,7 @@ impl Engine {
             allow,
             list_names,
             report,
+            exceptions: Arc::default(),
             block_addr4: match config.block.response {
                 BlockResponse::Address(IpAddr::V4(a)) => [a],
                 _ => [Ipv4Addr::UNSPECIFIED],
@@ -194,6 +257,7 @@ impl Engine {
         if let Some(m) = self.block.lookup(&q.name)
             && self.allow.lookup(&q.name).is_none()
             && !self.config.block.exempt.iter().any(|n| n.contains(&client))
+            && !self.exceptions.load().covers(&q.name)
         {
             let list = self
                 .list_names
@@ -281,6 +345,21 @@ impl Engine {
             self.report.blocked_domains,
             self.report.allowed_domains
         );
+    }
+
+    /// Takes over the health (state and counters) of forwarders with the
+    /// same name and address in `old`.
+    pub fn adopt_health(&self, old: &Engine) {
+        for f in &self.config.forwarders {
+            if let Some(o) = old
+                .config
+                .forwarders
+                .iter()
+                .find(|o| o.name == f.name && o.addr == f.addr)
+            {
+                f.health.copy_from(&o.health);
+            }
+        }
     }
 
     /// The list file behind source index `i`.

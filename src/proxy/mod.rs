@@ -3,15 +3,22 @@
 //! - [`wire`] and [`name`] parse the datagram (untrusted bytes, no allocation);
 //! - [`engine`] decides, from the tables in [`policy`], [`statics`],
 //!   [`domainset`] and [`blocklist`], built from [`config`];
-//! - [`answer`] encodes a local answer, or [`upstream`] forwards it;
+//! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
+//!   through the same upstream, or [`upstream`] forwards it, choosing among
+//!   forwarders by [`health`];
 //! - [`udp`] and [`tcp`] are the listeners that run this per packet, and
-//!   [`server`] binds them, drops privileges, reloads and shuts down.
+//!   [`server`] binds them, drops privileges, reloads and shuts down;
+//! - [`control`] is the HTTP control API, [`metrics`] the counters it exposes.
 pub mod answer;
 pub mod blocklist;
+pub mod cache;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod domainset;
 pub mod engine;
+pub mod health;
+pub mod metrics;
 pub mod name;
 pub mod policy;
 pub mod querylog;

@@ -9,14 +9,55 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::health::{Health, HealthConfig};
 use super::name::Name;
 
-/// An upstream DNS server, by the name the config gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Most forwarders one policy or domain rule may list.
+pub const MAX_FORWARDERS: usize = 16;
+
+/// An upstream DNS server, by the name the config gives it, with its health
+/// (shared by every copy of this forwarder in the policy lists).
+#[derive(Debug, Clone)]
 pub struct Forwarder {
     pub name: Box<str>,
     pub addr: SocketAddr,
+    pub health_config: HealthConfig,
+    pub health: Arc<Health>,
 }
+
+impl Forwarder {
+    /// A forwarder, up, with no history.
+    pub fn new(name: &str, addr: SocketAddr, health_config: HealthConfig) -> Forwarder {
+        Forwarder {
+            name: name.into(),
+            addr,
+            health_config,
+            health: Arc::default(),
+        }
+    }
+
+    /// Records an answer after `latency`.
+    pub fn succeeded(&self, latency: std::time::Duration) {
+        self.health
+            .succeeded(&self.health_config, (&self.name, self.addr), latency);
+    }
+
+    /// Records a timeout, or (`timed_out` false) an answer counted as failure.
+    pub fn failed(&self, timed_out: bool) {
+        self.health
+            .failed(&self.health_config, (&self.name, self.addr), timed_out);
+    }
+}
+
+impl PartialEq for Forwarder {
+    fn eq(&self, other: &Forwarder) -> bool {
+        self.name == other.name
+            && self.addr == other.addr
+            && self.health_config == other.health_config
+    }
+}
+
+impl Eq for Forwarder {}
 
 /// Forwarders tried in order, the next one on timeout.
 pub type Forwarders = Arc<[Forwarder]>;
@@ -149,10 +190,11 @@ mod tests {
     use super::*;
 
     fn fw(name: &str, addr: &str) -> Forwarders {
-        Arc::from(vec![Forwarder {
-            name: name.into(),
-            addr: addr.parse().unwrap(),
-        }])
+        Arc::from(vec![Forwarder::new(
+            name,
+            addr.parse().unwrap(),
+            HealthConfig::default(),
+        )])
     }
 
     fn policy(sources: &[&str], action: Action) -> Policy {

@@ -14,15 +14,26 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::config::{Config, ConfigError};
-use super::engine::Engine;
-use super::{tcp, udp};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-/// State every worker and connection reads: the current engine, swapped
-/// whole on reload (readers never lock).
+use super::cache::Cache;
+use super::config::{Config, ConfigError};
+use super::engine::{Engine, Exceptions};
+use super::metrics::Metrics;
+use super::{control, health, tcp, udp};
+
+/// State every worker and connection reads: the current engine and cache,
+/// swapped whole on reload (readers never lock), and the counters.
 pub struct Shared {
     pub engine: ArcSwap<Engine>,
+    /// Replaced (emptied) only when `[cache]` changes.
+    pub cache: ArcSwap<Cache>,
+    pub metrics: Metrics,
+    /// Run-time block exceptions; every engine points at this one.
+    pub exceptions: Arc<ArcSwap<Exceptions>>,
     pub config_path: PathBuf,
+    pub started: Instant,
 }
 
 /// A bound, not yet running server.
@@ -31,6 +42,7 @@ pub struct Server {
     /// Per worker, one socket per listen address (SO_REUSEPORT siblings).
     udp: Vec<Vec<std::net::UdpSocket>>,
     tcp: Vec<std::net::TcpListener>,
+    control: Option<std::net::TcpListener>,
 }
 
 /// Reloads a running server's config.
@@ -43,9 +55,29 @@ impl Handle {
     /// Reads the config file again and, if it is good, serves with it from
     /// the next query on. A bad config leaves the old one serving.
     pub fn reload(&self) -> Result<(), ConfigError> {
-        let config = Config::load(&self.shared.config_path)?;
-        let engine = Engine::build(config)?;
+        let built = Config::load(&self.shared.config_path).and_then(Engine::build);
+        let mut engine = match built {
+            Ok(e) => e,
+            Err(e) => {
+                self.shared
+                    .metrics
+                    .reload_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        engine.exceptions = self.shared.exceptions.clone();
         let old = self.shared.engine.load();
+        engine.adopt_health(&old);
+        if engine.config.cache != *self.shared.cache.load().config() {
+            info!("[cache] changed: starting with an empty cache");
+            self.shared
+                .cache
+                .store(Arc::new(Cache::new(&engine.config.cache)));
+        }
+        if engine.config.control != old.config.control {
+            warn!("[control] changes only on restart");
+        }
         if engine.config.server.listen != old.config.server.listen
             || engine.config.server.workers != old.config.server.workers
         {
@@ -56,12 +88,18 @@ impl Handle {
         }
         engine.log_summary();
         self.shared.engine.store(Arc::new(engine));
+        self.shared.metrics.reloads.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// The engine now serving.
     pub fn engine(&self) -> Arc<Engine> {
         self.shared.engine.load_full()
+    }
+
+    /// The shared state.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 
@@ -83,13 +121,28 @@ impl Server {
             }
             tcp.push(bind_tcp(addr).with_context(|| format!("cannot listen on tcp {addr}"))?);
         }
+        let control = match &engine.config.control {
+            Some(c) => Some(
+                std::net::TcpListener::bind(c.listen)
+                    .with_context(|| format!("cannot listen on tcp {} for [control]", c.listen))?,
+            ),
+            None => None,
+        };
+        let exceptions: Arc<ArcSwap<Exceptions>> = Arc::default();
+        let mut engine = engine;
+        engine.exceptions = exceptions.clone();
         Ok(Server {
             shared: Arc::new(Shared {
                 config_path: engine.config.path.clone(),
+                cache: ArcSwap::from_pointee(Cache::new(&engine.config.cache)),
+                metrics: Metrics::default(),
+                exceptions,
+                started: Instant::now(),
                 engine: ArcSwap::from_pointee(engine),
             }),
             udp,
             tcp,
+            control,
         })
     }
 
@@ -124,6 +177,19 @@ impl Server {
                 stopped.clone(),
             )));
         }
+        if let Some(listener) = self.control {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            info!("control API on http://{}", listener.local_addr()?);
+            tokio::spawn(control::serve(
+                listener,
+                Handle {
+                    shared: self.shared.clone(),
+                },
+                stopped.clone(),
+            ));
+        }
+        tokio::spawn(health::probe(self.shared.clone(), stopped.clone()));
         let listen = &self.shared.engine.load().config.server.listen;
         info!(
             "serving on {} with {} UDP workers",

@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use super::answer;
 use super::engine::{Decision, Route};
+use super::metrics::{Outcome, Protocol};
 use super::querylog;
 use super::server::Shared;
 use super::upstream::{self, Targets};
@@ -100,23 +101,25 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<Vec<u8>> {
     let started = Instant::now();
     let engine = shared.engine.load_full();
+    let metrics = &shared.metrics;
     let mut out = Vec::new();
     let q = match wire::parse_query(msg) {
         Ok(q) => q,
         Err(Reject::Drop) => return None,
         Err(reject) => {
-            let rcode = if reject == Reject::NotImp {
-                Rcode::NotImp
-            } else {
-                Rcode::FormErr
+            let (rcode, outcome) = match reject {
+                Reject::NotImp => (Rcode::NotImp, Outcome::NotImp),
+                _ => (Rcode::FormErr, Outcome::FormErr),
             };
             answer::encode_header_only(msg, rcode, &mut out);
+            metrics.count(Protocol::Tcp, outcome);
             return Some(out);
         }
     };
     let decision = engine.decide(peer.ip(), &q);
     if let Some(a) = engine.local_answer(&decision, &q) {
         answer::encode(msg, &q, &a, u16::MAX as usize, &mut out);
+        metrics.count(Protocol::Tcp, decision.outcome());
         if engine.config.log_queries {
             querylog::answered(peer, &q, decision.action(), &out, started);
         }
@@ -127,18 +130,49 @@ async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<V
     };
     let targets = match route {
         Route::Identity(a) => Targets::Identity(a),
-        Route::Forwarders(l) => Targets::List(l.clone()),
+        Route::Forwarders(l) => Targets::by_health(l),
     };
+    let cache = shared.cache.load_full();
+    let hit = (0..)
+        .map_while(|n| targets.get(n))
+        .any(|t| cache.serve(t, msg, &q, u16::MAX as usize, started, &mut out));
+    cache.count(hit);
+    if hit {
+        metrics.count(Protocol::Tcp, Outcome::CacheHit);
+        if engine.config.log_queries {
+            querylog::answered(peer, &q, "cache_hit", &out, started);
+        }
+        return Some(out);
+    }
     let timeout = engine.config.server.timeout;
     let mut upstream_query = msg.to_vec();
     for attempt in 0.. {
         let Some(target) = targets.get(attempt) else {
             break;
         };
+        let forwarder = targets.forwarder(attempt);
         wire::set_id(&mut upstream_query, rand::rng().random());
+        if let Some(f) = forwarder {
+            f.health.sent();
+        }
+        let sent_at = Instant::now();
         match upstream::exchange_tcp(target, &upstream_query, q.question_end, timeout).await {
             Ok(mut resp) => {
+                if let Some(f) = forwarder {
+                    if f.health_config.servfail_is_failure
+                        && wire::rcode(&resp) == Rcode::ServFail as u8
+                    {
+                        f.failed(false);
+                        if targets.get(attempt + 1).is_some() {
+                            continue;
+                        }
+                    } else {
+                        f.succeeded(sent_at.elapsed());
+                    }
+                }
+                cache.store(target, &upstream_query, &q, &resp, Instant::now());
                 wire::set_id(&mut resp, q.id);
+                metrics.count(Protocol::Tcp, Outcome::Forwarded);
                 if engine.config.log_queries {
                     let action =
                         format!("forwarded to {} ({target}) over tcp", targets.name(attempt));
@@ -146,10 +180,16 @@ async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<V
                 }
                 return Some(resp);
             }
-            Err(e) => debug!("tcp upstream {target}: {e}"),
+            Err(e) => {
+                debug!("tcp upstream {target}: {e}");
+                if let Some(f) = forwarder {
+                    f.failed(e.kind() == std::io::ErrorKind::TimedOut);
+                }
+            }
         }
     }
     answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, &mut out);
+    metrics.count(Protocol::Tcp, Outcome::ServFail);
     if engine.config.log_queries {
         querylog::answered(peer, &q, "timeout over tcp", &out, started);
     }

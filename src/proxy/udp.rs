@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use super::answer;
 use super::engine::{Decision, Route};
+use super::metrics::{Outcome, Protocol};
 use super::querylog;
 use super::server::Shared;
 use super::upstream::{InFlight, Origin, Targets};
@@ -136,17 +137,18 @@ impl Worker {
     fn on_query(&self, listener: usize, msg: &[u8], from: SocketAddr, out: &mut Vec<u8>) {
         let started = Instant::now();
         let engine = self.shared.engine.load();
+        let metrics = &self.shared.metrics;
         let q = match wire::parse_query(msg) {
             Ok(q) => q,
             Err(Reject::Drop) => return,
             Err(reject) => {
-                let rcode = if reject == Reject::NotImp {
-                    Rcode::NotImp
-                } else {
-                    Rcode::FormErr
+                let (rcode, outcome) = match reject {
+                    Reject::NotImp => (Rcode::NotImp, Outcome::NotImp),
+                    _ => (Rcode::FormErr, Outcome::FormErr),
                 };
                 answer::encode_header_only(msg, rcode, out);
                 self.reply(listener, out, from);
+                metrics.count(Protocol::Udp, outcome);
                 if engine.config.log_queries {
                     querylog::malformed(from, rcode);
                 }
@@ -157,6 +159,7 @@ impl Worker {
         if let Some(a) = engine.local_answer(&decision, &q) {
             answer::encode(msg, &q, &a, q.udp_limit(), out);
             self.reply(listener, out, from);
+            metrics.count(Protocol::Udp, decision.outcome());
             if engine.config.log_queries {
                 querylog::answered(from, &q, decision.action(), out, started);
             }
@@ -167,8 +170,21 @@ impl Worker {
         };
         let targets = match route {
             Route::Identity(a) => Targets::Identity(a),
-            Route::Forwarders(list) => Targets::List(list.clone()),
+            Route::Forwarders(list) => Targets::by_health(list),
         };
+        let cache = self.shared.cache.load();
+        let hit = (0..)
+            .map_while(|n| targets.get(n))
+            .any(|t| cache.serve(t, msg, &q, q.udp_limit(), started, out));
+        cache.count(hit);
+        if hit {
+            self.reply(listener, out, from);
+            metrics.count(Protocol::Udp, Outcome::CacheHit);
+            if engine.config.log_queries {
+                querylog::answered(from, &q, "cache_hit", out, started);
+            }
+            return;
+        }
         let deadline = started + engine.config.server.timeout;
         let origin = Origin {
             client: from,
@@ -191,6 +207,7 @@ impl Worker {
                 debug!("in-flight table full; SERVFAIL to {from}");
                 answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, out);
                 self.reply(listener, out, from);
+                metrics.count(Protocol::Udp, Outcome::ServFail);
             }
         }
     }
@@ -199,7 +216,11 @@ impl Worker {
     /// moves on as if it had timed out.
     fn send_upstream(&self, i: u32) {
         let mut inflight = self.inflight.borrow_mut();
-        let target = inflight.slot(i).target;
+        let s = inflight.slot(i);
+        let target = s.target;
+        if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
+            f.health.sent();
+        }
         let family = if target.is_ipv4() { &self.v4 } else { &self.v6 };
         let sent = if family.is_empty() {
             Err(io::Error::new(
@@ -238,17 +259,41 @@ impl Worker {
     }
 
     fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr) {
+        let now = Instant::now();
         let mut inflight = self.inflight.borrow_mut();
         let i = match inflight.match_response(socket, from, msg) {
             Ok(i) => i,
             Err(why) => {
                 debug!("dropped a datagram from {from}: {why:?}");
+                self.shared.metrics.dropped(why);
                 return;
             }
         };
         let s = inflight.slot(i);
+        if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
+            if f.health_config.servfail_is_failure && wire::rcode(msg) == Rcode::ServFail as u8 {
+                f.failed(false);
+                if s.targets
+                    .as_ref()
+                    .and_then(|t| t.get(s.attempt + 1))
+                    .is_some()
+                {
+                    drop(inflight);
+                    return self.next_target_or_fail_after(i, false);
+                }
+            } else {
+                f.succeeded(now.duration_since(s.sent_at));
+            }
+        }
+        if let Ok(q) = wire::parse_query(&s.query) {
+            self.shared
+                .cache
+                .load()
+                .store(s.target, &s.query, &q, msg, now);
+        }
         wire::set_id(msg, s.client_id);
         self.reply(s.listener, msg, s.client);
+        self.shared.metrics.count(Protocol::Udp, Outcome::Forwarded);
         if self.shared.engine.load().config.log_queries {
             querylog::forwarded(s, msg, false);
         }
@@ -270,8 +315,22 @@ impl Worker {
         }
     }
 
-    /// Tries slot `i`'s next target, or answers SERVFAIL when none is left.
+    /// Counts a timeout against slot `i`'s current forwarder, then tries the
+    /// next target or answers SERVFAIL.
     fn next_target_or_fail(&self, i: u32) {
+        self.next_target_or_fail_after(i, true)
+    }
+
+    /// Tries slot `i`'s next target, or answers SERVFAIL when none is left;
+    /// `timed_out` counts a timeout against the current forwarder first.
+    fn next_target_or_fail_after(&self, i: u32, timed_out: bool) {
+        if timed_out {
+            let inflight = self.inflight.borrow();
+            let s = inflight.slot(i);
+            if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
+                f.failed(true);
+            }
+        }
         let deadline = Instant::now() + self.shared.engine.load().config.server.timeout;
         let next = {
             let mut rng = self.rng.borrow_mut();
@@ -291,6 +350,7 @@ impl Worker {
             &mut out,
         );
         self.reply(s.listener, &out, s.client);
+        self.shared.metrics.count(Protocol::Udp, Outcome::ServFail);
         if self.shared.engine.load().config.log_queries {
             querylog::forwarded(s, &out, true);
         }

@@ -14,7 +14,7 @@ use rand::{Rng, RngExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::policy::Forwarders;
+use super::policy::{Forwarder, Forwarders, MAX_FORWARDERS};
 use super::wire;
 
 /// Where a query may be sent, in order.
@@ -22,16 +22,51 @@ use super::wire;
 pub enum Targets {
     /// Identity mode: the client's own address.
     Identity(SocketAddr),
-    /// Configured forwarders.
-    List(Forwarders),
+    /// Configured forwarders, tried in `order` (indexes into `list`).
+    List {
+        list: Forwarders,
+        order: [u8; MAX_FORWARDERS],
+        len: u8,
+    },
 }
 
 impl Targets {
-    /// The address of attempt `n` (0-based), if there is one.
+    /// The forwarders of `list` that are up, in their configured order, then
+    /// those that are down: a dead forwarder is skipped while an alternative
+    /// lives, and still tried (it may be back) when it is all there is.
+    pub fn by_health(list: &Forwarders) -> Targets {
+        let mut order = [0u8; MAX_FORWARDERS];
+        let mut len = 0;
+        for up in [true, false] {
+            for (i, f) in list.iter().enumerate().take(MAX_FORWARDERS) {
+                if f.health.is_up() == up {
+                    order[len] = i as u8;
+                    len += 1;
+                }
+            }
+        }
+        Targets::List {
+            list: list.clone(),
+            order,
+            len: len as u8,
+        }
+    }
+
+    /// The forwarder of attempt `n` (0-based); `None` in identity mode.
+    pub fn forwarder(&self, n: usize) -> Option<&Forwarder> {
+        match self {
+            Targets::Identity(_) => None,
+            Targets::List { list, order, len } => {
+                (n < *len as usize).then(|| &list[order[n] as usize])
+            }
+        }
+    }
+
+    /// The address of attempt `n`, if there is one.
     pub fn get(&self, n: usize) -> Option<SocketAddr> {
         match self {
             Targets::Identity(a) => (n == 0).then_some(*a),
-            Targets::List(l) => l.get(n).map(|f| f.addr),
+            Targets::List { .. } => self.forwarder(n).map(|f| f.addr),
         }
     }
 
@@ -39,7 +74,7 @@ impl Targets {
     pub fn name(&self, n: usize) -> &str {
         match self {
             Targets::Identity(_) => "source",
-            Targets::List(l) => l.get(n).map_or("?", |f| &f.name),
+            Targets::List { .. } => self.forwarder(n).map_or("?", |f| &f.name),
         }
     }
 }
@@ -77,7 +112,10 @@ pub struct Slot {
     /// The query as sent upstream (with `upstream_id`).
     pub query: Vec<u8>,
     pub question_end: usize,
+    /// When the client's query arrived.
     pub started: Instant,
+    /// When the current attempt was sent.
+    pub sent_at: Instant,
 }
 
 impl Slot {
@@ -96,6 +134,7 @@ impl Slot {
             query: Vec::new(),
             question_end: 0,
             started: Instant::now(),
+            sent_at: Instant::now(),
         }
     }
 }
@@ -187,6 +226,7 @@ impl InFlight {
         wire::set_id(&mut s.query, id);
         s.question_end = question_end;
         s.started = Instant::now();
+        s.sent_at = s.started;
         self.deadlines.push_back((deadline, i, s.generation));
         self.live += 1;
         Some(i)
@@ -283,6 +323,7 @@ impl InFlight {
         wire::set_id(&mut s.query, id);
         s.attempt += 1;
         s.target = next;
+        s.sent_at = Instant::now();
         s.generation = s.generation.wrapping_add(1);
         self.deadlines.push_back((deadline, i, s.generation));
         Some(next)
@@ -324,20 +365,14 @@ pub async fn exchange_tcp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::policy::Forwarder;
     use crate::proxy::wire::{TYPE_A, parse_query, tests::query};
     use std::sync::Arc;
 
     fn two_forwarders() -> Targets {
-        Targets::List(Arc::from(vec![
-            Forwarder {
-                name: "a".into(),
-                addr: "10.0.0.1:53".parse().unwrap(),
-            },
-            Forwarder {
-                name: "b".into(),
-                addr: "10.0.0.2:53".parse().unwrap(),
-            },
+        let hc = crate::proxy::health::HealthConfig::default();
+        Targets::by_health(&Arc::from(vec![
+            Forwarder::new("a", "10.0.0.1:53".parse().unwrap(), hc.clone()),
+            Forwarder::new("b", "10.0.0.2:53".parse().unwrap(), hc),
         ]))
     }
 

@@ -201,6 +201,66 @@ fn skip_record(msg: &[u8], pos: usize) -> Option<(usize, u16)> {
     (end <= msg.len()).then_some((end, rtype))
 }
 
+/// Record type SOA.
+pub const TYPE_SOA: u16 = 6;
+
+/// One resource record, as [`walk_records`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// 0 answer, 1 authority, 2 additional.
+    pub section: u8,
+    pub rtype: u16,
+    /// Offset of the 32-bit TTL field.
+    pub ttl_at: usize,
+    pub ttl: u32,
+    /// Offset and length of the RDATA.
+    pub rdata_at: usize,
+    pub rdata_len: usize,
+}
+
+/// Calls `f` for every record after the question (which ends at
+/// `question_end`); `None` if the counts or lengths do not fit the message.
+pub fn walk_records(msg: &[u8], question_end: usize, mut f: impl FnMut(RecordInfo)) -> Option<()> {
+    let counts = [u16_at(msg, 6)?, u16_at(msg, 8)?, u16_at(msg, 10)?];
+    let mut pos = question_end;
+    for (section, &count) in counts.iter().enumerate() {
+        for _ in 0..count {
+            let at = skip_name(msg, pos)?;
+            let rtype = u16_at(msg, at)?;
+            let ttl = u32::from(u16_at(msg, at + 4)?) << 16 | u32::from(u16_at(msg, at + 6)?);
+            let rdata_len = u16_at(msg, at + 8)? as usize;
+            let rdata_at = at + 10;
+            pos = rdata_at + rdata_len;
+            if pos > msg.len() {
+                return None;
+            }
+            f(RecordInfo {
+                section: section as u8,
+                rtype,
+                ttl_at: at + 4,
+                ttl,
+                rdata_at,
+                rdata_len,
+            });
+        }
+    }
+    Some(())
+}
+
+/// The MINIMUM field of an SOA record's RDATA at `rdata_at` (its last 32 bits).
+pub fn soa_minimum(msg: &[u8], rdata_at: usize, rdata_len: usize) -> Option<u32> {
+    let end = rdata_at.checked_add(rdata_len)?;
+    let b = msg.get(end.checked_sub(4)?..end)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Offset just past the question of a message with one question at the
+/// header, skipping a possibly compressed name.
+pub fn question_end(msg: &[u8]) -> Option<usize> {
+    let end = skip_name(msg, HEADER_LEN)? + 4;
+    (end <= msg.len()).then_some(end)
+}
+
 /// Whether `resp` is a response that repeats the question of `query` (whose
 /// question ends at `query_qend`): same name ignoring ASCII case, same type and
 /// class. The IDs are the caller's business.

@@ -1,0 +1,323 @@
+//! Forwarder health: up or down, driven by answers, timeouts and optional
+//! active probes, with the per-forwarder counters the metrics report. Shared
+//! by every worker through atomics; no locks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::name::Name;
+use super::server::Shared;
+use super::wire;
+
+/// Health settings of one `[[forwarder]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// A name to ask (type A) every `probe_interval`; `None`: no probes.
+    pub probe: Option<Name>,
+    pub probe_interval: Duration,
+    /// Consecutive failures that mark the forwarder down.
+    pub max_failures: u32,
+    /// Consecutive successes that bring it back up.
+    pub rise: u32,
+    /// Count an upstream SERVFAIL as a failure (and try the next forwarder).
+    pub servfail_is_failure: bool,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            probe: None,
+            probe_interval: Duration::from_secs(5),
+            max_failures: 3,
+            rise: 1,
+            servfail_is_failure: false,
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+];
+
+/// A histogram's values at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    /// Sum of observations, in seconds.
+    pub sum: f64,
+    pub count: u64,
+    /// (upper bound, cumulative count), without `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// A latency histogram of atomic counters (the `+Inf` bucket is `count`).
+#[derive(Debug, Default)]
+pub struct Latency {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Latency {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut cumulative = 0;
+        let buckets = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&b, n)| {
+                cumulative += n.load(Ordering::Relaxed);
+                (b, cumulative)
+            })
+            .collect();
+        HistogramSnapshot {
+            sum: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            count: self.count.load(Ordering::Relaxed),
+            buckets,
+        }
+    }
+
+    fn copy_from(&self, other: &Latency) {
+        for (a, b) in self.buckets.iter().zip(&other.buckets) {
+            a.store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.count
+            .store(other.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.sum_micros
+            .store(other.sum_micros.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// The live state of one forwarder.
+#[derive(Debug)]
+pub struct Health {
+    down: AtomicBool,
+    failures: AtomicU32,
+    successes: AtomicU32,
+    /// Queries sent (including retries and probes).
+    pub queries: AtomicU64,
+    pub timeouts: AtomicU64,
+    /// Up/down transitions.
+    pub changes: AtomicU64,
+    pub latency: Latency,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            down: AtomicBool::new(false),
+            failures: AtomicU32::new(0),
+            successes: AtomicU32::new(0),
+            queries: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
+            latency: Latency::default(),
+        }
+    }
+}
+
+impl Health {
+    /// Whether the forwarder is considered up.
+    pub fn is_up(&self) -> bool {
+        !self.down.load(Ordering::Relaxed)
+    }
+
+    /// Consecutive failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// A query was sent.
+    pub fn sent(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An answer came back after `latency`. Logs a transition to up.
+    pub fn succeeded(&self, config: &HealthConfig, who: (&str, SocketAddr), latency: Duration) {
+        self.latency.observe(latency);
+        self.failures.store(0, Ordering::Relaxed);
+        if self.is_up() {
+            return;
+        }
+        let n = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= config.rise && self.down.swap(false, Ordering::Relaxed) {
+            self.successes.store(0, Ordering::Relaxed);
+            self.changes.fetch_add(1, Ordering::Relaxed);
+            info!(
+                "forwarder {} ({}) is up again after {n} answers",
+                who.0, who.1
+            );
+        }
+    }
+
+    /// A timeout (`timed_out`) or a SERVFAIL counted as failure. Logs a
+    /// transition to down.
+    pub fn failed(&self, config: &HealthConfig, who: (&str, SocketAddr), timed_out: bool) {
+        if timed_out {
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        self.successes.store(0, Ordering::Relaxed);
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= config.max_failures && !self.down.swap(true, Ordering::Relaxed) {
+            self.changes.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                "forwarder {} ({}) is down after {n} failures in a row",
+                who.0, who.1
+            );
+        }
+    }
+
+    /// Takes over the state and counters of the same forwarder in the
+    /// previous config, so a reload neither forgets a dead forwarder nor
+    /// resets counters.
+    pub fn copy_from(&self, old: &Health) {
+        let copy32 =
+            |a: &AtomicU32, b: &AtomicU32| a.store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        let copy64 =
+            |a: &AtomicU64, b: &AtomicU64| a.store(b.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.down
+            .store(old.down.load(Ordering::Relaxed), Ordering::Relaxed);
+        copy32(&self.failures, &old.failures);
+        copy32(&self.successes, &old.successes);
+        copy64(&self.queries, &old.queries);
+        copy64(&self.timeouts, &old.timeouts);
+        copy64(&self.changes, &old.changes);
+        self.latency.copy_from(&old.latency);
+    }
+}
+
+/// Probes every forwarder that has `probe` set, each at its interval, until
+/// `shutdown`; results feed the same health as real queries do.
+pub async fn probe(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut last: HashMap<(Box<str>, SocketAddr), Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let engine = shared.engine.load_full();
+        let now = Instant::now();
+        for f in &engine.config.forwarders {
+            let Some(name) = &f.health_config.probe else {
+                continue;
+            };
+            let key = (f.name.clone(), f.addr);
+            if last
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < f.health_config.probe_interval)
+            {
+                continue;
+            }
+            last.insert(key, now);
+            let (f, query, timeout) = (f.clone(), probe_query(name), engine.config.server.timeout);
+            tokio::spawn(async move {
+                f.health.sent();
+                let started = Instant::now();
+                match tokio::time::timeout(timeout, ask(f.addr, &query)).await {
+                    Ok(Ok(())) => f.succeeded(started.elapsed()),
+                    Ok(Err(e)) => {
+                        debug!("probe of {} ({}): {e}", f.name, f.addr);
+                        f.failed(false)
+                    }
+                    Err(_) => f.failed(true),
+                }
+            });
+        }
+    }
+}
+
+/// An A query for `name` with a random ID and RD set.
+fn probe_query(name: &Name) -> Vec<u8> {
+    let mut q = Vec::with_capacity(wire::HEADER_LEN + name.wire().len() + 5);
+    q.extend_from_slice(&rand::random::<u16>().to_be_bytes());
+    q.extend_from_slice(&[0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(name.wire());
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// Sends `query` to `target` and waits for a response to it (any rcode).
+async fn ask(target: SocketAddr, query: &[u8]) -> std::io::Result<()> {
+    let local: SocketAddr = if target.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(target).await?;
+    socket.send(query).await?;
+    let mut buf = vec![0; 4096];
+    loop {
+        let n = socket.recv(&mut buf).await?;
+        let resp = &buf[..n];
+        if wire::id(resp) == wire::id(query) && wire::answers_question(resp, query, query.len()) {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHO: (&str, SocketAddr) = (
+        "vpn",
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 53),
+    );
+
+    #[test]
+    fn down_after_max_failures_up_after_rise() {
+        let config = HealthConfig {
+            max_failures: 2,
+            rise: 2,
+            ..HealthConfig::default()
+        };
+        let h = Health::default();
+        h.failed(&config, WHO, true);
+        assert!(h.is_up());
+        h.succeeded(&config, WHO, Duration::from_millis(1));
+        h.failed(&config, WHO, true);
+        assert!(h.is_up(), "failures must be consecutive");
+        h.failed(&config, WHO, true);
+        assert!(!h.is_up());
+        h.succeeded(&config, WHO, Duration::from_millis(1));
+        assert!(!h.is_up(), "rise = 2");
+        h.succeeded(&config, WHO, Duration::from_millis(1));
+        assert!(h.is_up());
+        assert_eq!(h.changes.load(Ordering::Relaxed), 2);
+        assert_eq!(h.timeouts.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn latency_buckets_are_cumulative() {
+        let l = Latency::default();
+        l.observe(Duration::from_micros(300));
+        l.observe(Duration::from_millis(3));
+        l.observe(Duration::from_secs(5));
+        let h = l.snapshot();
+        assert_eq!(h.count, 3);
+        assert!((h.sum - 5.0033).abs() < 1e-6);
+        assert_eq!(h.buckets[0], (0.0005, 1));
+        assert_eq!(h.buckets[3], (0.005, 2));
+        assert_eq!(h.buckets.last().unwrap().1, 2, "5 s is only in +Inf");
+    }
+}

@@ -1,0 +1,265 @@
+//! The proxy's counters and their Prometheus/OpenMetrics exposition. Counting
+//! is one relaxed atomic add into a fixed array (no labels looked up per
+//! query); a scrape snapshots them into a registry that prometheus-client
+//! encodes.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::cache::Cache;
+use super::engine::Engine;
+use super::health::HistogramSnapshot;
+use super::upstream::Mismatch;
+
+/// How a query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Static,
+    Blocked,
+    LocalOnly,
+    CacheHit,
+    Forwarded,
+    Refused,
+    ServFail,
+    FormErr,
+    NotImp,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 9] = [
+        Outcome::Static,
+        Outcome::Blocked,
+        Outcome::LocalOnly,
+        Outcome::CacheHit,
+        Outcome::Forwarded,
+        Outcome::Refused,
+        Outcome::ServFail,
+        Outcome::FormErr,
+        Outcome::NotImp,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Static => "static",
+            Outcome::Blocked => "blocked",
+            Outcome::LocalOnly => "local_only",
+            Outcome::CacheHit => "cache_hit",
+            Outcome::Forwarded => "forwarded",
+            Outcome::Refused => "refused",
+            Outcome::ServFail => "servfail",
+            Outcome::FormErr => "formerr",
+            Outcome::NotImp => "notimp",
+        }
+    }
+}
+
+/// The transport a query came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+}
+
+/// Process-wide counters (per-forwarder ones live in their health).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    queries: [[AtomicU64; 9]; 2],
+    dropped: [AtomicU64; 3],
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts a finished query.
+    pub fn count(&self, protocol: Protocol, outcome: Outcome) {
+        self.queries[protocol as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queries that ended with `outcome` over `protocol` so far.
+    pub fn get(&self, protocol: Protocol, outcome: Outcome) -> u64 {
+        self.queries[protocol as usize][outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts a datagram from upstream that was not relayed.
+    pub fn dropped(&self, why: Mismatch) {
+        self.dropped[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition, in the OpenMetrics text format.
+    pub fn encode(&self, engine: &Engine, cache: &Cache) -> Result<String, fmt::Error> {
+        let mut r = Registry::default();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+
+        let mut queries = Vec::new();
+        for (p, proto) in [(Protocol::Udp, "udp"), (Protocol::Tcp, "tcp")] {
+            for o in Outcome::ALL {
+                queries.push((
+                    labels(&[("action", o.label()), ("protocol", proto)]),
+                    self.get(p, o),
+                ));
+            }
+        }
+        r.register(
+            "vpndns_queries",
+            "Queries answered, by how and over what",
+            Samples::Counter(queries),
+        );
+        let reasons = ["unknown_id", "wrong_source", "wrong_question"];
+        let dropped = reasons
+            .iter()
+            .zip(&self.dropped)
+            .map(|(why, n)| (labels(&[("reason", why)]), load(n)))
+            .collect();
+        r.register(
+            "vpndns_upstream_dropped",
+            "Datagrams from upstream not relayed (late, forged or stray)",
+            Samples::Counter(dropped),
+        );
+
+        let (mut sent, mut timeouts, mut up, mut changes, mut latency) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for f in &engine.config.forwarders {
+            let l = labels(&[("forwarder", &f.name), ("address", &f.addr.to_string())]);
+            let h = &f.health;
+            sent.push((l.clone(), load(&h.queries)));
+            timeouts.push((l.clone(), load(&h.timeouts)));
+            changes.push((l.clone(), load(&h.changes)));
+            up.push((l.clone(), i64::from(h.is_up())));
+            latency.push((l, h.latency.snapshot()));
+        }
+        r.register(
+            "vpndns_forwarder_queries",
+            "Queries sent to each forwarder",
+            Samples::Counter(sent),
+        );
+        r.register(
+            "vpndns_forwarder_timeouts",
+            "Queries to each forwarder that timed out",
+            Samples::Counter(timeouts),
+        );
+        r.register(
+            "vpndns_forwarder_state_changes",
+            "Up/down transitions of each forwarder",
+            Samples::Counter(changes),
+        );
+        r.register(
+            "vpndns_forwarder_up",
+            "1 if the forwarder is up, 0 if down",
+            Samples::Gauge(up),
+        );
+        r.register(
+            "vpndns_forwarder_latency_seconds",
+            "Time from query to answer, per forwarder",
+            Samples::Histogram(latency),
+        );
+
+        let one = |v: u64| vec![(Vec::new(), v)];
+        r.register(
+            "vpndns_cache_entries",
+            "Answers in the cache",
+            Samples::Gauge(vec![(Vec::new(), cache.len() as i64)]),
+        );
+        r.register(
+            "vpndns_cache_hits",
+            "Cache lookups that answered",
+            Samples::Counter(one(load(&cache.hits))),
+        );
+        r.register(
+            "vpndns_cache_misses",
+            "Cache lookups that did not",
+            Samples::Counter(one(load(&cache.misses))),
+        );
+        r.register(
+            "vpndns_cache_evictions",
+            "Entries evicted to make room",
+            Samples::Counter(one(cache.evictions())),
+        );
+        let lists = vec![
+            (
+                labels(&[("set", "block")]),
+                engine.report.blocked_domains as i64,
+            ),
+            (
+                labels(&[("set", "allow")]),
+                engine.report.allowed_domains as i64,
+            ),
+            (labels(&[("set", "static")]), engine.statics.len() as i64),
+        ];
+        r.register(
+            "vpndns_list_entries",
+            "Domains loaded, by set",
+            Samples::Gauge(lists),
+        );
+        r.register(
+            "vpndns_reloads",
+            "Config reloads that took effect",
+            Samples::Counter(one(load(&self.reloads))),
+        );
+        r.register(
+            "vpndns_reload_failures",
+            "Config reloads refused for errors",
+            Samples::Counter(one(load(&self.reload_failures))),
+        );
+
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r)?;
+        Ok(out)
+    }
+}
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A snapshot of one metric family, encoded by prometheus-client.
+#[derive(Debug)]
+enum Samples {
+    Counter(Vec<(Labels, u64)>),
+    Gauge(Vec<(Labels, i64)>),
+    Histogram(Vec<(Labels, HistogramSnapshot)>),
+}
+
+impl EncodeMetric for Samples {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        match self {
+            Samples::Counter(v) => {
+                for (l, n) in v {
+                    encoder
+                        .encode_family(l)?
+                        .encode_counter::<NoLabelSet, u64, u64>(n, None)?;
+                }
+            }
+            Samples::Gauge(v) => {
+                for (l, n) in v {
+                    encoder.encode_family(l)?.encode_gauge(n)?;
+                }
+            }
+            Samples::Histogram(v) => {
+                for (l, h) in v {
+                    encoder
+                        .encode_family(l)?
+                        .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        match self {
+            Samples::Counter(_) => MetricType::Counter,
+            Samples::Gauge(_) => MetricType::Gauge,
+            Samples::Histogram(_) => MetricType::Histogram,
+        }
+    }
+}
