@@ -1,0 +1,1 @@
+//! Static checkers for generated files (used by tests and `vpnjail render --lint`).
