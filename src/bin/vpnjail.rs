@@ -26,6 +26,19 @@ enum Cmd {
         /// The site file (see docs/site.md).
         site: PathBuf,
     },
+    /// Write every file of one host (its own and its jails') into OUT, as a tree
+    /// mirroring the host's filesystem: OUT/etc/jail.conf.d/*.conf,
+    /// OUT/<jail_root>/<jail>/etc/rc.conf, pf anchors, IPsec, vpndns.toml, ...
+    Render {
+        /// The site file.
+        site: PathBuf,
+        /// Which [[host]] to render.
+        #[arg(long)]
+        host: String,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +67,7 @@ fn main() -> ExitCode {
                 );
             })
             .map_err(anyhow::Error::from),
+        Cmd::Render { site, host, out } => render(&site, &host, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,4 +76,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn render(site: &std::path::Path, host: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let s = vpndns::deploy::check::load(site)?;
+    let files = vpndns::deploy::render::host(&s, host)?;
+    vpndns::deploy::render::write_tree(&files, out)
+        .with_context(|| format!("rendering host {host:?} into {}", out.display()))?;
+    for f in &files {
+        println!(
+            "{}",
+            out.join(f.path.strip_prefix("/").unwrap_or(&f.path))
+                .display()
+        );
+    }
+    Ok(())
 }

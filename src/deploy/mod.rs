@@ -16,4 +16,5 @@
 pub mod check;
 pub mod lint;
 pub mod model;
+pub mod render;
 pub mod site;
