@@ -839,12 +839,13 @@ impl Checker<'_> {
         for (n, l) in lines {
             let words: Vec<&str> = l.split_whitespace().collect();
             let expect = if want_auth { 2 } else { 1 };
+            let named_at = format!("{}:{}", self.file.display(), self.line(v.span().start));
             let mut bad = |what: String| {
                 self.problems.push(Problem {
                     file: full.to_path_buf(),
                     line: n,
                     key: key.to_string(),
-                    message: what,
+                    message: format!("{what} (key file named at {named_at})"),
                 });
             };
             if words.len() != expect {
