@@ -2,6 +2,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use vpndns::deploy::apply::Target;
 
 /// Deploy the vpndns architecture (IPsec jail, VPN jails, vpndns jail, GRE
 /// clients) onto FreeBSD hosts from one declarative site file.
@@ -39,6 +40,73 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Show the steps `create` or `destroy` would take for JAIL, each with its
+    /// guard (when it is skipped) and its undo (run if a later step fails).
+    Plan {
+        #[arg(value_enum)]
+        verb: Verb,
+        /// A jail name from the site.
+        jail: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// Provision JAIL's root (base.txz or ZFS clone), install its files, start it.
+    /// Running it again changes nothing; a failing step undoes the earlier ones.
+    Create {
+        jail: String,
+        #[command(flatten)]
+        site: SiteArg,
+        /// Print the plan as a shell script instead of running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stop JAIL and remove its epair, host anchor and jail.conf (its root is kept).
+    Destroy {
+        jail: String,
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Install and load the host's pf anchors (vpnjail/nat, vpnjail/ipsec) and
+    /// the vpnjail/dns anchor inside each running vpn jail.
+    Pf {
+        /// Load the anchors (the only action for now; required to act).
+        #[arg(long, required = true)]
+        load: bool,
+        #[command(flatten)]
+        site: SiteArg,
+        /// Which [[host]] this machine is.
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Install the ipsec jail's swanctl.conf / ipsec.conf and load it
+    /// (swanctl --load-all, setkey -f) inside the running ipsec jail.
+    Ipsec {
+        #[arg(long, required = true)]
+        load: bool,
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct SiteArg {
+    /// The site file.
+    #[arg(long = "site", default_value = "/usr/local/etc/vpnjail/site.toml")]
+    path: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Verb {
+    Create,
+    Destroy,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +136,29 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::from),
         Cmd::Render { site, host, out } => render(&site, &host, &out),
+        Cmd::Plan { verb, jail, site } => plan(&site.path, verb, jail),
+        Cmd::Create {
+            jail,
+            site,
+            dry_run,
+        } => act(&site.path, Target::Create(jail), dry_run),
+        Cmd::Destroy {
+            jail,
+            site,
+            dry_run,
+        } => act(&site.path, Target::Destroy(jail), dry_run),
+        Cmd::Pf {
+            site,
+            host,
+            dry_run,
+            ..
+        } => act(&site.path, Target::PfLoad { host }, dry_run),
+        Cmd::Ipsec {
+            site,
+            host,
+            dry_run,
+            ..
+        } => act(&site.path, Target::IpsecLoad { host }, dry_run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,5 +182,21 @@ fn render(site: &std::path::Path, host: &str, out: &std::path::Path) -> anyhow::
                 .display()
         );
     }
+    Ok(())
+}
+
+fn plan(site: &std::path::Path, verb: Verb, jail: String) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load(site)?;
+    let t = match verb {
+        Verb::Create => Target::Create(jail),
+        Verb::Destroy => Target::Destroy(jail),
+    };
+    print!("{}", vpndns::deploy::apply::build(&s, &t)?.describe());
+    Ok(())
+}
+
+fn act(site: &std::path::Path, t: Target, dry_run: bool) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load(site)?;
+    vpndns::deploy::apply::apply(&s, &t, dry_run, &mut std::io::stdout().lock())?;
     Ok(())
 }

@@ -13,8 +13,13 @@
 //!   executor that runs, prints (dry-run) or records them.
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
+pub mod apply;
 pub mod check;
+pub mod command;
+pub mod exec;
+pub mod fake;
 pub mod lint;
 pub mod model;
+pub mod plan;
 pub mod render;
 pub mod site;

@@ -9,6 +9,9 @@ pub mod rcconf;
 mod vpndns;
 
 use super::model::{Host, Site};
+
+pub use ipsec::{SETKEY_CONF, STRONGSWAN_CONF as STRONGSWAN_CONF_PATH, SWANCTL_CONF};
+pub use pf::{VPN_ANCHOR_FILE, host_anchors as pf_host_anchors};
 use std::path::{Path, PathBuf};
 
 /// devfs ruleset number for vpn jails (platform.md: `[vpnjail=20]`).
