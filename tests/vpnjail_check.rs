@@ -281,3 +281,17 @@ fn check_cli_exits_non_zero_and_prints_the_problem() {
         "{err}"
     );
 }
+
+#[test]
+fn keygen_output_passes_check_for_both_ciphers() {
+    use vpndns::deploy::model::Cipher;
+    for (cipher, name) in [
+        (Cipher::AesGcm16, "aes-gcm-16"),
+        (Cipher::AesCbc, "aes-cbc"),
+    ] {
+        let (dir, p) = edited_site(|t| setkey(t).replace("aes-gcm-16", name));
+        let k = vpndns::deploy::keygen::key_file(cipher).expect("keygen");
+        write(dir.path(), "secrets/alpha-beta.keys", &k);
+        vpndns::deploy::check::load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

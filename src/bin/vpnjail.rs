@@ -7,11 +7,17 @@ use vpndns::deploy::apply::Target;
 /// Deploy the vpndns architecture (IPsec jail, VPN jails, vpndns jail, GRE
 /// clients) onto FreeBSD hosts from one declarative site file.
 ///
-/// Typical use:  vpnjail check site.toml
-///               vpnjail render site.toml --host alpha --out /tmp/alpha
-///               vpnjail create vpnus --dry-run
+/// The site file (documented in docs/site.md) names the hosts, their bridge
+/// networks and jails, the IPsec links between hosts, GRE clients and extra
+/// DNS policies. Every command reads it; nothing else is configuration.
 #[derive(Parser)]
-#[command(name = "vpnjail", version, about, long_about)]
+#[command(
+    name = "vpnjail",
+    version,
+    about,
+    long_about,
+    after_help = "Typical use:\n  vpnjail check site.toml                          validate; problems as FILE:LINE: KEY: ...\n  vpnjail render site.toml --host alpha --out /tmp/alpha   review the files of one host\n  vpnjail plan create vpnus --site site.toml      the steps, their guards and undo\n  vpnjail create vpnus --site site.toml --dry-run  the same as a pasteable sh script\n  vpnjail create vpnus --site site.toml            do it (FreeBSD, as root)\n  vpnjail pf --load --host alpha --site site.toml\n  vpnjail ipsec --load --host alpha --site site.toml"
+)]
 struct Cli {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -82,6 +88,12 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print a new key file for a [[link]] with mode = "setkey" (testing only):
+    /// two lines of random keys, hosts[0] -> hosts[1] then back.
+    Keygen {
+        #[arg(long, value_enum, default_value = "aes-gcm-16")]
+        cipher: CipherArg,
+    },
     /// Install the ipsec jail's swanctl.conf / ipsec.conf and load it
     /// (swanctl --load-all, setkey -f) inside the running ipsec jail.
     Ipsec {
@@ -94,6 +106,12 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CipherArg {
+    AesGcm16,
+    AesCbc,
 }
 
 #[derive(clap::Args)]
@@ -153,6 +171,15 @@ fn main() -> ExitCode {
             dry_run,
             ..
         } => act(&site.path, Target::PfLoad { host }, dry_run),
+        Cmd::Keygen { cipher } => {
+            let c = match cipher {
+                CipherArg::AesGcm16 => vpndns::deploy::model::Cipher::AesGcm16,
+                CipherArg::AesCbc => vpndns::deploy::model::Cipher::AesCbc,
+            };
+            vpndns::deploy::keygen::key_file(c)
+                .map(|k| print!("{k}"))
+                .map_err(anyhow::Error::from)
+        }
         Cmd::Ipsec {
             site,
             host,
@@ -173,6 +200,10 @@ fn render(site: &std::path::Path, host: &str, out: &std::path::Path) -> anyhow::
     use anyhow::Context;
     let s = vpndns::deploy::check::load(site)?;
     let files = vpndns::deploy::render::host(&s, host)?;
+    let bad = vpndns::deploy::lint::rendered(&files);
+    if !bad.is_empty() {
+        anyhow::bail!("generated files fail their checks:\n{}", bad.join("\n"));
+    }
     vpndns::deploy::render::write_tree(&files, out)
         .with_context(|| format!("rendering host {host:?} into {}", out.display()))?;
     for f in &files {

@@ -18,6 +18,7 @@ pub mod check;
 pub mod command;
 pub mod exec;
 pub mod fake;
+pub mod keygen;
 pub mod lint;
 pub mod model;
 pub mod plan;
