@@ -94,7 +94,10 @@ fn create_twice_changes_nothing_the_second_time() {
         // Only probes run (and, for the ipsec jail, the anchor reload, which
         // replaces the anchor with the same rules).
         for l in &f.log {
-            let probe = l.starts_with("jls ") || l.starts_with("test ") || l == "ifconfig vjbr0";
+            let probe = l.starts_with("jls ")
+                || l.starts_with("test ")
+                || l.starts_with("cmp -s ")
+                || l == "ifconfig vjbr0";
             assert!(
                 probe || l.starts_with("pfctl -a vpnjail/ipsec -f"),
                 "{jail}: second run did {l}"
@@ -365,4 +368,62 @@ fn dry_run_cli_prints_the_plan_and_real_runs_are_refused_off_freebsd() {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("FreeBSD only"));
     }
+}
+
+#[test]
+fn rollback_vpndns_jail_at_each_step() {
+    rollback_at_every_step("dns");
+}
+
+#[test]
+fn create_vpndns_jail_installs_the_binary_once() {
+    let mut f = host();
+    create(&mut f, "dns");
+    let bin = std::path::Path::new("/usr/local/jails/dns/usr/local/sbin/vpndns");
+    assert_eq!(f.state.files.get(bin).map(|(_, m)| *m), Some(0o555));
+    assert!(
+        f.log.contains(
+            &"install -m 0555 /usr/local/sbin/vpndns /usr/local/jails/dns/usr/local/sbin/vpndns"
+                .to_string()
+        )
+    );
+    f.log.clear();
+    create(&mut f, "dns");
+    assert!(
+        !f.log.iter().any(|l| l.starts_with("install")),
+        "{:?}",
+        f.log
+    );
+}
+
+#[test]
+fn golden_dry_run_plans() {
+    let site = example();
+    let cases = [
+        ("create-vpnus.sh", Target::Create("vpnus".into())),
+        ("create-ipsec.sh", Target::Create("ipsec".into())),
+        ("create-dns_b.sh", Target::Create("dns_b".into())),
+        ("destroy-ipsec.sh", Target::Destroy("ipsec".into())),
+        (
+            "pf-load-alpha.sh",
+            Target::PfLoad {
+                host: "alpha".into(),
+            },
+        ),
+        (
+            "ipsec-load-alpha.sh",
+            Target::IpsecLoad {
+                host: "alpha".into(),
+            },
+        ),
+    ];
+    for (name, t) in cases {
+        let p = build(&site, &t).expect("plan");
+        golden(&std::path::Path::new("plans").join(name), &p.to_shell());
+    }
+    let p = build(&site, &Target::Create("vpnus".into())).expect("plan");
+    golden(
+        std::path::Path::new("plans/plan-create-vpnus.txt"),
+        &p.describe(),
+    );
 }

@@ -29,6 +29,7 @@ fn golden_files_for_example_site() {
     }
     // No golden file is left that the renderer no longer produces.
     for host in ["alpha", "beta"] {
+        // (tests/golden/plans/ is checked by vpnjail_exec.)
         let dir = root().join("tests/golden").join(host);
         let mut stack = vec![dir.clone()];
         while let Some(d) = stack.pop() {

@@ -99,6 +99,20 @@ pub mod freebsd {
             Cmd::new("rm", vec!["-rf".into(), p(path)]),
         ]
     }
+    /// `cmp -s A B`: exits 0 when both files exist and are identical.
+    pub fn same_file(a: &Path, b: &Path) -> Cmd {
+        Cmd::new("cmp", vec!["-s".into(), p(a), p(b)])
+    }
+    /// `install -m MODE SRC DST` (parents must exist).
+    pub fn install(mode: u32, src: &Path, dst: &Path) -> Cmd {
+        Cmd::new(
+            "install",
+            vec!["-m".into(), format!("{mode:04o}"), p(src), p(dst)],
+        )
+    }
+    pub fn rm_f(path: &Path) -> Cmd {
+        Cmd::new("rm", vec!["-f".into(), p(path)])
+    }
     pub fn tar_extract(archive: &Path, dir: &Path) -> Cmd {
         Cmd::new("tar", vec!["-xpf".into(), p(archive), "-C".into(), p(dir)])
     }

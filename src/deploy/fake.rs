@@ -36,9 +36,14 @@ pub struct FakeHost {
 }
 
 impl FakeHost {
-    /// A host whose bridges already exist (applied rc.conf fragment).
+    /// A host whose bridges already exist (applied rc.conf fragment) and
+    /// which has the vpndns binary installed.
     pub fn with_bridges(bridges: &[&str]) -> Self {
         let mut f = FakeHost::default();
+        f.state.files.insert(
+            PathBuf::from(super::plan::VPNDNS_BIN),
+            (b"vpndns binary".to_vec(), 0o555),
+        );
         for b in bridges {
             f.state.interfaces.insert(b.to_string());
         }
@@ -97,6 +102,12 @@ impl System for FakeHost {
                 Some(st.dirs.contains(Path::new(p)) || st.files.contains_key(Path::new(p)))
             }
             ("zfs", ["list", "-H", "-o", "name", ds]) => Some(st.datasets.contains(*ds)),
+            ("cmp", ["-s", x, y]) => Some(
+                match (st.files.get(Path::new(x)), st.files.get(Path::new(y))) {
+                    (Some((a, _)), Some((b, _))) => a == b,
+                    _ => false,
+                },
+            ),
             _ => None,
         };
         if let Some(q) = query {
@@ -141,6 +152,22 @@ impl System for FakeHost {
                 true
             }
             ("chflags", ["-R", "noschg", _]) => true,
+            ("install", ["-m", mode, src, dst]) => {
+                let m = u32::from_str_radix(mode, 8).unwrap_or(0);
+                match st.files.get(Path::new(src)).cloned() {
+                    Some((c, _))
+                        if Path::new(dst).parent().is_some_and(|d| st.dirs.contains(d)) =>
+                    {
+                        st.files.insert(PathBuf::from(dst), (c, m));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            ("rm", ["-f", p]) => {
+                st.files.remove(Path::new(p));
+                true
+            }
             ("rm", ["-rf", p]) => {
                 let p = Path::new(p);
                 st.dirs.retain(|d| !d.starts_with(p));

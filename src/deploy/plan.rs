@@ -70,6 +70,8 @@ fn conf(jail: &str) -> PathBuf {
 }
 
 const IPSEC_ANCHOR: &str = "vpnjail/ipsec";
+/// Where vpndns is installed, on the host and inside the vpndns jail.
+pub const VPNDNS_BIN: &str = "/usr/local/sbin/vpndns";
 
 /// `vpnjail create JAIL`: provision the root, install the jail's files, start
 /// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is
@@ -117,6 +119,26 @@ pub fn create(site: &Site, jail: &str) -> Result<Plan, PlanError> {
     }
     for f in render::jail_files(site, host, jail)? {
         steps.push(write(&f)?);
+    }
+    if j.kind == JailKind::Vpndns {
+        // The rc.d script runs /usr/local/sbin/vpndns inside the jail: copy the
+        // host's binary (built with vpnjail) into the jail root.
+        let dst = root.join(VPNDNS_BIN.trim_start_matches('/'));
+        let src = Path::new(VPNDNS_BIN);
+        if let Some(dir) = dst.parent() {
+            steps.push(run(
+                format!("create {}", dir.display()),
+                Guard::UnlessOk(fb::test_dir(dir)),
+                fb::mkdir_p(dir),
+                vec![],
+            ));
+        }
+        steps.push(run(
+            format!("install the host's {VPNDNS_BIN} into the jail"),
+            Guard::UnlessOk(fb::same_file(src, &dst)),
+            fb::install(0o555, src, &dst),
+            vec![fb::rm_f(&dst)],
+        ));
     }
     let mut host_anchor = None;
     if j.kind == JailKind::Ipsec {
