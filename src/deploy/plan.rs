@@ -1,6 +1,11 @@
 //! Decides the steps that create or destroy a jail, or load a host's pf anchors
 //! and IPsec configuration, on FreeBSD. May touch: nothing (it only builds
 //! [`Plan`] values from the validated site and the rendered files).
+//!
+//! This is the FreeBSD backend. A Linux backend (network namespaces, veth,
+//! nftables) adds a sibling module with the same four functions built from its
+//! own `command::linux` constructors, chosen by the host's platform; the
+//! executor, the dry-run printer, the recorder and rollback are shared.
 
 use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
 use super::model::{Host, JailKind, LinkMode, Provision, Site};

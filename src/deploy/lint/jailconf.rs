@@ -310,8 +310,13 @@ fn parse_param(
             *i += 1;
             return Ok(p);
         }
-        Some(Tok::Eq) => {}
-        Some(Tok::PlusEq) => p.append = true,
+        Some(Tok::Eq) => *i += 1,
+        Some(Tok::PlusEq) => {
+            p.append = true;
+            *i += 1;
+        }
+        // jailparse.y also takes `name value;` without '='.
+        Some(Tok::Str(_)) => {}
         _ => {
             return err(
                 line,
@@ -319,7 +324,6 @@ fn parse_param(
             );
         }
     }
-    *i += 1;
     loop {
         match toks.get(*i) {
             Some((_, Tok::Str(pieces))) => {
@@ -411,6 +415,10 @@ pub fn parse(text: &str) -> Result<JailConf, ParseError> {
     let mut blocks: Vec<(String, usize, Vec<RawParam>)> = Vec::new();
     while i < toks.len() {
         let (line, t) = &toks[i];
+        if *t == Tok::Semi {
+            i += 1;
+            continue;
+        }
         let Some(name) = name_of(t) else {
             return err(*line, "expected a jail name, a parameter or .include");
         };
@@ -438,6 +446,12 @@ pub fn parse(text: &str) -> Result<JailConf, ParseError> {
                     Some((_, Tok::RBrace)) => {
                         i += 1;
                         break;
+                    }
+                    Some((_, Tok::Semi)) => i += 1,
+                    Some((pl, Tok::Str(_)))
+                        if matches!(toks.get(i + 1), Some((_, Tok::LBrace))) =>
+                    {
+                        return err(*pl, "nested jail blocks are not used by vpnjail");
                     }
                     Some((pl, pt)) => {
                         let Some(pn) = name_of(pt) else {
@@ -494,6 +508,8 @@ mod tests {
         assert!(parse("j { path = \"/x\" }").is_err());
         assert!(parse("j { path = \"/x\";").is_err());
         assert!(parse("j { path = \"/x; }").is_err());
+        assert!(parse("j { k { path = \"/x\"; } }").is_err());
+        assert!(parse("j { path = ; }").is_err());
     }
 
     #[test]
@@ -504,7 +520,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.global[0].name, "exec.clean");
         assert_eq!(c.jails[0].values("ip4.addr"), vec!["1.2.3.4", "5.6.7.8"]);
-        let c = parse("j { $eb = e0b_j; vnet.interface = $eb; }").unwrap();
+        let c = parse("j { $eb = e0b_j; vnet.interface = $eb; ; persist; path /x; }").unwrap();
+        assert_eq!(c.jails[0].values("path"), vec!["/x"]);
         assert_eq!(c.jails[0].values("vnet.interface"), vec!["e0b_j"]);
     }
 }
