@@ -266,3 +266,35 @@ fn render_cli_writes_the_tree() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o755);
     assert!(dir.path().join("etc/jail.conf.d/laptop.conf").exists());
 }
+
+#[test]
+fn gre_client_jail_gets_its_end_of_the_tunnel() {
+    let site = example();
+    let beta = render::host(&site, "beta").expect("render");
+    let rc = beta
+        .iter()
+        .find(|f| f.path.ends_with("jails/laptop/etc/rc.conf"))
+        .expect("laptop rc.conf");
+    assert!(
+        rc.content.contains("cloned_interfaces=\"gre0\""),
+        "{}",
+        rc.content
+    );
+    assert!(
+        rc.content
+            .contains("ifconfig_gre0=\"inet tunnel 10.10.2.77 10.10.1.2\"")
+    );
+    assert!(
+        rc.content
+            .contains("ifconfig_gre0_alias0=\"inet 10.255.0.2 10.255.0.1 netmask 0xffffffff\"")
+    );
+    let alpha = render::host(&site, "alpha").expect("render");
+    let rc = alpha
+        .iter()
+        .find(|f| f.path.ends_with("jails/vpnus/etc/rc.conf"))
+        .expect("vpnus rc.conf");
+    assert!(
+        rc.content
+            .contains("ifconfig_gre0=\"inet tunnel 10.10.1.2 10.10.2.77\"")
+    );
+}

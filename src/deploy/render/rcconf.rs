@@ -14,6 +14,18 @@ impl RcConf {
         self.0.push((k.into(), v.into()));
     }
 
+    /// Adds a word to a space-separated list value, creating it if missing.
+    pub fn append_word(&mut self, k: &str, word: &str) {
+        match self.0.iter_mut().find(|(n, _)| n == k) {
+            Some((_, v)) if !v.is_empty() => {
+                v.push(' ');
+                v.push_str(word);
+            }
+            Some((_, v)) => v.push_str(word),
+            None => self.set(k, word),
+        }
+    }
+
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
@@ -198,5 +210,29 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
             }
         }
     }
+    gre_client_ends(&mut rc, site, j);
     rc
+}
+
+/// When a jail of the site is the client of a `[[gre]]`, its end of the tunnel
+/// is generated from the same facts: `greN` towards the vpn jail, with the
+/// inner addresses swapped. Routes through it are left to the operator.
+fn gre_client_ends(rc: &mut RcConf, site: &Site, j: &Jail) {
+    let mut n = site.gres_of(&j.name).count();
+    for g in site.gres.iter().filter(|g| g.remote == j.address) {
+        let Some((_, vpn)) = site.jail(&g.jail) else {
+            continue;
+        };
+        let ifname = format!("gre{n}");
+        n += 1;
+        rc.append_word("cloned_interfaces", &ifname);
+        rc.set(
+            format!("ifconfig_{ifname}"),
+            format!("inet tunnel {} {}", j.address, vpn.address),
+        );
+        rc.set(
+            format!("ifconfig_{ifname}_alias0"),
+            format!("inet {} {} netmask 0xffffffff", g.inner[1], g.inner[0]),
+        );
+    }
 }
