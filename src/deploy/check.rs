@@ -1022,3 +1022,36 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_interface_names() {
+        assert!(is_name("vpn_us1"));
+        assert!(!is_name("vpn-us"));
+        assert!(!is_name(""));
+        assert!(is_ifname("vjbr0"));
+        assert!(is_ifname("vtnet0.100"));
+        assert!(!is_ifname("0bridge"));
+        assert!(!is_ifname("a_name_that_is_16"));
+    }
+
+    #[test]
+    fn parse_errors_carry_the_line() {
+        let e = check_text(Path::new("s.toml"), "[site]\nname = \"x\"\n[[host]\n").unwrap_err();
+        assert_eq!(e.0[0].line, 3, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("s.toml:3: -: not a valid site file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let e = check_text(Path::new("s.toml"), "[site]\n").unwrap_err();
+        assert!(e.to_string().contains("missing field `name`"), "{e}");
+    }
+}

@@ -352,3 +352,17 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
         steps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zfs_dataset_is_a_sibling_of_the_snapshot_dataset() {
+        assert_eq!(
+            zfs_dataset("zroot/jails/base@clean", "vpnus"),
+            "zroot/jails/vpnus"
+        );
+        assert_eq!(zfs_dataset("tank/base@s", "x"), "tank/x");
+    }
+}
