@@ -1,1 +1,26 @@
 //! The `vpnjail` deployment tool: site model, renderers and command executor.
+//!
+//! # Layout
+//!
+//! Data flows one way: parse → decide → act.
+//!
+//! - [`site`] is the site file as written (serde, spans); [`check`] validates it
+//!   into the typed [`model::Site`], reporting `file:line: key: problem`.
+//! - [`render`] turns a validated site into the files of one host (pure functions
+//!   over the embedded tera templates in `rc.d/`, `jail.conf.d/`, `pf/`, `ipsec/`).
+//! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
+//!   decides which steps create or destroy a jail, and [`exec`] is the one
+//!   executor that runs, prints (dry-run) or records them.
+//! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
+//!   and a pf anchor checker.
+pub mod apply;
+pub mod check;
+pub mod command;
+pub mod exec;
+pub mod fake;
+pub mod keygen;
+pub mod lint;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod site;

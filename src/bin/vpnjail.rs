@@ -1,0 +1,233 @@
+//! `vpnjail`: flags, logging, and a call into `vpndns::deploy`.
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vpndns::deploy::apply::Target;
+
+/// Deploy the vpndns architecture (IPsec jail, VPN jails, vpndns jail, GRE
+/// clients) onto FreeBSD hosts from one declarative site file.
+///
+/// The site file (documented in docs/site.md) names the hosts, their bridge
+/// networks and jails, the IPsec links between hosts, GRE clients and extra
+/// DNS policies. Every command reads it; nothing else is configuration.
+#[derive(Parser)]
+#[command(
+    name = "vpnjail",
+    version,
+    about,
+    long_about,
+    after_help = "Typical use:\n  vpnjail check site.toml                          validate; problems as FILE:LINE: KEY: ...\n  vpnjail render site.toml --host alpha --out /tmp/alpha   review the files of one host\n  vpnjail plan create vpnus --site site.toml      the steps, their guards and undo\n  vpnjail create vpnus --site site.toml --dry-run  the same as a pasteable sh script\n  vpnjail create vpnus --site site.toml            do it (FreeBSD, as root)\n  vpnjail pf --load --host alpha --site site.toml\n  vpnjail ipsec --load --host alpha --site site.toml"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a site file; every problem is printed as FILE:LINE: KEY: what was expected.
+    Check {
+        /// The site file (see docs/site.md).
+        site: PathBuf,
+    },
+    /// Write every file of one host (its own and its jails') into OUT, as a tree
+    /// mirroring the host's filesystem: OUT/etc/jail.conf.d/*.conf,
+    /// OUT/<jail_root>/<jail>/etc/rc.conf, pf anchors, IPsec, vpndns.toml, ...
+    Render {
+        /// The site file.
+        site: PathBuf,
+        /// Which [[host]] to render.
+        #[arg(long)]
+        host: String,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show the steps `create` or `destroy` would take for JAIL, each with its
+    /// guard (when it is skipped) and its undo (run if a later step fails).
+    Plan {
+        #[arg(value_enum)]
+        verb: Verb,
+        /// A jail name from the site.
+        jail: String,
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// Provision JAIL's root (base.txz or ZFS clone), install its files, start it.
+    /// Running it again changes nothing; a failing step undoes the earlier ones.
+    Create {
+        jail: String,
+        #[command(flatten)]
+        site: SiteArg,
+        /// Print the plan as a shell script instead of running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stop JAIL and remove its epair, host anchor and jail.conf (its root is kept).
+    Destroy {
+        jail: String,
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Install and load the host's pf anchors (vpnjail/nat, vpnjail/ipsec) and
+    /// the vpnjail/dns anchor inside each running vpn jail.
+    Pf {
+        /// Load the anchors (the only action for now; required to act).
+        #[arg(long, required = true)]
+        load: bool,
+        #[command(flatten)]
+        site: SiteArg,
+        /// Which [[host]] this machine is.
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a new key file for a [[link]] with mode = "setkey" (testing only):
+    /// two lines of random keys, hosts[0] -> hosts[1] then back.
+    Keygen {
+        #[arg(long, value_enum, default_value = "aes-gcm-16")]
+        cipher: CipherArg,
+    },
+    /// Install the ipsec jail's swanctl.conf / ipsec.conf and load it
+    /// (swanctl --load-all, setkey -f) inside the running ipsec jail.
+    Ipsec {
+        #[arg(long, required = true)]
+        load: bool,
+        #[command(flatten)]
+        site: SiteArg,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CipherArg {
+    AesGcm16,
+    AesCbc,
+}
+
+#[derive(clap::Args)]
+struct SiteArg {
+    /// The site file.
+    #[arg(long = "site", default_value = "/usr/local/etc/vpnjail/site.toml")]
+    path: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Verb {
+    Create,
+    Destroy,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result: anyhow::Result<()> = match cli.cmd {
+        Cmd::Check { site } => vpndns::deploy::check::load(&site)
+            .map(|s| {
+                println!(
+                    "{}: site {:?} is valid: {} hosts, {} links",
+                    site.display(),
+                    s.name,
+                    s.hosts.len(),
+                    s.links.len()
+                );
+            })
+            .map_err(anyhow::Error::from),
+        Cmd::Render { site, host, out } => render(&site, &host, &out),
+        Cmd::Plan { verb, jail, site } => plan(&site.path, verb, jail),
+        Cmd::Create {
+            jail,
+            site,
+            dry_run,
+        } => act(&site.path, Target::Create(jail), dry_run),
+        Cmd::Destroy {
+            jail,
+            site,
+            dry_run,
+        } => act(&site.path, Target::Destroy(jail), dry_run),
+        Cmd::Pf {
+            site,
+            host,
+            dry_run,
+            ..
+        } => act(&site.path, Target::PfLoad { host }, dry_run),
+        Cmd::Keygen { cipher } => {
+            let c = match cipher {
+                CipherArg::AesGcm16 => vpndns::deploy::model::Cipher::AesGcm16,
+                CipherArg::AesCbc => vpndns::deploy::model::Cipher::AesCbc,
+            };
+            vpndns::deploy::keygen::key_file(c)
+                .map(|k| print!("{k}"))
+                .map_err(anyhow::Error::from)
+        }
+        Cmd::Ipsec {
+            site,
+            host,
+            dry_run,
+            ..
+        } => act(&site.path, Target::IpsecLoad { host }, dry_run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render(site: &std::path::Path, host: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let s = vpndns::deploy::check::load(site)?;
+    let files = vpndns::deploy::render::host(&s, host)?;
+    let bad = vpndns::deploy::lint::rendered(&files);
+    if !bad.is_empty() {
+        anyhow::bail!("generated files fail their checks:\n{}", bad.join("\n"));
+    }
+    vpndns::deploy::render::write_tree(&files, out)
+        .with_context(|| format!("rendering host {host:?} into {}", out.display()))?;
+    for f in &files {
+        println!(
+            "{}",
+            out.join(f.path.strip_prefix("/").unwrap_or(&f.path))
+                .display()
+        );
+    }
+    Ok(())
+}
+
+fn plan(site: &std::path::Path, verb: Verb, jail: String) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load(site)?;
+    let t = match verb {
+        Verb::Create => Target::Create(jail),
+        Verb::Destroy => Target::Destroy(jail),
+    };
+    print!("{}", vpndns::deploy::apply::build(&s, &t)?.describe());
+    Ok(())
+}
+
+fn act(site: &std::path::Path, t: Target, dry_run: bool) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load(site)?;
+    vpndns::deploy::apply::apply(&s, &t, dry_run, &mut std::io::stdout().lock())?;
+    Ok(())
+}

@@ -1,0 +1,1057 @@
+//! Validation of a parsed site file into the typed [`model::Site`], with every
+//! problem reported as `file:line: key: what was expected`.
+//! May touch: the site file and the secret files it names (read only).
+
+use super::model::{
+    Bridge, Cipher, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Provision, SaKey, Site,
+    Vpn,
+};
+use super::site::{self, JailDef, LinkDef, S, SiteFile};
+use ipnet::Ipv4Net;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Interface names are limited to 15 characters (IFNAMSIZ 16).
+pub const IFNAME_MAX: usize = 15;
+/// `e0a_` + name must fit in [`IFNAME_MAX`].
+pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
+
+/// One thing wrong with the site, located in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is about the file as a whole.
+    pub line: usize,
+    /// The key, written as a path: `host[alpha].jail[vpnus].provider_dns`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.key,
+            self.message
+        )
+    }
+}
+
+/// Every problem found in a site, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Reads, parses and validates the site file at `path`.
+pub fn load(path: &Path) -> Result<Site, Problems> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problems(vec![Problem {
+            file: path.to_path_buf(),
+            line: 0,
+            key: "-".into(),
+            message: format!("cannot read the site file: {e}"),
+        }])
+    })?;
+    check_text(path, &text)
+}
+
+/// Parses and validates site text; `path` names it in messages and anchors
+/// relative secret files.
+pub fn check_text(path: &Path, text: &str) -> Result<Site, Problems> {
+    let mut c = Checker {
+        file: path.to_path_buf(),
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        text,
+        problems: Vec::new(),
+    };
+    let parsed = match site::parse(text) {
+        Ok(p) => p,
+        Err(e) => {
+            let line = e.span().map(|s| c.line(s.start)).unwrap_or(0);
+            let msg = e.message().trim().to_string();
+            return Err(Problems(vec![Problem {
+                file: c.file.clone(),
+                line,
+                key: "-".into(),
+                message: format!("not a valid site file: {msg}"),
+            }]));
+        }
+    };
+    let site = c.site(parsed);
+    if c.problems.is_empty() {
+        Ok(site)
+    } else {
+        c.problems.sort_by_key(|p| p.line);
+        c.problems.dedup();
+        Err(Problems(c.problems))
+    }
+}
+
+struct Checker<'t> {
+    file: PathBuf,
+    dir: PathBuf,
+    text: &'t str,
+    problems: Vec<Problem>,
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_ifname(s: &str) -> bool {
+    s.len() <= IFNAME_MAX
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+}
+
+fn is_plain_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./-+".contains(&b))
+}
+
+impl Checker<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let line = self.line(span.start);
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn name(&mut self, v: &S<String>, key: &str, max: usize) -> String {
+        let s = v.get_ref();
+        if !is_name(s) {
+            self.err(
+                v.span(),
+                key,
+                format!("{s:?} must be made of letters, digits and '_' only"),
+            );
+        } else if s.len() > max {
+            self.err(
+                v.span(),
+                key,
+                format!(
+                    "{s:?} is {} characters; at most {max} fit (interface names such as e0a_{s} are limited to {IFNAME_MAX})",
+                    s.len()
+                ),
+            );
+        }
+        s.clone()
+    }
+
+    fn ifname(&mut self, v: &S<String>, key: &str) -> String {
+        let s = v.get_ref();
+        if !is_ifname(s) {
+            self.err(
+                v.span(),
+                key,
+                format!("{s:?} is not an interface name (a letter, then letters, digits, '_' or '.', at most {IFNAME_MAX})"),
+            );
+        }
+        s.clone()
+    }
+
+    fn addr(&mut self, v: &S<String>, key: &str) -> Ipv4Addr {
+        match v.get_ref().parse::<Ipv4Addr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.err(
+                    v.span(),
+                    key,
+                    format!("{:?} is not an IPv4 address such as 10.10.1.2", v.get_ref()),
+                );
+                Ipv4Addr::UNSPECIFIED
+            }
+        }
+    }
+
+    fn net(&mut self, v: &S<String>, key: &str) -> Option<Ipv4Net> {
+        match v.get_ref().parse::<Ipv4Net>() {
+            Ok(n) if n.trunc() == n => Some(n),
+            Ok(n) => {
+                self.err(
+                    v.span(),
+                    key,
+                    format!("{n} has host bits set; did you mean {}?", n.trunc()),
+                );
+                None
+            }
+            Err(_) => {
+                self.err(
+                    v.span(),
+                    key,
+                    format!(
+                        "{:?} is not an IPv4 network such as 10.10.2.0/24",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&mut self, v: &S<String>, key: &str, absolute: bool) -> PathBuf {
+        let s = v.get_ref();
+        if !is_plain_path(s) {
+            self.err(
+                v.span(),
+                key,
+                format!("{s:?}: use only letters, digits and _ . / - + in paths"),
+            );
+        } else if absolute && !s.starts_with('/') {
+            self.err(v.span(), key, format!("{s:?} must be an absolute path"));
+        }
+        PathBuf::from(s)
+    }
+
+    /// Reads a secret file named relative to the site file.
+    fn secret(&mut self, v: &S<String>, key: &str) -> Option<(PathBuf, String)> {
+        let rel = self.path(v, key, false);
+        let full = if rel.is_absolute() {
+            rel
+        } else {
+            self.dir.join(rel)
+        };
+        match std::fs::read_to_string(&full) {
+            Ok(t) => Some((full, t)),
+            Err(e) => {
+                self.err(
+                    v.span(),
+                    key,
+                    format!("cannot read secret file {}: {e}", full.display()),
+                );
+                None
+            }
+        }
+    }
+
+    fn site(&mut self, f: SiteFile) -> Site {
+        let name = self.name(&f.site.name, "site.name", usize::MAX);
+        let mut addrs: HashMap<Ipv4Addr, String> = HashMap::new();
+        let mut hosts = Vec::new();
+        let mut host_names: HashSet<String> = HashSet::new();
+        let mut jail_names: HashSet<String> = HashSet::new();
+        let mut nets: Vec<(Ipv4Net, String)> = Vec::new();
+        for h in &f.host {
+            let host = self.host(h, &mut addrs, &mut jail_names);
+            if !host_names.insert(host.name.clone()) {
+                self.err(
+                    h.get_ref().name.span(),
+                    format!("host[{}].name", host.name),
+                    format!("host {:?} is defined twice", host.name),
+                );
+            }
+            if let Some((other, owner)) = nets.iter().find(|(n, _)| {
+                n.contains(&host.bridge.network.network())
+                    || host.bridge.network.contains(&n.network())
+            }) {
+                self.err(
+                    h.get_ref().bridge.get_ref().network.span(),
+                    format!("host[{}].bridge.network", host.name),
+                    format!(
+                        "{} overlaps {other}, the bridge network of host {owner:?}",
+                        host.bridge.network
+                    ),
+                );
+            }
+            nets.push((host.bridge.network, host.name.clone()));
+            hosts.push(host);
+        }
+        let mut site = Site {
+            name,
+            file: self.file.clone(),
+            hosts,
+            links: Vec::new(),
+            gres: Vec::new(),
+            dns_policies: Vec::new(),
+        };
+        self.kinds_per_host(&f, &site);
+        let mut reqids: HashMap<u16, usize> = HashMap::new();
+        let mut spis: HashSet<u32> = HashSet::new();
+        let mut pairs: HashSet<(String, String)> = HashSet::new();
+        for (i, l) in f.link.iter().enumerate() {
+            if let Some(link) = self.link(i, l, &site, &mut reqids, &mut spis, &mut addrs) {
+                let mut pair = link.hosts.clone();
+                pair.sort();
+                let [a, b] = pair;
+                if !pairs.insert((a.clone(), b.clone())) {
+                    self.err(
+                        l.get_ref().hosts.span(),
+                        format!("link[{i}].hosts"),
+                        format!("hosts {a:?} and {b:?} are already joined by an earlier link"),
+                    );
+                }
+                site.links.push(link);
+            }
+        }
+        for (i, g) in f.gre.iter().enumerate() {
+            if let Some(gre) = self.gre(i, g, &site, &mut addrs) {
+                site.gres.push(gre);
+            }
+        }
+        for (i, p) in f.dns.policy.iter().enumerate() {
+            if let Some(pol) = self.dns_policy(i, p, &site) {
+                site.dns_policies.push(pol);
+            }
+        }
+        self.hosts_need_ipsec(&f, &site);
+        self.policy_clashes(&f, &site);
+        site
+    }
+
+    fn host(
+        &mut self,
+        h: &S<site::HostDef>,
+        addrs: &mut HashMap<Ipv4Addr, String>,
+        jail_names: &mut HashSet<String>,
+    ) -> Host {
+        let d = h.get_ref();
+        let name = self.name(&d.name, "host.name", usize::MAX);
+        let k = |key: &str| format!("host[{name}].{key}");
+        let external_if = self.ifname(&d.external_if, &k("external_if"));
+        let public_address = self.addr(&d.public_address, &k("public_address"));
+        self.unique_addr(
+            addrs,
+            public_address,
+            &d.public_address,
+            &k("public_address"),
+        );
+        let b = d.bridge.get_ref();
+        let bname = self.ifname(&b.name, &k("bridge.name"));
+        let network = self
+            .net(&b.network, &k("bridge.network"))
+            .unwrap_or_default();
+        let baddr = self.addr(&b.address, &k("bridge.address"));
+        self.in_net(network, baddr, &b.address, &k("bridge.address"));
+        self.unique_addr(addrs, baddr, &b.address, &k("bridge.address"));
+        let jail_root = self.path(&d.jail_root, &k("jail_root"), true);
+        let provision = match (&d.base, &d.zfs_clone) {
+            (Some(base), None) => Provision::Base(self.path(base, &k("base"), true)),
+            (None, Some(z)) => {
+                let s = z.get_ref();
+                let ok = s.split_once('@').is_some_and(|(ds, snap)| {
+                    is_plain_path(ds)
+                        && !ds.starts_with('/')
+                        && ds.contains('/')
+                        && is_plain_path(snap)
+                        && !snap.contains('/')
+                });
+                if !ok {
+                    self.err(
+                        z.span(),
+                        k("zfs_clone"),
+                        format!("{s:?} is not a snapshot such as \"zroot/jails/base@clean\" (pool/dataset@snapshot)"),
+                    );
+                }
+                Provision::ZfsClone {
+                    snapshot: s.clone(),
+                }
+            }
+            (Some(_), Some(z)) => {
+                self.err(
+                    z.span(),
+                    k("zfs_clone"),
+                    "give either base or zfs_clone, not both",
+                );
+                Provision::Base(PathBuf::new())
+            }
+            (None, None) => {
+                self.err(
+                    d.name.span(),
+                    k("base"),
+                    "missing: give base = \"/path/base.txz\" or zfs_clone = \"pool/ds@snap\"",
+                );
+                Provision::Base(PathBuf::new())
+            }
+        };
+        let bridge = Bridge {
+            name: bname,
+            network,
+            address: baddr,
+        };
+        let mut jails = Vec::new();
+        for j in &d.jail {
+            if let Some(jail) = self.jail(&name, j, &bridge, addrs) {
+                if !jail_names.insert(jail.name.clone()) {
+                    self.err(
+                        j.get_ref().name.span(),
+                        format!("host[{name}].jail[{}].name", jail.name),
+                        format!(
+                            "jail {:?} is defined twice (jail names are unique in the whole site)",
+                            jail.name
+                        ),
+                    );
+                }
+                jails.push(jail);
+            }
+        }
+        Host {
+            name,
+            external_if,
+            public_address,
+            bridge,
+            jail_root,
+            provision,
+            jails,
+        }
+    }
+
+    fn unique_addr(
+        &mut self,
+        addrs: &mut HashMap<Ipv4Addr, String>,
+        a: Ipv4Addr,
+        v: &S<String>,
+        key: &str,
+    ) {
+        if a.is_unspecified() {
+            return;
+        }
+        if let Some(owner) = addrs.get(&a) {
+            let msg = format!("address {a} is already used by {owner}");
+            self.err(v.span(), key, msg);
+        } else {
+            addrs.insert(a, key.to_string());
+        }
+    }
+
+    fn in_net(&mut self, net: Ipv4Net, a: Ipv4Addr, v: &S<String>, key: &str) {
+        if a.is_unspecified() || net.prefix_len() == 0 {
+            return;
+        }
+        if !net.contains(&a) {
+            self.err(
+                v.span(),
+                key,
+                format!("{a} is outside the bridge network {net}"),
+            );
+        } else if net.prefix_len() < 31 && (a == net.network() || a == net.broadcast()) {
+            self.err(
+                v.span(),
+                key,
+                format!("{a} is the network or broadcast address of {net}"),
+            );
+        }
+    }
+
+    fn jail(
+        &mut self,
+        host: &str,
+        j: &S<JailDef>,
+        bridge: &Bridge,
+        addrs: &mut HashMap<Ipv4Addr, String>,
+    ) -> Option<Jail> {
+        let d = j.get_ref();
+        let name = self.name(&d.name, &format!("host[{host}].jail.name"), JAIL_NAME_MAX);
+        let k = |key: &str| format!("host[{host}].jail[{name}].{key}");
+        let address = self.addr(&d.address, &k("address"));
+        self.in_net(bridge.network, address, &d.address, &k("address"));
+        self.unique_addr(addrs, address, &d.address, &k("address"));
+        let kind = d.kind.get_ref().as_str();
+        // Keys that only some kinds take.
+        let allowed: &[&str] = match kind {
+            "vpn" => &["tun", "provider_dns", "clients"],
+            "service" => &["via"],
+            "ipsec" | "vpndns" => &[],
+            other => {
+                self.err(
+                    d.kind.span(),
+                    k("kind"),
+                    format!("{other:?} is not a jail kind; expected \"ipsec\", \"vpndns\", \"vpn\" or \"service\""),
+                );
+                return None;
+            }
+        };
+        let present: [(&str, Option<Range<usize>>); 4] = [
+            ("tun", d.tun.as_ref().map(|v| v.span())),
+            ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
+            ("clients", d.clients.as_ref().map(|v| v.span())),
+            ("via", d.via.as_ref().map(|v| v.span())),
+        ];
+        for (key, span) in present {
+            if let Some(span) = span
+                && !allowed.contains(&key)
+            {
+                self.err(
+                    span,
+                    k(key),
+                    format!("{key} does not apply to a jail of kind {kind:?}"),
+                );
+            }
+        }
+        let kind = match kind {
+            "ipsec" => JailKind::Ipsec,
+            "vpndns" => JailKind::Vpndns,
+            "service" => JailKind::Service {
+                via: d.via.as_ref().map(|v| v.get_ref().clone()),
+            },
+            _ => {
+                let tun = match &d.tun {
+                    Some(t) => {
+                        let t2 = self.ifname(t, &k("tun"));
+                        if !t2.starts_with("tun") {
+                            self.err(
+                                t.span(),
+                                k("tun"),
+                                format!("{t2:?} should be a tun(4) interface such as \"tun0\""),
+                            );
+                        }
+                        t2
+                    }
+                    None => "tun0".to_string(),
+                };
+                let provider_dns = match &d.provider_dns {
+                    Some(p) => self.addr(p, &k("provider_dns")),
+                    None => {
+                        self.err(
+                            j.span(),
+                            k("provider_dns"),
+                            "missing: a vpn jail needs provider_dns, the DNS server reached through its tun (seed step 5)",
+                        );
+                        Ipv4Addr::UNSPECIFIED
+                    }
+                };
+                let mut clients = Vec::new();
+                for c in d.clients.iter().flat_map(|c| c.get_ref().iter()) {
+                    if let Some(n) = self.net(c, &k("clients")) {
+                        if n.contains(&bridge.network.network())
+                            || bridge.network.contains(&n.network())
+                        {
+                            self.err(
+                                c.span(),
+                                k("clients"),
+                                format!("{n} overlaps the local bridge network {}; clients are remote networks", bridge.network),
+                            );
+                        }
+                        clients.push(n);
+                    }
+                }
+                JailKind::Vpn(Vpn {
+                    tun,
+                    provider_dns,
+                    clients,
+                })
+            }
+        };
+        Some(Jail {
+            name,
+            address,
+            kind,
+        })
+    }
+
+    /// At most one ipsec and one vpndns jail per host; `via` names a local VPN jail.
+    fn kinds_per_host(&mut self, f: &SiteFile, site: &Site) {
+        for (hd, host) in f.host.iter().zip(&site.hosts) {
+            let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+            for (jd, jail) in hd.get_ref().jail.iter().zip(&host.jails) {
+                let n = seen.entry(jail.kind_name()).or_default();
+                *n += 1;
+                if *n > 1 && matches!(jail.kind, JailKind::Ipsec | JailKind::Vpndns) {
+                    self.err(
+                        jd.get_ref().kind.span(),
+                        format!("host[{}].jail[{}].kind", host.name, jail.name),
+                        format!(
+                            "host {:?} already has a {} jail; one per host",
+                            host.name,
+                            jail.kind_name()
+                        ),
+                    );
+                }
+                if let (JailKind::Service { via: Some(via) }, Some(vs)) =
+                    (&jail.kind, &jd.get_ref().via)
+                {
+                    let ok = host
+                        .jail(via)
+                        .is_some_and(|v| matches!(v.kind, JailKind::Vpn(_)));
+                    if !ok {
+                        self.err(
+                            vs.span(),
+                            format!("host[{}].jail[{}].via", host.name, jail.name),
+                            format!("{via:?} is not a vpn jail on host {:?}", host.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn hosts_need_ipsec(&mut self, f: &SiteFile, site: &Site) {
+        for (hd, host) in f.host.iter().zip(&site.hosts) {
+            if host.ipsec_jail().is_none()
+                && site.links.iter().any(|l| l.hosts.contains(&host.name))
+            {
+                self.err(
+                    hd.get_ref().name.span(),
+                    format!("host[{}].jail", host.name),
+                    "this host takes part in a [[link]] but has no jail of kind \"ipsec\"",
+                );
+            }
+        }
+    }
+
+    fn link(
+        &mut self,
+        i: usize,
+        l: &S<LinkDef>,
+        site: &Site,
+        reqids: &mut HashMap<u16, usize>,
+        spis: &mut HashSet<u32>,
+        addrs: &mut HashMap<Ipv4Addr, String>,
+    ) -> Option<Link> {
+        let d = l.get_ref();
+        let k = |key: &str| format!("link[{i}].{key}");
+        let hs = d.hosts.get_ref();
+        let mut ok = true;
+        if hs.len() != 2 {
+            self.err(
+                d.hosts.span(),
+                k("hosts"),
+                "expected exactly two host names",
+            );
+            ok = false;
+        } else if hs[0].get_ref() == hs[1].get_ref() {
+            self.err(
+                d.hosts.span(),
+                k("hosts"),
+                "a link joins two different hosts",
+            );
+            ok = false;
+        }
+        for h in hs {
+            if site.host(h.get_ref()).is_none() {
+                self.err(
+                    h.span(),
+                    k("hosts"),
+                    format!("{:?} is not a [[host]] of this site", h.get_ref()),
+                );
+                ok = false;
+            }
+        }
+        let inner: Vec<Ipv4Addr> = d
+            .inner
+            .get_ref()
+            .iter()
+            .map(|a| self.addr(a, &k("inner")))
+            .collect();
+        if inner.len() != 2 || inner[0] == inner[1] {
+            self.err(d.inner.span(), k("inner"), "expected two different addresses: the if_ipsec inner /32 of each host, in the order of hosts");
+            ok = false;
+        } else {
+            for (a, v) in inner.iter().zip(d.inner.get_ref()) {
+                self.unique_addr(addrs, *a, v, &k("inner"));
+            }
+        }
+        let reqid = *d.reqid.get_ref();
+        if !(1..=16383).contains(&reqid) {
+            self.err(
+                d.reqid.span(),
+                k("reqid"),
+                format!("{reqid} is outside 1..16383 (FreeBSD if_ipsec reqids)"),
+            );
+            ok = false;
+        } else if let Some(prev) = reqids.insert(reqid as u16, i) {
+            self.err(
+                d.reqid.span(),
+                k("reqid"),
+                format!("reqid {reqid} is already used by link[{prev}]"),
+            );
+        }
+        let mode = match d.mode.get_ref().as_str() {
+            "swanctl" => {
+                for (key, span) in [
+                    ("cipher", d.cipher.as_ref().map(|v| v.span())),
+                    ("spi", d.spi.as_ref().map(|v| v.span())),
+                    ("key_file", d.key_file.as_ref().map(|v| v.span())),
+                ] {
+                    if let Some(span) = span {
+                        self.err(span, k(key), format!("{key} is only for mode = \"setkey\""));
+                    }
+                }
+                let Some(pf) = &d.psk_file else {
+                    self.err(l.span(), k("psk_file"), "missing: mode = \"swanctl\" needs psk_file, a file holding the pre-shared key");
+                    return None;
+                };
+                let (full, text) = self.secret(pf, &k("psk_file"))?;
+                let psk = text.trim().to_string();
+                if psk.len() < 16 || psk.contains(['"', '\\', '\n', '\r']) {
+                    self.err(pf.span(), k("psk_file"), format!("{}: the key must be one line of at least 16 characters without '\"' or '\\'", full.display()));
+                    return None;
+                }
+                LinkMode::Swanctl { psk }
+            }
+            "setkey" => {
+                if let Some(p) = &d.psk_file {
+                    self.err(
+                        p.span(),
+                        k("psk_file"),
+                        "psk_file is only for mode = \"swanctl\"",
+                    );
+                }
+                let cipher = match d.cipher.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+                    None | Some(("aes-gcm-16", _)) => Cipher::AesGcm16,
+                    Some(("aes-cbc", _)) => Cipher::AesCbc,
+                    Some((other, span)) => {
+                        self.err(
+                            span,
+                            k("cipher"),
+                            format!("{other:?}: expected \"aes-gcm-16\" or \"aes-cbc\""),
+                        );
+                        return None;
+                    }
+                };
+                let spi = self.spis(d, &k("spi"), l.span(), spis)?;
+                let Some(kf) = &d.key_file else {
+                    self.err(l.span(), k("key_file"), "missing: mode = \"setkey\" needs key_file, two lines of hex keys (one per direction)");
+                    return None;
+                };
+                let (full, text) = self.secret(kf, &k("key_file"))?;
+                let keys = self.keys(cipher, &full, &text, kf, &k("key_file"))?;
+                LinkMode::Setkey { cipher, spi, keys }
+            }
+            other => {
+                self.err(
+                    d.mode.span(),
+                    k("mode"),
+                    format!("{other:?}: expected \"swanctl\" or \"setkey\""),
+                );
+                return None;
+            }
+        };
+        if !ok {
+            return None;
+        }
+        Some(Link {
+            hosts: [hs[0].get_ref().clone(), hs[1].get_ref().clone()],
+            inner: [inner[0], inner[1]],
+            reqid: reqid as u16,
+            mode,
+        })
+    }
+
+    fn spis(
+        &mut self,
+        d: &LinkDef,
+        key: &str,
+        whole: Range<usize>,
+        seen: &mut HashSet<u32>,
+    ) -> Option<[u32; 2]> {
+        let Some(spi) = &d.spi else {
+            self.err(
+                whole,
+                key,
+                "missing: mode = \"setkey\" needs spi = [OUT, IN], two SPIs greater than 255",
+            );
+            return None;
+        };
+        let v = spi.get_ref();
+        if v.len() != 2 {
+            self.err(
+                spi.span(),
+                key,
+                "expected two SPIs: hosts[0]->hosts[1], then hosts[1]->hosts[0]",
+            );
+            return None;
+        }
+        let mut out = [0u32; 2];
+        for (o, s) in out.iter_mut().zip(v) {
+            let n = *s.get_ref();
+            if n <= 255 || n > i64::from(u32::MAX) {
+                self.err(
+                    s.span(),
+                    key,
+                    format!(
+                        "SPI {n} must be greater than 255 (0..255 are reserved) and fit 32 bits"
+                    ),
+                );
+                return None;
+            }
+            *o = n as u32;
+            if !seen.insert(*o) {
+                self.err(s.span(), key, format!("SPI {n} is used twice in the site"));
+            }
+        }
+        Some(out)
+    }
+
+    fn keys(
+        &mut self,
+        cipher: Cipher,
+        full: &Path,
+        text: &str,
+        v: &S<String>,
+        key: &str,
+    ) -> Option<[SaKey; 2]> {
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .map(|(n, l)| (n + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        if lines.len() != 2 {
+            self.err(
+                v.span(),
+                key,
+                format!(
+                    "{}: expected two key lines (hosts[0]->hosts[1], then back), found {}",
+                    full.display(),
+                    lines.len()
+                ),
+            );
+            return None;
+        }
+        let (enc_bits, want_auth): (&[usize], bool) = match cipher {
+            Cipher::AesGcm16 => (&[160, 224, 288], false),
+            Cipher::AesCbc => (&[128, 192, 256], true),
+        };
+        let mut keys = Vec::new();
+        for (n, l) in lines {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let expect = if want_auth { 2 } else { 1 };
+            let named_at = format!("{}:{}", self.file.display(), self.line(v.span().start));
+            let mut bad = |what: String| {
+                self.problems.push(Problem {
+                    file: full.to_path_buf(),
+                    line: n,
+                    key: key.to_string(),
+                    message: format!("{what} (key file named at {named_at})"),
+                });
+            };
+            if words.len() != expect {
+                bad(format!(
+                    "expected {expect} hex key(s) on this line for {}",
+                    cipher.setkey_name()
+                ));
+                return None;
+            }
+            let hex = |w: &str| {
+                let h = w.strip_prefix("0x").unwrap_or(w);
+                (!h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| h.to_ascii_lowercase())
+            };
+            let Some(enc) = hex(words[0]) else {
+                bad("the key is not hexadecimal".into());
+                return None;
+            };
+            if !enc_bits.contains(&(enc.len() * 4)) {
+                bad(format!(
+                    "{} key is {} bits; {} needs {:?} bits",
+                    cipher.setkey_name(),
+                    enc.len() * 4,
+                    cipher.setkey_name(),
+                    enc_bits
+                ));
+                return None;
+            }
+            let auth = if want_auth {
+                let Some(a) = hex(words[1]) else {
+                    bad("the hmac-sha2-256 key is not hexadecimal".into());
+                    return None;
+                };
+                if a.len() * 4 != 256 {
+                    bad(format!(
+                        "hmac-sha2-256 key is {} bits; it needs 256",
+                        a.len() * 4
+                    ));
+                    return None;
+                }
+                Some(a)
+            } else {
+                None
+            };
+            keys.push(SaKey { enc, auth });
+        }
+        let b = keys.pop()?;
+        let a = keys.pop()?;
+        Some([a, b])
+    }
+
+    fn gre(
+        &mut self,
+        i: usize,
+        g: &S<site::GreDef>,
+        site: &Site,
+        addrs: &mut HashMap<Ipv4Addr, String>,
+    ) -> Option<Gre> {
+        let d = g.get_ref();
+        let k = |key: &str| format!("gre[{i}].{key}");
+        let jail = d.jail.get_ref().clone();
+        let is_vpn = site
+            .jail(&jail)
+            .is_some_and(|(_, j)| matches!(j.kind, JailKind::Vpn(_)));
+        if !is_vpn {
+            self.err(
+                d.jail.span(),
+                k("jail"),
+                format!("{jail:?} is not a vpn jail of this site"),
+            );
+        }
+        let remote = self.addr(&d.remote, &k("remote"));
+        let inner: Vec<Ipv4Addr> = d
+            .inner
+            .get_ref()
+            .iter()
+            .map(|a| self.addr(a, &k("inner")))
+            .collect();
+        if inner.len() != 2 || inner[0] == inner[1] {
+            self.err(
+                d.inner.span(),
+                k("inner"),
+                "expected two different addresses: the jail's end, then the client's",
+            );
+            return None;
+        }
+        for (a, v) in inner.iter().zip(d.inner.get_ref()) {
+            self.unique_addr(addrs, *a, v, &k("inner"));
+        }
+        if !is_vpn {
+            return None;
+        }
+        let n = site.gres_of(&jail).count();
+        Some(Gre {
+            ifname: format!("gre{n}"),
+            jail,
+            remote,
+            inner: [inner[0], inner[1]],
+        })
+    }
+
+    fn dns_policy(
+        &mut self,
+        i: usize,
+        p: &S<site::DnsPolicyDef>,
+        site: &Site,
+    ) -> Option<DnsPolicy> {
+        let d = p.get_ref();
+        let k = |key: &str| format!("dns.policy[{i}].{key}");
+        let via = d.via.get_ref().clone();
+        let mut ok = true;
+        if !site
+            .jail(&via)
+            .is_some_and(|(_, j)| matches!(j.kind, JailKind::Vpn(_)))
+        {
+            self.err(
+                d.via.span(),
+                k("via"),
+                format!("{via:?} is not a vpn jail of this site"),
+            );
+            ok = false;
+        }
+        let mut source = Vec::new();
+        for s in d.source.get_ref() {
+            match self.net(s, &k("source")) {
+                Some(n) => source.push(n),
+                None => ok = false,
+            }
+        }
+        if source.is_empty() && ok {
+            self.err(
+                d.source.span(),
+                k("source"),
+                "expected at least one client network",
+            );
+            ok = false;
+        }
+        ok.then_some(DnsPolicy { source, via })
+    }
+
+    /// vpndns rejects two policies with the identical CIDR: find them now.
+    fn policy_clashes(&mut self, f: &SiteFile, site: &Site) {
+        for host in &site.hosts {
+            if host.vpndns_jail().is_none() {
+                continue;
+            }
+            let mut seen: HashMap<Ipv4Net, String> = HashMap::new();
+            for j in &host.jails {
+                let owner = match &j.kind {
+                    JailKind::Vpn(_) => format!("the identity policy of vpn jail {:?}", j.name),
+                    JailKind::Service { via: Some(v) } => {
+                        format!("service jail {:?} (via {v:?})", j.name)
+                    }
+                    _ => continue,
+                };
+                seen.insert(Ipv4Net::from(j.address), owner);
+            }
+            for (i, p) in f.dns.policy.iter().enumerate() {
+                for s in p.get_ref().source.get_ref() {
+                    let Ok(n) = s.get_ref().parse::<Ipv4Net>() else {
+                        continue;
+                    };
+                    if let Some(owner) = seen.get(&n) {
+                        let msg = format!(
+                            "{n} is already the source of {owner} in host {:?}'s vpndns config",
+                            host.name
+                        );
+                        self.err(s.span(), format!("dns.policy[{i}].source"), msg);
+                    } else {
+                        seen.insert(n, format!("dns.policy[{i}]"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_interface_names() {
+        assert!(is_name("vpn_us1"));
+        assert!(!is_name("vpn-us"));
+        assert!(!is_name(""));
+        assert!(is_ifname("vjbr0"));
+        assert!(is_ifname("vtnet0.100"));
+        assert!(!is_ifname("0bridge"));
+        assert!(!is_ifname("a_name_that_is_16"));
+    }
+
+    #[test]
+    fn parse_errors_carry_the_line() {
+        let e = check_text(Path::new("s.toml"), "[site]\nname = \"x\"\n[[host]\n").unwrap_err();
+        assert_eq!(e.0[0].line, 3, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("s.toml:3: -: not a valid site file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let e = check_text(Path::new("s.toml"), "[site]\n").unwrap_err();
+        assert!(e.to_string().contains("missing field `name`"), "{e}");
+    }
+}

@@ -1,0 +1,354 @@
+//! Typed commands: a fixed program and an argv vector, never a shell string
+//! built from input. The FreeBSD constructors live in [`freebsd`]; a Linux
+//! backend adds its own module of constructors over the same [`Cmd`] type.
+//! May touch: nothing (values only; `exec.rs` runs them).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One program invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    /// The program, always a constant chosen by this crate.
+    pub program: &'static str,
+    pub args: Vec<String>,
+}
+
+impl Cmd {
+    pub fn new<I, S>(program: &'static str, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            program,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The command as one line of POSIX shell, each word quoted when needed.
+    pub fn to_shell(&self) -> String {
+        std::iter::once(self.program)
+            .chain(self.args.iter().map(String::as_str))
+            .map(quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_shell())
+    }
+}
+
+/// Quotes a word for POSIX sh: bare when it only holds safe characters,
+/// otherwise in single quotes (a `'` becomes `'\''`).
+pub fn quote(w: &str) -> String {
+    let safe = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:@%+,".contains(&b));
+    if safe {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// FreeBSD commands used by the plans (jail(8), jls(8), ifconfig(8), pfctl(8),
+/// setkey(8), swanctl(8), zfs(8), tar(1)).
+pub mod freebsd {
+    use super::*;
+
+    /// `jls -j NAME jid`: exits 0 when the jail is running.
+    pub fn jail_running(name: &str) -> Cmd {
+        Cmd::new("jls", ["-j", name, "jid"])
+    }
+    /// `jail -f CONF -c NAME`: create (start) the jail from its own jail.conf.
+    pub fn jail_create(conf: &Path, name: &str) -> Cmd {
+        Cmd::new("jail", vec!["-f".into(), p(conf), "-c".into(), name.into()])
+    }
+    /// `jail -f CONF -r NAME`: remove (stop) the jail, running its prestop/poststop.
+    pub fn jail_remove(conf: &Path, name: &str) -> Cmd {
+        Cmd::new("jail", vec!["-f".into(), p(conf), "-r".into(), name.into()])
+    }
+    /// `ifconfig IF`: exits 0 when the interface exists.
+    pub fn if_exists(ifname: &str) -> Cmd {
+        Cmd::new("ifconfig", [ifname])
+    }
+    pub fn if_destroy(ifname: &str) -> Cmd {
+        Cmd::new("ifconfig", [ifname, "destroy"])
+    }
+    pub fn test_dir(path: &Path) -> Cmd {
+        Cmd::new("test", vec!["-d".into(), p(path)])
+    }
+    pub fn test_exists(path: &Path) -> Cmd {
+        Cmd::new("test", vec!["-e".into(), p(path)])
+    }
+    pub fn mkdir_p(path: &Path) -> Cmd {
+        Cmd::new("mkdir", vec!["-p".into(), p(path)])
+    }
+    /// Removes a jail root made by this run: clear schg flags first (base has them).
+    pub fn remove_tree(path: &Path) -> Vec<Cmd> {
+        vec![
+            Cmd::new("chflags", vec!["-R".into(), "noschg".into(), p(path)]),
+            Cmd::new("rm", vec!["-rf".into(), p(path)]),
+        ]
+    }
+    /// `cmp -s A B`: exits 0 when both files exist and are identical.
+    pub fn same_file(a: &Path, b: &Path) -> Cmd {
+        Cmd::new("cmp", vec!["-s".into(), p(a), p(b)])
+    }
+    /// `install -m MODE SRC DST` (parents must exist).
+    pub fn install(mode: u32, src: &Path, dst: &Path) -> Cmd {
+        Cmd::new(
+            "install",
+            vec!["-m".into(), format!("{mode:04o}"), p(src), p(dst)],
+        )
+    }
+    pub fn rm_f(path: &Path) -> Cmd {
+        Cmd::new("rm", vec!["-f".into(), p(path)])
+    }
+    pub fn tar_extract(archive: &Path, dir: &Path) -> Cmd {
+        Cmd::new("tar", vec!["-xpf".into(), p(archive), "-C".into(), p(dir)])
+    }
+    pub fn zfs_exists(dataset: &str) -> Cmd {
+        Cmd::new("zfs", ["list", "-H", "-o", "name", dataset])
+    }
+    pub fn zfs_clone(snapshot: &str, dataset: &str, mountpoint: &Path) -> Cmd {
+        Cmd::new(
+            "zfs",
+            vec![
+                "clone".into(),
+                "-o".into(),
+                format!("mountpoint={}", p(mountpoint)),
+                snapshot.into(),
+                dataset.into(),
+            ],
+        )
+    }
+    pub fn zfs_destroy(dataset: &str) -> Cmd {
+        Cmd::new("zfs", ["destroy", dataset])
+    }
+
+    fn in_jail(jail: Option<&str>, program: &'static str, args: Vec<String>) -> Cmd {
+        match jail {
+            None => Cmd { program, args },
+            Some(j) => {
+                let mut a = vec![j.to_string(), program.to_string()];
+                a.extend(args);
+                Cmd::new("jexec", a)
+            }
+        }
+    }
+    /// `[jexec JAIL] pfctl -a ANCHOR -f FILE`.
+    pub fn pf_load(jail: Option<&str>, anchor: &str, file: &Path) -> Cmd {
+        in_jail(
+            jail,
+            "pfctl",
+            vec!["-a".into(), anchor.into(), "-f".into(), p(file)],
+        )
+    }
+    /// `[jexec JAIL] pfctl -a ANCHOR -F all`.
+    pub fn pf_flush(jail: Option<&str>, anchor: &str) -> Cmd {
+        in_jail(
+            jail,
+            "pfctl",
+            vec!["-a".into(), anchor.into(), "-F".into(), "all".into()],
+        )
+    }
+    /// `jexec JAIL setkey -f FILE`.
+    pub fn setkey_load(jail: &str, file: &Path) -> Cmd {
+        in_jail(Some(jail), "setkey", vec!["-f".into(), p(file)])
+    }
+    /// `jexec JAIL swanctl --load-all`.
+    pub fn swanctl_load_all(jail: &str) -> Cmd {
+        in_jail(Some(jail), "swanctl", vec!["--load-all".into()])
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run a command that changes the system.
+    Run(Cmd),
+    /// Run a command that only checks a precondition; its failure stops the plan.
+    Check(Cmd),
+    /// Install a file (parents created), replacing what is there.
+    Write {
+        path: PathBuf,
+        mode: u32,
+        content: String,
+    },
+    /// Remove a file if it exists.
+    Remove { path: PathBuf },
+}
+
+/// When a step runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    Always,
+    /// Skip the step when this command succeeds (the work is already done).
+    UnlessOk(Cmd),
+    /// Run the step only when this command succeeds (there is something to undo).
+    IfOk(Cmd),
+}
+
+/// One step of a plan, with what undoes it if a later step fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub what: String,
+    pub guard: Guard,
+    pub action: Action,
+    /// Commands that undo this step, run in order. For `Write` and `Remove`
+    /// the executor restores the previous content itself.
+    pub undo: Vec<Cmd>,
+}
+
+/// An ordered list of steps: the one thing the executor runs, prints or records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+/// Heredoc delimiter for files in printed plans.
+pub const HEREDOC: &str = "VPNJAIL_EOF";
+
+impl Plan {
+    /// The plan as a shell script a person can read and paste (`--dry-run`).
+    /// Guards become `if` tests, so running it twice changes nothing the second time.
+    pub fn to_shell(&self) -> String {
+        let mut s = format!(
+            "#!/bin/sh\n# {}\n# Generated by vpnjail --dry-run; run as root. Files are written private\n# (umask 077), then given their final mode.\nset -eu\numask 077\n",
+            self.title
+        );
+        for (i, st) in self.steps.iter().enumerate() {
+            s.push_str(&format!("\n# {}. {}\n", i + 1, st.what));
+            let body = match &st.action {
+                Action::Run(c) => format!("{c}\n"),
+                Action::Check(c) => format!("{c} >/dev/null\n"),
+                Action::Write {
+                    path,
+                    mode,
+                    content,
+                } => {
+                    let q = quote(&path.display().to_string());
+                    let parent = path
+                        .parent()
+                        .map(|d| quote(&d.display().to_string()))
+                        .unwrap_or_else(|| "/".into());
+                    format!(
+                        "mkdir -p {parent}\ncat > {q} <<'{HEREDOC}'\n{content}{HEREDOC}\nchmod {mode:04o} {q}\n"
+                    )
+                }
+                Action::Remove { path } => {
+                    format!("rm -f {}\n", quote(&path.display().to_string()))
+                }
+            };
+            // test(1) prints nothing; anything else is silenced.
+            let quiet = |c: &Cmd| {
+                if c.program == "test" {
+                    c.to_shell()
+                } else {
+                    format!("{c} >/dev/null 2>&1")
+                }
+            };
+            match &st.guard {
+                Guard::Always => s.push_str(&body),
+                Guard::UnlessOk(c) => {
+                    s.push_str(&format!("if ! {}; then\n{}fi\n", quiet(c), indent(&body)))
+                }
+                Guard::IfOk(c) => {
+                    s.push_str(&format!("if {}; then\n{}fi\n", quiet(c), indent(&body)))
+                }
+            }
+        }
+        s
+    }
+
+    /// The plan as a numbered list with guards and undo commands (`vpnjail plan`).
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}\n", self.title);
+        for (i, st) in self.steps.iter().enumerate() {
+            s.push_str(&format!("{:>3}. {}\n", i + 1, st.what));
+            match &st.guard {
+                Guard::Always => {}
+                Guard::UnlessOk(c) => s.push_str(&format!("       skip if: {c}\n")),
+                Guard::IfOk(c) => s.push_str(&format!("       only if: {c}\n")),
+            }
+            match &st.action {
+                Action::Run(c) => s.push_str(&format!("       run:     {c}\n")),
+                Action::Check(c) => s.push_str(&format!("       check:   {c}\n")),
+                Action::Write { path, mode, .. } => s.push_str(&format!(
+                    "       write:   {} (mode {mode:04o})\n",
+                    path.display()
+                )),
+                Action::Remove { path } => {
+                    s.push_str(&format!("       remove:  {}\n", path.display()))
+                }
+            }
+            for u in &st.undo {
+                s.push_str(&format!("       undo:    {u}\n"));
+            }
+            if matches!(st.action, Action::Write { .. } | Action::Remove { .. }) {
+                s.push_str("       undo:    restore the previous file\n");
+            }
+        }
+        s
+    }
+}
+
+fn indent(body: &str) -> String {
+    // Heredoc bodies must stay unindented; only indent command lines.
+    let mut out = String::new();
+    let mut in_doc = false;
+    for l in body.lines() {
+        if in_doc {
+            out.push_str(l);
+            if l == HEREDOC {
+                in_doc = false;
+            }
+        } else {
+            out.push_str("  ");
+            out.push_str(l);
+            if l.ends_with(&format!("<<'{HEREDOC}'")) {
+                in_doc = true;
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("e0a_vpnus"), "e0a_vpnus");
+        assert_eq!(quote("/etc/jail.conf.d/x.conf"), "/etc/jail.conf.d/x.conf");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$(x)"), "'$(x)'");
+    }
+
+    #[test]
+    fn jexec_wraps_in_jail_commands() {
+        let c = freebsd::pf_load(
+            Some("vpnus"),
+            "vpnjail/dns",
+            Path::new("/etc/pf.vpnjail/dns.conf"),
+        );
+        assert_eq!(
+            c.to_shell(),
+            "jexec vpnus pfctl -a vpnjail/dns -f /etc/pf.vpnjail/dns.conf"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! Static checkers for generated files: a jail.conf(5) parser and a pf anchor
+//! checker. Used by the tests and by `vpnjail render` before it writes.
+pub mod jailconf;
+pub mod pf;
+
+use super::render::File;
+
+/// Runs the checkers that apply to each rendered file; returns one message per
+/// file that fails (`vpnjail render` refuses to write such a tree).
+pub fn rendered(files: &[File]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for f in files {
+        let p = f.path.to_string_lossy();
+        let r = if p.starts_with("/etc/jail.conf.d/") {
+            jailconf::parse(&f.content)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else if p.contains("/pf.vpnjail/")
+            || p.ends_with("/pf.conf")
+            || p.ends_with("pf.conf.vpnjail")
+        {
+            pf::check(&f.content).map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
+        if let Err(e) = r {
+            bad.push(format!("{p}: {e}"));
+        }
+    }
+    bad
+}

@@ -1,0 +1,248 @@
+//! The validated site: typed values that every later stage (render, plan) reads.
+//! May touch: nothing; built only by `check.rs`, so its invariants hold.
+
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// A site whose every fact has been checked.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// `[site] name`.
+    pub name: String,
+    /// The site file it came from (for messages).
+    pub file: PathBuf,
+    pub hosts: Vec<Host>,
+    pub links: Vec<Link>,
+    pub gres: Vec<Gre>,
+    pub dns_policies: Vec<DnsPolicy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    /// The interface facing the Internet: NAT goes out of it, IKE comes in on it.
+    pub external_if: String,
+    pub public_address: Ipv4Addr,
+    pub bridge: Bridge,
+    /// Directory holding one root per jail (`<jail_root>/<jail>`).
+    pub jail_root: PathBuf,
+    pub provision: Provision,
+    pub jails: Vec<Jail>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    pub name: String,
+    pub network: Ipv4Net,
+    /// The host's own address on the bridge: the jails' default gateway.
+    pub address: Ipv4Addr,
+}
+
+/// How a jail's root filesystem is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provision {
+    /// Extract a base.txz into the root.
+    Base(PathBuf),
+    /// `zfs clone` this snapshot into a sibling dataset named after the jail.
+    ZfsClone { snapshot: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Jail {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub kind: JailKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JailKind {
+    /// Terminates the site-to-site IPsec links of its host.
+    Ipsec,
+    /// Runs the vpndns proxy.
+    Vpndns,
+    /// Holds an external VPN connection on its tun interface.
+    Vpn(Vpn),
+    /// Any other container; with `via`, its Internet traffic leaves through that VPN jail.
+    Service { via: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpn {
+    pub tun: String,
+    /// Seed step 5: where port 53 arriving on the LAN side is redirected.
+    pub provider_dns: Ipv4Addr,
+    /// Seed step 2: remote clients whose DNS to vpndns is source-translated.
+    pub clients: Vec<Ipv4Net>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub hosts: [String; 2],
+    /// Inner /32 addresses of the if_ipsec interfaces, in the order of `hosts`.
+    pub inner: [Ipv4Addr; 2],
+    pub reqid: u16,
+    pub mode: LinkMode,
+}
+
+#[derive(Debug, Clone)]
+pub enum LinkMode {
+    /// strongSwan (IKEv2) with a pre-shared key.
+    Swanctl { psk: String },
+    /// Static keys loaded with setkey(8): for testing only.
+    Setkey {
+        cipher: Cipher,
+        /// SPIs for hosts[0]→hosts[1] and hosts[1]→hosts[0].
+        spi: [u32; 2],
+        keys: [SaKey; 2],
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cipher {
+    /// `-E aes-gcm-16`: key plus 32-bit salt, 160/224/288 bits.
+    AesGcm16,
+    /// `-E aes-cbc` (128/192/256 bits) with `-A hmac-sha2-256` (256 bits).
+    AesCbc,
+}
+
+impl Cipher {
+    pub fn setkey_name(self) -> &'static str {
+        match self {
+            Cipher::AesGcm16 => "aes-gcm-16",
+            Cipher::AesCbc => "aes-cbc",
+        }
+    }
+}
+
+/// One direction's keys, hex digits without `0x`.
+#[derive(Debug, Clone)]
+pub struct SaKey {
+    pub enc: String,
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gre {
+    /// The VPN jail the tunnel terminates in.
+    pub jail: String,
+    /// The interface name inside that jail (`gre0`, `gre1`, ...).
+    pub ifname: String,
+    /// The client's outer address.
+    pub remote: Ipv4Addr,
+    /// Inner point-to-point addresses: the jail's end, then the client's.
+    pub inner: [Ipv4Addr; 2],
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsPolicy {
+    pub source: Vec<Ipv4Net>,
+    pub via: String,
+}
+
+/// One host's end of a link, seen from that host.
+#[derive(Debug, Clone)]
+pub struct LinkEnd<'a> {
+    pub link: &'a Link,
+    /// Which of `link.hosts` is us (0 or 1).
+    pub side: usize,
+    /// `ipsecN` inside our ipsec jail.
+    pub ifname: String,
+    pub peer: &'a Host,
+}
+
+impl LinkEnd<'_> {
+    pub fn local_inner(&self) -> Ipv4Addr {
+        self.link.inner[self.side]
+    }
+    pub fn remote_inner(&self) -> Ipv4Addr {
+        self.link.inner[1 - self.side]
+    }
+}
+
+impl Site {
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Finds a jail anywhere in the site (jail names are unique site-wide).
+    pub fn jail(&self, name: &str) -> Option<(&Host, &Jail)> {
+        self.hosts
+            .iter()
+            .flat_map(|h| h.jails.iter().map(move |j| (h, j)))
+            .find(|(_, j)| j.name == name)
+    }
+
+    /// Every VPN jail of the site, in file order.
+    pub fn vpn_jails(&self) -> impl Iterator<Item = (&Host, &Jail, &Vpn)> {
+        self.hosts.iter().flat_map(|h| {
+            h.jails.iter().filter_map(move |j| match &j.kind {
+                JailKind::Vpn(v) => Some((h, j, v)),
+                _ => None,
+            })
+        })
+    }
+
+    /// The links this host takes part in, numbered `ipsec0`, `ipsec1`, ... in file order.
+    pub fn link_ends(&self, host: &Host) -> Vec<LinkEnd<'_>> {
+        let mut ends = Vec::new();
+        for link in &self.links {
+            let Some(side) = link.hosts.iter().position(|h| *h == host.name) else {
+                continue;
+            };
+            let Some(peer) = self.host(&link.hosts[1 - side]) else {
+                continue;
+            };
+            ends.push(LinkEnd {
+                link,
+                side,
+                ifname: format!("ipsec{}", ends.len()),
+                peer,
+            });
+        }
+        ends
+    }
+
+    /// GRE tunnels terminating in this jail.
+    pub fn gres_of<'a>(&'a self, jail: &'a str) -> impl Iterator<Item = &'a Gre> + 'a {
+        self.gres.iter().filter(move |g| g.jail == jail)
+    }
+}
+
+impl Host {
+    fn jail_of_kind(&self, want: fn(&JailKind) -> bool) -> Option<&Jail> {
+        self.jails.iter().find(|j| want(&j.kind))
+    }
+    pub fn ipsec_jail(&self) -> Option<&Jail> {
+        self.jail_of_kind(|k| *k == JailKind::Ipsec)
+    }
+    pub fn vpndns_jail(&self) -> Option<&Jail> {
+        self.jail_of_kind(|k| *k == JailKind::Vpndns)
+    }
+    pub fn jail(&self, name: &str) -> Option<&Jail> {
+        self.jails.iter().find(|j| j.name == name)
+    }
+    /// The root directory of a jail on this host.
+    pub fn jail_path(&self, jail: &str) -> PathBuf {
+        self.jail_root.join(jail)
+    }
+}
+
+impl Jail {
+    /// Host side of the epair (platform.md: `e0a_<jail>`).
+    pub fn epair_host(&self) -> String {
+        format!("e0a_{}", self.name)
+    }
+    /// Jail side of the epair (`e0b_<jail>`).
+    pub fn epair_jail(&self) -> String {
+        format!("e0b_{}", self.name)
+    }
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            JailKind::Ipsec => "ipsec",
+            JailKind::Vpndns => "vpndns",
+            JailKind::Vpn(_) => "vpn",
+            JailKind::Service { .. } => "service",
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The ipsec jail's IPsec configuration: swanctl.conf (+ strongswan.conf) for
+//! strongSwan links, an ipsec.conf for setkey(8) links. May touch: nothing (pure).
+
+use super::{RenderError, render};
+use crate::deploy::model::{Host, Jail, LinkMode, Site};
+use serde::Serialize;
+use tera::Context;
+
+pub const SWANCTL_CONF: &str = "/usr/local/etc/swanctl/swanctl.conf";
+pub const STRONGSWAN_CONF: &str = "/usr/local/etc/strongswan.conf";
+pub const SETKEY_CONF: &str = "/etc/ipsec.conf";
+
+#[derive(Serialize)]
+struct Conn {
+    peer: String,
+    local_addr: String,
+    remote_addr: String,
+    reqid: u16,
+    local_ts: String,
+    remote_ts: String,
+    psk: String,
+}
+
+#[derive(Serialize)]
+struct Sa {
+    src: String,
+    dst: String,
+    spi: u32,
+    reqid: u16,
+    cipher: &'static str,
+    enc: String,
+    auth: Option<String>,
+}
+
+/// (path relative to the jail root, mode, content) for each IPsec file.
+pub fn files(
+    site: &Site,
+    host: &Host,
+    j: &Jail,
+) -> Result<Vec<(&'static str, u32, String)>, RenderError> {
+    let mut conns = Vec::new();
+    let mut sas = Vec::new();
+    for e in site.link_ends(host) {
+        let local = j.address.to_string();
+        let remote = e.peer.public_address.to_string();
+        match &e.link.mode {
+            LinkMode::Swanctl { psk } => conns.push(Conn {
+                peer: e.peer.name.clone(),
+                local_addr: local,
+                remote_addr: remote,
+                reqid: e.link.reqid,
+                local_ts: host.bridge.network.to_string(),
+                remote_ts: e.peer.bridge.network.to_string(),
+                psk: psk.clone(),
+            }),
+            LinkMode::Setkey { cipher, spi, keys } => {
+                // Index 0 is hosts[0] -> hosts[1]. Our outbound direction is ours.
+                let out = e.side;
+                let inb = 1 - e.side;
+                for (dir, src, dst) in [(out, &local, &remote), (inb, &remote, &local)] {
+                    sas.push(Sa {
+                        src: src.clone(),
+                        dst: dst.clone(),
+                        spi: spi[dir],
+                        reqid: e.link.reqid,
+                        cipher: cipher.setkey_name(),
+                        enc: keys[dir].enc.clone(),
+                        auth: keys[dir].auth.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("host", &host.name);
+    let mut out = Vec::new();
+    if !conns.is_empty() {
+        ctx.insert("conns", &conns);
+        out.push((
+            SWANCTL_CONF.trim_start_matches('/'),
+            0o600,
+            render("swanctl.conf", &ctx)?,
+        ));
+        out.push((
+            STRONGSWAN_CONF.trim_start_matches('/'),
+            0o644,
+            super::STRONGSWAN_CONF.to_string(),
+        ));
+    }
+    if !sas.is_empty() {
+        ctx.insert("sas", &sas);
+        out.push((
+            SETKEY_CONF.trim_start_matches('/'),
+            0o600,
+            render("setkey.conf", &ctx)?,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,165 @@
+//! Pure functions from a validated site to the files of one host, as a tree
+//! that mirrors the host's filesystem. May touch: nothing but `write_tree`,
+//! which writes under the directory it is given.
+
+mod ipsec;
+mod jail;
+mod pf;
+pub mod rcconf;
+mod vpndns;
+
+use super::model::{Host, Site};
+
+pub use ipsec::{SETKEY_CONF, STRONGSWAN_CONF as STRONGSWAN_CONF_PATH, SWANCTL_CONF};
+pub use pf::{VPN_ANCHOR_FILE, host_anchors as pf_host_anchors};
+use std::path::{Path, PathBuf};
+
+/// devfs ruleset number for vpn jails (platform.md: `[vpnjail=20]`).
+pub const VPN_DEVFS_RULESET: u32 = 20;
+/// The stock `devfsrules_jail_vnet` ruleset, which unhides /dev/pf.
+pub const VNET_DEVFS_RULESET: u32 = 5;
+
+/// Who a rendered file belongs to: the host itself or one jail (whose root it
+/// lives under). `create JAIL` installs exactly the jail's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Host,
+    Jail(String),
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Absolute path on the target host.
+    pub path: PathBuf,
+    /// Permission bits: 0o755 for rc.d scripts, 0o600 for files holding keys.
+    pub mode: u32,
+    pub content: String,
+    pub owner: Owner,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("no host named {0:?} in the site")]
+    UnknownHost(String),
+    #[error("template {name}: {source}")]
+    Template {
+        name: &'static str,
+        #[source]
+        source: tera::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The templates, embedded from the top-level template folders.
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "jail.conf",
+        include_str!("../../../jail.conf.d/jail.conf.tera"),
+    ),
+    (
+        "devfs.rules",
+        include_str!("../../../jail.conf.d/devfs.rules.tera"),
+    ),
+    ("pf.conf", include_str!("../../../pf/pf.conf.tera")),
+    (
+        "host-nat.conf",
+        include_str!("../../../pf/host-nat.conf.tera"),
+    ),
+    (
+        "host-ipsec.conf",
+        include_str!("../../../pf/host-ipsec.conf.tera"),
+    ),
+    (
+        "vpn-dns.conf",
+        include_str!("../../../pf/vpn-dns.conf.tera"),
+    ),
+    (
+        "swanctl.conf",
+        include_str!("../../../ipsec/swanctl.conf.tera"),
+    ),
+    (
+        "setkey.conf",
+        include_str!("../../../ipsec/setkey.conf.tera"),
+    ),
+];
+
+/// The rc.d script is not a template: it reads everything from rc.conf.
+pub const RC_VPNDNS: &str = include_str!("../../../rc.d/vpndns");
+/// strongswan.conf has no per-site facts.
+pub const STRONGSWAN_CONF: &str = include_str!("../../../ipsec/strongswan.conf");
+
+pub(crate) fn render(name: &'static str, ctx: &tera::Context) -> Result<String, RenderError> {
+    let mut t = tera::Tera::new();
+    let (_, text) = TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or(RenderError::Invalid(format!("no template {name}")))?;
+    t.add_raw_template(name, text)
+        .and_then(|_| t.render(name, ctx))
+        .map(|mut s| {
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s
+        })
+        .map_err(|source| RenderError::Template { name, source })
+}
+
+/// Every file of one host: its own and those of its jails.
+pub fn host(site: &Site, host_name: &str) -> Result<Vec<File>, RenderError> {
+    let host = site
+        .host(host_name)
+        .ok_or_else(|| RenderError::UnknownHost(host_name.to_string()))?;
+    let mut files = Vec::new();
+    files.push(File {
+        path: "/etc/rc.conf.vpnjail".into(),
+        mode: 0o644,
+        content: rcconf::host(site, host)
+            .text(&format!("host {}: merge into /etc/rc.conf", host.name))?,
+        owner: Owner::Host,
+    });
+    files.push(jail::devfs_rules(site, host)?);
+    files.extend(pf::host(site, host)?);
+    for j in &host.jails {
+        files.extend(jail::files(site, host, j)?);
+    }
+    Ok(files)
+}
+
+/// The files `create JAIL` installs: the jail's own, plus its jail.conf.
+pub fn jail_files(site: &Site, host: &Host, jail: &str) -> Result<Vec<File>, RenderError> {
+    let j = host
+        .jail(jail)
+        .ok_or_else(|| RenderError::Invalid(format!("no jail {jail:?} on host {:?}", host.name)))?;
+    jail::files(site, host, j)
+}
+
+/// Writes files under `out`, mirroring their absolute paths.
+pub fn write_tree(files: &[File], out: &Path) -> Result<(), RenderError> {
+    for f in files {
+        let rel = f.path.strip_prefix("/").unwrap_or(&f.path);
+        let dest = out.join(rel);
+        let w = |source| RenderError::Write {
+            path: dest.clone(),
+            source,
+        };
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(w)?;
+        }
+        std::fs::write(&dest, &f.content).map_err(w)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(f.mode)).map_err(w)?;
+        }
+    }
+    Ok(())
+}

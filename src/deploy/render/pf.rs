@@ -1,0 +1,117 @@
+//! pf anchors and the main pf.conf fragments that declare and load them.
+//! May touch: nothing (pure).
+
+use super::{File, Owner, RenderError, render};
+use crate::deploy::model::{Host, Jail, Site, Vpn};
+use serde::Serialize;
+use tera::Context;
+
+/// Directory (on the host and inside vpn jails) holding vpnjail's anchor files.
+pub const ANCHOR_DIR: &str = "/etc/pf.vpnjail";
+/// The anchor file inside a vpn jail.
+pub const VPN_ANCHOR_FILE: &str = "/etc/pf.vpnjail/dns.conf";
+
+#[derive(Serialize)]
+struct Anchor {
+    name: String,
+    file: String,
+}
+
+fn main_conf(site: &Site, what: &str, anchors: &[(&str, &str)]) -> Result<String, RenderError> {
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("what", what);
+    let a: Vec<Anchor> = anchors
+        .iter()
+        .map(|(n, f)| Anchor {
+            name: n.to_string(),
+            file: f.to_string(),
+        })
+        .collect();
+    ctx.insert("anchors", &a);
+    render("pf.conf", &ctx)
+}
+
+/// Host anchors: `vpnjail/nat` always; `vpnjail/ipsec` when the host has an ipsec jail.
+pub fn host_anchors(host: &Host) -> Vec<(&'static str, String)> {
+    let mut v = vec![("nat", format!("{ANCHOR_DIR}/nat.conf"))];
+    if host.ipsec_jail().is_some() {
+        v.push(("ipsec", format!("{ANCHOR_DIR}/ipsec.conf")));
+    }
+    v
+}
+
+pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("host", &host.name);
+    ctx.insert("ext_if", &host.external_if);
+    ctx.insert("bridge_net", &host.bridge.network.to_string());
+    let anchors = host_anchors(host);
+    let mut files = vec![File {
+        path: format!("{ANCHOR_DIR}/nat.conf").into(),
+        mode: 0o644,
+        content: render("host-nat.conf", &ctx)?,
+        owner: Owner::Host,
+    }];
+    if let Some(ipsec) = host.ipsec_jail() {
+        ctx.insert("ipsec_jail", &ipsec.address.to_string());
+        files.push(File {
+            path: format!("{ANCHOR_DIR}/ipsec.conf").into(),
+            mode: 0o644,
+            content: render("host-ipsec.conf", &ctx)?,
+            // Loaded when the ipsec jail is created, flushed when it is destroyed.
+            owner: Owner::Jail(ipsec.name.clone()),
+        });
+    }
+    let refs: Vec<(&str, &str)> = anchors.iter().map(|(n, f)| (*n, f.as_str())).collect();
+    files.insert(
+        0,
+        File {
+            path: "/etc/pf.conf.vpnjail".into(),
+            mode: 0o644,
+            content: main_conf(
+                site,
+                &format!("host {}: merge into /etc/pf.conf", host.name),
+                &refs,
+            )?,
+            owner: Owner::Host,
+        },
+    );
+    Ok(files)
+}
+
+/// A vpn jail's /etc/pf.conf and its `vpnjail/dns` anchor (seed steps 2 and 5).
+pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, String), RenderError> {
+    let main = main_conf(
+        site,
+        &format!("/etc/pf.conf of vpn jail {}", j.name),
+        &[("dns", VPN_ANCHOR_FILE)],
+    )?;
+    let mut clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
+    for g in site.gres_of(&j.name) {
+        clients.push(format!("{}/32", g.inner[1]));
+    }
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("host", &host.name);
+    ctx.insert("jail", &j.name);
+    ctx.insert("lan_if", &j.epair_jail());
+    ctx.insert("lan_net", &host.bridge.network.to_string());
+    ctx.insert("tun_if", &v.tun);
+    ctx.insert("vpn_dns", &v.provider_dns.to_string());
+    let vpndns = host
+        .vpndns_jail()
+        .map(|d| d.address.to_string())
+        .unwrap_or_default();
+    ctx.insert("vpndns", &vpndns);
+    ctx.insert(
+        "clients",
+        &if vpndns.is_empty() {
+            String::new()
+        } else {
+            clients.join(", ")
+        },
+    );
+    Ok((main, render("vpn-dns.conf", &ctx)?))
+}

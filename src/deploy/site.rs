@@ -1,0 +1,112 @@
+//! The site file as written: serde structures with spans, no meaning checked yet
+//! (that is `check.rs`). May touch: nothing but the text it is given.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Shorthand: a value with the byte range it came from in the site file.
+pub type S<T> = Spanned<T>;
+
+/// The whole site file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFile {
+    pub site: SiteSection,
+    #[serde(default)]
+    pub host: Vec<S<HostDef>>,
+    #[serde(default)]
+    pub link: Vec<S<LinkDef>>,
+    #[serde(default)]
+    pub gre: Vec<S<GreDef>>,
+    #[serde(default)]
+    pub dns: DnsSection,
+}
+
+/// `[site]`: facts about the whole WAN.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    pub name: S<String>,
+}
+
+/// `[[host]]`: one FreeBSD machine with its bridge and jails.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostDef {
+    pub name: S<String>,
+    pub external_if: S<String>,
+    pub public_address: S<String>,
+    pub bridge: S<BridgeDef>,
+    pub jail_root: S<String>,
+    pub base: Option<S<String>>,
+    pub zfs_clone: Option<S<String>>,
+    #[serde(default)]
+    pub jail: Vec<S<JailDef>>,
+}
+
+/// `bridge = { ... }`: the host's internal virtual network.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeDef {
+    pub name: S<String>,
+    pub network: S<String>,
+    pub address: S<String>,
+}
+
+/// `[[host.jail]]`: one VNET jail. Kind-specific keys are optional here and
+/// checked against `kind` in `check.rs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JailDef {
+    pub name: S<String>,
+    pub kind: S<String>,
+    pub address: S<String>,
+    pub tun: Option<S<String>>,
+    pub provider_dns: Option<S<String>>,
+    pub clients: Option<S<Vec<S<String>>>>,
+    pub via: Option<S<String>>,
+}
+
+/// `[[link]]`: a site-to-site IPsec tunnel between two hosts' ipsec jails.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDef {
+    pub hosts: S<Vec<S<String>>>,
+    pub mode: S<String>,
+    pub reqid: S<i64>,
+    pub inner: S<Vec<S<String>>>,
+    pub psk_file: Option<S<String>>,
+    pub cipher: Option<S<String>>,
+    pub spi: Option<S<Vec<S<i64>>>>,
+    pub key_file: Option<S<String>>,
+}
+
+/// `[[gre]]`: a client's GRE tunnel terminating in a VPN jail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreDef {
+    pub jail: S<String>,
+    pub remote: S<String>,
+    pub inner: S<Vec<S<String>>>,
+}
+
+/// `[dns]`: extra vpndns settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    #[serde(default)]
+    pub policy: Vec<S<DnsPolicyDef>>,
+}
+
+/// `[[dns.policy]]`: client networks whose DNS goes out through a VPN jail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsPolicyDef {
+    pub source: S<Vec<S<String>>>,
+    pub via: S<String>,
+}
+
+/// Parses the text of a site file; errors carry toml's own message and span.
+pub fn parse(text: &str) -> Result<SiteFile, toml::de::Error> {
+    toml::from_str(text)
+}
