@@ -297,6 +297,27 @@ impl Cache {
         Some((msg, offsets, lifetime))
     }
 
+    /// Rewrites every record TTL of `resp` (an answer to `q`) to the forced
+    /// TTL of `ttl_override`, if one covers the name, so clients see it on the
+    /// first answer as on cached ones.
+    pub fn apply_override(&self, q: &Query, resp: &mut [u8]) {
+        let Some(ttl) = self.override_for(&q.name) else {
+            return;
+        };
+        let mut at = Vec::new();
+        if wire::walk_records(resp, q.question_end, |r| {
+            if r.rtype != TYPE_OPT {
+                at.push(r.ttl_at)
+            }
+        })
+        .is_some()
+        {
+            for i in at {
+                resp[i..i + 4].copy_from_slice(&ttl.to_be_bytes());
+            }
+        }
+    }
+
     /// The forced TTL of the longest `ttl_override` suffix of `name`.
     pub fn override_for(&self, name: &Name) -> Option<u32> {
         if self.overrides.is_empty() {

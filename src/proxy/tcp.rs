@@ -171,6 +171,7 @@ async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<V
                     }
                 }
                 cache.store(target, &upstream_query, &q, &resp, Instant::now());
+                cache.apply_override(&q, &mut resp);
                 wire::set_id(&mut resp, q.id);
                 metrics.count(Protocol::Tcp, Outcome::Forwarded);
                 if engine.config.log_queries {

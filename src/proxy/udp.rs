@@ -286,10 +286,9 @@ impl Worker {
             }
         }
         if let Ok(q) = wire::parse_query(&s.query) {
-            self.shared
-                .cache
-                .load()
-                .store(s.target, &s.query, &q, msg, now);
+            let cache = self.shared.cache.load();
+            cache.store(s.target, &s.query, &q, msg, now);
+            cache.apply_override(&q, msg);
         }
         wire::set_id(msg, s.client_id);
         self.reply(s.listener, msg, s.client);

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::rdata::{A, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// A /24 of loopback addresses no other test (or concurrent run) uses:
@@ -158,6 +158,8 @@ pub enum Mode {
     Silent,
     /// Answer SERVFAIL.
     ServFail,
+    /// Answer NXDOMAIN with an SOA (TTL 3600, MINIMUM 30) in the authority.
+    NxDomain,
     /// Answer with TC set over UDP and no records; TCP answers normally.
     Truncate,
     /// First send three forgeries (wrong ID, wrong question, wrong source
@@ -230,6 +232,11 @@ impl Upstream {
                 }
                 match mode {
                     Mode::Silent => {}
+                    Mode::NxDomain => send(
+                        &udp,
+                        &respond(query, answer, ResponseCode::NXDomain, false),
+                        from,
+                    ),
                     Mode::Answer => send(
                         &udp,
                         &respond(query, answer, ResponseCode::NoError, false),
@@ -339,6 +346,10 @@ pub fn respond(query: &[u8], answer: Ipv4Addr, rcode: ResponseCode, truncated: b
             RData::A(A(answer)),
         ));
     }
+    if rcode == ResponseCode::NXDomain {
+        let soa = SOA::new(Name::root(), Name::root(), 1, 3600, 600, 86400, 30);
+        r.add_authority(Record::from_rdata(Name::root(), 3600, RData::SOA(soa)));
+    }
     if let Some(e) = &q.edns {
         r.set_edns(e.clone());
     }
@@ -445,6 +456,39 @@ pub fn addresses(m: &Message) -> Vec<IpAddr> {
             _ => None,
         })
         .collect()
+}
+
+/// An HTTP/1.1 request to `addr` (Connection: close); (status, body).
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// The same, with the body parsed as JSON.
+pub fn http_json(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http(addr, method, path);
+    let v =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}"));
+    (status, v)
 }
 
 /// The path of the shared real-world blocklists.
