@@ -321,6 +321,18 @@ fn control_endpoints() {
     assert_eq!(v["policy"], b.net());
     assert_eq!(v["try_in_order"][0]["name"], "up");
     assert_eq!(v["try_in_order"][0]["cached"], false);
+    let mut edns_query = query_edns("www.example.org.", RecordType::A);
+    edns_query.edns.as_mut().unwrap().set_dnssec_ok(false);
+    ask_msg(p.addr, c, &edns_query);
+    let (_, v) = http_json(
+        ctl,
+        "GET",
+        &format!("/policy?client={c}&name=www.example.org"),
+    );
+    assert_eq!(
+        v["try_in_order"][0]["cached"], true,
+        "an EDNS client's answer counts too"
+    );
     let (_, v) = http_json(ctl, "GET", "/policy?client=192.0.2.99&name=www.example.org");
     assert_eq!(v["action"], "refused");
     let (code, v) = http_json(ctl, "GET", "/policy?client=nonsense&name=x");
@@ -367,7 +379,7 @@ fn control_endpoints() {
         ask(p.addr, c, name, RecordType::A);
     }
     let (_, v) = http_json(ctl, "GET", "/cache");
-    assert_eq!(v["count"], 4, "{v}"); // www.ads.example and ads.example too
+    assert_eq!(v["count"], 5, "{v}"); // www.example.org, www.ads.example and ads.example too
     let (_, v) = http_json(ctl, "GET", "/cache?name=one.example");
     assert_eq!(v["entries"].as_array().unwrap().len(), 1);
     assert_eq!(v["entries"][0]["upstream"], up.addr.to_string());
@@ -382,7 +394,7 @@ fn control_endpoints() {
         "only the removed name goes upstream again"
     );
     let (_, v) = http_json(ctl, "DELETE", "/cache");
-    assert_eq!(v["flushed"], 4);
+    assert_eq!(v["flushed"], 5);
     let (_, v) = http_json(ctl, "GET", "/cache");
     assert_eq!(v["count"], 0);
 

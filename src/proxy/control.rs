@@ -159,12 +159,11 @@ async fn policy(State(h): State<Handle>, Query(params): Query<HashMap<String, St
             let order: Vec<Value> = (0..)
                 .map_while(|n| targets.get(n).map(|a| (n, a)))
                 .map(|(n, addr)| {
-                    let mut scratch = Vec::new();
                     json!({
                         "name": targets.name(n),
                         "address": addr.to_string(),
                         "state": targets.forwarder(n).map_or("unknown", |f| if f.health.is_up() { "up" } else { "down" }),
-                        "cached": cache.serve(addr, &probe_bytes(&q), &q, usize::MAX, now, &mut scratch),
+                        "cached": cached(&cache, addr, &q, now),
                     })
                 })
                 .collect();
@@ -175,14 +174,31 @@ async fn policy(State(h): State<Handle>, Query(params): Query<HashMap<String, St
     ok(v)
 }
 
-/// The wire bytes of a query equal to `q`, so the cache can be peeked.
-fn probe_bytes(q: &super::wire::Query) -> Vec<u8> {
-    let mut b = vec![0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    b.extend_from_slice(q.name.wire());
-    b.push(0);
-    b.extend_from_slice(&q.qtype.to_be_bytes());
-    b.extend_from_slice(&q.qclass.to_be_bytes());
-    b
+/// Whether `upstream` has an answer cached for `q`, as asked with RD by a
+/// client with or without EDNS (DO clear), the two usual shapes.
+fn cached(
+    cache: &super::cache::Cache,
+    upstream: std::net::SocketAddr,
+    q: &super::wire::Query,
+    now: Instant,
+) -> bool {
+    [
+        None,
+        Some(super::wire::Edns {
+            udp_size: 1232,
+            dnssec_ok: false,
+        }),
+    ]
+    .into_iter()
+    .any(|edns| {
+        let mut msg = vec![0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        msg.extend_from_slice(q.name.wire());
+        msg.push(0);
+        msg.extend_from_slice(&q.qtype.to_be_bytes());
+        msg.extend_from_slice(&q.qclass.to_be_bytes());
+        let q = super::wire::Query { edns, ..q.clone() };
+        cache.serve(upstream, &msg, &q, usize::MAX, now, &mut Vec::new())
+    })
 }
 
 async fn reload(State(h): State<Handle>) -> Reply {
