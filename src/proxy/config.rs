@@ -106,6 +106,12 @@ pub struct ServerConfig {
     pub max_inflight: usize,
     pub tcp_idle_timeout: Duration,
     pub tcp_max_clients: usize,
+    /// TCP connections one client address may hold at once.
+    pub tcp_max_per_client: usize,
+    /// Queries a second per client address; 0: unlimited.
+    pub client_rate: u32,
+    /// Queries a client may send at once above its rate.
+    pub client_burst: u32,
 }
 
 /// `[static]`.
@@ -230,6 +236,9 @@ struct RawServer {
     max_inflight: Option<Spanned<usize>>,
     tcp_idle_timeout: Option<Spanned<String>>,
     tcp_max_clients: Option<usize>,
+    tcp_max_per_client: Option<usize>,
+    client_rate: Option<u32>,
+    client_burst: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -814,6 +823,11 @@ fn check_server(c: &mut Checker, raw: &RawServer) -> ServerConfig {
             Duration::from_secs(10),
         ),
         tcp_max_clients: raw.tcp_max_clients.unwrap_or(256),
+        tcp_max_per_client: raw.tcp_max_per_client.unwrap_or(16),
+        client_rate: raw.client_rate.unwrap_or(0),
+        client_burst: raw
+            .client_burst
+            .unwrap_or_else(|| raw.client_rate.unwrap_or(0).saturating_mul(2).max(1)),
     }
 }
 

@@ -17,6 +17,7 @@ use super::domainset::{DomainSet, DomainSetBuilder};
 use super::metrics::Outcome;
 use super::name::Name;
 use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
+use super::ratelimit::RateLimiter;
 use super::statics::{self, Hit, StaticRecords};
 use super::wire::{Query, Rcode, TYPE_A, TYPE_AAAA};
 
@@ -162,6 +163,9 @@ pub struct Engine {
     pub block: DomainSet,
     pub allow: DomainSet,
     pub local_only: DomainSet,
+    /// Per-client rate limits (`[server] client_rate`); buckets start full
+    /// on every reload.
+    pub limiter: Option<RateLimiter>,
     /// Run-time exceptions, shared with the server so they survive reloads.
     pub exceptions: Arc<ArcSwap<Exceptions>>,
     /// List file names by source index, for explanations.
@@ -227,6 +231,7 @@ impl Engine {
             list_names,
             report,
             exceptions: Arc::default(),
+            limiter: RateLimiter::new(config.server.client_rate, config.server.client_burst),
             block_addr4: match config.block.response {
                 BlockResponse::Address(IpAddr::V4(a)) => [a],
                 _ => [Ipv4Addr::UNSPECIFIED],

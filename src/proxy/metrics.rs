@@ -27,10 +27,12 @@ pub enum Outcome {
     ServFail,
     FormErr,
     NotImp,
+    /// Dropped: the client is over its `client_rate`.
+    RateLimited,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 10] = [
         Outcome::Static,
         Outcome::Blocked,
         Outcome::LocalOnly,
@@ -40,6 +42,7 @@ impl Outcome {
         Outcome::ServFail,
         Outcome::FormErr,
         Outcome::NotImp,
+        Outcome::RateLimited,
     ];
 
     /// The label value.
@@ -54,6 +57,7 @@ impl Outcome {
             Outcome::ServFail => "servfail",
             Outcome::FormErr => "formerr",
             Outcome::NotImp => "notimp",
+            Outcome::RateLimited => "ratelimited",
         }
     }
 }
@@ -68,7 +72,7 @@ pub enum Protocol {
 /// Process-wide counters (per-forwarder ones live in their health).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    queries: [[AtomicU64; 9]; 2],
+    queries: [[AtomicU64; 10]; 2],
     dropped: [AtomicU64; 3],
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,

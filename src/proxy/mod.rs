@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod name;
 pub mod policy;
 pub mod querylog;
+pub mod ratelimit;
 pub mod server;
 pub mod statics;
 pub mod tcp;

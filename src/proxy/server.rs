@@ -234,12 +234,19 @@ fn socket_for(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Sock
     Ok(socket)
 }
 
+/// Socket buffer asked for on every UDP listener.
+const LISTEN_BUFFER: usize = 4 << 20;
+
 fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = socket_for(addr, Type::DGRAM, Protocol::UDP)?;
     // Every worker binds the same address; the kernel spreads clients over them.
     socket.set_reuse_port(true)?;
     #[cfg(target_os = "freebsd")]
     socket.set_reuse_port_lb(true)?;
+    // Room for bursts: the kernel caps this at its maximum (net.core.rmem_max,
+    // kern.ipc.maxsockbuf), and a smaller buffer is no reason to fail.
+    let _ = socket.set_recv_buffer_size(LISTEN_BUFFER);
+    let _ = socket.set_send_buffer_size(LISTEN_BUFFER);
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }

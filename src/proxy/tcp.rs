@@ -2,8 +2,9 @@
 //! answered concurrently and possibly out of order; forwarded queries go
 //! upstream over TCP. Connections are bounded in number and idle time.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rand::RngExt;
@@ -31,6 +32,7 @@ pub async fn serve(
 ) {
     let max = shared.engine.load().config.server.tcp_max_clients;
     let slots = Arc::new(Semaphore::new(max));
+    let per_client = Arc::new(Mutex::new(HashMap::new()));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.changed() => return,
@@ -47,11 +49,56 @@ pub async fn serve(
             debug!("tcp: {max} connections open; closing the one from {peer}");
             continue;
         };
+        let Some(mine) = PerClient::take(
+            &per_client,
+            peer,
+            shared.engine.load().config.server.tcp_max_per_client,
+        ) else {
+            debug!("tcp: {peer} already holds its share of connections; closing the new one");
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             connection(stream, peer, shared).await;
-            drop(permit);
+            drop((permit, mine));
         });
+    }
+}
+
+/// One client address's share of the open connections; released on drop.
+struct PerClient {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl PerClient {
+    fn take(
+        counts: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        peer: SocketAddr,
+        max: usize,
+    ) -> Option<PerClient> {
+        let mut map = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(peer.ip()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerClient {
+            counts: counts.clone(),
+            ip: peer.ip(),
+        })
+    }
+}
+
+impl Drop for PerClient {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -102,6 +149,12 @@ async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<V
     let started = Instant::now();
     let engine = shared.engine.load_full();
     let metrics = &shared.metrics;
+    if let Some(limiter) = &engine.limiter
+        && !limiter.allow(peer.ip(), started)
+    {
+        metrics.count(Protocol::Tcp, Outcome::RateLimited);
+        return None;
+    }
     let mut out = Vec::new();
     let q = match wire::parse_query(msg) {
         Ok(q) => q,

@@ -138,6 +138,12 @@ impl Worker {
         let started = Instant::now();
         let engine = self.shared.engine.load();
         let metrics = &self.shared.metrics;
+        if let Some(limiter) = &engine.limiter
+            && !limiter.allow(from.ip(), started)
+        {
+            metrics.count(Protocol::Udp, Outcome::RateLimited);
+            return;
+        }
         let q = match wire::parse_query(msg) {
             Ok(q) => q,
             Err(Reject::Drop) => return,
