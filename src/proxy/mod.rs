@@ -10,6 +10,7 @@
 //!   [`server`] binds them, drops privileges, reloads and shuts down;
 //! - [`control`] is the HTTP control API, [`metrics`] the counters it exposes.
 pub mod answer;
+pub mod batch;
 pub mod blocklist;
 pub mod cache;
 pub mod check;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::answer;
+use super::batch::{RecvBatch, SendBatch};
 use super::engine::{Decision, Route};
 use super::metrics::{Outcome, Protocol};
 use super::querylog;
@@ -26,10 +27,8 @@ use super::wire::{self, Rcode, Reject};
 /// Upstream sockets per address family per worker; each query leaves from a
 /// randomly chosen one, each bound to a port the kernel picked at random.
 const UPSTREAM_SOCKETS: usize = 4;
-/// Datagrams handled per wake-up before yielding to the worker's other tasks.
-const BATCH: usize = 64;
-/// Largest datagram we receive.
-const MAX_DATAGRAM: usize = 65_535;
+/// Batches read per wake-up before yielding to the worker's other tasks.
+const ROUNDS: usize = 4;
 
 struct Worker {
     shared: Arc<Shared>,
@@ -112,8 +111,9 @@ impl Worker {
     }
 
     async fn serve_clients(self: Rc<Self>, i: usize, mut shutdown: watch::Receiver<bool>) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        let mut out = Vec::with_capacity(4096);
+        let mut rx = RecvBatch::default();
+        let mut tx = SendBatch::default();
+        let mut up = SendBatch::default();
         let socket = &self.listeners[i];
         loop {
             tokio::select! {
@@ -124,9 +124,17 @@ impl Worker {
                     return;
                 },
             }
-            for _ in 0..BATCH {
-                match socket.try_recv_from(&mut buf) {
-                    Ok((n, from)) => self.on_query(i, &buf[..n], from, &mut out),
+            for _ in 0..ROUNDS {
+                match rx.recv(socket) {
+                    Ok(n) => {
+                        for k in 0..n {
+                            if let Some((msg, from)) = rx.get_mut(k) {
+                                self.on_query(i, msg, from, &mut tx, &mut up);
+                            }
+                        }
+                        tx.flush(&self.listeners);
+                        up.flush(&self.upstream);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => debug!("udp recv: {e}"),
                 }
@@ -134,7 +142,16 @@ impl Worker {
         }
     }
 
-    fn on_query(&self, listener: usize, msg: &[u8], from: SocketAddr, out: &mut Vec<u8>) {
+    /// Answers or forwards one query: local and cached answers go into `tx`,
+    /// queries to forward into `up` (both flushed by the caller).
+    fn on_query(
+        &self,
+        listener: usize,
+        msg: &[u8],
+        from: SocketAddr,
+        tx: &mut SendBatch,
+        up: &mut SendBatch,
+    ) {
         let started = Instant::now();
         let engine = self.shared.engine.load();
         let metrics = &self.shared.metrics;
@@ -152,8 +169,8 @@ impl Worker {
                     Reject::NotImp => (Rcode::NotImp, Outcome::NotImp),
                     _ => (Rcode::FormErr, Outcome::FormErr),
                 };
-                answer::encode_header_only(msg, rcode, out);
-                self.reply(listener, out, from);
+                answer::encode_header_only(msg, rcode, tx.next_buf());
+                tx.push(listener, from);
                 metrics.count(Protocol::Udp, outcome);
                 if engine.config.log_queries {
                     querylog::malformed(from, rcode);
@@ -163,12 +180,13 @@ impl Worker {
         };
         let decision = engine.decide(from.ip(), &q);
         if let Some(a) = engine.local_answer(&decision, &q) {
+            let out = tx.next_buf();
             answer::encode(msg, &q, &a, q.udp_limit(), out);
-            self.reply(listener, out, from);
-            metrics.count(Protocol::Udp, decision.outcome());
             if engine.config.log_queries {
                 querylog::answered(from, &q, decision.action(), out, started);
             }
+            tx.push(listener, from);
+            metrics.count(Protocol::Udp, decision.outcome());
             return;
         }
         let Decision::Forward { route, .. } = decision else {
@@ -179,16 +197,17 @@ impl Worker {
             Route::Forwarders(list) => Targets::by_health(list),
         };
         let cache = self.shared.cache.load();
+        let out = tx.next_buf();
         let hit = (0..)
             .map_while(|n| targets.get(n))
             .any(|t| cache.serve(t, msg, &q, q.udp_limit(), started, out));
         cache.count(hit);
         if hit {
-            self.reply(listener, out, from);
-            metrics.count(Protocol::Udp, Outcome::CacheHit);
             if engine.config.log_queries {
                 querylog::answered(from, &q, "cache_hit", out, started);
             }
+            tx.push(listener, from);
+            metrics.count(Protocol::Udp, Outcome::CacheHit);
             return;
         }
         let deadline = started + engine.config.server.timeout;
@@ -208,18 +227,39 @@ impl Worker {
             )
         };
         match slot {
-            Some(i) => self.send_upstream(i),
+            Some(i) => self.queue_upstream(i, up),
             None => {
                 debug!("in-flight table full; SERVFAIL to {from}");
-                answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, out);
-                self.reply(listener, out, from);
+                answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, tx.next_buf());
+                tx.push(listener, from);
                 metrics.count(Protocol::Udp, Outcome::ServFail);
             }
         }
     }
 
-    /// Sends the query in slot `i` to its current target; on a send error
-    /// moves on as if it had timed out.
+    /// Queues the query in slot `i` for its current target, from a randomly
+    /// chosen upstream socket of its family. With none of that family, moves
+    /// on to the next target at once.
+    fn queue_upstream(&self, i: u32, up: &mut SendBatch) {
+        let mut inflight = self.inflight.borrow_mut();
+        let s = inflight.slot(i);
+        let target = s.target;
+        let family = if target.is_ipv4() { &self.v4 } else { &self.v6 };
+        if family.is_empty() {
+            drop(inflight);
+            return self.next_target_or_fail_after(i, false);
+        }
+        if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
+            f.health.sent();
+        }
+        let socket = family[self.rng.borrow_mut().random_range(0..family.len())];
+        inflight.set_socket(i, socket);
+        up.next_buf().extend_from_slice(&inflight.slot(i).query);
+        up.push(socket, target);
+    }
+
+    /// Sends the query in slot `i` to its current target now; on a send
+    /// error moves on as if it had timed out. For retries, off the batch path.
     fn send_upstream(&self, i: u32) {
         let mut inflight = self.inflight.borrow_mut();
         let s = inflight.slot(i);
@@ -246,16 +286,24 @@ impl Worker {
     }
 
     async fn serve_upstream(self: Rc<Self>, j: usize) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut rx = RecvBatch::default();
+        let mut tx = SendBatch::default();
         let socket = &self.upstream[j];
         loop {
             if let Err(e) = socket.readable().await {
                 warn!("upstream socket: {e}");
                 return;
             }
-            for _ in 0..BATCH {
-                match socket.try_recv_from(&mut buf) {
-                    Ok((n, from)) => self.on_response(j, &mut buf[..n], from),
+            for _ in 0..ROUNDS {
+                match rx.recv(socket) {
+                    Ok(n) => {
+                        for k in 0..n {
+                            if let Some((msg, from)) = rx.get_mut(k) {
+                                self.on_response(j, msg, from, &mut tx);
+                            }
+                        }
+                        tx.flush(&self.listeners);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     // ICMP errors (port unreachable) surface here on Linux.
                     Err(e) => debug!("upstream recv: {e}"),
@@ -264,7 +312,7 @@ impl Worker {
         }
     }
 
-    fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr) {
+    fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr, tx: &mut SendBatch) {
         let now = Instant::now();
         let mut inflight = self.inflight.borrow_mut();
         let i = match inflight.match_response(socket, from, msg) {
@@ -297,7 +345,8 @@ impl Worker {
             cache.apply_override(&q, msg);
         }
         wire::set_id(msg, s.client_id);
-        self.reply(s.listener, msg, s.client);
+        tx.next_buf().extend_from_slice(msg);
+        tx.push(s.listener, s.client);
         self.shared.metrics.count(Protocol::Udp, Outcome::Forwarded);
         if self.shared.engine.load().config.log_queries {
             querylog::forwarded(s, msg, false);

@@ -1,0 +1,293 @@
+//! Batched datagram I/O: `recvmmsg`/`sendmmsg` on a tokio `UdpSocket`, so a
+//! busy worker pays one system call per batch instead of one per datagram.
+//! The only unsafe code of the proxy is here; buffers are allocated once.
+
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+use socket2::SockAddr;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Datagrams per system call.
+pub const BATCH: usize = 32;
+/// Largest datagram received in a batch; longer ones are dropped (DNS
+/// queries and answers over UDP are far smaller).
+pub const MAX_DATAGRAM: usize = 4096;
+
+/// Datagrams received by one `recvmmsg`.
+pub struct RecvBatch {
+    bufs: Box<[u8]>,
+    addrs: Box<[MaybeUninit<libc::sockaddr_storage>]>,
+    lens: [usize; BATCH],
+    from: [Option<SocketAddr>; BATCH],
+    count: usize,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        RecvBatch {
+            bufs: vec![0; BATCH * MAX_DATAGRAM].into_boxed_slice(),
+            addrs: (0..BATCH).map(|_| MaybeUninit::zeroed()).collect(),
+            lens: [0; BATCH],
+            from: [None; BATCH],
+            count: 0,
+        }
+    }
+}
+
+impl RecvBatch {
+    /// Receives up to [`BATCH`] datagrams without waiting; `WouldBlock` when
+    /// there are none (and tokio then waits for readiness again).
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        let mut iov: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
+        let mut hdrs: [MaybeUninit<libc::mmsghdr>; BATCH] =
+            [const { MaybeUninit::uninit() }; BATCH];
+        for i in 0..BATCH {
+            let buf = &mut self.bufs[i * MAX_DATAGRAM..(i + 1) * MAX_DATAGRAM];
+            iov[i].write(libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: MAX_DATAGRAM,
+            });
+            // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths);
+            // the fields set below point into buffers that outlive the call.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = self.addrs[i].as_mut_ptr().cast();
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = iov[i].as_mut_ptr();
+            h.msg_hdr.msg_iovlen = 1;
+            hdrs[i].write(h);
+        }
+        let fd = socket.as_raw_fd();
+        let n = socket.try_io(Interest::READABLE, || {
+            // SAFETY: `hdrs` holds BATCH initialised headers whose buffers
+            // and address storage are valid for writes for the whole call.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    hdrs.as_mut_ptr().cast(),
+                    BATCH as _,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        })?;
+        for (i, h) in hdrs.iter().take(n).enumerate() {
+            // SAFETY: the kernel filled the first `n` headers.
+            let h = unsafe { h.assume_init_ref() };
+            let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.lens[i] = if truncated { 0 } else { h.msg_len as usize };
+            // SAFETY: the storage was zeroed and the kernel wrote the sender's
+            // address into it.
+            self.from[i] = to_socket_addr(unsafe { self.addrs[i].assume_init_ref() });
+        }
+        self.count = n;
+        Ok(n)
+    }
+
+    /// Datagram `i` of the last batch and its sender; `None` for one that
+    /// was too long or came from a non-IP address.
+    pub fn get_mut(&mut self, i: usize) -> Option<(&mut [u8], SocketAddr)> {
+        if i >= self.count || self.lens[i] == 0 {
+            return None;
+        }
+        let from = self.from[i]?;
+        let start = i * MAX_DATAGRAM;
+        Some((&mut self.bufs[start..start + self.lens[i]], from))
+    }
+}
+
+/// The IP socket address in `ss`, if it holds one.
+fn to_socket_addr(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: an AF_INET storage holds a sockaddr_in, which is smaller.
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: an AF_INET6 storage holds a sockaddr_in6, which is smaller.
+            let sin6 =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Datagrams to send, grouped by the socket (index) they leave from, flushed
+/// with one `sendmmsg` per socket.
+pub struct SendBatch {
+    bufs: Vec<Vec<u8>>,
+    to: Vec<(usize, SocketAddr)>,
+    count: usize,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        SendBatch {
+            bufs: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
+            to: Vec::with_capacity(BATCH),
+            count: 0,
+        }
+    }
+}
+
+impl SendBatch {
+    /// Whether the batch is full and must be flushed before the next push.
+    pub fn is_full(&self) -> bool {
+        self.count == BATCH
+    }
+
+    /// A cleared buffer for the next datagram; commit it with [`push`](Self::push).
+    pub fn next_buf(&mut self) -> &mut Vec<u8> {
+        let b = &mut self.bufs[self.count];
+        b.clear();
+        b
+    }
+
+    /// Commits the buffer from [`next_buf`](Self::next_buf), to leave from
+    /// socket `socket` towards `to`.
+    pub fn push(&mut self, socket: usize, to: SocketAddr) {
+        self.to.push((socket, to));
+        self.count += 1;
+    }
+
+    /// Sends everything, each datagram from `sockets[its index]`. Datagrams
+    /// the kernel will not take now are dropped, as UDP may.
+    pub fn flush(&mut self, sockets: &[UdpSocket]) {
+        let mut done = [false; BATCH];
+        for first in 0..self.count {
+            if done[first] {
+                continue;
+            }
+            let socket = self.to[first].0;
+            let mut names: [MaybeUninit<SockAddr>; BATCH] =
+                [const { MaybeUninit::uninit() }; BATCH];
+            let mut iov: [MaybeUninit<libc::iovec>; BATCH] =
+                [const { MaybeUninit::uninit() }; BATCH];
+            let mut hdrs: [MaybeUninit<libc::mmsghdr>; BATCH] =
+                [const { MaybeUninit::uninit() }; BATCH];
+            let mut n = 0;
+            for (i, seen) in done.iter_mut().enumerate().take(self.count).skip(first) {
+                if self.to[i].0 != socket {
+                    continue;
+                }
+                *seen = true;
+                let name = names[n].write(SockAddr::from(self.to[i].1));
+                iov[n].write(libc::iovec {
+                    iov_base: self.bufs[i].as_ptr() as *mut libc::c_void,
+                    iov_len: self.bufs[i].len(),
+                });
+                // SAFETY: all-zero is a valid mmsghdr; the pointers set below
+                // stay valid until sendmmsg returns.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void; // sockaddr_storage, read only
+                h.msg_hdr.msg_namelen = name.len();
+                h.msg_hdr.msg_iov = iov[n].as_mut_ptr();
+                h.msg_hdr.msg_iovlen = 1;
+                hdrs[n].write(h);
+                n += 1;
+            }
+            let Some(sock) = sockets.get(socket) else {
+                continue;
+            };
+            // No readiness tracking for sends: a non-blocking sendmmsg takes
+            // what fits, and UDP may drop the rest.
+            let mut sent = 0;
+            while sent < n {
+                // SAFETY: `hdrs[sent..n]` are initialised and point at buffers
+                // and addresses that live until we return.
+                let r = unsafe {
+                    libc::sendmmsg(
+                        sock.as_raw_fd(),
+                        hdrs[sent..].as_mut_ptr().cast(),
+                        (n - sent) as _,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if r <= 0 {
+                    break;
+                }
+                sent += r as usize;
+            }
+            for name in &mut names[..n] {
+                // SAFETY: the first `n` names were written above.
+                unsafe { name.assume_init_drop() };
+            }
+        }
+        self.to.clear();
+        self.count = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_round_trip() {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = b.local_addr().unwrap();
+        let mut out = SendBatch::default();
+        for i in 0..40u8 {
+            if out.is_full() {
+                out.flush(std::slice::from_ref(&a));
+            }
+            out.next_buf().extend_from_slice(&[i; 20]);
+            out.push(0, to);
+        }
+        out.flush(std::slice::from_ref(&a));
+        let mut got = Vec::new();
+        let mut batch = RecvBatch::default();
+        while got.len() < 40 {
+            b.readable().await.unwrap();
+            let Ok(n) = batch.recv(&b) else { continue };
+            for i in 0..n {
+                let (msg, from) = batch.get_mut(i).unwrap();
+                assert_eq!(from, a.local_addr().unwrap());
+                assert_eq!(msg.len(), 20);
+                got.push(msg[0]);
+            }
+        }
+        assert_eq!(got, (0..40).collect::<Vec<u8>>());
+    }
+
+    #[tokio::test]
+    async fn oversized_datagrams_are_dropped() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        a.send_to(&vec![1u8; MAX_DATAGRAM + 1], b.local_addr().unwrap())
+            .unwrap();
+        a.send_to(&[2u8; 12], b.local_addr().unwrap()).unwrap();
+        let mut batch = RecvBatch::default();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            b.readable().await.unwrap();
+            let Ok(n) = batch.recv(&b) else { continue };
+            for i in 0..n {
+                seen.push(batch.get_mut(i).map(|(m, _)| m.len()));
+            }
+        }
+        assert_eq!(seen, vec![None, Some(12)]);
+    }
+}
