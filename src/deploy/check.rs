@@ -3,8 +3,8 @@
 //! May touch: the site file and the secret files it names (read only).
 
 use super::model::{
-    Bridge, Cipher, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Provision, SaKey, Site,
-    Vpn,
+    Bridge, Cipher, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Platform, Provision,
+    SaKey, Site, Vpn,
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
 use ipnet::Ipv4Net;
@@ -122,6 +122,16 @@ fn is_ifname(s: &str) -> bool {
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+}
+
+/// Longest network namespace name accepted for `[[host]] netns`.
+pub const NETNS_MAX: usize = 64;
+
+fn is_netns(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= NETNS_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn is_plain_path(s: &str) -> bool {
@@ -357,7 +367,70 @@ impl Checker<'_> {
         self.in_net(network, baddr, &b.address, &k("bridge.address"));
         self.unique_addr(addrs, baddr, &b.address, &k("bridge.address"));
         let jail_root = self.path(&d.jail_root, &k("jail_root"), true);
+        let platform = match d
+            .platform
+            .as_ref()
+            .map(|p| (p.get_ref().as_str(), p.span()))
+        {
+            None | Some(("freebsd", _)) => Platform::FreeBsd,
+            Some(("linux", _)) => Platform::Linux,
+            Some((other, span)) => {
+                self.err(
+                    span,
+                    k("platform"),
+                    format!("{other:?}: expected \"freebsd\" or \"linux\""),
+                );
+                Platform::FreeBsd
+            }
+        };
+        let linux_only = [
+            ("netns", d.netns.as_ref().map(|v| v.span())),
+            ("vpndns_bin", d.vpndns_bin.as_ref().map(|v| v.span())),
+        ];
+        if platform != Platform::Linux {
+            for (key, span) in linux_only {
+                if let Some(span) = span {
+                    self.err(
+                        span,
+                        k(key),
+                        format!("{key} only applies to platform = \"linux\""),
+                    );
+                }
+            }
+        }
+        let netns = d.netns.as_ref().map(|n| {
+            let s = n.get_ref();
+            if !is_netns(s) {
+                self.err(
+                    n.span(),
+                    k("netns"),
+                    format!(
+                        "{s:?}: a namespace name is 1..{NETNS_MAX} letters, digits, '_' or '-'"
+                    ),
+                );
+            }
+            s.clone()
+        });
+        let vpndns_bin = match &d.vpndns_bin {
+            Some(b) => self.path(b, &k("vpndns_bin"), true),
+            None => PathBuf::from(super::plan::VPNDNS_BIN),
+        };
         let provision = match (&d.base, &d.zfs_clone) {
+            _ if platform == Platform::Linux => {
+                for (key, span) in [
+                    ("base", d.base.as_ref().map(|v| v.span())),
+                    ("zfs_clone", d.zfs_clone.as_ref().map(|v| v.span())),
+                ] {
+                    if let Some(span) = span {
+                        self.err(
+                            span,
+                            k(key),
+                            format!("{key} does not apply to platform = \"linux\" (namespaces share the host's filesystem)"),
+                        );
+                    }
+                }
+                Provision::Shared
+            }
             (Some(base), None) => Provision::Base(self.path(base, &k("base"), true)),
             (None, Some(z)) => {
                 let s = z.get_ref();
@@ -425,6 +498,9 @@ impl Checker<'_> {
             jail_root,
             provision,
             jails,
+            platform,
+            netns,
+            vpndns_bin,
         }
     }
 
@@ -936,6 +1012,17 @@ impl Checker<'_> {
             self.unique_addr(addrs, *a, v, &k("inner"));
         }
         if !is_vpn {
+            return None;
+        }
+        if site
+            .jail(&jail)
+            .is_some_and(|(h, _)| h.platform == Platform::Linux)
+        {
+            self.err(
+                d.jail.span(),
+                k("jail"),
+                format!("{jail:?} is on a linux host; [[gre]] is only built on freebsd hosts"),
+            );
             return None;
         }
         let n = site.gres_of(&jail).count();

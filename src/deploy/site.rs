@@ -38,6 +38,12 @@ pub struct HostDef {
     pub public_address: S<String>,
     pub bridge: S<BridgeDef>,
     pub jail_root: S<String>,
+    /// `"freebsd"` (default) or `"linux"`.
+    pub platform: Option<S<String>>,
+    /// Linux: the network namespace that stands for the host (tests, demos).
+    pub netns: Option<S<String>>,
+    /// Linux: the vpndns binary started in the vpndns namespace.
+    pub vpndns_bin: Option<S<String>>,
     pub base: Option<S<String>>,
     pub zfs_clone: Option<S<String>>,
     #[serde(default)]
