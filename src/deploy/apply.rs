@@ -100,7 +100,7 @@ pub fn apply(
     let want = platform(site, t)?;
     if here != Some(want) {
         return Err(ApplyError::Refused(format!(
-            "these hosts are {} hosts and this is not; use --dry-run to print the plan",
+            "acting on {0} hosts works on {0} only; use --dry-run to print the plan",
             match want {
                 Platform::FreeBsd => "FreeBSD",
                 Platform::Linux => "Linux",

@@ -134,6 +134,19 @@ fn is_netns(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A domain name for `[dns] static` and `[dns] block`: dot-separated labels
+/// of letters, digits, '-' and '_'.
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 fn is_plain_path(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -306,6 +319,8 @@ impl Checker<'_> {
             links: Vec::new(),
             gres: Vec::new(),
             dns_policies: Vec::new(),
+            dns_static: Vec::new(),
+            dns_block: Vec::new(),
         };
         self.kinds_per_host(&f, &site);
         let mut reqids: HashMap<u16, usize> = HashMap::new();
@@ -334,6 +349,30 @@ impl Checker<'_> {
         for (i, p) in f.dns.policy.iter().enumerate() {
             if let Some(pol) = self.dns_policy(i, p, &site) {
                 site.dns_policies.push(pol);
+            }
+        }
+        if let Some(st) = &f.dns.static_records {
+            for (name, addr) in st.get_ref() {
+                let key = format!("dns.static.{name:?}");
+                if !is_dns_name(name) {
+                    self.err(st.span(), &key, format!("{name:?} is not a domain name"));
+                    continue;
+                }
+                let a = self.addr(addr, &key);
+                site.dns_static.push((name.to_ascii_lowercase(), a));
+            }
+        }
+        if let Some(b) = &f.dns.block {
+            for n in b.get_ref() {
+                if is_dns_name(n.get_ref()) {
+                    site.dns_block.push(n.get_ref().to_ascii_lowercase());
+                } else {
+                    self.err(
+                        n.span(),
+                        "dns.block",
+                        format!("{:?} is not a domain name", n.get_ref()),
+                    );
+                }
             }
         }
         self.hosts_need_ipsec(&f, &site);
@@ -1042,18 +1081,27 @@ impl Checker<'_> {
     ) -> Option<DnsPolicy> {
         let d = p.get_ref();
         let k = |key: &str| format!("dns.policy[{i}].{key}");
-        let via = d.via.get_ref().clone();
+        let via = match d.via.get_ref() {
+            site::OneOrMany::One(v) => vec![v.clone()],
+            site::OneOrMany::Many(v) => v.clone(),
+        };
         let mut ok = true;
-        if !site
-            .jail(&via)
-            .is_some_and(|(_, j)| matches!(j.kind, JailKind::Vpn(_)))
-        {
-            self.err(
-                d.via.span(),
-                k("via"),
-                format!("{via:?} is not a vpn jail of this site"),
-            );
+        if via.is_empty() {
+            self.err(d.via.span(), k("via"), "expected at least one vpn jail");
             ok = false;
+        }
+        for v in &via {
+            if !site
+                .jail(v)
+                .is_some_and(|(_, j)| matches!(j.kind, JailKind::Vpn(_)))
+            {
+                self.err(
+                    d.via.span(),
+                    k("via"),
+                    format!("{v:?} is not a vpn jail of this site"),
+                );
+                ok = false;
+            }
         }
         let mut source = Vec::new();
         for s in d.source.get_ref() {

@@ -222,13 +222,20 @@ pub mod linux {
     pub fn bridge_add(ns: Option<&str>, name: &str) -> Cmd {
         ip(ns, ["link", "add", "name", name, "type", "bridge"])
     }
-    /// A veth pair: `host_if` stays in `ns`, `peer` moves into `peer_ns`.
-    pub fn veth_add(ns: Option<&str>, host_if: &str, peer: &str, peer_ns: &str) -> Cmd {
+    /// A veth pair: `host_if` stays in `ns`, `peer` (with MAC address
+    /// `peer_mac`) moves into `peer_ns`.
+    pub fn veth_add(
+        ns: Option<&str>,
+        host_if: &str,
+        peer: &str,
+        peer_mac: &str,
+        peer_ns: &str,
+    ) -> Cmd {
         ip(
             ns,
             [
-                "link", "add", "name", host_if, "type", "veth", "peer", "name", peer, "netns",
-                peer_ns,
+                "link", "add", "name", host_if, "type", "veth", "peer", "name", peer, "address",
+                peer_mac, "netns", peer_ns,
             ],
         )
     }

@@ -16,6 +16,10 @@ pub struct Site {
     pub links: Vec<Link>,
     pub gres: Vec<Gre>,
     pub dns_policies: Vec<DnsPolicy>,
+    /// `[dns] static`: names every vpndns answers itself.
+    pub dns_static: Vec<(String, Ipv4Addr)>,
+    /// `[dns] block`: names every vpndns blocks (with everything below them).
+    pub dns_block: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +158,8 @@ pub struct Gre {
 #[derive(Debug, Clone)]
 pub struct DnsPolicy {
     pub source: Vec<Ipv4Net>,
-    pub via: String,
+    /// VPN jails tried in order (the next on timeout).
+    pub via: Vec<String>,
 }
 
 /// One host's end of a link, seen from that host.
@@ -287,6 +292,13 @@ impl Site {
             "vj{:08x}",
             fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name))
         )
+    }
+    /// MAC address of the jail's end of its veth pair: fixed (locally
+    /// administered, from the same hash), so a namespace destroyed and created
+    /// again keeps the MAC its neighbours have in their ARP caches.
+    pub fn veth_jail_mac(&self, host: &Host, jail: &Jail) -> String {
+        let b = fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name)).to_be_bytes();
+        format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
     }
     /// The host's own nftables table (NAT out of the external interface, IKE
     /// to the ipsec namespace): `vpnjail_<site>_<host>`.

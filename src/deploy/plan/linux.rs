@@ -135,7 +135,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         run(
             format!("create veth pair {va} (host) / {vb} (in {ns})"),
             Guard::UnlessOk(lx::link_exists(hns, &va)),
-            lx::veth_add(hns, &va, &vb, &ns),
+            lx::veth_add(hns, &va, &vb, &site.veth_jail_mac(host, j), &ns),
             vec![lx::link_del(hns, &va)],
         ),
         run(
@@ -192,8 +192,10 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             ));
         }
         JailKind::Vpndns => {
+            for f in &files {
+                steps.push(write(f)?);
+            }
             let f = file_of(&files, rl::VPNDNS_FILE)?;
-            steps.push(write(&f)?);
             steps.push(check(
                 format!("{} check accepts the config", host.vpndns_bin.display()),
                 Cmd::new(

@@ -92,6 +92,9 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
         }
         JailKind::Vpndns => {
             out.push(file(VPNDNS_FILE, 0o644, vpndns::config(site, host, j)?));
+            if let Some(b) = vpndns::blocklist(site) {
+                out.push(file(vpndns::BLOCKLIST_FILE, 0o644, b));
+            }
         }
         JailKind::Ipsec => {
             let mut ctx = Context::new();
