@@ -744,3 +744,151 @@ fn failed_create_rolls_back_on_the_real_system() {
     assert!(left.is_empty(), "namespaces left after rollback: {left:?}");
     t.extra.clear();
 }
+
+/// Two hosts, each in its own namespace, joined by a "WAN" veth pair made by
+/// the test: alpha (vpndns, vpna with its provider, ipsec) and beta (ipsec, a
+/// laptop). The site's `[[link]]` is brought up by strongSwan (charon with
+/// kernel-libipsec, one per ipsec namespace) from the generated swanctl.conf,
+/// with IKE and NAT-T passing each host's nftables NAT.
+fn two_host_site(tag: &str, dir: &Path) -> String {
+    std::fs::write(dir.join("alpha-beta.psk"), "e2e-test-psk-0123456789\n").expect("psk");
+    format!(
+        r#"[site]
+name = "{tag}"
+
+[[host]]
+name = "alpha"
+platform = "linux"
+netns = "vjh-{tag}-alpha"
+external_if = "wan0"
+public_address = "10.99.0.1"
+bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
+jail_root = "{a}"
+vpndns_bin = "{VPNDNS}"
+
+[[host.jail]]
+name = "ipsec"
+kind = "ipsec"
+address = "10.10.1.4"
+
+[[host.jail]]
+name = "dns"
+kind = "vpndns"
+address = "{VPNDNS_ADDR}"
+
+[[host.jail]]
+name = "vpna"
+kind = "vpn"
+address = "10.10.1.2"
+provider_dns = "10.8.1.1"
+
+[[host]]
+name = "beta"
+platform = "linux"
+netns = "vjh-{tag}-beta"
+external_if = "wan0"
+public_address = "10.99.0.2"
+bridge = {{ name = "vjbr0", network = "10.10.2.0/24", address = "10.10.2.1" }}
+jail_root = "{b}"
+
+[[host.jail]]
+name = "ipsec_b"
+kind = "ipsec"
+address = "10.10.2.4"
+
+[[host.jail]]
+name = "laptop"
+kind = "service"
+address = "10.10.2.77"
+
+[[link]]
+hosts = ["alpha", "beta"]
+mode = "swanctl"
+reqid = 100
+inner = ["172.16.0.1", "172.16.0.2"]
+psk_file = "alpha-beta.psk"
+
+[[dns.policy]]
+source = ["10.10.2.0/24"]
+via = "vpna"
+"#,
+        a = dir.join("alpha").display(),
+        b = dir.join("beta").display()
+    )
+}
+
+/// ESP packets counted by charon in an ipsec namespace (both directions).
+fn esp_packets(t: &Topo, host: &str, jail: &str) -> u64 {
+    let conf = t.dir.path().join(host).join(jail).join("strongswan.conf");
+    let out = sh(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &t.ns(host, jail),
+            "env",
+            &format!("STRONGSWAN_CONF={}", conf.display()),
+            "swanctl",
+            "--list-sas",
+        ],
+    )
+    .unwrap_or_default();
+    out.lines()
+        .filter(|l| l.trim_start().starts_with("in ") || l.trim_start().starts_with("out "))
+        .filter_map(|l| l.split("bytes,").nth(1))
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Seed steps 1 and 11 over a real IKEv2/ESP tunnel: a laptop on beta
+/// resolves through vpndns on alpha, which forwards through vpna's provider.
+#[test]
+fn two_hosts_over_strongswan() {
+    require_root_netns!();
+    if !Path::new(vpndns_deploy_charon()).exists() || !Path::new("/usr/sbin/swanctl").exists() {
+        eprintln!(
+            "SKIP two_hosts_over_strongswan: needs charon-systemd, strongswan-swanctl and libcharon-extra-plugins (kernel-libipsec)"
+        );
+        return;
+    }
+    let started = Instant::now();
+    let mut t = Topo::new(two_host_site);
+    // The machine: two host namespaces joined by a WAN link.
+    let (ha, hb) = (
+        format!("vjh-{}-alpha", t.tag),
+        format!("vjh-{}-beta", t.tag),
+    );
+    t.add_netns(&ha);
+    t.add_netns(&hb);
+    t.wire(&ha, "wan0", "10.99.0.1/24", &hb, "wan0", "10.99.0.2/24");
+    if let Err(e) = t.vpnjail(&["create", "--all"]) {
+        panic!("vpnjail create --all: {e}");
+    }
+    t.provider("alpha", "vpna", "10.8.1", ANSWER_A);
+    let laptop = t.ns("beta", "laptop");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = query(&laptop, VPNDNS_ADDR, "far.example.com");
+        if last.as_ref().is_some_and(|r| r.addrs == [ANSWER_A]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        last.map(|r| r.addrs),
+        Some(vec![ANSWER_A]),
+        "laptop on beta via the tunnel to vpndns on alpha"
+    );
+    assert!(t.responders[0].count() > 0);
+    assert!(
+        esp_packets(&t, "beta", "ipsec_b") >= 2,
+        "the query and its answer crossed the ESP tunnel"
+    );
+    assert!(esp_packets(&t, "alpha", "ipsec") >= 2);
+    eprintln!("two_hosts_over_strongswan: {:?}", started.elapsed());
+}
+
+fn vpndns_deploy_charon() -> &'static str {
+    vpndns::deploy::plan::linux::CHARON
+}
