@@ -289,7 +289,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         steps.push(run(
             format!("remove the directory {} if empty", d.display()),
             Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&d)])),
-            Cmd::new("rmdir", vec!["--ignore-fail-on-non-empty".into(), p(&d)]),
+            rmdir(&d),
             vec![],
         ));
     }
@@ -317,7 +317,12 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
             vec![],
         ));
     }
-    steps.push(mkdir(&host.jail_root, false));
+    steps.push(run(
+        format!("create {}", host.jail_root.display()),
+        Guard::UnlessOk(Cmd::new("test", vec!["-d".into(), p(&host.jail_root)])),
+        Cmd::new("mkdir", vec!["-p".into(), p(&host.jail_root)]),
+        vec![rmdir(&host.jail_root)],
+    ));
     steps.push(run(
         format!("create bridge {br}"),
         Guard::UnlessOk(lx::link_exists(hns, br)),
@@ -408,7 +413,18 @@ pub fn host_down_steps(site: &Site, host: &Host) -> Vec<Step> {
         ));
     }
     steps.push(remove(rl::host_nft_path(host)));
+    steps.push(run(
+        format!("remove the directory {} if empty", host.jail_root.display()),
+        Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&host.jail_root)])),
+        rmdir(&host.jail_root),
+        vec![],
+    ));
     steps
+}
+
+/// `rmdir --ignore-fail-on-non-empty DIR`: never removes anything but an empty directory.
+fn rmdir(d: &Path) -> Cmd {
+    Cmd::new("rmdir", vec!["--ignore-fail-on-non-empty".into(), p(d)])
 }
 
 /// `vpnjail nft --load` (Linux's `pf --load`): reload the host's table and the
