@@ -615,11 +615,14 @@ fn one_host_dns_path_through_vpn_namespaces() {
     // Steps 2 and 9-10: a remote client behind vpna asks vpndns; vpna
     // translates its source to 10.10.1.2, vpndns applies vpna's identity
     // policy, and the answer comes back to the client through the translation.
+    // (NAT rules count the first packet of a flow; vpndns may reuse the
+    // socket of an earlier identity forward, so the provider's own counter is
+    // the proof that this query went through vpna to provider A.)
     let snat0 = t.nft_packets(&vpna, "postrouting", "ip daddr 10.10.1.53");
-    let dnat1 = t.nft_packets(&vpna, "prerouting", "dnat to 10.8.1.1");
+    let a3 = t.responders[0].count();
     expect_answer(&ra, VPNDNS_ADDR, "remote.example.com", ANSWER_A);
     assert!(t.nft_packets(&vpna, "postrouting", "ip daddr 10.10.1.53") > snat0);
-    assert!(t.nft_packets(&vpna, "prerouting", "dnat to 10.8.1.1") > dnat1);
+    assert!(t.responders[0].count() > a3);
     expect_answer(&rb, VPNDNS_ADDR, "remote.example.org", ANSWER_B);
 
     // Static and blocked names: answered by vpndns, no provider asked.
