@@ -314,3 +314,26 @@ fn refused_off_linux_or_mixed_but_dry_run_prints() {
         .expect_err("mixed platforms");
     assert!(e.to_string().contains("different platforms"), "{e}");
 }
+
+/// Golden files: every rendered file of examples/linux-site.toml and the
+/// dry-run scripts of `create --all` and `destroy --all` (UPDATE_GOLDEN=1
+/// rewrites them; review the diff).
+#[test]
+fn golden_linux_files_and_plans() {
+    let site = linux_example();
+    for h in &site.hosts {
+        for f in render::host(&site, &h.name).expect("render") {
+            let rel = Path::new("linux")
+                .join(&h.name)
+                .join(f.path.strip_prefix("/").unwrap_or(&f.path));
+            golden(&rel, &f.content);
+        }
+    }
+    for (name, t) in [
+        ("linux-create-all.sh", all(true)),
+        ("linux-destroy-all.sh", all(false)),
+    ] {
+        let p = build(&site, &t).expect("plan");
+        golden(&Path::new("plans").join(name), &p.to_shell());
+    }
+}
