@@ -702,6 +702,16 @@ fn faults_failover_and_vpndns_restart() {
 #[test]
 fn destroy_all_leaves_the_machine_as_it_was() {
     require_root_netns!();
+    // Namespaces of the other tests of this run come and go meanwhile; all
+    // others must be exactly as they were.
+    let this_run = format!("-t{:x}", std::process::id() & 0xfffff);
+    let others = || -> BTreeSet<String> {
+        netns_list()
+            .into_iter()
+            .filter(|n| !n.contains(&this_run))
+            .collect()
+    };
+    let netns0 = others();
     let links0 = link_names(None);
     let rules0 = must("nft", &["list", "ruleset"]);
     let mut t = Topo::new(one_host_site);
@@ -721,6 +731,7 @@ fn destroy_all_leaves_the_machine_as_it_was() {
         .filter(|n| n.contains(&mark))
         .collect();
     assert!(left.is_empty(), "namespaces left: {left:?}");
+    assert_eq!(others(), netns0, "other namespaces changed");
     assert_eq!(link_names(None), links0, "links of this namespace changed");
     assert_eq!(must("nft", &["list", "ruleset"]), rules0);
     assert!(t.pidfiles().is_empty(), "pidfiles left: {:?}", t.pidfiles());

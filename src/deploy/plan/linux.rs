@@ -284,6 +284,8 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     let dir = host.jail_path(&j.name);
     for d in ["vpndns", "charon"] {
         steps.push(remove(logfile(host, &j.name, d)));
+        // A pidfile left by a process that died on its own.
+        steps.push(remove(pidfile(host, &j.name, d)));
     }
     for d in [dir.join("run"), dir.clone()] {
         steps.push(run(

@@ -18,256 +18,298 @@ fi
 # 3. remove /run/vpnjail/demo/beta/laptop/vpndns.log
 rm -f /run/vpnjail/demo/beta/laptop/vpndns.log
 
-# 4. remove /run/vpnjail/demo/beta/laptop/charon.log
+# 4. remove /run/vpnjail/demo/beta/laptop/vpndns.pid
+rm -f /run/vpnjail/demo/beta/laptop/vpndns.pid
+
+# 5. remove /run/vpnjail/demo/beta/laptop/charon.log
 rm -f /run/vpnjail/demo/beta/laptop/charon.log
 
-# 5. remove the directory /run/vpnjail/demo/beta/laptop/run if empty
+# 6. remove /run/vpnjail/demo/beta/laptop/charon.pid
+rm -f /run/vpnjail/demo/beta/laptop/charon.pid
+
+# 7. remove the directory /run/vpnjail/demo/beta/laptop/run if empty
 if test -d /run/vpnjail/demo/beta/laptop/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/beta/laptop/run
 fi
 
-# 6. remove the directory /run/vpnjail/demo/beta/laptop if empty
+# 8. remove the directory /run/vpnjail/demo/beta/laptop if empty
 if test -d /run/vpnjail/demo/beta/laptop; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/beta/laptop
 fi
 
-# 7. stop charon in vj-demo-beta-ipsec_b
+# 9. stop charon in vj-demo-beta-ipsec_b
 if start-stop-daemon --status --pidfile /run/vpnjail/demo/beta/ipsec_b/charon.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/beta/ipsec_b/charon.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
-# 8. delete veth pair vjd24e4091
+# 10. delete veth pair vjd24e4091
 if ip -n vjh-demo-beta link show dev vjd24e4091 >/dev/null 2>&1; then
   ip -n vjh-demo-beta link del dev vjd24e4091
 fi
 
-# 9. delete network namespace vj-demo-beta-ipsec_b (and its nftables tables)
+# 11. delete network namespace vj-demo-beta-ipsec_b (and its nftables tables)
 if test -e /run/netns/vj-demo-beta-ipsec_b; then
   ip netns del vj-demo-beta-ipsec_b
 fi
 
-# 10. remove /run/vpnjail/demo/beta/ipsec_b/strongswan.conf
+# 12. remove /run/vpnjail/demo/beta/ipsec_b/strongswan.conf
 rm -f /run/vpnjail/demo/beta/ipsec_b/strongswan.conf
 
-# 11. remove /run/vpnjail/demo/beta/ipsec_b/swanctl.conf
+# 13. remove /run/vpnjail/demo/beta/ipsec_b/swanctl.conf
 rm -f /run/vpnjail/demo/beta/ipsec_b/swanctl.conf
 
-# 12. remove /run/vpnjail/demo/beta/ipsec_b/vpndns.log
+# 14. remove /run/vpnjail/demo/beta/ipsec_b/vpndns.log
 rm -f /run/vpnjail/demo/beta/ipsec_b/vpndns.log
 
-# 13. remove /run/vpnjail/demo/beta/ipsec_b/charon.log
+# 15. remove /run/vpnjail/demo/beta/ipsec_b/vpndns.pid
+rm -f /run/vpnjail/demo/beta/ipsec_b/vpndns.pid
+
+# 16. remove /run/vpnjail/demo/beta/ipsec_b/charon.log
 rm -f /run/vpnjail/demo/beta/ipsec_b/charon.log
 
-# 14. remove the directory /run/vpnjail/demo/beta/ipsec_b/run if empty
+# 17. remove /run/vpnjail/demo/beta/ipsec_b/charon.pid
+rm -f /run/vpnjail/demo/beta/ipsec_b/charon.pid
+
+# 18. remove the directory /run/vpnjail/demo/beta/ipsec_b/run if empty
 if test -d /run/vpnjail/demo/beta/ipsec_b/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/beta/ipsec_b/run
 fi
 
-# 15. remove the directory /run/vpnjail/demo/beta/ipsec_b if empty
+# 19. remove the directory /run/vpnjail/demo/beta/ipsec_b if empty
 if test -d /run/vpnjail/demo/beta/ipsec_b; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/beta/ipsec_b
 fi
 
-# 16. delete nftables table vpnjail_demo_beta
+# 20. delete nftables table vpnjail_demo_beta
 if ip netns exec vjh-demo-beta nft list table ip vpnjail_demo_beta >/dev/null 2>&1; then
   ip netns exec vjh-demo-beta nft delete table ip vpnjail_demo_beta
 fi
 
-# 17. delete bridge vjbr0
+# 21. delete bridge vjbr0
 if ip -n vjh-demo-beta link show dev vjbr0 >/dev/null 2>&1; then
   ip -n vjh-demo-beta link del dev vjbr0
 fi
 
-# 18. delete the host's network namespace vjh-demo-beta
+# 22. delete the host's network namespace vjh-demo-beta
 if test -e /run/netns/vjh-demo-beta; then
   ip netns del vjh-demo-beta
 fi
 
-# 19. remove /run/vpnjail/demo/beta/host.nft
+# 23. remove /run/vpnjail/demo/beta/host.nft
 rm -f /run/vpnjail/demo/beta/host.nft
 
-# 20. remove the directory /run/vpnjail/demo/beta if empty
+# 24. remove the directory /run/vpnjail/demo/beta if empty
 if test -d /run/vpnjail/demo/beta; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/beta
 fi
 
-# 21. delete veth pair vj3327d34f
+# 25. delete veth pair vj3327d34f
 if ip -n vjh-demo-alpha link show dev vj3327d34f >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vj3327d34f
 fi
 
-# 22. delete network namespace vj-demo-alpha-desk (and its nftables tables)
+# 26. delete network namespace vj-demo-alpha-desk (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-desk; then
   ip netns del vj-demo-alpha-desk
 fi
 
-# 23. remove /run/vpnjail/demo/alpha/desk/vpndns.log
+# 27. remove /run/vpnjail/demo/alpha/desk/vpndns.log
 rm -f /run/vpnjail/demo/alpha/desk/vpndns.log
 
-# 24. remove /run/vpnjail/demo/alpha/desk/charon.log
+# 28. remove /run/vpnjail/demo/alpha/desk/vpndns.pid
+rm -f /run/vpnjail/demo/alpha/desk/vpndns.pid
+
+# 29. remove /run/vpnjail/demo/alpha/desk/charon.log
 rm -f /run/vpnjail/demo/alpha/desk/charon.log
 
-# 25. remove the directory /run/vpnjail/demo/alpha/desk/run if empty
+# 30. remove /run/vpnjail/demo/alpha/desk/charon.pid
+rm -f /run/vpnjail/demo/alpha/desk/charon.pid
+
+# 31. remove the directory /run/vpnjail/demo/alpha/desk/run if empty
 if test -d /run/vpnjail/demo/alpha/desk/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/desk/run
 fi
 
-# 26. remove the directory /run/vpnjail/demo/alpha/desk if empty
+# 32. remove the directory /run/vpnjail/demo/alpha/desk if empty
 if test -d /run/vpnjail/demo/alpha/desk; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/desk
 fi
 
-# 27. delete veth pair vjd94d73b8
+# 33. delete veth pair vjd94d73b8
 if ip -n vjh-demo-alpha link show dev vjd94d73b8 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjd94d73b8
 fi
 
-# 28. delete network namespace vj-demo-alpha-vpneu (and its nftables tables)
+# 34. delete network namespace vj-demo-alpha-vpneu (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-vpneu; then
   ip netns del vj-demo-alpha-vpneu
 fi
 
-# 29. remove /run/vpnjail/demo/alpha/vpneu/nft.conf
+# 35. remove /run/vpnjail/demo/alpha/vpneu/nft.conf
 rm -f /run/vpnjail/demo/alpha/vpneu/nft.conf
 
-# 30. remove /run/vpnjail/demo/alpha/vpneu/vpndns.log
+# 36. remove /run/vpnjail/demo/alpha/vpneu/vpndns.log
 rm -f /run/vpnjail/demo/alpha/vpneu/vpndns.log
 
-# 31. remove /run/vpnjail/demo/alpha/vpneu/charon.log
+# 37. remove /run/vpnjail/demo/alpha/vpneu/vpndns.pid
+rm -f /run/vpnjail/demo/alpha/vpneu/vpndns.pid
+
+# 38. remove /run/vpnjail/demo/alpha/vpneu/charon.log
 rm -f /run/vpnjail/demo/alpha/vpneu/charon.log
 
-# 32. remove the directory /run/vpnjail/demo/alpha/vpneu/run if empty
+# 39. remove /run/vpnjail/demo/alpha/vpneu/charon.pid
+rm -f /run/vpnjail/demo/alpha/vpneu/charon.pid
+
+# 40. remove the directory /run/vpnjail/demo/alpha/vpneu/run if empty
 if test -d /run/vpnjail/demo/alpha/vpneu/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpneu/run
 fi
 
-# 33. remove the directory /run/vpnjail/demo/alpha/vpneu if empty
+# 41. remove the directory /run/vpnjail/demo/alpha/vpneu if empty
 if test -d /run/vpnjail/demo/alpha/vpneu; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpneu
 fi
 
-# 34. delete veth pair vjdf748c9a
+# 42. delete veth pair vjdf748c9a
 if ip -n vjh-demo-alpha link show dev vjdf748c9a >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjdf748c9a
 fi
 
-# 35. delete network namespace vj-demo-alpha-vpnus (and its nftables tables)
+# 43. delete network namespace vj-demo-alpha-vpnus (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-vpnus; then
   ip netns del vj-demo-alpha-vpnus
 fi
 
-# 36. remove /run/vpnjail/demo/alpha/vpnus/nft.conf
+# 44. remove /run/vpnjail/demo/alpha/vpnus/nft.conf
 rm -f /run/vpnjail/demo/alpha/vpnus/nft.conf
 
-# 37. remove /run/vpnjail/demo/alpha/vpnus/vpndns.log
+# 45. remove /run/vpnjail/demo/alpha/vpnus/vpndns.log
 rm -f /run/vpnjail/demo/alpha/vpnus/vpndns.log
 
-# 38. remove /run/vpnjail/demo/alpha/vpnus/charon.log
+# 46. remove /run/vpnjail/demo/alpha/vpnus/vpndns.pid
+rm -f /run/vpnjail/demo/alpha/vpnus/vpndns.pid
+
+# 47. remove /run/vpnjail/demo/alpha/vpnus/charon.log
 rm -f /run/vpnjail/demo/alpha/vpnus/charon.log
 
-# 39. remove the directory /run/vpnjail/demo/alpha/vpnus/run if empty
+# 48. remove /run/vpnjail/demo/alpha/vpnus/charon.pid
+rm -f /run/vpnjail/demo/alpha/vpnus/charon.pid
+
+# 49. remove the directory /run/vpnjail/demo/alpha/vpnus/run if empty
 if test -d /run/vpnjail/demo/alpha/vpnus/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpnus/run
 fi
 
-# 40. remove the directory /run/vpnjail/demo/alpha/vpnus if empty
+# 50. remove the directory /run/vpnjail/demo/alpha/vpnus if empty
 if test -d /run/vpnjail/demo/alpha/vpnus; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpnus
 fi
 
-# 41. stop vpndns in vj-demo-alpha-dns
+# 51. stop vpndns in vj-demo-alpha-dns
 if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
-# 42. delete veth pair vjac6eb8b1
+# 52. delete veth pair vjac6eb8b1
 if ip -n vjh-demo-alpha link show dev vjac6eb8b1 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjac6eb8b1
 fi
 
-# 43. delete network namespace vj-demo-alpha-dns (and its nftables tables)
+# 53. delete network namespace vj-demo-alpha-dns (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-dns; then
   ip netns del vj-demo-alpha-dns
 fi
 
-# 44. remove /run/vpnjail/demo/alpha/dns/vpndns.toml
+# 54. remove /run/vpnjail/demo/alpha/dns/vpndns.toml
 rm -f /run/vpnjail/demo/alpha/dns/vpndns.toml
 
-# 45. remove /run/vpnjail/demo/alpha/dns/blocked.txt
+# 55. remove /run/vpnjail/demo/alpha/dns/blocked.txt
 rm -f /run/vpnjail/demo/alpha/dns/blocked.txt
 
-# 46. remove /run/vpnjail/demo/alpha/dns/vpndns.log
+# 56. remove /run/vpnjail/demo/alpha/dns/vpndns.log
 rm -f /run/vpnjail/demo/alpha/dns/vpndns.log
 
-# 47. remove /run/vpnjail/demo/alpha/dns/charon.log
+# 57. remove /run/vpnjail/demo/alpha/dns/vpndns.pid
+rm -f /run/vpnjail/demo/alpha/dns/vpndns.pid
+
+# 58. remove /run/vpnjail/demo/alpha/dns/charon.log
 rm -f /run/vpnjail/demo/alpha/dns/charon.log
 
-# 48. remove the directory /run/vpnjail/demo/alpha/dns/run if empty
+# 59. remove /run/vpnjail/demo/alpha/dns/charon.pid
+rm -f /run/vpnjail/demo/alpha/dns/charon.pid
+
+# 60. remove the directory /run/vpnjail/demo/alpha/dns/run if empty
 if test -d /run/vpnjail/demo/alpha/dns/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/dns/run
 fi
 
-# 49. remove the directory /run/vpnjail/demo/alpha/dns if empty
+# 61. remove the directory /run/vpnjail/demo/alpha/dns if empty
 if test -d /run/vpnjail/demo/alpha/dns; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/dns
 fi
 
-# 50. stop charon in vj-demo-alpha-ipsec
+# 62. stop charon in vj-demo-alpha-ipsec
 if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
-# 51. delete veth pair vj973e5d58
+# 63. delete veth pair vj973e5d58
 if ip -n vjh-demo-alpha link show dev vj973e5d58 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vj973e5d58
 fi
 
-# 52. delete network namespace vj-demo-alpha-ipsec (and its nftables tables)
+# 64. delete network namespace vj-demo-alpha-ipsec (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-ipsec; then
   ip netns del vj-demo-alpha-ipsec
 fi
 
-# 53. remove /run/vpnjail/demo/alpha/ipsec/strongswan.conf
+# 65. remove /run/vpnjail/demo/alpha/ipsec/strongswan.conf
 rm -f /run/vpnjail/demo/alpha/ipsec/strongswan.conf
 
-# 54. remove /run/vpnjail/demo/alpha/ipsec/swanctl.conf
+# 66. remove /run/vpnjail/demo/alpha/ipsec/swanctl.conf
 rm -f /run/vpnjail/demo/alpha/ipsec/swanctl.conf
 
-# 55. remove /run/vpnjail/demo/alpha/ipsec/vpndns.log
+# 67. remove /run/vpnjail/demo/alpha/ipsec/vpndns.log
 rm -f /run/vpnjail/demo/alpha/ipsec/vpndns.log
 
-# 56. remove /run/vpnjail/demo/alpha/ipsec/charon.log
+# 68. remove /run/vpnjail/demo/alpha/ipsec/vpndns.pid
+rm -f /run/vpnjail/demo/alpha/ipsec/vpndns.pid
+
+# 69. remove /run/vpnjail/demo/alpha/ipsec/charon.log
 rm -f /run/vpnjail/demo/alpha/ipsec/charon.log
 
-# 57. remove the directory /run/vpnjail/demo/alpha/ipsec/run if empty
+# 70. remove /run/vpnjail/demo/alpha/ipsec/charon.pid
+rm -f /run/vpnjail/demo/alpha/ipsec/charon.pid
+
+# 71. remove the directory /run/vpnjail/demo/alpha/ipsec/run if empty
 if test -d /run/vpnjail/demo/alpha/ipsec/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/ipsec/run
 fi
 
-# 58. remove the directory /run/vpnjail/demo/alpha/ipsec if empty
+# 72. remove the directory /run/vpnjail/demo/alpha/ipsec if empty
 if test -d /run/vpnjail/demo/alpha/ipsec; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/ipsec
 fi
 
-# 59. delete nftables table vpnjail_demo_alpha
+# 73. delete nftables table vpnjail_demo_alpha
 if ip netns exec vjh-demo-alpha nft list table ip vpnjail_demo_alpha >/dev/null 2>&1; then
   ip netns exec vjh-demo-alpha nft delete table ip vpnjail_demo_alpha
 fi
 
-# 60. delete bridge vjbr0
+# 74. delete bridge vjbr0
 if ip -n vjh-demo-alpha link show dev vjbr0 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjbr0
 fi
 
-# 61. delete the host's network namespace vjh-demo-alpha
+# 75. delete the host's network namespace vjh-demo-alpha
 if test -e /run/netns/vjh-demo-alpha; then
   ip netns del vjh-demo-alpha
 fi
 
-# 62. remove /run/vpnjail/demo/alpha/host.nft
+# 76. remove /run/vpnjail/demo/alpha/host.nft
 rm -f /run/vpnjail/demo/alpha/host.nft
 
-# 63. remove the directory /run/vpnjail/demo/alpha if empty
+# 77. remove the directory /run/vpnjail/demo/alpha if empty
 if test -d /run/vpnjail/demo/alpha; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha
 fi
