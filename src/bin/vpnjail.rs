@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use vpndns::deploy::apply::Target;
 
 /// Deploy the vpndns architecture (IPsec jail, VPN jails, vpndns jail, GRE
-/// clients) onto FreeBSD hosts from one declarative site file.
+/// clients) onto FreeBSD hosts (VNET jails) or Linux hosts (network
+/// namespaces) from one declarative site file.
 ///
 /// The site file (documented in docs/site.md) names the hosts, their bridge
 /// networks and jails, the IPsec links between hosts, GRE clients and extra
@@ -16,7 +17,7 @@ use vpndns::deploy::apply::Target;
     version,
     about,
     long_about,
-    after_help = "Typical use:\n  vpnjail check site.toml                          validate; problems as FILE:LINE: KEY: ...\n  vpnjail render site.toml --host alpha --out /tmp/alpha   review the files of one host\n  vpnjail plan create vpnus --site site.toml      the steps, their guards and undo\n  vpnjail create vpnus --site site.toml --dry-run  the same as a pasteable sh script\n  vpnjail create vpnus --site site.toml            do it (FreeBSD, as root)\n  vpnjail pf --load --host alpha --site site.toml\n  vpnjail ipsec --load --host alpha --site site.toml"
+    after_help = "Typical use:\n  vpnjail check site.toml                          validate; problems as FILE:LINE: KEY: ...\n  vpnjail render site.toml --host alpha --out /tmp/alpha   review the files of one host\n  vpnjail plan create vpnus --site site.toml      the steps, their guards and undo\n  vpnjail create vpnus --site site.toml --dry-run  the same as a pasteable sh script\n  vpnjail create vpnus --site site.toml            do it (FreeBSD, as root)\n  vpnjail create --all --site linux-site.toml     a whole Linux site in namespaces (as root)\n  vpnjail pf --load --host alpha --site site.toml\n  vpnjail ipsec --load --host alpha --site site.toml"
 )]
 struct Cli {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
@@ -57,20 +58,37 @@ enum Cmd {
         site: SiteArg,
     },
     /// Provision JAIL's root (base.txz or ZFS clone), install its files, start it.
-    /// Running it again changes nothing; a failing step undoes the earlier ones.
+    /// On a Linux host: its network namespace, veth pair, nftables table and
+    /// process. Running it again changes nothing; a failing step undoes the
+    /// earlier ones. With --all: every jail (of --host, or of every host), a
+    /// Linux host's namespace, bridge and table first.
     Create {
-        jail: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        jail: Option<String>,
         #[command(flatten)]
         site: SiteArg,
+        /// Every jail of the site (or of --host), as one plan.
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this host.
+        #[arg(long, requires = "all")]
+        host: Option<String>,
         /// Print the plan as a shell script instead of running it.
         #[arg(long)]
         dry_run: bool,
     },
     /// Stop JAIL and remove its epair, host anchor and jail.conf (its root is kept).
+    /// On a Linux host: its process, veth pair, namespace and files. With --all:
+    /// every jail, then a Linux host's table, bridge and namespace.
     Destroy {
-        jail: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        jail: Option<String>,
         #[command(flatten)]
         site: SiteArg,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, requires = "all")]
+        host: Option<String>,
         #[arg(long)]
         dry_run: bool,
     },
@@ -158,13 +176,25 @@ fn main() -> ExitCode {
         Cmd::Create {
             jail,
             site,
+            host,
             dry_run,
-        } => act(&site.path, Target::Create(jail), dry_run),
+            ..
+        } => act(
+            &site.path,
+            jail.map_or(Target::CreateAll { host }, Target::Create),
+            dry_run,
+        ),
         Cmd::Destroy {
             jail,
             site,
+            host,
             dry_run,
-        } => act(&site.path, Target::Destroy(jail), dry_run),
+            ..
+        } => act(
+            &site.path,
+            jail.map_or(Target::DestroyAll { host }, Target::Destroy),
+            dry_run,
+        ),
         Cmd::Pf {
             site,
             host,

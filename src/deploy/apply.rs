@@ -1,10 +1,10 @@
 //! Entry points of the acting subcommands: build the plan, then print it or run
 //! it through the one executor. May touch: the system, only via `exec::RealSystem`
-//! and only when not in dry-run, as root, on FreeBSD.
+//! and only when not in dry-run, as root, on the platform of the hosts acted on.
 
 use super::command::Plan;
 use super::exec::{self, RealSystem, StepResult};
-use super::model::Site;
+use super::model::{Platform, Site};
 use super::plan;
 use std::io::Write;
 
@@ -13,8 +13,46 @@ use std::io::Write;
 pub enum Target {
     Create(String),
     Destroy(String),
-    PfLoad { host: String },
-    IpsecLoad { host: String },
+    PfLoad {
+        host: String,
+    },
+    IpsecLoad {
+        host: String,
+    },
+    /// Every jail of one host (or of every host), Linux hosts brought up first.
+    CreateAll {
+        host: Option<String>,
+    },
+    DestroyAll {
+        host: Option<String>,
+    },
+}
+
+/// The platform a target acts on; a target spanning hosts of both is refused.
+pub fn platform(site: &Site, t: &Target) -> Result<Platform, ApplyError> {
+    let hosts: Vec<&crate::deploy::model::Host> = match t {
+        Target::Create(j) | Target::Destroy(j) => vec![plan::locate(site, j)?],
+        Target::PfLoad { host } | Target::IpsecLoad { host } => vec![
+            site.host(host)
+                .ok_or_else(|| plan::PlanError::UnknownHost(host.clone()))?,
+        ],
+        Target::CreateAll { host } | Target::DestroyAll { host } => match host {
+            Some(h) => vec![
+                site.host(h)
+                    .ok_or_else(|| plan::PlanError::UnknownHost(h.clone()))?,
+            ],
+            None => site.hosts.iter().collect(),
+        },
+    };
+    let mut ps: Vec<Platform> = hosts.iter().map(|h| h.platform).collect();
+    ps.dedup();
+    match ps.as_slice() {
+        [p] => Ok(*p),
+        [] => Err(ApplyError::Refused("the site has no hosts".into())),
+        _ => Err(ApplyError::Refused(
+            "these hosts are of different platforms; act on one host at a time (--host)".into(),
+        )),
+    }
 }
 
 pub fn build(site: &Site, t: &Target) -> Result<Plan, plan::PlanError> {
@@ -23,6 +61,8 @@ pub fn build(site: &Site, t: &Target) -> Result<Plan, plan::PlanError> {
         Target::Destroy(j) => plan::destroy(site, j),
         Target::PfLoad { host } => plan::pf_load(site, host),
         Target::IpsecLoad { host } => plan::ipsec_load(site, host),
+        Target::CreateAll { host } => plan::create_all(site, host.as_deref()),
+        Target::DestroyAll { host } => plan::destroy_all(site, host.as_deref()),
     }
 }
 
@@ -50,10 +90,22 @@ pub fn apply(
         out.write_all(p.to_shell().as_bytes())?;
         return Ok(());
     }
-    if !cfg!(target_os = "freebsd") {
-        return Err(ApplyError::Refused(
-            "this backend acts on FreeBSD only; use --dry-run to print the plan".into(),
-        ));
+    let here = if cfg!(target_os = "freebsd") {
+        Some(Platform::FreeBsd)
+    } else if cfg!(target_os = "linux") {
+        Some(Platform::Linux)
+    } else {
+        None
+    };
+    let want = platform(site, t)?;
+    if here != Some(want) {
+        return Err(ApplyError::Refused(format!(
+            "acting on {0} hosts works on {0} only; use --dry-run to print the plan",
+            match want {
+                Platform::FreeBsd => "FreeBSD",
+                Platform::Linux => "Linux",
+            }
+        )));
     }
     if !nix::unistd::geteuid().is_root() {
         return Err(ApplyError::Refused(

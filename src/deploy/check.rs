@@ -3,8 +3,8 @@
 //! May touch: the site file and the secret files it names (read only).
 
 use super::model::{
-    Bridge, Cipher, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Provision, SaKey, Site,
-    Vpn,
+    Bridge, Cipher, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Platform, Provision,
+    SaKey, Site, Vpn,
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
 use ipnet::Ipv4Net;
@@ -122,6 +122,29 @@ fn is_ifname(s: &str) -> bool {
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+}
+
+/// Longest network namespace name accepted for `[[host]] netns`.
+pub const NETNS_MAX: usize = 64;
+
+fn is_netns(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= NETNS_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A domain name for `[dns] static` and `[dns] block`: dot-separated labels
+/// of letters, digits, '-' and '_'.
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 fn is_plain_path(s: &str) -> bool {
@@ -296,6 +319,8 @@ impl Checker<'_> {
             links: Vec::new(),
             gres: Vec::new(),
             dns_policies: Vec::new(),
+            dns_static: Vec::new(),
+            dns_block: Vec::new(),
         };
         self.kinds_per_host(&f, &site);
         let mut reqids: HashMap<u16, usize> = HashMap::new();
@@ -324,6 +349,30 @@ impl Checker<'_> {
         for (i, p) in f.dns.policy.iter().enumerate() {
             if let Some(pol) = self.dns_policy(i, p, &site) {
                 site.dns_policies.push(pol);
+            }
+        }
+        if let Some(st) = &f.dns.static_records {
+            for (name, addr) in st.get_ref() {
+                let key = format!("dns.static.{name:?}");
+                if !is_dns_name(name) {
+                    self.err(st.span(), &key, format!("{name:?} is not a domain name"));
+                    continue;
+                }
+                let a = self.addr(addr, &key);
+                site.dns_static.push((name.to_ascii_lowercase(), a));
+            }
+        }
+        if let Some(b) = &f.dns.block {
+            for n in b.get_ref() {
+                if is_dns_name(n.get_ref()) {
+                    site.dns_block.push(n.get_ref().to_ascii_lowercase());
+                } else {
+                    self.err(
+                        n.span(),
+                        "dns.block",
+                        format!("{:?} is not a domain name", n.get_ref()),
+                    );
+                }
             }
         }
         self.hosts_need_ipsec(&f, &site);
@@ -357,7 +406,70 @@ impl Checker<'_> {
         self.in_net(network, baddr, &b.address, &k("bridge.address"));
         self.unique_addr(addrs, baddr, &b.address, &k("bridge.address"));
         let jail_root = self.path(&d.jail_root, &k("jail_root"), true);
+        let platform = match d
+            .platform
+            .as_ref()
+            .map(|p| (p.get_ref().as_str(), p.span()))
+        {
+            None | Some(("freebsd", _)) => Platform::FreeBsd,
+            Some(("linux", _)) => Platform::Linux,
+            Some((other, span)) => {
+                self.err(
+                    span,
+                    k("platform"),
+                    format!("{other:?}: expected \"freebsd\" or \"linux\""),
+                );
+                Platform::FreeBsd
+            }
+        };
+        let linux_only = [
+            ("netns", d.netns.as_ref().map(|v| v.span())),
+            ("vpndns_bin", d.vpndns_bin.as_ref().map(|v| v.span())),
+        ];
+        if platform != Platform::Linux {
+            for (key, span) in linux_only {
+                if let Some(span) = span {
+                    self.err(
+                        span,
+                        k(key),
+                        format!("{key} only applies to platform = \"linux\""),
+                    );
+                }
+            }
+        }
+        let netns = d.netns.as_ref().map(|n| {
+            let s = n.get_ref();
+            if !is_netns(s) {
+                self.err(
+                    n.span(),
+                    k("netns"),
+                    format!(
+                        "{s:?}: a namespace name is 1..{NETNS_MAX} letters, digits, '_' or '-'"
+                    ),
+                );
+            }
+            s.clone()
+        });
+        let vpndns_bin = match &d.vpndns_bin {
+            Some(b) => self.path(b, &k("vpndns_bin"), true),
+            None => PathBuf::from(super::plan::VPNDNS_BIN),
+        };
         let provision = match (&d.base, &d.zfs_clone) {
+            _ if platform == Platform::Linux => {
+                for (key, span) in [
+                    ("base", d.base.as_ref().map(|v| v.span())),
+                    ("zfs_clone", d.zfs_clone.as_ref().map(|v| v.span())),
+                ] {
+                    if let Some(span) = span {
+                        self.err(
+                            span,
+                            k(key),
+                            format!("{key} does not apply to platform = \"linux\" (namespaces share the host's filesystem)"),
+                        );
+                    }
+                }
+                Provision::Shared
+            }
             (Some(base), None) => Provision::Base(self.path(base, &k("base"), true)),
             (None, Some(z)) => {
                 let s = z.get_ref();
@@ -425,6 +537,9 @@ impl Checker<'_> {
             jail_root,
             provision,
             jails,
+            platform,
+            netns,
+            vpndns_bin,
         }
     }
 
@@ -938,6 +1053,17 @@ impl Checker<'_> {
         if !is_vpn {
             return None;
         }
+        if site
+            .jail(&jail)
+            .is_some_and(|(h, _)| h.platform == Platform::Linux)
+        {
+            self.err(
+                d.jail.span(),
+                k("jail"),
+                format!("{jail:?} is on a linux host; [[gre]] is only built on freebsd hosts"),
+            );
+            return None;
+        }
         let n = site.gres_of(&jail).count();
         Some(Gre {
             ifname: format!("gre{n}"),
@@ -955,18 +1081,27 @@ impl Checker<'_> {
     ) -> Option<DnsPolicy> {
         let d = p.get_ref();
         let k = |key: &str| format!("dns.policy[{i}].{key}");
-        let via = d.via.get_ref().clone();
+        let via = match d.via.get_ref() {
+            site::OneOrMany::One(v) => vec![v.clone()],
+            site::OneOrMany::Many(v) => v.clone(),
+        };
         let mut ok = true;
-        if !site
-            .jail(&via)
-            .is_some_and(|(_, j)| matches!(j.kind, JailKind::Vpn(_)))
-        {
-            self.err(
-                d.via.span(),
-                k("via"),
-                format!("{via:?} is not a vpn jail of this site"),
-            );
+        if via.is_empty() {
+            self.err(d.via.span(), k("via"), "expected at least one vpn jail");
             ok = false;
+        }
+        for v in &via {
+            if !site
+                .jail(v)
+                .is_some_and(|(_, j)| matches!(j.kind, JailKind::Vpn(_)))
+            {
+                self.err(
+                    d.via.span(),
+                    k("via"),
+                    format!("{v:?} is not a vpn jail of this site"),
+                );
+                ok = false;
+            }
         }
         let mut source = Vec::new();
         for s in d.source.get_ref() {

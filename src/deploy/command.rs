@@ -171,6 +171,183 @@ pub mod freebsd {
     }
 }
 
+/// Linux commands used by the plans (ip(8), nft(8), sysctl(8),
+/// start-stop-daemon(8), swanctl(8)). `ns` is the network namespace a command
+/// acts in; `None` is the namespace vpnjail runs in.
+pub mod linux {
+    use super::*;
+
+    /// `ip [-n NS] ARGS...`
+    pub fn ip<I: IntoIterator<Item = S>, S: Into<String>>(ns: Option<&str>, args: I) -> Cmd {
+        let mut a: Vec<String> = match ns {
+            Some(n) => vec!["-n".into(), n.into()],
+            None => vec![],
+        };
+        a.extend(args.into_iter().map(Into::into));
+        Cmd::new("ip", a)
+    }
+
+    /// `ip netns exec NS PROGRAM ARGS...`, or the program itself when `ns` is `None`.
+    pub fn in_ns(ns: Option<&str>, program: &'static str, args: Vec<String>) -> Cmd {
+        match ns {
+            None => Cmd { program, args },
+            Some(n) => {
+                let mut a = vec!["netns".into(), "exec".into(), n.into(), program.into()];
+                a.extend(args);
+                Cmd::new("ip", a)
+            }
+        }
+    }
+
+    /// `test -e /run/netns/NS`: exits 0 when the namespace exists.
+    pub fn netns_exists(ns: &str) -> Cmd {
+        Cmd::new("test", vec!["-e".into(), format!("/run/netns/{ns}")])
+    }
+    pub fn netns_add(ns: &str) -> Cmd {
+        ip(None, ["netns", "add", ns])
+    }
+    pub fn netns_del(ns: &str) -> Cmd {
+        ip(None, ["netns", "del", ns])
+    }
+    /// `ip [-n NS] link show dev IF`: exits 0 when the interface exists.
+    pub fn link_exists(ns: Option<&str>, ifname: &str) -> Cmd {
+        ip(ns, ["link", "show", "dev", ifname])
+    }
+    pub fn link_del(ns: Option<&str>, ifname: &str) -> Cmd {
+        ip(ns, ["link", "del", "dev", ifname])
+    }
+    pub fn link_up(ns: Option<&str>, ifname: &str) -> Cmd {
+        ip(ns, ["link", "set", "dev", ifname, "up"])
+    }
+    pub fn bridge_add(ns: Option<&str>, name: &str) -> Cmd {
+        ip(ns, ["link", "add", "name", name, "type", "bridge"])
+    }
+    /// A veth pair: `host_if` stays in `ns`, `peer` (with MAC address
+    /// `peer_mac`) moves into `peer_ns`.
+    pub fn veth_add(
+        ns: Option<&str>,
+        host_if: &str,
+        peer: &str,
+        peer_mac: &str,
+        peer_ns: &str,
+    ) -> Cmd {
+        ip(
+            ns,
+            [
+                "link", "add", "name", host_if, "type", "veth", "peer", "name", peer, "address",
+                peer_mac, "netns", peer_ns,
+            ],
+        )
+    }
+    /// Puts an interface on a bridge and brings it up.
+    pub fn link_master_up(ns: Option<&str>, ifname: &str, bridge: &str) -> Cmd {
+        ip(ns, ["link", "set", "dev", ifname, "master", bridge, "up"])
+    }
+    /// `ip addr replace ADDR/PREFIX dev IF` (idempotent).
+    pub fn addr_replace(ns: Option<&str>, cidr: &str, ifname: &str) -> Cmd {
+        ip(ns, ["addr", "replace", cidr, "dev", ifname])
+    }
+    /// `ip route replace DEST via GW` (idempotent).
+    pub fn route_replace(ns: Option<&str>, dest: &str, via: &str) -> Cmd {
+        ip(ns, ["route", "replace", dest, "via", via])
+    }
+    /// `sysctl -qw net.ipv4.ip_forward=1` in the namespace (each has its own).
+    pub fn forwarding_on(ns: Option<&str>) -> Cmd {
+        in_ns(
+            ns,
+            "sysctl",
+            vec!["-qw".into(), "net.ipv4.ip_forward=1".into()],
+        )
+    }
+    /// `nft -f FILE`: the file replaces its table atomically.
+    pub fn nft_load(ns: Option<&str>, file: &Path) -> Cmd {
+        in_ns(ns, "nft", vec!["-f".into(), p(file)])
+    }
+    /// `nft list table ip TABLE`: exits 0 when the table exists.
+    pub fn nft_table_exists(ns: Option<&str>, table: &str) -> Cmd {
+        in_ns(
+            ns,
+            "nft",
+            vec!["list".into(), "table".into(), "ip".into(), table.into()],
+        )
+    }
+    pub fn nft_delete_table(ns: Option<&str>, table: &str) -> Cmd {
+        in_ns(
+            ns,
+            "nft",
+            vec!["delete".into(), "table".into(), "ip".into(), table.into()],
+        )
+    }
+    /// `start-stop-daemon --status --pidfile PID`: exits 0 while the process runs.
+    pub fn daemon_running(pidfile: &Path) -> Cmd {
+        Cmd::new(
+            "start-stop-daemon",
+            vec!["--status".into(), "--pidfile".into(), p(pidfile)],
+        )
+    }
+    /// Starts `program args` in the background inside `ns`, with a pidfile and
+    /// its output in `log`. `env` entries are `NAME=value` set for it; with
+    /// `notify` start-stop-daemon waits for its sd_notify readiness (20 s).
+    pub fn daemon_start(
+        ns: &str,
+        env: &[String],
+        pidfile: &Path,
+        log: &Path,
+        program: &Path,
+        args: &[String],
+        notify: bool,
+    ) -> Cmd {
+        let mut a: Vec<String> = vec!["netns".into(), "exec".into(), ns.into()];
+        if !env.is_empty() {
+            a.push("env".into());
+            a.extend(env.iter().cloned());
+        }
+        a.extend([
+            "start-stop-daemon".into(),
+            "--start".into(),
+            "--background".into(),
+            "--make-pidfile".into(),
+            "--pidfile".into(),
+            p(pidfile),
+            "--output".into(),
+            p(log),
+        ]);
+        if notify {
+            a.extend([
+                "--notify-await".into(),
+                "--notify-timeout".into(),
+                "20".into(),
+            ]);
+        }
+        a.extend(["--exec".into(), p(program), "--".into()]);
+        a.extend(args.iter().cloned());
+        Cmd::new("ip", a)
+    }
+    /// Stops the process of a pidfile: SIGTERM, then SIGKILL after 5 s.
+    pub fn daemon_stop(pidfile: &Path) -> Cmd {
+        Cmd::new(
+            "start-stop-daemon",
+            vec![
+                "--stop".into(),
+                "--pidfile".into(),
+                p(pidfile),
+                "--remove-pidfile".into(),
+                "--retry".into(),
+                "TERM/5/KILL/2".into(),
+            ],
+        )
+    }
+    /// `[ip netns exec NS] env STRONGSWAN_CONF=CONF swanctl ARGS...`
+    pub fn swanctl(ns: Option<&str>, strongswan_conf: &Path, args: Vec<String>) -> Cmd {
+        let mut a = vec![
+            format!("STRONGSWAN_CONF={}", p(strongswan_conf)),
+            "swanctl".into(),
+        ];
+        a.extend(args);
+        in_ns(ns, "env", a)
+    }
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

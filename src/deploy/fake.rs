@@ -1,7 +1,8 @@
-//! A recording, simulated FreeBSD host for tests of plans and the executor: it
-//! logs every command and file operation, models the state those commands
-//! change (running jails, interfaces, files, datasets, pf anchors), and can be
-//! told to fail the Nth changing operation. May touch: only its own memory.
+//! A recording, simulated FreeBSD or Linux host for tests of plans and the
+//! executor: it logs every command and file operation, models the state those
+//! commands change (running jails, interfaces, files, datasets, pf anchors; on
+//! Linux namespaces, links, nftables tables and daemons), and can be told to
+//! fail the Nth changing operation. May touch: only its own memory.
 
 use super::command::Cmd;
 use super::exec::{Outcome, System};
@@ -21,6 +22,15 @@ pub struct State {
     /// Loaded anchors: (jail or "" for the host, anchor) -> file.
     pub anchors: BTreeMap<(String, String), PathBuf>,
     pub ipsec_loaded: BTreeSet<String>,
+    /// Linux: network namespaces.
+    pub netns: BTreeSet<String>,
+    /// Linux: interfaces as (namespace or "" for the root one, name), with
+    /// the other end of a veth pair.
+    pub links: BTreeMap<(String, String), Option<(String, String)>>,
+    /// Linux: nftables tables as (namespace or "", table).
+    pub nft: BTreeSet<(String, String)>,
+    /// Linux: running daemons, by pidfile.
+    pub daemons: BTreeSet<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -88,9 +98,173 @@ fn a(c: &Cmd) -> Vec<&str> {
     c.args.iter().map(String::as_str).collect()
 }
 
+/// Splits `ip [-n NS] ARGS` / `ip netns exec NS PROGRAM ARGS` into the
+/// namespace ("" for the root one), the program and its arguments.
+fn linux_parts(cmd: &Cmd) -> (String, &str, Vec<&str>) {
+    let args = a(cmd);
+    match (cmd.program, args.as_slice()) {
+        ("ip", ["netns", "exec", ns, prog, rest @ ..]) => (ns.to_string(), prog, rest.to_vec()),
+        ("ip", ["-n", ns, rest @ ..]) => (ns.to_string(), "ip", rest.to_vec()),
+        (prog, rest) => (String::new(), prog, rest.to_vec()),
+    }
+}
+
+impl FakeHost {
+    /// A Linux host: the vpndns binary at `bin` and nothing else.
+    pub fn linux(bin: &Path) -> Self {
+        let mut f = FakeHost::default();
+        f.state
+            .files
+            .insert(bin.to_path_buf(), (b"vpndns binary".to_vec(), 0o555));
+        f
+    }
+
+    fn ns_ok(&self, ns: &str) -> bool {
+        ns.is_empty() || self.state.netns.contains(ns)
+    }
+
+    /// Queries of the Linux model; `None` when the command is not one.
+    fn linux_query(&self, cmd: &Cmd) -> Option<bool> {
+        let (ns, prog, args) = linux_parts(cmd);
+        let st = &self.state;
+        match (prog, args.as_slice()) {
+            ("test", ["-e", p]) if p.starts_with("/run/netns/") => {
+                Some(st.netns.contains(p.trim_start_matches("/run/netns/")))
+            }
+            ("ip", ["link", "show", "dev", ifname]) => {
+                Some(self.ns_ok(&ns) && st.links.contains_key(&(ns, ifname.to_string())))
+            }
+            ("nft", ["list", "table", "ip", t]) => {
+                Some(self.ns_ok(&ns) && st.nft.contains(&(ns, t.to_string())))
+            }
+            ("start-stop-daemon", ["--status", "--pidfile", p]) => {
+                Some(st.daemons.contains(Path::new(p)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Changes of the Linux model; `None` when the command is not one.
+    fn linux_change(&mut self, cmd: &Cmd) -> Option<bool> {
+        let (ns, prog, args) = linux_parts(cmd);
+        let ns_ok = self.ns_ok(&ns);
+        let st = &mut self.state;
+        let key = |n: &str, i: &str| (n.to_string(), i.to_string());
+        let r = match (prog, args.as_slice()) {
+            ("ip", ["netns", "add", n]) => st.netns.insert(n.to_string()),
+            ("ip", ["netns", "del", n]) => {
+                let gone: Vec<_> = st.links.keys().filter(|(x, _)| x == n).cloned().collect();
+                for k in gone {
+                    if let Some(Some(peer)) = st.links.remove(&k) {
+                        st.links.remove(&peer);
+                    }
+                }
+                st.nft.retain(|(x, _)| x != n);
+                st.netns.remove(*n)
+            }
+            ("ip", ["link", "set", "dev", "lo", "up"]) => ns_ok,
+            ("ip", ["link", "add", "name", br, "type", "bridge"]) => {
+                ns_ok && st.links.insert(key(&ns, br), None).is_none()
+            }
+            (
+                "ip",
+                [
+                    "link",
+                    "add",
+                    "name",
+                    a,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    b,
+                    "address",
+                    _,
+                    "netns",
+                    pns,
+                ],
+            ) => {
+                if !ns_ok || !st.netns.contains(*pns) || st.links.contains_key(&key(&ns, a)) {
+                    false
+                } else {
+                    st.links.insert(key(&ns, a), Some(key(pns, b)));
+                    st.links.insert(key(pns, b), Some(key(&ns, a)));
+                    true
+                }
+            }
+            ("ip", ["link", "del", "dev", i]) => match st.links.remove(&key(&ns, i)) {
+                Some(peer) => {
+                    if let Some(p) = peer {
+                        st.links.remove(&p);
+                    }
+                    true
+                }
+                None => false,
+            },
+            ("ip", ["link", "set", "dev", i, "master", br, "up"]) => {
+                st.links.contains_key(&key(&ns, i)) && st.links.contains_key(&key(&ns, br))
+            }
+            ("ip", ["link", "set", "dev", i, "up"]) | ("ip", ["addr", "replace", _, "dev", i]) => {
+                st.links.contains_key(&key(&ns, i))
+            }
+            ("ip", ["route", "replace", ..]) | ("sysctl", ["-qw", _]) => ns_ok,
+            ("nft", ["-f", file]) => {
+                let table = st.files.get(Path::new(file)).and_then(|(c, _)| {
+                    String::from_utf8_lossy(c).lines().find_map(|l| {
+                        l.strip_prefix("table ip ")
+                            .and_then(|r| r.strip_suffix(" {"))
+                            .map(str::to_string)
+                    })
+                });
+                match table {
+                    Some(t) if ns_ok => {
+                        // Loading replaces the table: fine whether it was there or not.
+                        st.nft.insert((ns, t));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            ("nft", ["delete", "table", "ip", t]) => st.nft.remove(&(ns, t.to_string())),
+            ("env", [bin, "-c", conf, "check"]) => {
+                st.files.contains_key(Path::new(bin)) && st.files.contains_key(Path::new(conf))
+            }
+            ("env", [_, "swanctl", ..]) => ns_ok,
+            ("env", [_, "start-stop-daemon", "--start", rest @ ..])
+            | ("start-stop-daemon", ["--start", rest @ ..]) => {
+                let pid = rest
+                    .iter()
+                    .position(|w| *w == "--pidfile")
+                    .and_then(|i| rest.get(i + 1));
+                match pid {
+                    Some(p) if ns_ok => st.daemons.insert(PathBuf::from(p)),
+                    _ => false,
+                }
+            }
+            ("start-stop-daemon", ["--stop", "--pidfile", p, ..]) => {
+                st.daemons.remove(Path::new(p))
+            }
+            ("rmdir", ["--ignore-fail-on-non-empty", d]) => {
+                let d = Path::new(d);
+                let busy = st.files.keys().any(|f| f.starts_with(d))
+                    || st.dirs.iter().any(|x| x != d && x.starts_with(d));
+                if !busy {
+                    st.dirs.remove(d);
+                }
+                true
+            }
+            _ => return None,
+        };
+        Some(r)
+    }
+}
+
 impl System for FakeHost {
     fn run(&mut self, cmd: &Cmd) -> std::io::Result<Outcome> {
         self.log.push(cmd.to_shell());
+        if let Some(q) = self.linux_query(cmd) {
+            return Ok(Self::ok(q));
+        }
         let args = a(cmd);
         let st = &mut self.state;
         // Queries first: they never fail on purpose and change nothing.
@@ -115,6 +289,9 @@ impl System for FakeHost {
         }
         if self.change() {
             return Ok(Self::ok(false));
+        }
+        if let Some(r) = self.linux_change(cmd) {
+            return Ok(Self::ok(r));
         }
         let br = match (cmd.program, args.as_slice()) {
             ("jail", ["-f", conf, "-c", _]) => self.jail_bridge(conf),

@@ -16,6 +16,10 @@ pub struct Site {
     pub links: Vec<Link>,
     pub gres: Vec<Gre>,
     pub dns_policies: Vec<DnsPolicy>,
+    /// `[dns] static`: names every vpndns answers itself.
+    pub dns_static: Vec<(String, Ipv4Addr)>,
+    /// `[dns] block`: names every vpndns blocks (with everything below them).
+    pub dns_block: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +33,21 @@ pub struct Host {
     pub jail_root: PathBuf,
     pub provision: Provision,
     pub jails: Vec<Jail>,
+    pub platform: Platform,
+    /// Linux: the network namespace that stands for this host; `None` is the
+    /// namespace vpnjail runs in.
+    pub netns: Option<String>,
+    /// Linux: the vpndns binary run inside the vpndns namespace.
+    pub vpndns_bin: PathBuf,
+}
+
+/// Which backend builds a host's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// VNET jails, epairs, if_bridge, pf, rc.d.
+    FreeBsd,
+    /// Network namespaces, veth pairs, a Linux bridge, nftables, processes.
+    Linux,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +65,8 @@ pub enum Provision {
     Base(PathBuf),
     /// `zfs clone` this snapshot into a sibling dataset named after the jail.
     ZfsClone { snapshot: String },
+    /// Linux: namespaces share the host's filesystem; nothing to provision.
+    Shared,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +158,8 @@ pub struct Gre {
 #[derive(Debug, Clone)]
 pub struct DnsPolicy {
     pub source: Vec<Ipv4Net>,
-    pub via: String,
+    /// VPN jails tried in order (the next on timeout).
+    pub via: Vec<String>,
 }
 
 /// One host's end of a link, seen from that host.
@@ -244,5 +266,43 @@ impl Jail {
             JailKind::Vpn(_) => "vpn",
             JailKind::Service { .. } => "service",
         }
+    }
+}
+
+/// FNV-1a, 32 bits: a stable short tag for generated names.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Linux names: one network namespace per jail, named after site, host and
+/// jail so that two sites (or two test runs) on one machine cannot collide.
+impl Site {
+    /// The jail's network namespace: `vj-<site>-<host>-<jail>` (the parts are
+    /// `[A-Za-z0-9_]`, so `-` separates them unambiguously).
+    pub fn jail_netns(&self, host: &Host, jail: &Jail) -> String {
+        format!("vj-{}-{}-{}", self.name, host.name, jail.name)
+    }
+    /// Host side of the jail's veth pair, in the host's namespace: `vj` and
+    /// eight hex digits of a hash of site, host and jail (10 characters, within
+    /// the 15 of IFNAMSIZ; unique per site, host and jail).
+    pub fn veth_host(&self, host: &Host, jail: &Jail) -> String {
+        format!(
+            "vj{:08x}",
+            fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name))
+        )
+    }
+    /// MAC address of the jail's end of its veth pair: fixed (locally
+    /// administered, from the same hash), so a namespace destroyed and created
+    /// again keeps the MAC its neighbours have in their ARP caches.
+    pub fn veth_jail_mac(&self, host: &Host, jail: &Jail) -> String {
+        let b = fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name)).to_be_bytes();
+        format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
+    }
+    /// The host's own nftables table (NAT out of the external interface, IKE
+    /// to the ipsec namespace): `vpnjail_<site>_<host>`.
+    pub fn host_nft_table(&self, host: &Host) -> String {
+        format!("vpnjail_{}_{}", self.name, host.name)
     }
 }

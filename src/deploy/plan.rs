@@ -7,8 +7,10 @@
 //! own `command::linux` constructors, chosen by the host's platform; the
 //! executor, the dry-run printer, the recorder and rollback are shared.
 
+pub mod linux;
+
 use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
-use super::model::{Host, JailKind, LinkMode, Provision, Site};
+use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site};
 use super::render::{self, File, Owner, RenderError};
 use std::path::{Path, PathBuf};
 
@@ -86,6 +88,15 @@ pub fn create(site: &Site, jail: &str) -> Result<Plan, PlanError> {
     let j = host
         .jail(jail)
         .ok_or_else(|| PlanError::UnknownJail(jail.into()))?;
+    if host.platform == Platform::Linux {
+        return Ok(Plan {
+            title: format!(
+                "vpnjail create {jail} (linux host {}, site {})",
+                host.name, site.name
+            ),
+            steps: linux::create_steps(site, host, j)?,
+        });
+    }
     let root = host.jail_path(jail);
     let mut steps = vec![Step {
         what: format!(
@@ -112,6 +123,7 @@ pub fn create(site: &Site, jail: &str) -> Result<Plan, PlanError> {
                 vec![],
             ));
         }
+        Provision::Shared => {}
         Provision::ZfsClone { snapshot } => {
             let ds = zfs_dataset(snapshot, jail);
             steps.push(run(
@@ -185,6 +197,15 @@ pub fn destroy(site: &Site, jail: &str) -> Result<Plan, PlanError> {
     let j = host
         .jail(jail)
         .ok_or_else(|| PlanError::UnknownJail(jail.into()))?;
+    if host.platform == Platform::Linux {
+        return Ok(Plan {
+            title: format!(
+                "vpnjail destroy {jail} (linux host {}, site {})",
+                host.name, site.name
+            ),
+            steps: linux::destroy_steps(site, host, j)?,
+        });
+    }
     let mut steps = Vec::new();
     if j.kind == JailKind::Ipsec {
         steps.push(run(
@@ -245,6 +266,9 @@ pub fn pf_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
     let host = site
         .host(host_name)
         .ok_or_else(|| PlanError::UnknownHost(host_name.into()))?;
+    if host.platform == Platform::Linux {
+        return linux::nft_load(site, host);
+    }
     let files = render::host(site, host_name)?;
     let mut steps = Vec::new();
     for f in files.iter().filter(|f| {
@@ -303,6 +327,9 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
     let j = host
         .ipsec_jail()
         .ok_or_else(|| PlanError::NoIpsecJail(host_name.into()))?;
+    if host.platform == Platform::Linux {
+        return linux::ipsec_load(site, host, j);
+    }
     let mut steps = vec![Step {
         what: format!(
             "ipsec jail {} is running (vpnjail create {} first)",
@@ -347,6 +374,61 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
     Ok(Plan {
         title: format!(
             "vpnjail ipsec --load (host {host_name}, site {})",
+            site.name
+        ),
+        steps,
+    })
+}
+
+fn hosts_of<'a>(site: &'a Site, host: Option<&str>) -> Result<Vec<&'a Host>, PlanError> {
+    match host {
+        None => Ok(site.hosts.iter().collect()),
+        Some(h) => site
+            .host(h)
+            .map(|h| vec![h])
+            .ok_or_else(|| PlanError::UnknownHost(h.into())),
+    }
+}
+
+/// `vpnjail create --all [--host NAME]`: every jail of the host (or of every
+/// host), in file order, as one plan, so a failure anywhere undoes it all. A
+/// Linux host is brought up first (its namespace, bridge, table and routes).
+pub fn create_all(site: &Site, host: Option<&str>) -> Result<Plan, PlanError> {
+    let mut steps = Vec::new();
+    for h in hosts_of(site, host)? {
+        if h.platform == Platform::Linux {
+            steps.extend(linux::host_up_steps(site, h)?);
+        }
+        for j in &h.jails {
+            steps.extend(create(site, &j.name)?.steps);
+        }
+    }
+    Ok(Plan {
+        title: format!(
+            "vpnjail create --all ({}, site {})",
+            host.map_or("every host".to_string(), |h| format!("host {h}")),
+            site.name
+        ),
+        steps,
+    })
+}
+
+/// `vpnjail destroy --all [--host NAME]`: every jail in reverse order, then
+/// (Linux) the host's table, bridge and namespace.
+pub fn destroy_all(site: &Site, host: Option<&str>) -> Result<Plan, PlanError> {
+    let mut steps = Vec::new();
+    for h in hosts_of(site, host)?.into_iter().rev() {
+        for j in h.jails.iter().rev() {
+            steps.extend(destroy(site, &j.name)?.steps);
+        }
+        if h.platform == Platform::Linux {
+            steps.extend(linux::host_down_steps(site, h));
+        }
+    }
+    Ok(Plan {
+        title: format!(
+            "vpnjail destroy --all ({}, site {})",
+            host.map_or("every host".to_string(), |h| format!("host {h}")),
             site.name
         ),
         steps,

@@ -38,6 +38,12 @@ pub struct HostDef {
     pub public_address: S<String>,
     pub bridge: S<BridgeDef>,
     pub jail_root: S<String>,
+    /// `"freebsd"` (default) or `"linux"`.
+    pub platform: Option<S<String>>,
+    /// Linux: the network namespace that stands for the host (tests, demos).
+    pub netns: Option<S<String>>,
+    /// Linux: the vpndns binary started in the vpndns namespace.
+    pub vpndns_bin: Option<S<String>>,
     pub base: Option<S<String>>,
     pub zfs_clone: Option<S<String>>,
     #[serde(default)]
@@ -96,6 +102,19 @@ pub struct GreDef {
 pub struct DnsSection {
     #[serde(default)]
     pub policy: Vec<S<DnsPolicyDef>>,
+    /// `static = { "nas.wan" = "10.10.1.20" }`: names every vpndns answers itself.
+    #[serde(rename = "static")]
+    pub static_records: Option<S<std::collections::BTreeMap<String, S<String>>>>,
+    /// `block = ["ads.example.com"]`: names (and everything below) every vpndns blocks.
+    pub block: Option<S<Vec<S<String>>>>,
+}
+
+/// `via = "vpnus"` or `via = ["vpnus", "vpneu"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[[dns.policy]]`: client networks whose DNS goes out through a VPN jail.
@@ -103,7 +122,7 @@ pub struct DnsSection {
 #[serde(deny_unknown_fields)]
 pub struct DnsPolicyDef {
     pub source: S<Vec<S<String>>>,
-    pub via: S<String>,
+    pub via: S<OneOrMany>,
 }
 
 /// Parses the text of a site file; errors carry toml's own message and span.

@@ -2,7 +2,7 @@
 //! strongSwan links, an ipsec.conf for setkey(8) links. May touch: nothing (pure).
 
 use super::{RenderError, render};
-use crate::deploy::model::{Host, Jail, LinkMode, Site};
+use crate::deploy::model::{Host, Jail, LinkMode, Platform, Site};
 use serde::Serialize;
 use tera::Context;
 
@@ -74,6 +74,7 @@ pub fn files(
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
+    ctx.insert("freebsd", &(host.platform == Platform::FreeBsd));
     let mut out = Vec::new();
     if !conns.is_empty() {
         ctx.insert("conns", &conns);

@@ -110,6 +110,15 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
                 0o644,
                 vpndns::config(site, host, j)?,
             ));
+            if let Some(b) = vpndns::blocklist(site) {
+                let path = std::path::Path::new(vpndns::CONFIG_PATH)
+                    .parent()
+                    .map(|d| d.join(vpndns::BLOCKLIST_FILE))
+                    .unwrap_or_default()
+                    .display()
+                    .to_string();
+                out.push(in_root(path.trim_start_matches('/'), 0o644, b));
+            }
         }
         JailKind::Ipsec => {
             for (rel, mode, content) in ipsec::files(site, host, j)? {

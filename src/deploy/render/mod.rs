@@ -4,11 +4,12 @@
 
 mod ipsec;
 mod jail;
+pub mod linux;
 mod pf;
 pub mod rcconf;
 mod vpndns;
 
-use super::model::{Host, Site};
+use super::model::{Host, Platform, Site};
 
 pub use ipsec::{SETKEY_CONF, STRONGSWAN_CONF as STRONGSWAN_CONF_PATH, SWANCTL_CONF};
 pub use pf::{VPN_ANCHOR_FILE, host_anchors as pf_host_anchors};
@@ -89,6 +90,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         "setkey.conf",
         include_str!("../../../ipsec/setkey.conf.tera"),
     ),
+    ("vpn.nft", include_str!("../../../nft/vpn.nft.tera")),
+    ("host.nft", include_str!("../../../nft/host.nft.tera")),
+    (
+        "strongswan-linux.conf",
+        include_str!("../../../ipsec/strongswan-linux.conf.tera"),
+    ),
 ];
 
 /// The rc.d script is not a template: it reads everything from rc.conf.
@@ -118,6 +125,9 @@ pub fn host(site: &Site, host_name: &str) -> Result<Vec<File>, RenderError> {
     let host = site
         .host(host_name)
         .ok_or_else(|| RenderError::UnknownHost(host_name.to_string()))?;
+    if host.platform == Platform::Linux {
+        return linux::host(site, host);
+    }
     let mut files = Vec::new();
     files.push(File {
         path: "/etc/rc.conf.vpnjail".into(),
@@ -139,7 +149,10 @@ pub fn jail_files(site: &Site, host: &Host, jail: &str) -> Result<Vec<File>, Ren
     let j = host
         .jail(jail)
         .ok_or_else(|| RenderError::Invalid(format!("no jail {jail:?} on host {:?}", host.name)))?;
-    jail::files(site, host, j)
+    match host.platform {
+        Platform::Linux => linux::jail(site, host, j),
+        Platform::FreeBsd => jail::files(site, host, j),
+    }
 }
 
 /// Writes files under `out`, mirroring their absolute paths.

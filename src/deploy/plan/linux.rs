@@ -1,0 +1,499 @@
+//! The Linux backend of the plans: a network namespace per jail, a veth pair
+//! per jail with its host end on the host's Linux bridge, nftables tables in
+//! place of the pf anchors, vpndns and charon as processes inside their
+//! namespaces (pidfiles, started and stopped with start-stop-daemon). The
+//! steps go through the same executor as FreeBSD's, with the same guards and
+//! undo. May touch: nothing (it only builds plans).
+
+use super::{PlanError, run, write};
+use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
+use crate::deploy::model::{Host, Jail, JailKind, Site};
+use crate::deploy::render::{self, linux as rl};
+use std::path::{Path, PathBuf};
+
+/// charon with systemd's readiness protocol (Debian package charon-systemd).
+pub const CHARON: &str = "/usr/sbin/charon-systemd";
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Where the pidfile and the output of a jail's daemon go.
+pub fn pidfile(host: &Host, jail: &str, daemon: &str) -> PathBuf {
+    host.jail_path(jail).join(format!("{daemon}.pid"))
+}
+fn logfile(host: &Host, jail: &str, daemon: &str) -> PathBuf {
+    host.jail_path(jail).join(format!("{daemon}.log"))
+}
+
+fn check(what: impl Into<String>, cmd: Cmd) -> Step {
+    Step {
+        what: what.into(),
+        guard: Guard::Always,
+        action: Action::Check(cmd),
+        undo: vec![],
+    }
+}
+
+fn remove(path: PathBuf) -> Step {
+    Step {
+        what: format!("remove {}", path.display()),
+        guard: Guard::Always,
+        action: Action::Remove { path },
+        undo: vec![],
+    }
+}
+
+fn mkdir(dir: &Path, undo_rm: bool) -> Step {
+    run(
+        format!("create {}", dir.display()),
+        Guard::UnlessOk(Cmd::new("test", vec!["-d".into(), p(dir)])),
+        Cmd::new("mkdir", vec!["-p".into(), p(dir)]),
+        if undo_rm {
+            vec![Cmd::new("rm", vec!["-rf".into(), p(dir)])]
+        } else {
+            vec![]
+        },
+    )
+}
+
+fn file_of(files: &[render::File], name: &str) -> Result<render::File, PlanError> {
+    files
+        .iter()
+        .find(|f| f.path.file_name().is_some_and(|n| n == name))
+        .cloned()
+        .ok_or_else(|| PlanError::Invalid(format!("no {name} was rendered")))
+}
+
+fn vpndns_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
+    let conf = host.jail_path(&j.name).join(rl::VPNDNS_FILE);
+    lx::daemon_start(
+        ns,
+        &[],
+        &pidfile(host, &j.name, "vpndns"),
+        &logfile(host, &j.name, "vpndns"),
+        &host.vpndns_bin,
+        &["-c".into(), p(&conf), "run".into()],
+        false,
+    )
+}
+
+fn charon_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
+    let conf = host.jail_path(&j.name).join(rl::STRONGSWAN_FILE);
+    lx::daemon_start(
+        ns,
+        &[format!("STRONGSWAN_CONF={}", p(&conf))],
+        &pidfile(host, &j.name, "charon"),
+        &logfile(host, &j.name, "charon"),
+        Path::new(CHARON),
+        &[],
+        true,
+    )
+}
+
+fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
+    let dir = host.jail_path(&j.name);
+    lx::swanctl(
+        Some(&site.jail_netns(host, j)),
+        &dir.join(rl::STRONGSWAN_FILE),
+        vec![
+            "--load-all".into(),
+            "--file".into(),
+            p(&dir.join(rl::SWANCTL_FILE)),
+        ],
+    )
+}
+
+/// The steps that create one jail's namespace and start what its kind runs.
+pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, PlanError> {
+    let hns = host.netns.as_deref();
+    let ns = site.jail_netns(host, j);
+    let nsr = Some(ns.as_str());
+    let va = site.veth_host(host, j);
+    let vb = j.epair_jail();
+    let dir = host.jail_path(&j.name);
+    let br = &host.bridge.name;
+    let files = render::jail_files(site, host, &j.name)?;
+    let mut steps = vec![
+        check(
+            format!("bridge {br} exists (vpnjail create --all brings the host up)"),
+            lx::link_exists(hns, br),
+        ),
+        mkdir(&dir, true),
+        run(
+            format!("create network namespace {ns}"),
+            Guard::UnlessOk(lx::netns_exists(&ns)),
+            lx::netns_add(&ns),
+            vec![lx::netns_del(&ns)],
+        ),
+        run(
+            "bring up its loopback",
+            Guard::Always,
+            lx::link_up(nsr, "lo"),
+            vec![],
+        ),
+        run(
+            format!("create veth pair {va} (host) / {vb} (in {ns})"),
+            Guard::UnlessOk(lx::link_exists(hns, &va)),
+            lx::veth_add(hns, &va, &vb, &site.veth_jail_mac(host, j), &ns),
+            vec![lx::link_del(hns, &va)],
+        ),
+        run(
+            format!("attach {va} to bridge {br}"),
+            Guard::Always,
+            lx::link_master_up(hns, &va, br),
+            vec![],
+        ),
+        run(
+            format!("address {} on {vb}", j.address),
+            Guard::Always,
+            lx::addr_replace(
+                nsr,
+                &format!("{}/{}", j.address, host.bridge.network.prefix_len()),
+                &vb,
+            ),
+            vec![],
+        ),
+        run(
+            format!("bring up {vb}"),
+            Guard::Always,
+            lx::link_up(nsr, &vb),
+            vec![],
+        ),
+    ];
+    let gw = match &j.kind {
+        JailKind::Service { via: Some(v) } => host
+            .jail(v)
+            .map(|vj| vj.address)
+            .unwrap_or(host.bridge.address),
+        _ => host.bridge.address,
+    };
+    steps.push(run(
+        format!("default route via {gw}"),
+        Guard::Always,
+        lx::route_replace(nsr, "default", &gw.to_string()),
+        vec![],
+    ));
+    match &j.kind {
+        JailKind::Vpn(_) => {
+            steps.push(run(
+                "enable forwarding in the namespace",
+                Guard::Always,
+                lx::forwarding_on(nsr),
+                vec![],
+            ));
+            let f = file_of(&files, rl::NFT_FILE)?;
+            steps.push(write(&f)?);
+            steps.push(run(
+                format!("load nftables table {} (seed steps 2 and 5)", rl::VPN_TABLE),
+                Guard::Always,
+                lx::nft_load(nsr, &f.path),
+                vec![lx::nft_delete_table(nsr, rl::VPN_TABLE)],
+            ));
+        }
+        JailKind::Vpndns => {
+            for f in &files {
+                steps.push(write(f)?);
+            }
+            let f = file_of(&files, rl::VPNDNS_FILE)?;
+            steps.push(check(
+                format!("{} check accepts the config", host.vpndns_bin.display()),
+                Cmd::new(
+                    "env",
+                    vec![p(&host.vpndns_bin), "-c".into(), p(&f.path), "check".into()],
+                ),
+            ));
+            let pid = pidfile(host, &j.name, "vpndns");
+            steps.push(run(
+                format!("start vpndns in {ns}"),
+                Guard::UnlessOk(lx::daemon_running(&pid)),
+                vpndns_start(host, &ns, j),
+                vec![lx::daemon_stop(&pid)],
+            ));
+        }
+        JailKind::Ipsec => {
+            steps.push(run(
+                "enable forwarding in the namespace",
+                Guard::Always,
+                lx::forwarding_on(nsr),
+                vec![],
+            ));
+            if !site.link_ends(host).is_empty() {
+                steps.push(mkdir(&dir.join("run"), false));
+                for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
+                    steps.push(write(&file_of(&files, name)?)?);
+                }
+                let pid = pidfile(host, &j.name, "charon");
+                steps.push(run(
+                    format!("start charon (kernel-libipsec) in {ns}"),
+                    Guard::UnlessOk(lx::daemon_running(&pid)),
+                    charon_start(host, &ns, j),
+                    vec![lx::daemon_stop(&pid)],
+                ));
+                steps.push(run(
+                    "load strongSwan connections and secrets",
+                    Guard::Always,
+                    swanctl_load(site, host, j),
+                    vec![],
+                ));
+            }
+        }
+        JailKind::Service { .. } => {}
+    }
+    Ok(steps)
+}
+
+/// The steps that stop a jail's processes and remove its namespace, veth
+/// pair, tables (they go with the namespace) and files.
+pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, PlanError> {
+    let hns = host.netns.as_deref();
+    let ns = site.jail_netns(host, j);
+    let va = site.veth_host(host, j);
+    let mut steps = Vec::new();
+    let daemon = match j.kind {
+        JailKind::Vpndns => Some(("vpndns", vpndns_start(host, &ns, j))),
+        JailKind::Ipsec if !site.link_ends(host).is_empty() => {
+            Some(("charon", charon_start(host, &ns, j)))
+        }
+        _ => None,
+    };
+    if let Some((name, start)) = daemon {
+        let pid = pidfile(host, &j.name, name);
+        steps.push(run(
+            format!("stop {name} in {ns}"),
+            Guard::IfOk(lx::daemon_running(&pid)),
+            lx::daemon_stop(&pid),
+            vec![start],
+        ));
+    }
+    steps.push(run(
+        format!("delete veth pair {va}"),
+        Guard::IfOk(lx::link_exists(hns, &va)),
+        lx::link_del(hns, &va),
+        vec![],
+    ));
+    steps.push(run(
+        format!("delete network namespace {ns} (and its nftables tables)"),
+        Guard::IfOk(lx::netns_exists(&ns)),
+        lx::netns_del(&ns),
+        vec![],
+    ));
+    for f in render::jail_files(site, host, &j.name)? {
+        steps.push(remove(f.path));
+    }
+    let dir = host.jail_path(&j.name);
+    for d in ["vpndns", "charon"] {
+        steps.push(remove(logfile(host, &j.name, d)));
+        // A pidfile left by a process that died on its own.
+        steps.push(remove(pidfile(host, &j.name, d)));
+    }
+    for d in [dir.join("run"), dir.clone()] {
+        steps.push(run(
+            format!("remove the directory {} if empty", d.display()),
+            Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&d)])),
+            rmdir(&d),
+            vec![],
+        ));
+    }
+    Ok(steps)
+}
+
+/// Brings a host up: its namespace (when it has one), the bridge with the
+/// host's address, forwarding, its nftables table and routes to the other
+/// hosts' bridge networks through the ipsec namespace.
+pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
+    let hns = host.netns.as_deref();
+    let br = &host.bridge.name;
+    let mut steps = Vec::new();
+    if let Some(n) = hns {
+        steps.push(run(
+            format!("create the host's network namespace {n}"),
+            Guard::UnlessOk(lx::netns_exists(n)),
+            lx::netns_add(n),
+            vec![lx::netns_del(n)],
+        ));
+        steps.push(run(
+            "bring up its loopback",
+            Guard::Always,
+            lx::link_up(hns, "lo"),
+            vec![],
+        ));
+    }
+    steps.push(run(
+        format!("create {}", host.jail_root.display()),
+        Guard::UnlessOk(Cmd::new("test", vec!["-d".into(), p(&host.jail_root)])),
+        Cmd::new("mkdir", vec!["-p".into(), p(&host.jail_root)]),
+        vec![rmdir(&host.jail_root)],
+    ));
+    steps.push(run(
+        format!("create bridge {br}"),
+        Guard::UnlessOk(lx::link_exists(hns, br)),
+        lx::bridge_add(hns, br),
+        vec![lx::link_del(hns, br)],
+    ));
+    steps.push(run(
+        format!("address {} on {br}", host.bridge.address),
+        Guard::Always,
+        lx::addr_replace(
+            hns,
+            &format!(
+                "{}/{}",
+                host.bridge.address,
+                host.bridge.network.prefix_len()
+            ),
+            br,
+        ),
+        vec![],
+    ));
+    steps.push(run(
+        format!("bring up {br}"),
+        Guard::Always,
+        lx::link_up(hns, br),
+        vec![],
+    ));
+    steps.push(run(
+        "enable forwarding",
+        Guard::Always,
+        lx::forwarding_on(hns),
+        vec![],
+    ));
+    let files = render::host(site, &host.name)?;
+    let nft = files
+        .iter()
+        .find(|f| f.path == rl::host_nft_path(host))
+        .ok_or_else(|| PlanError::Invalid("no host.nft was rendered".into()))?;
+    steps.push(write(nft)?);
+    let table = site.host_nft_table(host);
+    steps.push(run(
+        format!(
+            "load nftables table {table} (NAT out of {}, IKE to the ipsec namespace)",
+            host.external_if
+        ),
+        Guard::Always,
+        lx::nft_load(hns, &nft.path),
+        vec![lx::nft_delete_table(hns, &table)],
+    ));
+    if let Some(ipsec) = host.ipsec_jail() {
+        for e in site.link_ends(host) {
+            let net = e.peer.bridge.network.to_string();
+            steps.push(run(
+                format!("route {net} via the ipsec namespace {}", ipsec.address),
+                Guard::Always,
+                lx::route_replace(hns, &net, &ipsec.address.to_string()),
+                vec![],
+            ));
+        }
+    }
+    Ok(steps)
+}
+
+/// Takes a host down: its table, its bridge, its namespace.
+pub fn host_down_steps(site: &Site, host: &Host) -> Vec<Step> {
+    let hns = host.netns.as_deref();
+    let br = &host.bridge.name;
+    let table = site.host_nft_table(host);
+    let mut steps = vec![
+        run(
+            format!("delete nftables table {table}"),
+            Guard::IfOk(lx::nft_table_exists(hns, &table)),
+            lx::nft_delete_table(hns, &table),
+            vec![lx::nft_load(hns, &rl::host_nft_path(host))],
+        ),
+        run(
+            format!("delete bridge {br}"),
+            Guard::IfOk(lx::link_exists(hns, br)),
+            lx::link_del(hns, br),
+            vec![],
+        ),
+    ];
+    if let Some(n) = hns {
+        steps.push(run(
+            format!("delete the host's network namespace {n}"),
+            Guard::IfOk(lx::netns_exists(n)),
+            lx::netns_del(n),
+            vec![],
+        ));
+    }
+    steps.push(remove(rl::host_nft_path(host)));
+    steps.push(run(
+        format!("remove the directory {} if empty", host.jail_root.display()),
+        Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&host.jail_root)])),
+        rmdir(&host.jail_root),
+        vec![],
+    ));
+    steps
+}
+
+/// `rmdir --ignore-fail-on-non-empty DIR`: never removes anything but an empty directory.
+fn rmdir(d: &Path) -> Cmd {
+    Cmd::new("rmdir", vec!["--ignore-fail-on-non-empty".into(), p(d)])
+}
+
+/// `vpnjail nft --load` (Linux's `pf --load`): reload the host's table and the
+/// table of each vpn namespace that exists.
+pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
+    let hns = host.netns.as_deref();
+    let files = render::host(site, &host.name)?;
+    let mut steps = Vec::new();
+    for f in &files {
+        if f.path
+            .file_name()
+            .is_some_and(|n| n == rl::HOST_NFT_FILE || n == rl::NFT_FILE)
+        {
+            steps.push(write(f)?);
+        }
+    }
+    steps.push(run(
+        format!("load nftables table {}", site.host_nft_table(host)),
+        Guard::Always,
+        lx::nft_load(hns, &rl::host_nft_path(host)),
+        vec![],
+    ));
+    for j in &host.jails {
+        if let JailKind::Vpn(_) = j.kind {
+            let ns = site.jail_netns(host, j);
+            steps.push(run(
+                format!("load nftables table {} in {ns}", rl::VPN_TABLE),
+                Guard::IfOk(lx::netns_exists(&ns)),
+                lx::nft_load(Some(&ns), &host.jail_path(&j.name).join(rl::NFT_FILE)),
+                vec![],
+            ));
+        }
+    }
+    Ok(Plan {
+        title: format!(
+            "vpnjail pf --load (nftables; host {}, site {})",
+            host.name, site.name
+        ),
+        steps,
+    })
+}
+
+/// `vpnjail ipsec --load` on Linux: install swanctl.conf and load it into the
+/// running charon of the ipsec namespace.
+pub fn ipsec_load(site: &Site, host: &Host, j: &Jail) -> Result<Plan, PlanError> {
+    let files = render::jail_files(site, host, &j.name)?;
+    let mut steps = vec![check(
+        format!(
+            "charon runs in the ipsec namespace (vpnjail create {} first)",
+            j.name
+        ),
+        lx::daemon_running(&pidfile(host, &j.name, "charon")),
+    )];
+    for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
+        steps.push(write(&file_of(&files, name)?)?);
+    }
+    steps.push(run(
+        "load strongSwan connections and secrets",
+        Guard::Always,
+        swanctl_load(site, host, j),
+        vec![],
+    ));
+    Ok(Plan {
+        title: format!(
+            "vpnjail ipsec --load (host {}, site {})",
+            host.name, site.name
+        ),
+        steps,
+    })
+}

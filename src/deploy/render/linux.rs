@@ -1,0 +1,118 @@
+//! The files of a Linux host and its namespaces: nftables tables in place of
+//! the pf anchors, vpndns.toml, and strongSwan's configuration for
+//! kernel-libipsec. Namespaces share the host's filesystem, so every file of a
+//! jail lives in its own directory `<jail_root>/<jail>/`. May touch: nothing (pure).
+
+use super::{File, Owner, RenderError, ipsec, render, vpndns};
+use crate::deploy::model::{Host, Jail, JailKind, Site};
+use std::path::PathBuf;
+use tera::Context;
+
+/// The nftables table inside each vpn namespace.
+pub const VPN_TABLE: &str = "vpnjail";
+/// File names inside a jail's directory.
+pub const NFT_FILE: &str = "nft.conf";
+pub const VPNDNS_FILE: &str = "vpndns.toml";
+pub const STRONGSWAN_FILE: &str = "strongswan.conf";
+pub const SWANCTL_FILE: &str = "swanctl.conf";
+/// The host's nftables file, beside the jails' directories.
+pub const HOST_NFT_FILE: &str = "host.nft";
+
+/// Where the host's nftables table is written.
+pub fn host_nft_path(host: &Host) -> PathBuf {
+    host.jail_root.join(HOST_NFT_FILE)
+}
+
+/// Every file of a Linux host: its nftables table and its jails' files.
+pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("host", &host.name);
+    ctx.insert("table", &site.host_nft_table(host));
+    ctx.insert("ext_if", &host.external_if);
+    ctx.insert("bridge_net", &host.bridge.network.to_string());
+    ctx.insert(
+        "ipsec_jail",
+        &host
+            .ipsec_jail()
+            .map(|j| j.address.to_string())
+            .unwrap_or_default(),
+    );
+    let mut files = vec![File {
+        path: host_nft_path(host),
+        mode: 0o644,
+        content: render("host.nft", &ctx)?,
+        owner: Owner::Host,
+    }];
+    for j in &host.jails {
+        files.extend(jail(site, host, j)?);
+    }
+    Ok(files)
+}
+
+/// The files of one namespace, in its directory.
+pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError> {
+    let dir = host.jail_path(&j.name);
+    let owner = Owner::Jail(j.name.clone());
+    let file = |name: &str, mode: u32, content: String| File {
+        path: dir.join(name),
+        mode,
+        content,
+        owner: owner.clone(),
+    };
+    let mut out = Vec::new();
+    match &j.kind {
+        JailKind::Vpn(v) => {
+            let clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
+            let vpndns = host
+                .vpndns_jail()
+                .map(|d| d.address.to_string())
+                .unwrap_or_default();
+            let mut ctx = Context::new();
+            ctx.insert("site", &site.name);
+            ctx.insert("host", &host.name);
+            ctx.insert("jail", &j.name);
+            ctx.insert("netns", &site.jail_netns(host, j));
+            ctx.insert("table", VPN_TABLE);
+            ctx.insert("lan_if", &j.epair_jail());
+            ctx.insert("lan_net", &host.bridge.network.to_string());
+            ctx.insert("address", &j.address.to_string());
+            ctx.insert("tun_if", &v.tun);
+            ctx.insert("vpn_dns", &v.provider_dns.to_string());
+            ctx.insert("vpndns", &vpndns);
+            ctx.insert(
+                "clients",
+                &if vpndns.is_empty() {
+                    String::new()
+                } else {
+                    clients.join(", ")
+                },
+            );
+            out.push(file(NFT_FILE, 0o644, render("vpn.nft", &ctx)?));
+        }
+        JailKind::Vpndns => {
+            out.push(file(VPNDNS_FILE, 0o644, vpndns::config(site, host, j)?));
+            if let Some(b) = vpndns::blocklist(site) {
+                out.push(file(vpndns::BLOCKLIST_FILE, 0o644, b));
+            }
+        }
+        JailKind::Ipsec => {
+            let mut ctx = Context::new();
+            ctx.insert("site", &site.name);
+            ctx.insert("host", &host.name);
+            ctx.insert("dir", &dir.display().to_string());
+            out.push(file(
+                STRONGSWAN_FILE,
+                0o644,
+                render("strongswan-linux.conf", &ctx)?,
+            ));
+            for (rel, mode, content) in ipsec::files(site, host, j)? {
+                if rel.ends_with("swanctl.conf") {
+                    out.push(file(SWANCTL_FILE, mode, content));
+                }
+            }
+        }
+        JailKind::Service { .. } => {}
+    }
+    Ok(out)
+}
