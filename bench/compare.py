@@ -20,6 +20,7 @@ Phases:
 
 import argparse
 import atexit
+import json
 import os
 import random
 import re
@@ -408,6 +409,7 @@ def main():
                     help="folder of real blocklists added to the generated ones")
     ap.add_argument("--phases", default="ABC", help="which phases to run (A, B, C)")
     ap.add_argument("--proxies", default=",".join(PROXIES))
+    ap.add_argument("--json", default="", help="also write every measurement to this file")
     args = ap.parse_args()
     w = os.path.abspath(args.workdir)
     args.vpndns = os.path.abspath(args.vpndns)
@@ -481,6 +483,10 @@ addAction(AllRule(), SpoofAction("192.0.2.1"))
         scale["n"] = n_all
 
     report(args, proxies, res, direct, lat, scale)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "throughput": res, "direct": direct,
+                       "latency": lat, "scale": scale}, f, indent=1)
 
 
 def report(args, proxies, res, direct, lat, scale):
