@@ -50,23 +50,34 @@ impl DomainSetBuilder {
     /// would, without building a [`Name`]: the lowercase wire form is written
     /// into a reused buffer. On error nothing is added.
     pub fn insert_text(&mut self, text: &str, source: u16) -> Result<(), NameError> {
-        let text = text.strip_suffix('.').unwrap_or(text);
+        let text = text.strip_suffix('.').unwrap_or(text).as_bytes();
         let wire = &mut self.wire;
         wire.clear();
         if !text.is_empty() {
-            for label in text.as_bytes().split(|&b| b == b'.') {
-                if label.is_empty() {
+            // One length byte, then the text lowercased; each dot becomes the
+            // length byte of the label after it, checked left to right with
+            // the same errors, in the same order, as Name::from_text.
+            wire.push(0);
+            wire.extend_from_slice(text);
+            wire.make_ascii_lowercase();
+            let mut len_at = 0;
+            for end in 1..=wire.len() {
+                if end < wire.len() && wire[end] != b'.' {
+                    continue;
+                }
+                let len = end - len_at - 1;
+                if len == 0 {
                     return Err(NameError::EmptyLabel);
                 }
-                if label.len() > 63 {
+                if len > 63 {
                     return Err(NameError::LabelTooLong);
                 }
                 // As Name::push_label: the root's zero byte must still fit.
-                if wire.len() + 1 + label.len() > MAX_WIRE_LEN - 1 {
+                if len_at + 1 + len > MAX_WIRE_LEN - 1 {
                     return Err(NameError::TooLong);
                 }
-                wire.push(label.len() as u8);
-                wire.extend(label.iter().map(u8::to_ascii_lowercase));
+                wire[len_at] = len as u8;
+                len_at = end;
             }
         }
         let h = self.state.hash_one(&self.wire[..]);
@@ -133,23 +144,47 @@ fn merge_runs(mut hashes: Vec<u64>, runs: &[(usize, u16)]) -> (Vec<u64>, Vec<u16
     for &(start, end, _) in &bounds {
         hashes[start..end].sort_unstable();
     }
-    // A heap of (next hash, source, run) picks the smallest head each step.
-    let mut heads = std::collections::BinaryHeap::new();
-    for (r, &(start, end, source)) in bounds.iter().enumerate() {
-        if start < end {
-            heads.push(std::cmp::Reverse((hashes[start], source, r, start)));
-        }
-    }
     let mut out = Vec::with_capacity(hashes.len());
     let mut sources = Vec::with_capacity(hashes.len());
-    while let Some(std::cmp::Reverse((h, source, r, at))) = heads.pop() {
-        // Equal hashes pop in source order: the first kept has the smallest.
+    let mut keep = |h: u64, source: u16| {
+        // Equal hashes come in source order: the first kept has the smallest.
         if out.last() != Some(&h) {
             out.push(h);
             sources.push(source);
         }
-        if at + 1 < bounds[r].1 {
-            heads.push(std::cmp::Reverse((hashes[at + 1], source, r, at + 1)));
+    };
+    if bounds.len() <= 8 {
+        // Few runs (list files): a scan of the heads beats a heap.
+        let mut heads: Vec<(usize, usize, u16)> =
+            bounds.into_iter().filter(|b| b.0 < b.1).collect();
+        while !heads.is_empty() {
+            let mut min = 0;
+            for r in 1..heads.len() {
+                let (a, b) = (&heads[r], &heads[min]);
+                if (hashes[a.0], a.2) < (hashes[b.0], b.2) {
+                    min = r;
+                }
+            }
+            let head = &mut heads[min];
+            keep(hashes[head.0], head.2);
+            head.0 += 1;
+            if head.0 == head.1 {
+                heads.swap_remove(min);
+            }
+        }
+    } else {
+        // A heap of (next hash, source, run, position) picks the smallest.
+        let mut heap = std::collections::BinaryHeap::new();
+        for (r, &(start, end, source)) in bounds.iter().enumerate() {
+            if start < end {
+                heap.push(std::cmp::Reverse((hashes[start], source, r, start)));
+            }
+        }
+        while let Some(std::cmp::Reverse((h, source, r, at))) = heap.pop() {
+            keep(h, source);
+            if at + 1 < bounds[r].1 {
+                heap.push(std::cmp::Reverse((hashes[at + 1], source, r, at + 1)));
+            }
         }
     }
     drop(hashes);
@@ -330,5 +365,23 @@ mod tests {
         assert_eq!(source("d.test"), Some(2));
         assert_eq!(source("x.e.test"), Some(0));
         assert_eq!(source("f.test"), None);
+    }
+
+    #[test]
+    fn many_runs_merge_like_few() {
+        // 20 runs (more than the linear merge takes): source i lists
+        // names i..i+30, so each name's smallest source is max(0, name-29).
+        let mut b = DomainSetBuilder::default();
+        for source in 0..20u16 {
+            for k in source..source + 30 {
+                b.insert_text(&format!("n{k}.test"), source).unwrap();
+            }
+        }
+        let set = b.build();
+        assert_eq!(set.len(), 49);
+        for k in 0..49u16 {
+            let m = set.lookup(&n(&format!("n{k}.test"))).unwrap();
+            assert_eq!(m.source, k.saturating_sub(29), "n{k}");
+        }
     }
 }
