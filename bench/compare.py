@@ -461,8 +461,10 @@ addAction(AllRule(), SpoofAction("192.0.2.1"))
         for name in proxies:
             p = start_proxy(name, args, w)
             try:
+                rss0 = vmrss_kib(p.pid)
                 lat[name] = dnsperf(PORT[name], fwd, args.duration, [*load, "-Q", str(rate)],
                                     f"{w}/lat-{name}.txt")
+                lat[name]["rss"] = (rss0, vmrss_kib(p.pid))
             finally:
                 stop(p)
         for k, r in lat.items():
@@ -525,11 +527,13 @@ def report(args, proxies, res, direct, lat, scale):
         p("")
         p(f"fixed load {args.rate} QPS for {args.duration}s (forwarded, unique names):")
         p("")
-        p("| target | avg µs | p50 µs | p99 µs | lost / sent |")
-        p("| --- | ---: | ---: | ---: | ---: |")
+        p("| target | avg µs | p50 µs | p99 µs | lost / sent | VmRSS before → after |")
+        p("| --- | ---: | ---: | ---: | ---: | ---: |")
         for k, r in lat.items():
+            rss = (f"{r['rss'][0] / 1024:.1f} → {r['rss'][1] / 1024:.1f} MiB" if "rss" in r
+                   else "-")
             p(f"| {k} | {r['avg'] * 1e6:.0f} | {r['p50'] * 1e6:.0f} | {r['p99'] * 1e6:.0f} "
-              f"| {r['lost']:.0f} / {r['sent']:.0f} |")
+              f"| {r['lost']:.0f} / {r['sent']:.0f} | {rss} |")
     if scale:
         p("")
         p(f"blocklist scale: {args.domains:,} generated domains + real lists = {scale['n']:,} "
