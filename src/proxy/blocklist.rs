@@ -56,7 +56,7 @@ impl<'a> Iterator for Domains<'a> {
                 self.text = rest;
                 return None;
             }
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let end = find_whitespace(rest).unwrap_or(rest.len());
             let (token, tail) = rest.split_at(end);
             self.text = tail;
             if !is_hosts_self(token) {
@@ -64,6 +64,21 @@ impl<'a> Iterator for Domains<'a> {
             }
         }
     }
+}
+
+/// `s.find(char::is_whitespace)`, a byte at a time while the text is ASCII.
+fn find_whitespace(s: &str) -> Option<usize> {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if !b.is_ascii() {
+            // All before `i` is ASCII, so `i` starts a character.
+            return s[i..].find(char::is_whitespace).map(|j| i + j);
+        }
+        // char::is_whitespace's ASCII members (u8::is_ascii_whitespace lacks \x0b).
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Host names that hosts files map to themselves; never blocks.
@@ -108,7 +123,7 @@ pub fn parse_line(line: &str) -> Line<'_> {
         Some(i) => line[..i].trim(),
         None => line,
     };
-    let (first, rest) = match line.find(char::is_whitespace) {
+    let (first, rest) = match find_whitespace(line) {
         Some(i) => (&line[..i], line[i..].trim_start()),
         None => (line, ""),
     };
@@ -162,6 +177,27 @@ fn is_ip(s: &str) -> bool {
     maybe && s.parse::<IpAddr>().is_ok()
 }
 
+/// Byte classes for [`is_domain`]: 0 not allowed in a host name, 1 a letter,
+/// `-` or `_`, 2 a digit, 3 the dot.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            2
+        } else if c.is_ascii_alphabetic() || c == b'-' || c == b'_' {
+            1
+        } else if c == b'.' {
+            3
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// A host name as lists write them: letters, digits, `-` and `_`, dot-separated
 /// labels of 1 to 63 bytes, not an IP address. One pass over the bytes.
 fn is_domain(s: &str) -> bool {
@@ -171,20 +207,21 @@ fn is_domain(s: &str) -> bool {
     }
     let (mut label, mut numeric) = (0usize, true);
     for &b in s.as_bytes() {
-        if b == b'.' {
-            if label == 0 {
-                return false;
+        match CLASS[b as usize] {
+            0 => return false,
+            3 => {
+                if label == 0 {
+                    return false;
+                }
+                label = 0;
             }
-            label = 0;
-            continue;
-        }
-        if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return false;
-        }
-        numeric &= b.is_ascii_digit();
-        label += 1;
-        if label > 63 {
-            return false;
+            class => {
+                numeric &= class == 2;
+                label += 1;
+                if label > 63 {
+                    return false;
+                }
+            }
         }
     }
     // Of these characters only digits and dots can make an (IPv4) address.
@@ -379,6 +416,9 @@ mod tests {
             "0.0.0.0 0.0.0.0",
             "127.0.0.1 localhost LOCALHOST a.b",
             "0.0.0.0\ta.b\tc.d",
+            "0.0.0.0\x0ba.b",
+            "0.0.0.0\u{2003}a.b é.c",
+            "é 1.2.3.4",
             "0.0.0.0 a.b\u{a0}c.d",
             "a.b\u{a0}",
             "::1 x.y",
