@@ -4,6 +4,8 @@
     python3 bench/profile.py syscalls   # system calls per query, each proxy
     python3 bench/profile.py perf       # perf record of vpndns (cpu-clock)
     python3 bench/profile.py callgrind  # user-space instructions per query
+    python3 bench/profile.py floor      # CPU/query of a do-nothing responder
+                                        # (examples/udp_floor.rs) vs the proxies
 
 Needs what bench/compare.sh installs and builds, plus perf (Debian's
 linux-perf) for the first two and valgrind for the last. Uses the same
@@ -115,17 +117,38 @@ def callgrind(w, queries=20000):
                 print(f"  {ir / done:6.0f} Ir/query {m.group(2):>5}%  {m.group(3)[:90]}")
 
 
+def floor(w, seconds=5, rounds=2):
+    """CPU per locally answered query: examples/udp_floor.rs (no parsing;
+    per-datagram syscalls, then recvmmsg/sendmmsg) against vpndns and dnsdist."""
+    subprocess.run(["cargo", "build", "--release", "--example", "udp_floor"], check=True)
+    binary = os.path.abspath("target/release/examples/udp_floor")
+    res = {}
+    for _ in range(rounds):
+        for name in ["floor single", "floor batch", "vpndns", "dnsdist"]:
+            if name.startswith("floor"):
+                port = 5310
+                p = c.start(name.replace(" ", "-"), [binary, f"{c.HOST}:{port}", name[6:]], w)
+                c.wait_answer(port, "x.test", proc=p)
+            else:
+                port = c.PORT[name]
+                p = c.start_proxy(name, Args, w)
+            for load, extra in [("saturated", []), ("20k QPS", ["-Q", "20000"])]:
+                r = c.measured(f"{name} {load}", p, port, f"{w}/q-local.txt", seconds,
+                               ["-c", "2", "-q", "200", *extra])
+                res.setdefault((name, load), []).append(f"{r['qps']:.0f} QPS {r['cpu_us']:.2f} µs")
+            c.stop(p)
+    for (name, load), runs in res.items():
+        print(f"{name:13} {load:9}  " + "  |  ".join(runs))
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "syscalls"
     with tempfile.TemporaryDirectory(prefix="vpndns-profile.") as w:
         try:
             c.make_inputs(w, 4)
-            if mode == "callgrind":
-                upstream(w)
-                callgrind(w)
-            else:
-                upstream(w)
-                {"syscalls": syscalls, "perf": perf_record}[mode](w)
+            upstream(w)
+            {"syscalls": syscalls, "perf": perf_record, "callgrind": callgrind,
+             "floor": floor}[mode](w)
         finally:
             c.stop_all()
 
