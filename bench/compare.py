@@ -16,6 +16,8 @@ Phases:
      at the same load is measured too so the added latency can be read off.
   C. blocklist scale: 1,000,000 generated domains plus the real lists; time
      from exec until the first blocked name is answered, and VmRSS.
+  D. vpndns with that list under the fixed load (half forwarded, half local),
+     sent SIGHUP every 2 s: reloads done and queries lost.
 """
 
 import argparse
@@ -30,6 +32,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 HOST = "127.0.0.1"
@@ -137,19 +140,28 @@ def wait_answer(port, name, want_ip=None, timeout=60.0, proc=None):
 # ---------------------------------------------------------------- dnsperf
 
 
-def dnsperf(port, datafile, duration, extra=(), verbose_to=None):
+def dnsperf(port, datafile, duration, extra=(), verbose=False, every=None):
+    """Runs dnsperf and parses its summary; with `verbose`, also p50/p99
+    from the per-query lines. `every`, if given, is called about once a
+    second while dnsperf runs."""
     # -t 2: queries still unanswered 2 s after the time limit count as lost
     # (the default, 5 s, only makes each phase longer).
     argv = ["dnsperf", "-s", HOST, "-p", str(port), "-d", datafile,
             "-l", str(duration), "-t", "2", *extra]
-    if verbose_to:
+    if verbose:
         argv.append("-v")
-        with open(verbose_to, "w") as f:
-            subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, check=True)
-        with open(verbose_to) as f:
-            text = f.read()
-    else:
-        text = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryFile("w+") as out:
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        while p.poll() is None:
+            try:
+                p.wait(1)
+            except subprocess.TimeoutExpired:
+                if every:
+                    every()
+        if p.returncode != 0:
+            raise RuntimeError(f"dnsperf exited with {p.returncode}")
+        out.seek(0)
+        text = out.read()
     num = lambda pat: float(re.search(pat, text).group(1))
     r = {
         "sent": num(r"Queries sent:\s+(\d+)"),
@@ -158,7 +170,7 @@ def dnsperf(port, datafile, duration, extra=(), verbose_to=None):
         "qps": num(r"Queries per second:\s+([\d.]+)"),
         "avg": num(r"Average Latency \(s\):\s+([\d.]+)"),
     }
-    if verbose_to:
+    if verbose:
         lat = sorted(float(m) for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
         r["p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
         r["p50"] = lat[len(lat) // 2] if lat else float("nan")
@@ -355,6 +367,18 @@ def make_blocklist(w, n, real_dir):
     return [f"{w}/gen-1m.txt", *real], len(gen), len(domains), gen[0]
 
 
+_blocklist = []
+
+
+def blocklist_files(args, w):
+    """The generated list and the real ones, made once per run."""
+    if not _blocklist:
+        log(f"generating {args.domains} domains (+ real lists from {args.real_lists or '-'})")
+        _blocklist.append(make_blocklist(w, args.domains, args.real_lists))
+        log(f"  {_blocklist[0][1]} generated, {_blocklist[0][2]} distinct with the real lists")
+    return _blocklist[0]
+
+
 def scale_run(name, args, w, lists, probe):
     """Starts `name` with the full list (`lists`) or with only the probe domain
     (`lists` empty), and times exec until the probe is answered 0.0.0.0."""
@@ -407,7 +431,9 @@ def main():
     ap.add_argument("--domains", type=int, default=1_000_000)
     ap.add_argument("--real-lists", default="",
                     help="folder of real blocklists added to the generated ones")
-    ap.add_argument("--phases", default="ABC", help="which phases to run (A, B, C)")
+    ap.add_argument("--phases", default="ABCD",
+                    help="which phases to run: A throughput, B fixed load, C blocklist scale, "
+                         "D SIGHUP reloads under load")
     ap.add_argument("--proxies", default=",".join(PROXIES))
     ap.add_argument("--json", default="", help="also write every measurement to this file")
     args = ap.parse_args()
@@ -425,8 +451,9 @@ def main():
     direct = []
     lat = {}
     scale = {}
+    reload_result = {}
 
-    if "A" in args.phases or "B" in args.phases:
+    if any(x in args.phases for x in "ABD"):
         up = start("upstream", ["dnsdist", "--supervised", "--disable-syslog",
                                 "-C", write(f"{w}/upstream.conf", f"""\
 setSecurityPollSuffix("")
@@ -457,26 +484,59 @@ addAction(AllRule(), SpoofAction("192.0.2.1"))
             rate = int(0.5 * med(base)) if base else 20000
         log(f"phase B: fixed load {rate} QPS")
         lat["upstream direct"] = dnsperf(PORT_UPSTREAM, fwd, args.duration,
-                                         [*load, "-Q", str(rate)], f"{w}/lat-direct.txt")
+                                         [*load, "-Q", str(rate)], True)
         for name in proxies:
             p = start_proxy(name, args, w)
             try:
-                rss0 = vmrss_kib(p.pid)
+                rss = [vmrss_kib(p.pid)]
                 lat[name] = dnsperf(PORT[name], fwd, args.duration, [*load, "-Q", str(rate)],
-                                    f"{w}/lat-{name}.txt")
-                lat[name]["rss"] = (rss0, vmrss_kib(p.pid))
+                                    True, lambda: rss.append(vmrss_kib(p.pid)))
+                rss.append(vmrss_kib(p.pid))
+                lat[name]["rss"] = rss
             finally:
                 stop(p)
         for k, r in lat.items():
             log(f"  {k}: avg {r['avg'] * 1e6:.0f} us, p99 {r['p99'] * 1e6:.0f} us, "
                 f"lost {r['lost']:.0f}/{r['sent']:.0f}")
         args.rate = rate
+    if "D" in args.phases:
+        lists, n_gen, n_all, probe = blocklist_files(args, w)
+        rate = args.rate or 20000
+        mixed = f"{w}/q-mixed.txt"
+        with open(fwd) as f_fwd, open(local) as f_local, open(mixed, "w") as out:
+            local_lines = f_local.readlines()
+            for i, line in enumerate(f_fwd):
+                out.write(line + local_lines[i % len(local_lines)])
+        log(f"phase D: SIGHUP every 2 s under {rate} QPS (half forwarded, half local), "
+            f"{n_all} blocked domains")
+        conf = vpndns_conf(w, PORT["vpndns"], args.workers, [*lists, f"{w}/blocked.txt"])
+        p = start("vpndns", [args.vpndns, "-c", conf, "run"], w)
+        try:
+            wait_answer(PORT["vpndns"], probe, "0.0.0.0", timeout=120, proc=p)
+            logfile = f"{w}/vpndns.log"
+            before = open(logfile, errors="replace").read().count("reloaded")
+            ticks = [0]
+
+            def hup():
+                ticks[0] += 1
+                if ticks[0] % 2 == 0:
+                    p.send_signal(signal.SIGHUP)
+
+            r = dnsperf(PORT["vpndns"], mixed, args.duration, [*load, "-Q", str(rate)], True, hup)
+            time.sleep(1)
+            text = open(logfile, errors="replace").read()
+            r["reloads"] = text.count("reloaded") - before
+            r["failed"] = text.count("reload failed")
+            r["rate"] = rate
+            reload_result["vpndns"] = r
+            log(f"  {r['reloads']} reloads, lost {r['lost']:.0f}/{r['sent']:.0f}, "
+                f"p99 {r['p99'] * 1e6:.0f} us")
+        finally:
+            stop(p)
     stop_all()
 
     if "C" in args.phases:
-        log(f"phase C: generating {args.domains} domains (+ real lists from {args.real_lists or '-'})")
-        lists, n_gen, n_all, probe = make_blocklist(w, args.domains, args.real_lists)
-        log(f"  {n_gen} generated, {n_all} distinct with the real lists")
+        lists, n_gen, n_all, probe = blocklist_files(args, w)
         for name in [p for p in proxies if p in ("vpndns", "dnsmasq")]:
             scale[name] = {
                 "empty": scale_run(name, args, w, [], probe),
@@ -484,14 +544,14 @@ addAction(AllRule(), SpoofAction("192.0.2.1"))
             }
         scale["n"] = n_all
 
-    report(args, proxies, res, direct, lat, scale)
+    report(args, proxies, res, direct, lat, scale, reload_result)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "throughput": res, "direct": direct,
-                       "latency": lat, "scale": scale}, f, indent=1)
+                       "latency": lat, "scale": scale, "reload": reload_result}, f, indent=1)
 
 
-def report(args, proxies, res, direct, lat, scale):
+def report(args, proxies, res, direct, lat, scale, reload_result):
     out = []
     p = out.append
     p("")
@@ -527,11 +587,14 @@ def report(args, proxies, res, direct, lat, scale):
         p("")
         p(f"fixed load {args.rate} QPS for {args.duration}s (forwarded, unique names):")
         p("")
-        p("| target | avg µs | p50 µs | p99 µs | lost / sent | VmRSS before → after |")
+        p("| target | avg µs | p50 µs | p99 µs | lost / sent "
+          "| VmRSS start → end (min–max after the first second) |")
         p("| --- | ---: | ---: | ---: | ---: | ---: |")
         for k, r in lat.items():
-            rss = (f"{r['rss'][0] / 1024:.1f} → {r['rss'][1] / 1024:.1f} MiB" if "rss" in r
-                   else "-")
+            m = r.get("rss", [])
+            rest = m[2:] or m[-1:]
+            rss = (f"{m[0] / 1024:.1f} → {m[-1] / 1024:.1f} MiB ({min(rest) / 1024:.1f}–"
+                   f"{max(rest) / 1024:.1f})" if m else "-")
             p(f"| {k} | {r['avg'] * 1e6:.0f} | {r['p50'] * 1e6:.0f} | {r['p99'] * 1e6:.0f} "
               f"| {r['lost']:.0f} / {r['sent']:.0f} | {rss} |")
     if scale:
@@ -558,6 +621,13 @@ def report(args, proxies, res, direct, lat, scale):
             p("")
             p(f"vpndns/dnsmasq: ready time {vt / dt:.2f} (target ≤ 0.5), "
               f"VmRSS {vm / dm:.2f} (target ≤ 0.4)")
+    if reload_result:
+        r = reload_result["vpndns"]
+        p("")
+        p(f"SIGHUP reload of the full blocklist every 2 s under {r['rate']} QPS (half forwarded, "
+          f"half local) for {args.duration}s: {r['reloads']} reloads ({r['failed']} failed), "
+          f"lost {r['lost']:.0f} / {r['sent']:.0f}, avg {r['avg'] * 1e6:.0f} µs, "
+          f"p99 {r['p99'] * 1e6:.0f} µs")
     print("\n".join(out), flush=True)
 
 
