@@ -14,11 +14,10 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use super::domainset::DomainSetBuilder;
-use super::name::Name;
 
 /// What one line of a list contributes.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,11 +25,60 @@ pub enum Line<'a> {
     /// Nothing: blank or comment.
     Nothing,
     /// Domains to block (a hosts line may name several).
-    Block(Vec<&'a str>),
+    Block(Domains<'a>),
     /// A domain to allow (adblock exception `@@||d^`).
     Allow(&'a str),
     /// A line that is not understood or not supported, with why.
     Skip(&'static str),
+}
+
+/// The domains a [`Line::Block`] blocks, iterated without allocating: one
+/// domain, or the names of a hosts line less its `localhost`-style names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domains<'a> {
+    /// The one domain, or the names after a hosts line's address.
+    text: &'a str,
+    hosts: bool,
+}
+
+impl<'a> Iterator for Domains<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if !self.hosts {
+            let one = self.text;
+            self.text = "";
+            return (!one.is_empty()).then_some(one);
+        }
+        loop {
+            let rest = self.text.trim_start();
+            if rest.is_empty() {
+                self.text = rest;
+                return None;
+            }
+            let end = find_whitespace(rest).unwrap_or(rest.len());
+            let (token, tail) = rest.split_at(end);
+            self.text = tail;
+            if !is_hosts_self(token) {
+                return Some(token);
+            }
+        }
+    }
+}
+
+/// `s.find(char::is_whitespace)`, a byte at a time while the text is ASCII.
+fn find_whitespace(s: &str) -> Option<usize> {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if !b.is_ascii() {
+            // All before `i` is ASCII, so `i` starts a character.
+            return s[i..].find(char::is_whitespace).map(|j| i + j);
+        }
+        // char::is_whitespace's ASCII members (u8::is_ascii_whitespace lacks \x0b).
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Host names that hosts files map to themselves; never blocks.
@@ -49,6 +97,10 @@ const HOSTS_SELF: &[&str] = &[
     "0.0.0.0",
 ];
 
+fn is_hosts_self(token: &str) -> bool {
+    HOSTS_SELF.iter().any(|s| s.eq_ignore_ascii_case(token))
+}
+
 /// Classifies one line.
 pub fn parse_line(line: &str) -> Line<'_> {
     let line = line.trim();
@@ -63,56 +115,117 @@ pub fn parse_line(line: &str) -> Line<'_> {
     }
     if let Some(rule) = line.strip_prefix("||") {
         return match rule.strip_suffix('^') {
-            Some(d) if is_domain(d) => Line::Block(vec![d]),
+            Some(d) if is_domain(d) => one(d),
             _ => Line::Skip("adblock rule other than ||domain^"),
         };
     }
-    let line = line.split('#').next().unwrap_or("").trim();
-    let mut tokens = line.split_whitespace();
-    let Some(first) = tokens.next() else {
-        return Line::Nothing;
+    let line = match line.find('#') {
+        Some(i) => line[..i].trim(),
+        None => line,
     };
-    if first.parse::<IpAddr>().is_ok() {
-        let mut tokens = tokens.peekable();
-        if tokens.peek().is_none() {
+    let (first, rest) = match find_whitespace(line) {
+        Some(i) => (&line[..i], line[i..].trim_start()),
+        None => (line, ""),
+    };
+    if first.is_empty() {
+        return Line::Nothing;
+    }
+    if is_ip(first) {
+        if rest.is_empty() {
             return Line::Skip("an address without names");
         }
-        let names: Vec<&str> = tokens
-            .filter(|t| !HOSTS_SELF.iter().any(|s| s.eq_ignore_ascii_case(t)))
-            .collect();
-        if names.iter().any(|t| !is_domain(t)) {
-            return Line::Skip("hosts line with a name that is not a domain");
+        let names = Domains {
+            text: rest,
+            hosts: true,
+        };
+        let mut any = false;
+        for name in names.clone() {
+            if !is_domain(name) {
+                return Line::Skip("hosts line with a name that is not a domain");
+            }
+            any = true;
         }
-        return if names.is_empty() {
-            Line::Nothing
-        } else {
+        return if any {
             Line::Block(names)
+        } else {
+            Line::Nothing
         };
     }
-    if tokens.next().is_some() {
+    if !rest.is_empty() {
         return Line::Skip("several words, and the first is not an address");
     }
     let domain = first.strip_prefix("*.").unwrap_or(first);
     if is_domain(domain) {
-        Line::Block(vec![domain])
+        one(domain)
     } else {
         Line::Skip("not a domain name")
     }
 }
 
+fn one(domain: &str) -> Line<'_> {
+    Line::Block(Domains {
+        text: domain,
+        hosts: false,
+    })
+}
+
+/// Whether `s` is an IP address. Only text of the characters an address can
+/// have is parsed: an IPv6 address has a ':', an IPv4 one only digits and
+/// dots; most lines start with a name and skip the parse.
+fn is_ip(s: &str) -> bool {
+    let maybe = s.contains(':') || s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    maybe && s.parse::<IpAddr>().is_ok()
+}
+
+/// Byte classes for [`is_domain`]: 0 not allowed in a host name, 1 a letter,
+/// `-` or `_`, 2 a digit, 3 the dot.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_digit() {
+            2
+        } else if c.is_ascii_alphabetic() || c == b'-' || c == b'_' {
+            1
+        } else if c == b'.' {
+            3
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// A host name as lists write them: letters, digits, `-` and `_`, dot-separated
-/// labels of 1 to 63 bytes, not an IP address.
+/// labels of 1 to 63 bytes, not an IP address. One pass over the bytes.
 fn is_domain(s: &str) -> bool {
     let s = s.strip_suffix('.').unwrap_or(s);
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        && s.parse::<IpAddr>().is_err()
+    if s.is_empty() || s.len() > 253 {
+        return false;
+    }
+    let (mut label, mut numeric) = (0usize, true);
+    for &b in s.as_bytes() {
+        match CLASS[b as usize] {
+            0 => return false,
+            3 => {
+                if label == 0 {
+                    return false;
+                }
+                label = 0;
+            }
+            class => {
+                numeric &= class == 2;
+                label += 1;
+                if label > 63 {
+                    return false;
+                }
+            }
+        }
+    }
+    // Of these characters only digits and dots can make an (IPv4) address.
+    label > 0 && !(numeric && s.parse::<Ipv4Addr>().is_ok())
 }
 
 /// Counts from loading one file.
@@ -169,20 +282,14 @@ pub fn load_file(
         match parse_line(text) {
             Line::Nothing => {}
             Line::Skip(why) => skip(why),
-            Line::Allow(d) => match Name::from_text(d) {
-                Ok(name) => {
-                    allow.insert(&name, source);
-                    stats.allowed += 1;
-                }
+            Line::Allow(d) => match allow.insert_text(d, source) {
+                Ok(()) => stats.allowed += 1,
                 Err(_) => skip("name too long"),
             },
             Line::Block(names) => {
                 for d in names {
-                    match Name::from_text(d) {
-                        Ok(name) => {
-                            block.insert(&name, source);
-                            stats.blocked += 1;
-                        }
+                    match block.insert_text(d, source) {
+                        Ok(()) => stats.blocked += 1,
                         Err(_) => skip("name too long"),
                     }
                 }
@@ -194,40 +301,171 @@ pub fn load_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::name::Name;
+
+    /// The domains a line blocks, or `None` when it blocks nothing.
+    fn blocks(line: &str) -> Option<Vec<&str>> {
+        match parse_line(line) {
+            Line::Block(d) => Some(d.collect()),
+            _ => None,
+        }
+    }
 
     #[test]
     fn each_format() {
+        assert_eq!(blocks("ads.example.com\n"), Some(vec!["ads.example.com"]));
         assert_eq!(
-            parse_line("ads.example.com\n"),
-            Line::Block(vec!["ads.example.com"])
+            blocks("  Ads.Example.com # note"),
+            Some(vec!["Ads.Example.com"])
         );
-        assert_eq!(
-            parse_line("  Ads.Example.com # note"),
-            Line::Block(vec!["Ads.Example.com"])
-        );
-        assert_eq!(
-            parse_line("0.0.0.0 a.com b.com"),
-            Line::Block(vec!["a.com", "b.com"])
-        );
+        assert_eq!(blocks("0.0.0.0 a.com b.com"), Some(vec!["a.com", "b.com"]));
         assert_eq!(parse_line("127.0.0.1 localhost"), Line::Nothing);
         assert_eq!(parse_line("::1 ip6-localhost ip6-loopback"), Line::Nothing);
-        assert_eq!(parse_line(":: x.org"), Line::Block(vec!["x.org"]));
-        assert_eq!(
-            parse_line("||ads.example.com^"),
-            Line::Block(vec!["ads.example.com"])
-        );
+        assert_eq!(blocks(":: x.org"), Some(vec!["x.org"]));
+        assert_eq!(blocks("||ads.example.com^"), Some(vec!["ads.example.com"]));
         assert_eq!(
             parse_line("@@||good.example.com^"),
             Line::Allow("good.example.com")
         );
+        assert_eq!(blocks("*.easy.example"), Some(vec!["easy.example"]));
         assert_eq!(
-            parse_line("*.easy.example"),
-            Line::Block(vec!["easy.example"])
+            blocks("||0.0.0.0.beeglivesex.com^"),
+            Some(vec!["0.0.0.0.beeglivesex.com"])
         );
-        assert_eq!(
-            parse_line("||0.0.0.0.beeglivesex.com^"),
-            Line::Block(vec!["0.0.0.0.beeglivesex.com"])
-        );
+    }
+
+    /// The parser before it was made allocation-free, kept to check that the
+    /// fast one classifies every line the same way.
+    fn reference(line: &str) -> (Option<Vec<&str>>, Option<&str>, bool) {
+        fn is_domain_ref(s: &str) -> bool {
+            let s = s.strip_suffix('.').unwrap_or(s);
+            !s.is_empty()
+                && s.len() <= 253
+                && s.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+                && s.parse::<IpAddr>().is_err()
+        }
+        const NOTHING: (Option<Vec<&str>>, Option<&str>, bool) = (None, None, false);
+        const SKIP: (Option<Vec<&str>>, Option<&str>, bool) = (None, None, true);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(['#', '!', '[']) {
+            return NOTHING;
+        }
+        if let Some(rule) = line.strip_prefix("@@||") {
+            return match rule.strip_suffix('^') {
+                Some(d) if is_domain_ref(d) => (None, Some(d), false),
+                _ => SKIP,
+            };
+        }
+        if let Some(rule) = line.strip_prefix("||") {
+            return match rule.strip_suffix('^') {
+                Some(d) if is_domain_ref(d) => (Some(vec![d]), None, false),
+                _ => SKIP,
+            };
+        }
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut tokens = line.split_whitespace();
+        let Some(first) = tokens.next() else {
+            return NOTHING;
+        };
+        if first.parse::<IpAddr>().is_ok() {
+            let mut tokens = tokens.peekable();
+            if tokens.peek().is_none() {
+                return SKIP;
+            }
+            let names: Vec<&str> = tokens.filter(|t| !is_hosts_self(t)).collect();
+            if names.iter().any(|t| !is_domain_ref(t)) {
+                return SKIP;
+            }
+            return if names.is_empty() {
+                NOTHING
+            } else {
+                (Some(names), None, false)
+            };
+        }
+        if tokens.next().is_some() {
+            return SKIP;
+        }
+        let domain = first.strip_prefix("*.").unwrap_or(first);
+        if is_domain_ref(domain) {
+            (Some(vec![domain]), None, false)
+        } else {
+            SKIP
+        }
+    }
+
+    #[test]
+    fn same_as_the_reference_parser() {
+        let long_label = format!("{}.com", "a".repeat(64));
+        let long_name = format!("{}com", "abcdefghi.".repeat(26));
+        let mut lines = vec![
+            "",
+            " ",
+            "#",
+            "a # b",
+            "a#b",
+            "1.2.3.4",
+            "1.2.3",
+            "123",
+            "1.2.3.4.5",
+            "0.0.0.0",
+            "0.0.0.0 0.0.0.0",
+            "127.0.0.1 localhost LOCALHOST a.b",
+            "0.0.0.0\ta.b\tc.d",
+            "0.0.0.0\x0ba.b",
+            "0.0.0.0\u{2003}a.b é.c",
+            "é 1.2.3.4",
+            "0.0.0.0 a.b\u{a0}c.d",
+            "a.b\u{a0}",
+            "::1 x.y",
+            "fe80::1%eth0 x.y",
+            "1.2.3.4 1.2.3.5",
+            "1.2.3.4 a..b",
+            "a..b",
+            ".a",
+            "a.",
+            "a..",
+            "*.a.b",
+            "*.",
+            "*.1.2.3.4",
+            "||a.b^",
+            "||a.b^$third-party",
+            "||^",
+            "@@||a.b^",
+            "@@||1.2.3.4^",
+            "||1.2.3.4^",
+            "a_b-c.d",
+            "a.b:80",
+            "ünïcode.de",
+            "0.0.0.0 a.b # c.d",
+            "0.0.0.0 # a.b",
+            "x y",
+            "[Adblock]",
+            "!x",
+            "a.b.",
+            &long_label,
+            &long_name,
+        ];
+        let real =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/blocklists");
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&real).into_iter().flatten().flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        lines.extend(text.lines());
+        for line in lines {
+            let got = match parse_line(line) {
+                Line::Nothing => (None, None, false),
+                Line::Block(d) => (Some(d.collect()), None, false),
+                Line::Allow(d) => (None, Some(d), false),
+                Line::Skip(_) => (None, None, true),
+            };
+            assert_eq!(got, reference(line), "{line:?}");
+        }
     }
 
     #[test]
