@@ -4,6 +4,7 @@
 //! - [`engine`] decides, from the tables in [`policy`], [`statics`],
 //!   [`domainset`] and [`blocklist`], built from [`config`];
 //! - [`answer`] encodes a local answer, or [`upstream`] forwards it;
+//! - [`framing`] splits a TCP stream into messages;
 //! - [`udp`] and [`tcp`] are the listeners that run this per packet, and
 //!   [`server`] binds them, drops privileges, reloads and shuts down.
 pub mod answer;
@@ -12,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod domainset;
 pub mod engine;
+pub mod framing;
 pub mod name;
 pub mod policy;
 pub mod querylog;
