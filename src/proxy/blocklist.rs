@@ -13,7 +13,7 @@
 //! `*.d`, meaning the same set of names as `d` in the other formats.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -115,6 +115,15 @@ fn is_domain(s: &str) -> bool {
         && s.parse::<IpAddr>().is_err()
 }
 
+/// Largest list file loaded: the biggest public lists are a few tens of MiB;
+/// anything near this is a mistake (a disk image, a log) and is refused by
+/// its size before a byte of it is read.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Longest line read, counting its newline: a hosts line naming many hosts fits easily; a longer
+/// "line" is binary data or a file without newlines, and is refused rather
+/// than buffered whole.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
 /// Counts from loading one file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FileStats {
@@ -135,6 +144,10 @@ pub enum ListError {
     Io(#[from] std::io::Error),
     #[error("line {0}: binary data (NUL byte); is this a blocklist?")]
     Binary(usize),
+    #[error("{size} bytes is over the limit of {max} bytes for a list file; is this a blocklist?")]
+    TooLarge { size: u64, max: u64 },
+    #[error("line {0} is longer than {max} bytes; is this a blocklist?", max = MAX_LINE_BYTES)]
+    LineTooLong(usize),
 }
 
 /// Streams `path` into the builders: blocked names into `block` (tagged with
@@ -145,18 +158,38 @@ pub fn load_file(
     block: &mut DomainSetBuilder,
     allow: &mut DomainSetBuilder,
 ) -> Result<FileStats, ListError> {
-    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(ListError::TooLarge {
+            size,
+            max: MAX_FILE_BYTES,
+        });
+    }
+    // Bounded even when the metadata says nothing useful (a device, a pipe,
+    // a file that grows while it is read).
+    let mut reader = BufReader::with_capacity(1 << 16, file.take(MAX_FILE_BYTES + 1));
     let mut stats = FileStats::default();
     let mut buf = Vec::with_capacity(256);
     let mut number = 0;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        if reader.by_ref().take(limit).read_until(b'\n', &mut buf)? == 0 {
+            if reader.get_ref().limit() == 0 {
+                return Err(ListError::TooLarge {
+                    size: MAX_FILE_BYTES + 1,
+                    max: MAX_FILE_BYTES,
+                });
+            }
             return Ok(stats);
         }
         number += 1;
         if buf.contains(&0) {
             return Err(ListError::Binary(number));
+        }
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(ListError::LineTooLong(number));
         }
         let mut skip = |why| {
             stats.skipped += 1;
@@ -280,5 +313,68 @@ mod tests {
             &mut DomainSetBuilder::default(),
         );
         assert!(matches!(err, Err(ListError::Binary(2))));
+    }
+
+    fn load(path: &Path) -> Result<FileStats, ListError> {
+        load_file(
+            path,
+            0,
+            &mut DomainSetBuilder::default(),
+            &mut DomainSetBuilder::default(),
+        )
+    }
+
+    #[test]
+    fn refuses_a_huge_file_by_its_size_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        // 1 GiB, sparse: no blocks written, so this test is instant.
+        let f = File::create(&path).unwrap();
+        f.set_len(1 << 30).unwrap();
+        drop(f);
+        let err = load(&path).unwrap_err();
+        assert!(
+            matches!(err, ListError::TooLarge { size, max } if size == 1 << 30 && max == MAX_FILE_BYTES),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("1073741824 bytes is over the limit"),
+            "{text}"
+        );
+        // Just under the cap is read (and, being all NULs, refused as binary).
+        let f = File::create(&path).unwrap();
+        f.set_len(MAX_FILE_BYTES).unwrap();
+        drop(f);
+        assert!(matches!(load(&path), Err(ListError::Binary(1))));
+    }
+
+    #[test]
+    fn refuses_endless_or_newline_free_input_after_one_line() {
+        // A device reports size 0 and never ends: only one line's worth is read.
+        let zero = Path::new("/dev/zero");
+        if zero.exists() {
+            assert!(matches!(load(zero), Err(ListError::Binary(1))));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one-line.txt");
+        let mut text = b"ok.example\n".to_vec();
+        text.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
+        std::fs::write(&path, &text).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(matches!(err, ListError::LineTooLong(2)), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("line 2 is longer than 65536 bytes")
+        );
+        // A line of exactly the limit, newline included, is fine.
+        let mut text = vec![b'a'; MAX_LINE_BYTES - 1];
+        text.push(b'\n');
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(
+            load(&path).unwrap().skipped,
+            1,
+            "too long for a name: skipped"
+        );
     }
 }
