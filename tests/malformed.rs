@@ -436,3 +436,67 @@ fn largest_messages_and_broken_frames_over_tcp() {
 
     assert_still_serving(&mut p, client);
 }
+
+/// `vpndns check` (the same loading as startup and reload) on a config
+/// naming `list`: its exit status and what it printed.
+fn check_with_list(dir: &std::path::Path, list: &std::path::Path) -> (bool, String) {
+    let config = dir.join("vpndns.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:5353\"]\n\n[block]\nlists = [{:?}]\n",
+            list.display().to_string()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpndns"))
+        .args(["check", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused without reading the file"
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn huge_binary_and_endless_lists_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.txt");
+    // 1 GiB, sparse: nothing is written, so this is instant, and vpndns must
+    // refuse it by its size (reading it would take seconds and, whole, 1 GiB).
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let (ok, text) = check_with_list(dir.path(), &huge);
+    assert!(!ok);
+    assert!(text.contains("huge.txt"), "names the file: {text}");
+    assert!(
+        text.contains("1073741824 bytes is over the limit"),
+        "says why: {text}"
+    );
+
+    let binary = dir.path().join("binary.txt");
+    std::fs::write(&binary, b"ads.example\n\x7fELF\x02\x01\x01\x00\x00").unwrap();
+    let (ok, text) = check_with_list(dir.path(), &binary);
+    assert!(!ok);
+    assert!(text.contains("line 2: binary data"), "{text}");
+
+    let zero = std::path::Path::new("/dev/zero");
+    if zero.exists() {
+        let (ok, text) = check_with_list(dir.path(), zero);
+        assert!(!ok);
+        assert!(text.contains("binary data"), "{text}");
+    }
+
+    let good = dir.path().join("good.txt");
+    std::fs::write(&good, "ads.example\n").unwrap();
+    let (ok, text) = check_with_list(dir.path(), &good);
+    assert!(ok, "{text}");
+}
