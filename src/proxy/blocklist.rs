@@ -150,6 +150,70 @@ pub enum ListError {
     LineTooLong(usize),
 }
 
+/// A text file read line by line within the caps: refused by its size
+/// before reading if over [`MAX_FILE_BYTES`], never more than that read in
+/// all (devices and pipes report no size), no line over [`MAX_LINE_BYTES`]
+/// buffered, and a NUL byte refused as binary data. For list files and for
+/// any other line-oriented file the proxy reads, such as hosts files.
+pub struct BoundedLines {
+    reader: BufReader<std::io::Take<File>>,
+    buf: Vec<u8>,
+    number: usize,
+}
+
+impl BoundedLines {
+    /// Opens `path`, refusing it by its size.
+    pub fn open(path: &Path) -> Result<BoundedLines, ListError> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(ListError::TooLarge {
+                size,
+                max: MAX_FILE_BYTES,
+            });
+        }
+        Ok(BoundedLines {
+            reader: BufReader::with_capacity(1 << 16, file.take(MAX_FILE_BYTES + 1)),
+            buf: Vec::with_capacity(256),
+            number: 0,
+        })
+    }
+
+    /// The next line's number (from 1) and bytes, without its line ending
+    /// (`\n` or `\r\n`); `None` at the end of the file.
+    pub fn next_line(&mut self) -> Result<Option<(usize, &[u8])>, ListError> {
+        self.buf.clear();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        if self
+            .reader
+            .by_ref()
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)?
+            == 0
+        {
+            if self.reader.get_ref().limit() == 0 {
+                return Err(ListError::TooLarge {
+                    size: MAX_FILE_BYTES + 1,
+                    max: MAX_FILE_BYTES,
+                });
+            }
+            return Ok(None);
+        }
+        self.number += 1;
+        if self.buf.contains(&0) {
+            return Err(ListError::Binary(self.number));
+        }
+        if self.buf.len() > MAX_LINE_BYTES {
+            return Err(ListError::LineTooLong(self.number));
+        }
+        let mut line = &self.buf[..];
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l.strip_suffix(b"\r").unwrap_or(l);
+        }
+        Ok(Some((self.number, line)))
+    }
+}
+
 /// Streams `path` into the builders: blocked names into `block` (tagged with
 /// `source`), exceptions into `allow`.
 pub fn load_file(
@@ -158,44 +222,14 @@ pub fn load_file(
     block: &mut DomainSetBuilder,
     allow: &mut DomainSetBuilder,
 ) -> Result<FileStats, ListError> {
-    let file = File::open(path)?;
-    let size = file.metadata()?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(ListError::TooLarge {
-            size,
-            max: MAX_FILE_BYTES,
-        });
-    }
-    // Bounded even when the metadata says nothing useful (a device, a pipe,
-    // a file that grows while it is read).
-    let mut reader = BufReader::with_capacity(1 << 16, file.take(MAX_FILE_BYTES + 1));
+    let mut lines = BoundedLines::open(path)?;
     let mut stats = FileStats::default();
-    let mut buf = Vec::with_capacity(256);
-    let mut number = 0;
-    loop {
-        buf.clear();
-        let limit = MAX_LINE_BYTES as u64 + 1;
-        if reader.by_ref().take(limit).read_until(b'\n', &mut buf)? == 0 {
-            if reader.get_ref().limit() == 0 {
-                return Err(ListError::TooLarge {
-                    size: MAX_FILE_BYTES + 1,
-                    max: MAX_FILE_BYTES,
-                });
-            }
-            return Ok(stats);
-        }
-        number += 1;
-        if buf.contains(&0) {
-            return Err(ListError::Binary(number));
-        }
-        if buf.len() > MAX_LINE_BYTES {
-            return Err(ListError::LineTooLong(number));
-        }
+    while let Some((number, bytes)) = lines.next_line()? {
         let mut skip = |why| {
             stats.skipped += 1;
             stats.first_skip.get_or_insert((number, why));
         };
-        let Ok(text) = std::str::from_utf8(&buf) else {
+        let Ok(text) = std::str::from_utf8(bytes) else {
             skip("not UTF-8");
             continue;
         };
@@ -222,6 +256,7 @@ pub fn load_file(
             }
         }
     }
+    Ok(stats)
 }
 
 #[cfg(test)]
@@ -376,5 +411,24 @@ mod tests {
             1,
             "too long for a name: skipped"
         );
+    }
+
+    #[test]
+    fn bounded_lines_strip_line_endings_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, b"a\r\n\nb\nlast").unwrap();
+        let mut lines = BoundedLines::open(&path).unwrap();
+        let mut got = Vec::new();
+        while let Some((n, l)) = lines.next_line().unwrap() {
+            got.push((n, l.to_vec()));
+        }
+        let want: Vec<(usize, Vec<u8>)> = vec![
+            (1, b"a".to_vec()),
+            (2, vec![]),
+            (3, b"b".to_vec()),
+            (4, b"last".to_vec()),
+        ];
+        assert_eq!(got, want);
     }
 }
