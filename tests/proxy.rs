@@ -142,7 +142,16 @@ fn failover_on_timeout_then_servfail_when_all_are_down() {
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
     assert_eq!(r.queries.len(), 1, "SERVFAIL repeats the question");
     assert!(t.elapsed() < Duration::from_secs(2));
-    assert!(p.log_text().contains("timeout (last tried dead"));
+    // The query log line is written just after the answer is sent.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !p.log_text().contains("timeout (last tried dead") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        p.log_text().contains("timeout (last tried dead"),
+        "{}",
+        p.log_text()
+    );
 }
 
 #[test]
