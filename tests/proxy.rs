@@ -211,6 +211,31 @@ fn static_records_answer_a_aaaa_ptr_and_nodata() {
         "other types of a static name are NODATA"
     );
     assert_eq!(up.udp_count(), 0, "static names are never forwarded");
+    // Static records are class IN: a CHAOS query for the name is not theirs.
+    let mut chaos = query("nas.wan.", RecordType::A);
+    chaos.queries[0].set_query_class(hickory_proto::rr::DNSClass::CH);
+    let r = ask_msg(p.addr, c, &chaos);
+    assert!(!addresses(&r).contains(&"10.10.1.20".parse::<IpAddr>().unwrap()));
+    assert_eq!(up.udp_count(), 1, "forwarded instead");
+}
+
+#[test]
+fn a_hosts_file_that_is_a_device_or_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("binary.hosts"), b"10.0.0.1 a.wan\n\x00\x01").unwrap();
+    for (file, why) in [
+        ("/dev/zero", "binary data"),
+        ("binary.hosts", "line 2: binary data"),
+    ] {
+        let src = format!("[static]\nfiles = [\"{file}\"]\n");
+        let config =
+            vpndns::proxy::config::Config::parse(&dir.path().join("c.toml"), &src).unwrap();
+        let err = vpndns::proxy::engine::Engine::build(config)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains(why) && err.contains(":2:10:"), "{err}");
+    }
 }
 
 #[test]

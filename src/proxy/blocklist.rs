@@ -13,7 +13,7 @@
 //! `*.d`, meaning the same set of names as `d` in the other formats.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -228,6 +228,15 @@ fn is_domain(s: &str) -> bool {
     label > 0 && !(numeric && s.parse::<Ipv4Addr>().is_ok())
 }
 
+/// Largest list file loaded: the biggest public lists are a few tens of MiB;
+/// anything near this is a mistake (a disk image, a log) and is refused by
+/// its size before a byte of it is read.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Longest line read, counting its newline: a hosts line naming many hosts fits easily; a longer
+/// "line" is binary data or a file without newlines, and is refused rather
+/// than buffered whole.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
 /// Counts from loading one file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FileStats {
@@ -248,6 +257,74 @@ pub enum ListError {
     Io(#[from] std::io::Error),
     #[error("line {0}: binary data (NUL byte); is this a blocklist?")]
     Binary(usize),
+    #[error("{size} bytes is over the limit of {max} bytes for a list file; is this a blocklist?")]
+    TooLarge { size: u64, max: u64 },
+    #[error("line {0} is longer than {max} bytes; is this a blocklist?", max = MAX_LINE_BYTES)]
+    LineTooLong(usize),
+}
+
+/// A text file read line by line within the caps: refused by its size
+/// before reading if over [`MAX_FILE_BYTES`], never more than that read in
+/// all (devices and pipes report no size), no line over [`MAX_LINE_BYTES`]
+/// buffered, and a NUL byte refused as binary data. For list files and for
+/// any other line-oriented file the proxy reads, such as hosts files.
+pub struct BoundedLines {
+    reader: BufReader<std::io::Take<File>>,
+    buf: Vec<u8>,
+    number: usize,
+}
+
+impl BoundedLines {
+    /// Opens `path`, refusing it by its size.
+    pub fn open(path: &Path) -> Result<BoundedLines, ListError> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(ListError::TooLarge {
+                size,
+                max: MAX_FILE_BYTES,
+            });
+        }
+        Ok(BoundedLines {
+            reader: BufReader::with_capacity(1 << 16, file.take(MAX_FILE_BYTES + 1)),
+            buf: Vec::with_capacity(256),
+            number: 0,
+        })
+    }
+
+    /// The next line's number (from 1) and bytes, without its line ending
+    /// (`\n` or `\r\n`); `None` at the end of the file.
+    pub fn next_line(&mut self) -> Result<Option<(usize, &[u8])>, ListError> {
+        self.buf.clear();
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        if self
+            .reader
+            .by_ref()
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)?
+            == 0
+        {
+            if self.reader.get_ref().limit() == 0 {
+                return Err(ListError::TooLarge {
+                    size: MAX_FILE_BYTES + 1,
+                    max: MAX_FILE_BYTES,
+                });
+            }
+            return Ok(None);
+        }
+        self.number += 1;
+        if self.buf.contains(&0) {
+            return Err(ListError::Binary(self.number));
+        }
+        if self.buf.len() > MAX_LINE_BYTES {
+            return Err(ListError::LineTooLong(self.number));
+        }
+        let mut line = &self.buf[..];
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l.strip_suffix(b"\r").unwrap_or(l);
+        }
+        Ok(Some((self.number, line)))
+    }
 }
 
 /// Streams `path` into the builders: blocked names into `block` (tagged with
@@ -258,24 +335,14 @@ pub fn load_file(
     block: &mut DomainSetBuilder,
     allow: &mut DomainSetBuilder,
 ) -> Result<FileStats, ListError> {
-    let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+    let mut lines = BoundedLines::open(path)?;
     let mut stats = FileStats::default();
-    let mut buf = Vec::with_capacity(256);
-    let mut number = 0;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(stats);
-        }
-        number += 1;
-        if buf.contains(&0) {
-            return Err(ListError::Binary(number));
-        }
+    while let Some((number, bytes)) = lines.next_line()? {
         let mut skip = |why| {
             stats.skipped += 1;
             stats.first_skip.get_or_insert((number, why));
         };
-        let Ok(text) = std::str::from_utf8(&buf) else {
+        let Ok(text) = std::str::from_utf8(bytes) else {
             skip("not UTF-8");
             continue;
         };
@@ -296,6 +363,7 @@ pub fn load_file(
             }
         }
     }
+    Ok(stats)
 }
 
 #[cfg(test)]
@@ -518,5 +586,87 @@ mod tests {
             &mut DomainSetBuilder::default(),
         );
         assert!(matches!(err, Err(ListError::Binary(2))));
+    }
+
+    fn load(path: &Path) -> Result<FileStats, ListError> {
+        load_file(
+            path,
+            0,
+            &mut DomainSetBuilder::default(),
+            &mut DomainSetBuilder::default(),
+        )
+    }
+
+    #[test]
+    fn refuses_a_huge_file_by_its_size_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        // 1 GiB, sparse: no blocks written, so this test is instant.
+        let f = File::create(&path).unwrap();
+        f.set_len(1 << 30).unwrap();
+        drop(f);
+        let err = load(&path).unwrap_err();
+        assert!(
+            matches!(err, ListError::TooLarge { size, max } if size == 1 << 30 && max == MAX_FILE_BYTES),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("1073741824 bytes is over the limit"),
+            "{text}"
+        );
+        // Just under the cap is read (and, being all NULs, refused as binary).
+        let f = File::create(&path).unwrap();
+        f.set_len(MAX_FILE_BYTES).unwrap();
+        drop(f);
+        assert!(matches!(load(&path), Err(ListError::Binary(1))));
+    }
+
+    #[test]
+    fn refuses_endless_or_newline_free_input_after_one_line() {
+        // A device reports size 0 and never ends: only one line's worth is read.
+        let zero = Path::new("/dev/zero");
+        if zero.exists() {
+            assert!(matches!(load(zero), Err(ListError::Binary(1))));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one-line.txt");
+        let mut text = b"ok.example\n".to_vec();
+        text.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
+        std::fs::write(&path, &text).unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(matches!(err, ListError::LineTooLong(2)), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("line 2 is longer than 65536 bytes")
+        );
+        // A line of exactly the limit, newline included, is fine.
+        let mut text = vec![b'a'; MAX_LINE_BYTES - 1];
+        text.push(b'\n');
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(
+            load(&path).unwrap().skipped,
+            1,
+            "too long for a name: skipped"
+        );
+    }
+
+    #[test]
+    fn bounded_lines_strip_line_endings_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, b"a\r\n\nb\nlast").unwrap();
+        let mut lines = BoundedLines::open(&path).unwrap();
+        let mut got = Vec::new();
+        while let Some((n, l)) = lines.next_line().unwrap() {
+            got.push((n, l.to_vec()));
+        }
+        let want: Vec<(usize, Vec<u8>)> = vec![
+            (1, b"a".to_vec()),
+            (2, vec![]),
+            (3, b"b".to_vec()),
+            (4, b"last".to_vec()),
+        ];
+        assert_eq!(got, want);
     }
 }

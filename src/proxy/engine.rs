@@ -3,7 +3,6 @@
 //! every worker; the server, the query log and `check` all use [`Engine::decide`].
 
 use std::fmt;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use arc_swap::ArcSwap;
@@ -11,7 +10,7 @@ use ipnet::IpNet;
 use std::sync::Arc;
 
 use super::answer::{Answer, Records};
-use super::blocklist::{self, FileStats};
+use super::blocklist::{self, BoundedLines, FileStats};
 use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
 use super::domainset::{DomainSet, DomainSetBuilder};
 use super::metrics::Outcome;
@@ -19,7 +18,7 @@ use super::name::Name;
 use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
 use super::ratelimit::RateLimiter;
 use super::statics::{self, Hit, StaticRecords};
-use super::wire::{Query, Rcode, TYPE_A, TYPE_AAAA};
+use super::wire::{CLASS_IN, Query, Rcode, TYPE_A, TYPE_AAAA};
 
 /// Where a forwarded query goes.
 #[derive(Debug, Clone, Copy)]
@@ -256,7 +255,9 @@ impl Engine {
         if self.local_only.lookup(&q.name).is_some() {
             return Decision::LocalOnly;
         }
-        if let Some(hit) = self.statics.lookup(&q.name, q.qtype) {
+        if q.qclass == CLASS_IN
+            && let Some(hit) = self.statics.lookup(&q.name, q.qtype)
+        {
             return Decision::Static(hit);
         }
         if let Some(m) = self.block.lookup(&q.name)
@@ -387,23 +388,33 @@ fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
         table.add(name, *addr);
     }
     for file in &config.statics.files {
-        let reader = match std::fs::File::open(&file.path) {
-            Ok(f) => BufReader::new(f),
+        // Read within the same caps as list files: a device or a huge file
+        // given as a hosts file is refused, not read whole.
+        let mut lines = match BoundedLines::open(&file.path) {
+            Ok(l) => l,
             Err(e) => {
-                problems.push(file_problem(config, file, &format!("cannot read: {e}")));
+                problems.push(file_problem(config, file, &e.to_string()));
                 continue;
             }
         };
-        for (i, line) in reader.lines().enumerate() {
-            let parsed = line
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|l| statics::parse_hosts_line(&l));
+        loop {
+            let (number, bytes) = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    problems.push(file_problem(config, file, &e.to_string()));
+                    break;
+                }
+            };
+            let parsed = std::str::from_utf8(bytes)
+                .map_err(|_| "not UTF-8".to_string())
+                .and_then(statics::parse_hosts_line);
             match parsed {
                 Ok(None) => {}
                 Ok(Some((addr, names))) => names.iter().for_each(|n| table.add(n, addr)),
                 Err(why) => problems.push(Problem {
                     file: file.path.clone(),
-                    at: Some((i + 1, 1)),
+                    at: Some((number, 1)),
                     message: why,
                 }),
             }

@@ -6,6 +6,7 @@
 //! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
 //!   through the same upstream, or [`upstream`] forwards it, choosing among
 //!   forwarders by [`health`];
+//! - [`framing`] splits a TCP stream into messages;
 //! - [`udp`] and [`tcp`] are the listeners that run this per packet, and
 //!   [`server`] binds them, drops privileges, reloads and shuts down;
 //! - [`control`] is the HTTP control API, [`metrics`] the counters it exposes.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod control;
 pub mod domainset;
 pub mod engine;
+pub mod framing;
 pub mod health;
 pub mod metrics;
 pub mod name;

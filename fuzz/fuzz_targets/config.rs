@@ -1,0 +1,37 @@
+//! The config parser on arbitrary UTF-8: `Config::parse` must return a
+//! config or located problems, never panic; a config that names no files is
+//! also built into an engine (which then reads nothing from disk).
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use vpndns::proxy::config::Config;
+use vpndns::proxy::engine::Engine;
+
+fuzz_target!(|text: &str| {
+    let path = Path::new("/nonexistent/vpndns-fuzz/vpndns.toml");
+    match Config::parse(path, text) {
+        Ok(config) => {
+            let reads_files = !(config.block.lists.is_empty()
+                && config.block.allow.is_empty()
+                && config.statics.files.is_empty());
+            if !reads_files {
+                let _ = Engine::build(config);
+            }
+        }
+        Err(e) => {
+            assert!(!e.0.is_empty(), "an error names at least one problem");
+            for p in &e.0 {
+                if let Some((line, col)) = p.at {
+                    assert!(line >= 1 && col >= 1);
+                    assert!(
+                        line <= text.lines().count().max(1) + 1,
+                        "line {line} is past the end"
+                    );
+                }
+            }
+            let _ = e.to_string();
+        }
+    }
+});
