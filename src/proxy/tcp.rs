@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::answer;
 use super::engine::{Decision, Route};
+use super::framing::{Decoder, MAX_MESSAGE};
 use super::metrics::{Outcome, Protocol};
 use super::querylog;
 use super::server::Shared;
@@ -118,27 +119,38 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         }
     });
     let busy = Arc::new(Semaphore::new(PER_CONNECTION));
-    loop {
-        let read = async {
-            let len = rd.read_u16().await? as usize;
-            let mut msg = vec![0; len];
-            rd.read_exact(&mut msg).await?;
-            Ok::<_, std::io::Error>(msg)
-        };
-        let msg = match tokio::time::timeout(idle, read).await {
-            Ok(Ok(msg)) => msg,
-            Ok(Err(_)) | Err(_) => break, // closed, broken or idle
-        };
-        let Ok(permit) = busy.clone().acquire_owned().await else {
-            break;
-        };
-        let (shared, tx) = (shared.clone(), tx.clone());
-        tokio::spawn(async move {
-            if let Some(resp) = answer_query(&msg, peer, &shared).await {
-                let _ = tx.send(resp).await;
-            }
-            drop(permit);
-        });
+    let mut frames = Decoder::new(MAX_MESSAGE);
+    let mut buf = vec![0u8; 4096];
+    // Each message must arrive whole within `idle` of the previous one, so a
+    // client dripping bytes cannot hold the connection.
+    let mut deadline = tokio::time::Instant::now() + idle;
+    'read: loop {
+        loop {
+            let msg = match frames.next_message() {
+                Ok(Some(msg)) => msg.to_vec(),
+                Ok(None) => break,
+                Err(e) => {
+                    debug!("tcp {peer}: {e}; closing");
+                    break 'read;
+                }
+            };
+            deadline = tokio::time::Instant::now() + idle;
+            let Ok(permit) = busy.clone().acquire_owned().await else {
+                break 'read;
+            };
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Some(resp) = answer_query(&msg, peer, &shared).await {
+                    let _ = tx.send(resp).await;
+                }
+                drop(permit);
+            });
+        }
+        let want = frames.wanted().clamp(1, buf.len());
+        match tokio::time::timeout_at(deadline, rd.read(&mut buf[..want])).await {
+            Ok(Ok(n)) if n > 0 => frames.feed(&buf[..n]),
+            _ => break, // closed, broken or idle
+        }
     }
     drop(tx);
     let _ = writer.await;
