@@ -49,17 +49,8 @@ impl System for RealSystem {
     }
 
     fn write_file(&mut self, path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
         tracing::info!(path = %path.display(), "write");
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        // Write beside, set the mode, then rename: never a half-written or
-        // briefly world-readable key file.
-        let tmp = path.with_extension("vpnjail-tmp");
-        std::fs::write(&tmp, content)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        std::fs::rename(&tmp, path)
+        write_atomic(path, content, mode)
     }
 
     fn remove_file(&mut self, path: &Path) -> std::io::Result<()> {
@@ -69,6 +60,31 @@ impl System for RealSystem {
             _ => Ok(()),
         }
     }
+}
+
+/// Writes `content` to `path` with permission bits `mode`, atomically: into
+/// a temporary file beside it that is created private (0600) — so a key is
+/// never readable by others, not even for an instant — then given `mode`,
+/// flushed, and renamed over `path`. Readers see the old file or the new one.
+pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".vpnjail-tmp");
+    let tmp = path.with_file_name(name);
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(content)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// How a plan ended when it did not succeed.
@@ -213,4 +229,31 @@ fn rollback(sys: &mut dyn System, done: Vec<Undo>) -> Vec<String> {
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::write_atomic;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writes_atomically_with_the_mode_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("etc/swanctl/swanctl.conf");
+        write_atomic(&key, b"secret", 0o600).unwrap();
+        write_atomic(&key, b"secret 2", 0o600).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), b"secret 2");
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let script = dir.path().join("rc.d/vpndns");
+        write_atomic(&script, b"#!/bin/sh\n", 0o755).unwrap();
+        assert_eq!(
+            std::fs::metadata(&script).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        let left: Vec<_> = std::fs::read_dir(key.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left behind");
+    }
 }

@@ -164,15 +164,7 @@ pub fn write_tree(files: &[File], out: &Path) -> Result<(), RenderError> {
             path: dest.clone(),
             source,
         };
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(w)?;
-        }
-        std::fs::write(&dest, &f.content).map_err(w)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(f.mode)).map_err(w)?;
-        }
+        crate::deploy::exec::write_atomic(&dest, f.content.as_bytes(), f.mode).map_err(w)?;
     }
     Ok(())
 }
