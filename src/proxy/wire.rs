@@ -274,8 +274,12 @@ pub fn answers_question(resp: &[u8], query: &[u8], query_qend: usize) -> bool {
     let Some(echoed) = resp.get(HEADER_LEN..query_qend) else {
         return false;
     };
-    // Walk the labels so the length bytes and the type and class (which may
-    // hold values that look like letters) are compared exactly.
+    // Upstreams nearly always echo the question byte for byte.
+    if echoed == asked {
+        return true;
+    }
+    // Otherwise walk the labels so the length bytes and the type and class
+    // (which may hold values that look like letters) are compared exactly.
     let mut pos = 0;
     while pos < asked.len() {
         let len = asked[pos] as usize;
