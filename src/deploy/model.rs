@@ -20,6 +20,9 @@ pub struct Site {
     pub dns_static: Vec<(String, Ipv4Addr)>,
     /// `[dns] block`: names every vpndns blocks (with everything below them).
     pub dns_block: Vec<String>,
+    /// `[site] redundancy`: 0, or 1 when no single link failure may partition
+    /// the link graph (checked by `check.rs`).
+    pub redundancy: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct Host {
     pub netns: Option<String>,
     /// Linux: the vpndns binary run inside the vpndns namespace.
     pub vpndns_bin: PathBuf,
+    /// BGP AS number of the host's ipsec jail (unique in the site).
+    pub asn: u32,
 }
 
 /// Which backend builds a host's containers.
