@@ -351,6 +351,7 @@ impl Checker<'_> {
             dns_static: Vec::new(),
             dns_block: Vec::new(),
             redundancy: self.redundancy(&f),
+            bgp: self.routing(&f),
         };
         self.asns(&f, &mut site);
         self.kinds_per_host(&f, &site);
@@ -779,6 +780,37 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// `[site] routing`: `"static"` (default) or `"bgp"`; redundancy needs bgp
+    /// (static routes cannot go around a dead link).
+    fn routing(&mut self, f: &SiteFile) -> bool {
+        let bgp = match &f.site.routing {
+            None => false,
+            Some(r) => match r.get_ref().as_str() {
+                "static" => false,
+                "bgp" => true,
+                other => {
+                    self.err(
+                        r.span(),
+                        "site.routing",
+                        format!("{other:?}: expected \"static\" or \"bgp\""),
+                    );
+                    return false;
+                }
+            },
+        };
+        if !bgp
+            && let Some(r) = &f.site.redundancy
+            && *r.get_ref() == 1
+        {
+            self.err(
+                r.span(),
+                "site.redundancy",
+                "redundancy = 1 needs routing = \"bgp\" (static routes cannot go around a dead link)",
+            );
+        }
+        bgp
     }
 
     /// Every host's BGP AS number: as given, else [`ASN_BASE`] + its position
@@ -1348,6 +1380,8 @@ mod tests {
         );
     }
 
+    const R1: &str = "redundancy = 1\nrouting = \"bgp\"";
+
     /// A site of `n` Linux hosts `h0..` (no jails but ipsec) and these links.
     fn wan(extra_site: &str, asns: &[(usize, u32)], n: usize, links: &[(usize, usize)]) -> String {
         let mut t = format!("[site]\nname = \"w\"\n{extra_site}\n");
@@ -1415,11 +1449,18 @@ mod tests {
 
     #[test]
     fn redundancy_accepts_a_triangle_and_a_ring_with_chords() {
-        let s = check_wan(&wan("redundancy = 1", &[], 3, &[(0, 1), (1, 2), (2, 0)])).expect("ok");
+        let s = check_wan(&wan(
+            "redundancy = 1\nrouting = \"bgp\"",
+            &[],
+            3,
+            &[(0, 1), (1, 2), (2, 0)],
+        ))
+        .expect("ok");
+        assert!(s.bgp);
         assert_eq!(s.redundancy, 1);
         let mut links: Vec<(usize, usize)> = (0..10).map(|i| (i, (i + 1) % 10)).collect();
         links.extend([(0, 5), (2, 7)]);
-        check_wan(&wan("redundancy = 1", &[], 10, &links)).expect("a ring survives any one cut");
+        check_wan(&wan(R1, &[], 10, &links)).expect("a ring survives any one cut");
         // Without redundancy a chain is fine.
         check_wan(&wan("", &[], 3, &[(0, 1), (1, 2)])).expect("redundancy 0");
     }
@@ -1427,13 +1468,7 @@ mod tests {
     #[test]
     fn redundancy_names_the_bridges_of_the_link_graph() {
         // A triangle h0-h1-h2 with h3 hanging off h2: link[3] is the bridge.
-        let e = check_wan(&wan(
-            "redundancy = 1",
-            &[],
-            4,
-            &[(0, 1), (1, 2), (2, 0), (2, 3)],
-        ))
-        .unwrap_err();
+        let e = check_wan(&wan(R1, &[], 4, &[(0, 1), (1, 2), (2, 0), (2, 3)])).unwrap_err();
         let s = e.to_string();
         assert_eq!(e.0.len(), 1, "{s}");
         assert!(
@@ -1441,10 +1476,10 @@ mod tests {
             "{s}"
         );
         // A chain: both links are single points of failure.
-        let e = check_wan(&wan("redundancy = 1", &[], 3, &[(0, 1), (1, 2)])).unwrap_err();
+        let e = check_wan(&wan(R1, &[], 3, &[(0, 1), (1, 2)])).unwrap_err();
         assert_eq!(e.0.len(), 2, "{e}");
         // Disconnected: named as such.
-        let e = check_wan(&wan("redundancy = 1", &[], 3, &[(0, 1)])).unwrap_err();
+        let e = check_wan(&wan(R1, &[], 3, &[(0, 1)])).unwrap_err();
         assert!(
             e.to_string()
                 .contains("do not join all hosts: h2 cannot reach"),

@@ -23,6 +23,9 @@ pub struct Site {
     /// `[site] redundancy`: 0, or 1 when no single link failure may partition
     /// the link graph (checked by `check.rs`).
     pub redundancy: u8,
+    /// `[site] routing = "bgp"`: routes between hosts come from BGP (FRR in
+    /// each ipsec jail, docs/bgp.md) instead of static routes.
+    pub bgp: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -29,6 +29,8 @@ pub struct SiteSection {
     pub name: S<String>,
     /// `0` (default) or `1`: the link graph must survive any one link failing.
     pub redundancy: Option<S<i64>>,
+    /// `"static"` (default): routes in rc.conf; `"bgp"`: FRR in each ipsec jail.
+    pub routing: Option<S<String>>,
 }
 
 /// `[[host]]`: one FreeBSD machine with its bridge and jails.

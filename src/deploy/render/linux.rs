@@ -3,7 +3,7 @@
 //! kernel-libipsec. Namespaces share the host's filesystem, so every file of a
 //! jail lives in its own directory `<jail_root>/<jail>/`. May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, ipsec, render, vpndns};
+use super::{File, Owner, RenderError, frr, ipsec, render, vpndns};
 use crate::deploy::model::{Host, Jail, JailKind, Site};
 use std::path::PathBuf;
 use tera::Context;
@@ -15,6 +15,8 @@ pub const NFT_FILE: &str = "nft.conf";
 pub const VPNDNS_FILE: &str = "vpndns.toml";
 pub const STRONGSWAN_FILE: &str = "strongswan.conf";
 pub const SWANCTL_FILE: &str = "swanctl.conf";
+/// FRR's integrated configuration (`[site] routing = "bgp"`).
+pub const FRR_FILE: &str = "frr.conf";
 /// The host's nftables file, beside the jails' directories.
 pub const HOST_NFT_FILE: &str = "host.nft";
 
@@ -110,6 +112,9 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
                 if rel.ends_with("swanctl.conf") {
                     out.push(file(SWANCTL_FILE, mode, content));
                 }
+            }
+            if site.bgp {
+                out.push(file(FRR_FILE, 0o644, frr::conf(site, host, j)?));
             }
         }
         JailKind::Service { .. } => {}

@@ -1,0 +1,151 @@
+//! `[site] routing = "bgp"`: golden files for examples/wan-site.toml (three
+//! FreeBSD hosts in a triangle), and the facts both ends of every BGP session
+//! must agree on. The sessions themselves run for real in tests/bgp_e2e.rs.
+
+mod vpnjail_support;
+
+use std::path::{Path, PathBuf};
+use vpndns::deploy::model::Site;
+use vpndns::deploy::render::{self, File};
+use vpnjail_support::*;
+
+fn wan_path() -> PathBuf {
+    root().join("examples/wan-site.toml")
+}
+
+fn wan() -> Site {
+    vpndns::deploy::check::load(&wan_path())
+        .unwrap_or_else(|e| panic!("examples/wan-site.toml must pass check:\n{e}"))
+}
+
+fn files(site: &Site) -> Vec<(String, File)> {
+    let mut v = Vec::new();
+    for h in &site.hosts {
+        for f in render::host(site, &h.name).expect("render") {
+            v.push((h.name.clone(), f));
+        }
+    }
+    v
+}
+
+fn frr_conf<'a>(files: &'a [(String, File)], host: &str) -> &'a str {
+    files
+        .iter()
+        .find(|(h, f)| h == host && f.path.ends_with("usr/local/etc/frr/frr.conf"))
+        .map(|(_, f)| f.content.as_str())
+        .unwrap_or_else(|| panic!("no frr.conf for {host}"))
+}
+
+#[test]
+fn golden_files_for_wan_site() {
+    let site = wan();
+    assert!(site.bgp);
+    assert_eq!(site.redundancy, 1);
+    let files = files(&site);
+    for (host, f) in &files {
+        let rel = Path::new("wan")
+            .join(host)
+            .join(f.path.strip_prefix("/").expect("absolute"));
+        golden(&rel, &f.content);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnjail"))
+        .arg("check")
+        .arg(wan_path())
+        .output()
+        .expect("run vpnjail");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_session_is_configured_at_both_ends() {
+    let site = wan();
+    let files = files(&site);
+    for link in &site.links {
+        for side in 0..2 {
+            let (me, peer) = (&link.hosts[side], &link.hosts[1 - side]);
+            let peer_asn = site.host(peer).expect("peer").asn;
+            let my_asn = site.host(me).expect("me").asn;
+            let conf = frr_conf(&files, me);
+            assert!(conf.contains(&format!("router bgp {my_asn}\n")), "{conf}");
+            let n = link.inner[1 - side];
+            assert!(
+                conf.contains(&format!(" neighbor {n} remote-as {peer_asn}\n")),
+                "{me} must peer with {peer} at {n} AS {peer_asn}:\n{conf}"
+            );
+            assert!(
+                conf.contains(&format!(
+                    " neighbor {n} update-source {}\n",
+                    link.inner[side]
+                )),
+                "{conf}"
+            );
+        }
+    }
+    for h in &site.hosts {
+        let conf = frr_conf(&files, &h.name);
+        assert!(conf.contains("no bgp ebgp-requires-policy"), "{conf}");
+        assert!(conf.contains("timers bgp 1 3"), "{conf}");
+        assert!(
+            conf.contains(&format!("  network {}\n", h.bridge.network)),
+            "{conf}"
+        );
+        let rc = files
+            .iter()
+            .find(|(hn, f)| {
+                *hn == h.name && f.path.ends_with("etc/rc.conf") && f.content.contains("frr_enable")
+            })
+            .map(|(_, f)| f.content.as_str())
+            .expect("the ipsec jail's rc.conf enables frr");
+        assert!(rc.contains("frr_daemons=\"zebra bgpd\""), "{rc}");
+        // No static routes in the ipsec jail: BGP owns them.
+        assert!(!rc.contains("static_routes"), "{rc}");
+    }
+    // gamma's asn is given; the others are assigned in host order.
+    let asns: Vec<u32> = site.hosts.iter().map(|h| h.asn).collect();
+    assert_eq!(asns, vec![4_200_000_001, 4_200_000_002, 64512]);
+}
+
+#[test]
+fn static_routing_renders_no_frr() {
+    let site = example();
+    assert!(!site.bgp);
+    assert!(
+        files(&site)
+            .iter()
+            .all(|(_, f)| !f.path.to_string_lossy().contains("frr")),
+        "no FRR files without routing = \"bgp\""
+    );
+}
+
+#[test]
+fn linux_hosts_get_frr_conf_in_the_ipsec_directory() {
+    let text = std::fs::read_to_string(wan_path()).expect("read");
+    let linux = text
+        .replace(
+            "base = \"/usr/freebsd-dist/base.txz\"",
+            "platform = \"linux\"",
+        )
+        .replace(
+            "zfs_clone = \"zroot/jails/base@clean\"",
+            "platform = \"linux\"",
+        );
+    let site = vpndns::deploy::check::check_text(&wan_path(), &linux).expect("linux wan");
+    let files = render::host(&site, "alpha").expect("render");
+    let f = files
+        .iter()
+        .find(|f| f.path == Path::new("/usr/local/jails/ipsec/frr.conf"))
+        .expect("frr.conf beside swanctl.conf");
+    assert!(f.content.contains("router bgp 4200000001"), "{}", f.content);
+    // Same content as on FreeBSD.
+    let bsd = files_of_wan_alpha();
+    assert_eq!(f.content, bsd);
+}
+
+fn files_of_wan_alpha() -> String {
+    let site = wan();
+    frr_conf(&files(&site), "alpha").to_string()
+}
