@@ -1,6 +1,7 @@
 //! BGP between hosts for real (issue 8, "Tests in network namespaces" 1 and 3):
 //! each host's ipsec jail is a network namespace running FRR's zebra and bgpd
-//! from the frr.conf that vpnjail generated; links are plain veth pairs named
+//! from the frr.conf that vpnjail generated, started by the same commands
+//! `vpnjail create` runs; links are plain veth pairs named
 //! like the FreeBSD if_ipsec interfaces (`ipsecN`) with the link's inner /32
 //! addresses (the kernel here has no in-kernel ESP; docs/bgp.md). Every
 //! host's bridge network (its ipsec jail's address, on `lo`) must reach every
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use vpndns::deploy::model::Site;
+use vpndns::deploy::plan::linux as plan_linux;
 use vpndns::deploy::render;
 
 const ZEBRA: &str = "/usr/lib/frr/zebra";
@@ -64,6 +66,9 @@ fn skip_reason() -> Option<String> {
     }
     if !ok("nft", &["--version"]) {
         return Some("nft is missing (install nftables)".into());
+    }
+    if !ok("start-stop-daemon", &["--version"]) {
+        return Some("start-stop-daemon is missing (dpkg)".into());
     }
     None
 }
@@ -148,25 +153,37 @@ impl Drop for Wan {
         for h in self.echo.drain(..) {
             let _ = h.join();
         }
-        for p in &self.pidfiles {
-            let Some(pid) = std::fs::read_to_string(p)
+        // TERM every daemon at once, wait (bounded) until each has exited,
+        // then KILL what is left. (start-stop-daemon --stop, as `vpnjail
+        // destroy` uses, also waits for the exit, but counts a zombie not yet
+        // reaped by the machine's init as running; one by one, that would
+        // cost seconds per daemon here.)
+        let pids: Vec<nix::unistd::Pid> = self
+            .pidfiles
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|s| s.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+            .map(nix::unistd::Pid::from_raw)
+            .collect();
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let running = |pid: &nix::unistd::Pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let t = Instant::now();
-            while Path::new(&format!("/proc/{pid}/status")).exists()
-                && !std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .unwrap_or_default()
-                    .contains("zombie")
-                && t.elapsed() < Duration::from_secs(2)
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+                })
+                .unwrap_or(false)
+        };
+        let t = Instant::now();
+        while pids.iter().any(running) && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for pid in pids.iter().filter(|p| running(p)) {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
         }
         for n in &self.ns {
             let _ = sh("ip", &["netns", "del", n]);
@@ -287,46 +304,22 @@ impl Wan {
             let d = h.jail_path(&ipsec.name);
             let conf = d.join(render::linux::FRR_FILE);
             assert!(conf.exists(), "vpnjail rendered {}", conf.display());
-            // zebra needs no configuration of ours: an empty file.
-            let zconf = d.join("zebra.conf");
-            std::fs::write(&zconf, "").expect("zebra.conf");
-            must("chown", &["frr:frr", &zconf.display().to_string()]);
+            let run_dir = d.join(render::linux::FRR_RUN_DIR);
+            std::fs::create_dir_all(&run_dir).expect("mkdir frr");
+            must("chown", &["frr:frr", &run_dir.display().to_string()]);
             let ns = wan.ns[i].clone();
-            let zserv = d.join("zserv.api").display().to_string();
-            for (daemon, cfg) in [(ZEBRA, &zconf), (BGPD, &conf)] {
-                let name = Path::new(daemon)
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("frr");
-                let pid = d.join(format!("{name}.pid"));
-                let log = format!("file:{}", d.join(format!("{name}.log")).display());
-                wan.pidfiles.push(pid.clone());
-                must(
-                    "ip",
-                    &[
-                        "netns",
-                        "exec",
-                        &ns,
-                        daemon,
-                        "-d",
-                        "-N",
-                        &ns,
-                        "-f",
-                        &cfg.display().to_string(),
-                        "-i",
-                        &pid.display().to_string(),
-                        "--vty_socket",
-                        &d.display().to_string(),
-                        "-z",
-                        &zserv,
-                        "--log",
-                        &log,
-                    ],
-                );
-                if daemon == ZEBRA {
+            let zserv = run_dir.join("zserv.api");
+            // Exactly the commands `vpnjail create` runs (plan/linux.rs).
+            for daemon in plan_linux::FRR_DAEMONS {
+                wan.pidfiles
+                    .push(plan_linux::pidfile(h, &ipsec.name, daemon));
+                let c = plan_linux::frr_start(h, &ns, ipsec, daemon);
+                let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+                must(c.program, &args);
+                if daemon == "zebra" {
                     // bgpd connects to zebra's socket: wait for it.
                     let t = Instant::now();
-                    while !Path::new(&zserv).exists() && t.elapsed() < Duration::from_secs(5) {
+                    while !zserv.exists() && t.elapsed() < Duration::from_secs(5) {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }

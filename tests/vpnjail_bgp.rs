@@ -149,3 +149,65 @@ fn files_of_wan_alpha() -> String {
     let site = wan();
     frr_conf(&files(&site), "alpha").to_string()
 }
+
+/// The wan example on Linux, each host in its own namespace `vjh-wan-<n>`.
+fn linux_wan() -> Site {
+    let text = std::fs::read_to_string(wan_path()).expect("read");
+    let mut out = String::new();
+    let mut n = 0;
+    for line in text.lines() {
+        if line.starts_with("base =") || line.starts_with("zfs_clone =") {
+            out += &format!("platform = \"linux\"\nnetns = \"vjh-wan-{n}\"\n");
+            n += 1;
+        } else {
+            out += line;
+            out += "\n";
+        }
+    }
+    vpndns::deploy::check::check_text(&wan_path(), &out).expect("linux wan")
+}
+
+#[test]
+fn linux_create_all_starts_frr_and_destroy_all_stops_it() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::exec::execute;
+    use vpndns::deploy::fake::FakeHost;
+    let site = linux_wan();
+    let mut f = FakeHost::linux(&site.hosts[0].vpndns_bin);
+    let before = f.state.clone();
+    let p = build(&site, &Target::CreateAll { host: None }).expect("plan");
+    let shell = p.to_shell();
+    for d in ["/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"] {
+        assert_eq!(
+            shell.matches(d).count(),
+            3,
+            "{d} started once per host:\n{shell}"
+        );
+    }
+    execute(&p, &mut f).unwrap_or_else(|e| panic!("create --all: {e}"));
+    // Per host: charon, zebra, bgpd.
+    assert_eq!(f.state.daemons.len(), 9, "{:?}", f.state.daemons);
+    let conf = Path::new("/usr/local/jails/ipsec/frr.conf");
+    assert!(f.state.files.contains_key(conf), "frr.conf installed");
+    let after = f.state.clone();
+    execute(&p, &mut f).expect("create again");
+    assert_eq!(f.state, after, "create --all twice changes nothing");
+    let d = build(&site, &Target::DestroyAll { host: None }).expect("plan");
+    execute(&d, &mut f).unwrap_or_else(|e| panic!("destroy --all: {e}"));
+    assert_eq!(f.state, before, "destroy --all left state behind");
+}
+
+#[test]
+fn golden_linux_bgp_plan() {
+    use vpndns::deploy::apply::{Target, build};
+    let site = linux_wan();
+    let p = build(
+        &site,
+        &Target::CreateAll {
+            host: Some("alpha".into()),
+        },
+    )
+    .expect("plan");
+    golden(Path::new("plans/linux-bgp-create-alpha.sh"), &p.to_shell());
+    shellcheck("the linux bgp plan", &p.to_shell(), &[]);
+}
