@@ -211,3 +211,28 @@ fn golden_linux_bgp_plan() {
     golden(Path::new("plans/linux-bgp-create-alpha.sh"), &p.to_shell());
     shellcheck("the linux bgp plan", &p.to_shell(), &[]);
 }
+
+/// Fails each changing operation of `create --all` on the Linux BGP site in
+/// turn: the host must end exactly as it began, with no undo failing.
+#[test]
+fn linux_bgp_create_rolls_back_at_every_step() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::exec::execute;
+    use vpndns::deploy::fake::FakeHost;
+    let site = linux_wan();
+    let p = build(&site, &Target::CreateAll { host: None }).expect("plan");
+    let mut clean = FakeHost::linux(&site.hosts[0].vpndns_bin);
+    execute(&p, &mut clean).expect("clean create");
+    let n = clean.changes();
+    for k in 0..n {
+        let mut f = FakeHost::linux(&site.hosts[0].vpndns_bin);
+        let before = f.state.clone();
+        f.fail_at = Some(k);
+        let e = execute(&p, &mut f).expect_err("must fail");
+        assert!(e.undo_failures.is_empty(), "at {k}: {e}");
+        assert_eq!(
+            f.state, before,
+            "failure at change {k} ({e}) left state behind"
+        );
+    }
+}
