@@ -236,3 +236,35 @@ fn linux_bgp_create_rolls_back_at_every_step() {
         );
     }
 }
+
+/// FRR's own parser accepts every generated frr.conf (`vtysh --dryrun`).
+/// Skips with a message where FRR is not installed (.ci/run installs it).
+#[test]
+fn frr_accepts_the_generated_config() {
+    let vtysh = Path::new("/usr/bin/vtysh");
+    if !vtysh.exists() {
+        eprintln!("SKIP frr_accepts_the_generated_config: no /usr/bin/vtysh (apt-get install frr)");
+        return;
+    }
+    let site = wan();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for h in &site.hosts {
+        let all = files(&site);
+        let conf = frr_conf(&all, &h.name);
+        let p = dir.path().join(format!("{}.conf", h.name));
+        std::fs::write(&p, conf).expect("write");
+        let out = std::process::Command::new(vtysh)
+            .arg("--dryrun")
+            .arg("-f")
+            .arg(&p)
+            .output()
+            .expect("run vtysh");
+        assert!(
+            out.status.success(),
+            "vtysh --dryrun rejects {}'s frr.conf:\n{}{}\n{conf}",
+            h.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
