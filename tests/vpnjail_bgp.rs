@@ -268,3 +268,25 @@ fn frr_accepts_the_generated_config() {
         );
     }
 }
+
+#[test]
+fn wan_rc_conf_and_jail_conf_files_pass_their_checkers() {
+    let site = wan();
+    let mut jails = 0;
+    for (_, f) in files(&site) {
+        let p = f.path.to_string_lossy().to_string();
+        if p.ends_with("rc.conf") || p.ends_with("rc.conf.vpnjail") {
+            shellcheck(&p, &f.content, &["-e", "SC2034"]);
+        }
+        if p.starts_with("/etc/jail.conf.d") {
+            vpndns::deploy::lint::jailconf::parse(&f.content)
+                .unwrap_or_else(|e| panic!("{p}: {e}\n{}", f.content));
+            jails += 1;
+        }
+        if p.contains("pf.vpnjail/") || p.ends_with("pf.conf.vpnjail") {
+            vpndns::deploy::lint::pf::check(&f.content)
+                .unwrap_or_else(|e| panic!("{p}: {e}\n{}", f.content));
+        }
+    }
+    assert_eq!(jails, 3);
+}
