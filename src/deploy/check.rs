@@ -1494,6 +1494,21 @@ mod tests {
     }
 
     #[test]
+    fn with_bgp_every_other_host_is_routed_to_the_ipsec_jail() {
+        let names = |s: &Site| -> Vec<String> {
+            s.remote_hosts(&s.hosts[0])
+                .iter()
+                .map(|h| h.name.clone())
+                .collect()
+        };
+        let chain = [(0, 1), (1, 2)];
+        let s = check_wan(&wan("", &[], 3, &chain)).expect("static");
+        assert_eq!(names(&s), ["h1"]);
+        let s = check_wan(&wan("routing = \"bgp\"", &[], 3, &chain)).expect("bgp");
+        assert_eq!(names(&s), ["h1", "h2"]);
+    }
+
+    #[test]
     fn missing_required_key_is_named() {
         let e = check_text(Path::new("s.toml"), "[site]\n").unwrap_err();
         assert!(e.to_string().contains("missing field `name`"), "{e}");

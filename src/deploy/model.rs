@@ -233,6 +233,17 @@ impl Site {
         ends
     }
 
+    /// The hosts whose bridge networks this host routes to its ipsec jail:
+    /// its link peers, or with BGP every other host (BGP may reach them over
+    /// several links).
+    pub fn remote_hosts(&self, host: &Host) -> Vec<&Host> {
+        if self.bgp {
+            self.hosts.iter().filter(|h| h.name != host.name).collect()
+        } else {
+            self.link_ends(host).iter().map(|e| e.peer).collect()
+        }
+    }
+
     /// GRE tunnels terminating in this jail.
     pub fn gres_of<'a>(&'a self, jail: &'a str) -> impl Iterator<Item = &'a Gre> + 'a {
         self.gres.iter().filter(move |g| g.jail == jail)

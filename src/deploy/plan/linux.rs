@@ -455,8 +455,8 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
         vec![lx::nft_delete_table(hns, &table)],
     ));
     if let Some(ipsec) = host.ipsec_jail() {
-        for e in site.link_ends(host) {
-            let net = e.peer.bridge.network.to_string();
+        for peer in site.remote_hosts(host) {
+            let net = peer.bridge.network.to_string();
             steps.push(run(
                 format!("route {net} via the ipsec namespace {}", ipsec.address),
                 Guard::Always,

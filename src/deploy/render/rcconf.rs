@@ -49,11 +49,7 @@ impl RcConf {
 /// link peers', or with BGP every other host's (BGP may carry them over
 /// several links).
 fn remote_routes(rc: &mut RcConf, site: &Site, host: &Host, gateway: std::net::Ipv4Addr) {
-    let peers: Vec<&Host> = if site.bgp {
-        site.hosts.iter().filter(|h| h.name != host.name).collect()
-    } else {
-        site.link_ends(host).iter().map(|e| e.peer).collect()
-    };
+    let peers = site.remote_hosts(host);
     if peers.is_empty() {
         return;
     }
