@@ -124,6 +124,35 @@ fn is_ifname(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }
 
+/// AS numbers assigned to hosts without `asn`: this plus the host's position
+/// (1-based), inside the 32-bit private range 4200000000..4294967294 (RFC 6996).
+pub const ASN_BASE: u32 = 4_200_000_000;
+
+/// Any AS number but 0, AS_TRANS (23456), 65535 and 4294967295.
+fn valid_asn(a: u32) -> bool {
+    !matches!(a, 0 | 23456 | 65535 | u32::MAX)
+}
+
+/// Connected component of each of `n` nodes, with edge `skip` left out.
+fn components(n: usize, edges: &[[usize; 2]], skip: Option<usize>) -> Vec<usize> {
+    let mut comp: Vec<usize> = (0..n).collect();
+    fn root(c: &mut [usize], mut x: usize) -> usize {
+        while c[x] != x {
+            c[x] = c[c[x]];
+            x = c[x];
+        }
+        x
+    }
+    for (i, [a, b]) in edges.iter().enumerate() {
+        if Some(i) == skip || *a >= n || *b >= n {
+            continue;
+        }
+        let (ra, rb) = (root(&mut comp, *a), root(&mut comp, *b));
+        comp[ra] = rb;
+    }
+    (0..n).map(|x| root(&mut comp, x)).collect()
+}
+
 /// Longest network namespace name accepted for `[[host]] netns`.
 pub const NETNS_MAX: usize = 64;
 
@@ -321,11 +350,16 @@ impl Checker<'_> {
             dns_policies: Vec::new(),
             dns_static: Vec::new(),
             dns_block: Vec::new(),
+            redundancy: self.redundancy(&f),
+            bgp: self.routing(&f),
         };
+        self.asns(&f, &mut site);
         self.kinds_per_host(&f, &site);
         let mut reqids: HashMap<u16, usize> = HashMap::new();
         let mut spis: HashSet<u32> = HashSet::new();
         let mut pairs: HashSet<(String, String)> = HashSet::new();
+        // For each checked link, its index in the file (messages name link[i]).
+        let mut link_index: Vec<usize> = Vec::new();
         for (i, l) in f.link.iter().enumerate() {
             if let Some(link) = self.link(i, l, &site, &mut reqids, &mut spis, &mut addrs) {
                 let mut pair = link.hosts.clone();
@@ -339,6 +373,7 @@ impl Checker<'_> {
                     );
                 }
                 site.links.push(link);
+                link_index.push(i);
             }
         }
         for (i, g) in f.gre.iter().enumerate() {
@@ -376,6 +411,9 @@ impl Checker<'_> {
             }
         }
         self.hosts_need_ipsec(&f, &site);
+        if site.redundancy >= 1 && self.problems.is_empty() {
+            self.single_points_of_failure(&f, &site, &link_index);
+        }
         self.policy_clashes(&f, &site);
         site
     }
@@ -540,6 +578,7 @@ impl Checker<'_> {
             platform,
             netns,
             vpndns_bin,
+            asn: 0,
         }
     }
 
@@ -719,6 +758,163 @@ impl Checker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// `[site] redundancy`: 0 (default) or 1.
+    fn redundancy(&mut self, f: &SiteFile) -> u8 {
+        match &f.site.redundancy {
+            None => 0,
+            Some(r) => {
+                match *r.get_ref() {
+                    0 => 0,
+                    1 => 1,
+                    n => {
+                        self.err(
+                        r.span(),
+                        "site.redundancy",
+                        format!("{n}: expected 0 (no requirement) or 1 (survive any one link failing)"),
+                    );
+                        0
+                    }
+                }
+            }
+        }
+    }
+
+    /// `[site] routing`: `"static"` (default) or `"bgp"`; redundancy needs bgp
+    /// (static routes cannot go around a dead link).
+    fn routing(&mut self, f: &SiteFile) -> bool {
+        let bgp = match &f.site.routing {
+            None => false,
+            Some(r) => match r.get_ref().as_str() {
+                "static" => false,
+                "bgp" => true,
+                other => {
+                    self.err(
+                        r.span(),
+                        "site.routing",
+                        format!("{other:?}: expected \"static\" or \"bgp\""),
+                    );
+                    return false;
+                }
+            },
+        };
+        if !bgp
+            && let Some(r) = &f.site.redundancy
+            && *r.get_ref() == 1
+        {
+            self.err(
+                r.span(),
+                "site.redundancy",
+                "redundancy = 1 needs routing = \"bgp\" (static routes cannot go around a dead link)",
+            );
+        }
+        bgp
+    }
+
+    /// Every host's BGP AS number: as given, else [`ASN_BASE`] + its position
+    /// (1-based) in the file. Duplicates are rejected.
+    fn asns(&mut self, f: &SiteFile, site: &mut Site) {
+        let mut seen: HashMap<u32, String> = HashMap::new();
+        for (i, (hd, host)) in f.host.iter().zip(site.hosts.iter_mut()).enumerate() {
+            let d = hd.get_ref();
+            let key = format!("host[{}].asn", host.name);
+            let (asn, span) = match &d.asn {
+                Some(a) => {
+                    let n = *a.get_ref();
+                    match u32::try_from(n) {
+                        Ok(v) if valid_asn(v) => (v, a.span()),
+                        _ => {
+                            self.err(
+                                a.span(),
+                                &key,
+                                format!("{n} is not a usable AS number (1..4294967294, not 23456 or 65535; private: 64512..65534, 4200000000..4294967294)"),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                None => (
+                    ASN_BASE.saturating_add(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                    d.name.span(),
+                ),
+            };
+            if let Some(other) = seen.get(&asn) {
+                let msg = format!(
+                    "AS {asn} is already the AS of host {other:?} (hosts without asn get {ASN_BASE} + their position)"
+                );
+                self.err(span, &key, msg);
+            } else {
+                seen.insert(asn, host.name.clone());
+            }
+            host.asn = asn;
+        }
+    }
+
+    /// With `redundancy = 1`: the link graph must be connected and have no
+    /// bridge (a link whose failure alone splits it).
+    fn single_points_of_failure(&mut self, f: &SiteFile, site: &Site, link_index: &[usize]) {
+        let names: Vec<&str> = site.hosts.iter().map(|h| h.name.as_str()).collect();
+        let edges: Vec<[usize; 2]> = site
+            .links
+            .iter()
+            .filter_map(|l| {
+                let a = names.iter().position(|n| *n == l.hosts[0])?;
+                let b = names.iter().position(|n| *n == l.hosts[1])?;
+                Some([a, b])
+            })
+            .collect();
+        let span = f.site.redundancy.as_ref().map(|r| r.span()).unwrap_or(0..0);
+        let whole = components(names.len(), &edges, None);
+        if names.len() > 1 && whole.iter().any(|&c| c != whole[0]) {
+            let cut: Vec<&str> = names
+                .iter()
+                .zip(&whole)
+                .filter(|(_, c)| **c != whole[0])
+                .map(|(n, _)| *n)
+                .collect();
+            self.err(
+                span,
+                "site.redundancy",
+                format!(
+                    "redundancy = 1 but the links do not join all hosts: {} cannot reach {:?}",
+                    cut.join(", "),
+                    names[0]
+                ),
+            );
+            return;
+        }
+        for (e, [a, b]) in edges.iter().enumerate() {
+            let comp = components(names.len(), &edges, Some(e));
+            if comp[*a] == comp[*b] {
+                continue;
+            }
+            let side: Vec<&str> = names
+                .iter()
+                .zip(&comp)
+                .filter(|(_, c)| **c == comp[*b])
+                .map(|(n, _)| *n)
+                .collect();
+            let other: Vec<&str> = names
+                .iter()
+                .zip(&comp)
+                .filter(|(_, c)| **c != comp[*b])
+                .map(|(n, _)| *n)
+                .collect();
+            let i = link_index.get(e).copied().unwrap_or(e);
+            let lspan = f.link.get(i).map(|l| l.span()).unwrap_or(span.clone());
+            self.err(
+                lspan,
+                format!("link[{i}]"),
+                format!(
+                    "redundancy = 1: link {}–{} is a single point of failure; if it fails, hosts [{}] are cut off from [{}]. Add a link between the two groups.",
+                    names[*a],
+                    names[*b],
+                    side.join(", "),
+                    other.join(", ")
+                ),
+            );
         }
     }
 
@@ -1182,6 +1378,134 @@ mod tests {
                 .starts_with("s.toml:3: -: not a valid site file"),
             "{e}"
         );
+    }
+
+    const R1: &str = "redundancy = 1\nrouting = \"bgp\"";
+
+    /// A site of `n` Linux hosts `h0..` (no jails but ipsec) and these links.
+    fn wan(extra_site: &str, asns: &[(usize, u32)], n: usize, links: &[(usize, usize)]) -> String {
+        let mut t = format!("[site]\nname = \"w\"\n{extra_site}\n");
+        for i in 0..n {
+            t += &format!(
+                "[[host]]\nname = \"h{i}\"\nexternal_if = \"eth0\"\npublic_address = \"192.0.2.{}\"\n\
+                 bridge = {{ name = \"br0\", network = \"10.1.{i}.0/24\", address = \"10.1.{i}.1\" }}\n\
+                 jail_root = \"/j\"\nplatform = \"linux\"\n",
+                i + 1
+            );
+            if let Some((_, a)) = asns.iter().find(|(h, _)| *h == i) {
+                t += &format!("asn = {a}\n");
+            }
+            t += &format!(
+                "[[host.jail]]\nname = \"ipsec{i}\"\nkind = \"ipsec\"\naddress = \"10.1.{i}.4\"\n"
+            );
+        }
+        for (k, (a, b)) in links.iter().enumerate() {
+            t += &format!(
+                "[[link]]\nhosts = [\"h{a}\", \"h{b}\"]\nmode = \"swanctl\"\nreqid = {}\n\
+                 inner = [\"172.16.{k}.1\", \"172.16.{k}.2\"]\npsk_file = \"/dev/null\"\n",
+                100 + k
+            );
+        }
+        t
+    }
+
+    fn check_wan(t: &str) -> Result<Site, Problems> {
+        // psk_file = /dev/null is too short a key: swap in a real one.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("vpnjail-wan-{}-{n}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let psk = dir.join("k.psk");
+        let _ = std::fs::write(&psk, "a-test-key-of-enough-length\n");
+        let r = check_text(
+            &dir.join("s.toml"),
+            &t.replace("/dev/null", &psk.display().to_string()),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn asns_are_assigned_in_host_order_unless_given() {
+        let s = check_wan(&wan("", &[(1, 64512)], 3, &[(0, 1), (1, 2)])).expect("valid");
+        let asns: Vec<u32> = s.hosts.iter().map(|h| h.asn).collect();
+        assert_eq!(asns, vec![ASN_BASE + 1, 64512, ASN_BASE + 3]);
+        assert_eq!(s.redundancy, 0);
+    }
+
+    #[test]
+    fn duplicate_and_invalid_asns_are_rejected() {
+        let e = check_wan(&wan("", &[(0, 65000), (2, 65000)], 3, &[])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("host[h2].asn: AS 65000 is already the AS of host \"h0\""),
+            "{e}"
+        );
+        let e = check_wan(&wan("", &[(1, ASN_BASE + 1)], 2, &[])).unwrap_err();
+        assert!(e.to_string().contains("host[h1].asn"), "{e}");
+        let e = check_wan(&wan("", &[(0, 23456)], 1, &[])).unwrap_err();
+        assert!(e.to_string().contains("not a usable AS number"), "{e}");
+    }
+
+    #[test]
+    fn redundancy_accepts_a_triangle_and_a_ring_with_chords() {
+        let s = check_wan(&wan(
+            "redundancy = 1\nrouting = \"bgp\"",
+            &[],
+            3,
+            &[(0, 1), (1, 2), (2, 0)],
+        ))
+        .expect("ok");
+        assert!(s.bgp);
+        assert_eq!(s.redundancy, 1);
+        let mut links: Vec<(usize, usize)> = (0..10).map(|i| (i, (i + 1) % 10)).collect();
+        links.extend([(0, 5), (2, 7)]);
+        check_wan(&wan(R1, &[], 10, &links)).expect("a ring survives any one cut");
+        // Without redundancy a chain is fine.
+        check_wan(&wan("", &[], 3, &[(0, 1), (1, 2)])).expect("redundancy 0");
+    }
+
+    #[test]
+    fn redundancy_names_the_bridges_of_the_link_graph() {
+        // A triangle h0-h1-h2 with h3 hanging off h2: link[3] is the bridge.
+        let e = check_wan(&wan(R1, &[], 4, &[(0, 1), (1, 2), (2, 0), (2, 3)])).unwrap_err();
+        let s = e.to_string();
+        assert_eq!(e.0.len(), 1, "{s}");
+        assert!(
+            s.contains("link[3]: redundancy = 1: link h2–h3 is a single point of failure; if it fails, hosts [h3] are cut off from [h0, h1, h2]"),
+            "{s}"
+        );
+        // A chain: both links are single points of failure.
+        let e = check_wan(&wan(R1, &[], 3, &[(0, 1), (1, 2)])).unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+        // Disconnected: named as such.
+        let e = check_wan(&wan(R1, &[], 3, &[(0, 1)])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("do not join all hosts: h2 cannot reach"),
+            "{e}"
+        );
+        // Bad values.
+        let e = check_wan(&wan("redundancy = 2", &[], 1, &[])).unwrap_err();
+        assert!(
+            e.to_string().contains("site.redundancy: 2: expected 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn with_bgp_every_other_host_is_routed_to_the_ipsec_jail() {
+        let names = |s: &Site| -> Vec<String> {
+            s.remote_hosts(&s.hosts[0])
+                .iter()
+                .map(|h| h.name.clone())
+                .collect()
+        };
+        let chain = [(0, 1), (1, 2)];
+        let s = check_wan(&wan("", &[], 3, &chain)).expect("static");
+        assert_eq!(names(&s), ["h1"]);
+        let s = check_wan(&wan("routing = \"bgp\"", &[], 3, &chain)).expect("bgp");
+        assert_eq!(names(&s), ["h1", "h2"]);
     }
 
     #[test]

@@ -329,6 +329,7 @@ impl System for FakeHost {
                 true
             }
             ("chflags", ["-R", "noschg", _]) => true,
+            ("chown", [_, p]) => st.dirs.contains(Path::new(p)),
             ("install", ["-m", mode, src, dst]) => {
                 let m = u32::from_str_radix(mode, 8).unwrap_or(0);
                 match st.files.get(Path::new(src)).cloned() {

@@ -20,6 +20,12 @@ pub struct Site {
     pub dns_static: Vec<(String, Ipv4Addr)>,
     /// `[dns] block`: names every vpndns blocks (with everything below them).
     pub dns_block: Vec<String>,
+    /// `[site] redundancy`: 0, or 1 when no single link failure may partition
+    /// the link graph (checked by `check.rs`).
+    pub redundancy: u8,
+    /// `[site] routing = "bgp"`: routes between hosts come from BGP (FRR in
+    /// each ipsec jail, docs/bgp.md) instead of static routes.
+    pub bgp: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +45,8 @@ pub struct Host {
     pub netns: Option<String>,
     /// Linux: the vpndns binary run inside the vpndns namespace.
     pub vpndns_bin: PathBuf,
+    /// BGP AS number of the host's ipsec jail (unique in the site).
+    pub asn: u32,
 }
 
 /// Which backend builds a host's containers.
@@ -223,6 +231,17 @@ impl Site {
             });
         }
         ends
+    }
+
+    /// The hosts whose bridge networks this host routes to its ipsec jail:
+    /// its link peers, or with BGP every other host (BGP may reach them over
+    /// several links).
+    pub fn remote_hosts(&self, host: &Host) -> Vec<&Host> {
+        if self.bgp {
+            self.hosts.iter().filter(|h| h.name != host.name).collect()
+        } else {
+            self.link_ends(host).iter().map(|e| e.peer).collect()
+        }
     }
 
     /// GRE tunnels terminating in this jail.

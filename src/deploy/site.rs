@@ -27,6 +27,10 @@ pub struct SiteFile {
 #[serde(deny_unknown_fields)]
 pub struct SiteSection {
     pub name: S<String>,
+    /// `0` (default) or `1`: the link graph must survive any one link failing.
+    pub redundancy: Option<S<i64>>,
+    /// `"static"` (default): routes in rc.conf; `"bgp"`: FRR in each ipsec jail.
+    pub routing: Option<S<String>>,
 }
 
 /// `[[host]]`: one FreeBSD machine with its bridge and jails.
@@ -38,6 +42,8 @@ pub struct HostDef {
     pub public_address: S<String>,
     pub bridge: S<BridgeDef>,
     pub jail_root: S<String>,
+    /// BGP AS number of the host's ipsec jail; assigned per host when absent.
+    pub asn: Option<S<i64>>,
     /// `"freebsd"` (default) or `"linux"`.
     pub platform: Option<S<String>>,
     /// Linux: the network namespace that stands for the host (tests, demos).

@@ -91,6 +91,44 @@ fn charon_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
     )
 }
 
+/// FRR's daemons, in start order.
+pub const FRR_DAEMONS: [&str; 2] = ["zebra", "bgpd"];
+/// Where Debian's frr package installs them.
+pub const FRR_DIR: &str = "/usr/lib/frr";
+
+/// `zebra` or `bgpd` in the foreground under start-stop-daemon, with its
+/// configuration, pid file, vty and zebra sockets in the jail's directory
+/// (platform.md: `-N`, `--vty_socket`, `-z`).
+pub fn frr_start(host: &Host, ns: &str, j: &Jail, daemon: &str) -> Cmd {
+    let dir = host.jail_path(&j.name);
+    let run_dir = dir.join(rl::FRR_RUN_DIR);
+    let conf = if daemon == "bgpd" {
+        rl::FRR_FILE
+    } else {
+        rl::ZEBRA_FILE
+    };
+    lx::daemon_start(
+        ns,
+        &[],
+        &pidfile(host, &j.name, daemon),
+        &logfile(host, &j.name, daemon),
+        &Path::new(FRR_DIR).join(daemon),
+        &[
+            "-N".into(),
+            ns.into(),
+            "-f".into(),
+            p(&dir.join(conf)),
+            "-i".into(),
+            p(&run_dir.join(format!("{daemon}.pid"))),
+            "--vty_socket".into(),
+            p(&run_dir),
+            "-z".into(),
+            p(&run_dir.join("zserv.api")),
+        ],
+        false,
+    )
+}
+
 fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
     let dir = host.jail_path(&j.name);
     lx::swanctl(
@@ -237,6 +275,28 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                     vec![],
                 ));
             }
+            if site.bgp {
+                let run_dir = dir.join(rl::FRR_RUN_DIR);
+                steps.push(mkdir(&run_dir, true));
+                steps.push(run(
+                    format!("let user frr write in {}", run_dir.display()),
+                    Guard::Always,
+                    Cmd::new("chown", vec!["frr:frr".into(), p(&run_dir)]),
+                    vec![],
+                ));
+                for name in [rl::FRR_FILE, rl::ZEBRA_FILE] {
+                    steps.push(write(&file_of(&files, name)?)?);
+                }
+                for d in FRR_DAEMONS {
+                    let pid = pidfile(host, &j.name, d);
+                    steps.push(run(
+                        format!("start {d} (FRR) in {ns}"),
+                        Guard::UnlessOk(lx::daemon_running(&pid)),
+                        frr_start(host, &ns, j, d),
+                        vec![lx::daemon_stop(&pid)],
+                    ));
+                }
+            }
         }
         JailKind::Service { .. } => {}
     }
@@ -257,7 +317,14 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         }
         _ => None,
     };
-    if let Some((name, start)) = daemon {
+    let mut daemons: Vec<(&str, Cmd)> = Vec::new();
+    if j.kind == JailKind::Ipsec && site.bgp {
+        for d in FRR_DAEMONS.iter().rev() {
+            daemons.push((d, frr_start(host, &ns, j, d)));
+        }
+    }
+    daemons.extend(daemon);
+    for (name, start) in daemons {
         let pid = pidfile(host, &j.name, name);
         steps.push(run(
             format!("stop {name} in {ns}"),
@@ -282,7 +349,21 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         steps.push(remove(f.path));
     }
     let dir = host.jail_path(&j.name);
-    for d in ["vpndns", "charon"] {
+    if j.kind == JailKind::Ipsec && site.bgp {
+        // FRR's pid files and sockets: runtime state only.
+        let run_dir = dir.join(rl::FRR_RUN_DIR);
+        steps.push(run(
+            format!("remove {}", run_dir.display()),
+            Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&run_dir)])),
+            Cmd::new("rm", vec!["-rf".into(), p(&run_dir)]),
+            vec![],
+        ));
+    }
+    let mut names = vec!["vpndns", "charon"];
+    if j.kind == JailKind::Ipsec && site.bgp {
+        names.extend(FRR_DAEMONS);
+    }
+    for d in names {
         steps.push(remove(logfile(host, &j.name, d)));
         // A pidfile left by a process that died on its own.
         steps.push(remove(pidfile(host, &j.name, d)));
@@ -374,8 +455,8 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
         vec![lx::nft_delete_table(hns, &table)],
     ));
     if let Some(ipsec) = host.ipsec_jail() {
-        for e in site.link_ends(host) {
-            let net = e.peer.bridge.network.to_string();
+        for peer in site.remote_hosts(host) {
+            let net = peer.bridge.network.to_string();
             steps.push(run(
                 format!("route {net} via the ipsec namespace {}", ipsec.address),
                 Guard::Always,

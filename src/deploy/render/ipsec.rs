@@ -40,6 +40,7 @@ pub fn files(
 ) -> Result<Vec<(&'static str, u32, String)>, RenderError> {
     let mut conns = Vec::new();
     let mut sas = Vec::new();
+    let bgp_any = site.bgp && host.platform == Platform::FreeBsd;
     for e in site.link_ends(host) {
         let local = j.address.to_string();
         let remote = e.peer.public_address.to_string();
@@ -49,8 +50,19 @@ pub fn files(
                 local_addr: local,
                 remote_addr: remote,
                 reqid: e.link.reqid,
-                local_ts: host.bridge.network.to_string(),
-                remote_ts: e.peer.bridge.network.to_string(),
+                // With BGP on FreeBSD, the route-based if_ipsec carries any
+                // network BGP routes over it (transit after a link failure,
+                // the BGP session itself): its SAs cover everything.
+                local_ts: if bgp_any {
+                    "0.0.0.0/0".into()
+                } else {
+                    host.bridge.network.to_string()
+                },
+                remote_ts: if bgp_any {
+                    "0.0.0.0/0".into()
+                } else {
+                    e.peer.bridge.network.to_string()
+                },
                 psk: psk.clone(),
             }),
             LinkMode::Setkey { cipher, spi, keys } => {

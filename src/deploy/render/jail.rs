@@ -2,8 +2,8 @@
 //! resolv.conf, plus what its kind needs). May touch: nothing (pure).
 
 use super::{
-    File, Owner, RenderError, VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, ipsec, pf, rcconf, render,
-    vpndns,
+    File, Owner, RenderError, VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, frr, ipsec, pf, rcconf,
+    render, vpndns,
 };
 use crate::deploy::model::{Host, Jail, JailKind, Site};
 use std::path::PathBuf;
@@ -123,6 +123,18 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
         JailKind::Ipsec => {
             for (rel, mode, content) in ipsec::files(site, host, j)? {
                 out.push(in_root(rel, mode, content));
+            }
+            if site.bgp {
+                out.push(in_root(
+                    frr::FRR_CONF.trim_start_matches('/'),
+                    0o644,
+                    frr::conf(site, host, j)?,
+                ));
+                out.push(in_root(
+                    frr::VTYSH_CONF.trim_start_matches('/'),
+                    0o644,
+                    super::VTYSH_CONF.to_string(),
+                ));
             }
         }
         JailKind::Service { .. } => {}

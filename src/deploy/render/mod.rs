@@ -2,6 +2,7 @@
 //! that mirrors the host's filesystem. May touch: nothing but `write_tree`,
 //! which writes under the directory it is given.
 
+pub mod frr;
 mod ipsec;
 mod jail;
 pub mod linux;
@@ -92,6 +93,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("vpn.nft", include_str!("../../../nft/vpn.nft.tera")),
     ("host.nft", include_str!("../../../nft/host.nft.tera")),
+    ("frr.conf", include_str!("../../../frr/frr.conf.tera")),
     (
         "strongswan-linux.conf",
         include_str!("../../../ipsec/strongswan-linux.conf.tera"),
@@ -100,6 +102,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The rc.d script is not a template: it reads everything from rc.conf.
 pub const RC_VPNDNS: &str = include_str!("../../../rc.d/vpndns");
+/// vtysh.conf has no per-site facts.
+pub const VTYSH_CONF: &str = include_str!("../../../frr/vtysh.conf");
 /// strongswan.conf has no per-site facts.
 pub const STRONGSWAN_CONF: &str = include_str!("../../../ipsec/strongswan.conf");
 

@@ -45,9 +45,11 @@ impl RcConf {
     }
 }
 
-/// Static routes to the other hosts' bridge networks through `gateway`.
+/// Static routes to the other hosts' bridge networks through `gateway`: the
+/// link peers', or with BGP every other host's (BGP may carry them over
+/// several links).
 fn remote_routes(rc: &mut RcConf, site: &Site, host: &Host, gateway: std::net::Ipv4Addr) {
-    let peers: Vec<&Host> = site.link_ends(host).iter().map(|e| e.peer).collect();
+    let peers = site.remote_hosts(host);
     if peers.is_empty() {
         return;
     }
@@ -146,7 +148,13 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                     format!("inet {}/32 {}", e.local_inner(), e.remote_inner()),
                 );
             }
-            if !ends.is_empty() {
+            if site.bgp {
+                // Routes to the other hosts come from BGP (docs/bgp.md).
+                // frr_vtysh_boot: load the integrated frr.conf with vtysh -b.
+                rc.set("frr_enable", "YES");
+                rc.set("frr_daemons", "zebra bgpd");
+                rc.set("frr_vtysh_boot", "YES");
+            } else if !ends.is_empty() {
                 rc.set(
                     "static_routes",
                     ends.iter()
