@@ -8,7 +8,7 @@ use hickory_proto::rr::RecordType;
 
 use super::engine::Engine;
 use super::name::Name;
-use super::wire::{CLASS_IN, Query};
+use super::wire::{self, CLASS_IN, Query};
 
 /// The resolved configuration, as `vpndns check` prints it.
 pub fn describe(engine: &Engine) -> String {
@@ -109,14 +109,8 @@ pub fn query_for(name: &str, qtype: &str) -> Result<Query, String> {
         .to_ascii_uppercase()
         .parse()
         .map_err(|_| format!("{qtype:?} is not a record type (A, AAAA, PTR, MX, ...)"))?;
-    Ok(Query {
-        id: 0,
-        qtype: u16::from(rtype),
-        qclass: CLASS_IN,
-        question_end: 12 + name.wire().len() + 1 + 4,
-        name,
-        edns: None,
-    })
+    let msg = wire::encode_query(0, &name, u16::from(rtype), CLASS_IN);
+    wire::parse_query(&msg).map_err(|_| format!("{name}: cannot be asked"))
 }
 
 /// Why a query would be answered as it would, as `vpndns explain` prints it.

@@ -191,11 +191,7 @@ fn cached(
     ]
     .into_iter()
     .any(|edns| {
-        let mut msg = vec![0, 0, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        msg.extend_from_slice(q.name.wire());
-        msg.push(0);
-        msg.extend_from_slice(&q.qtype.to_be_bytes());
-        msg.extend_from_slice(&q.qclass.to_be_bytes());
+        let msg = super::wire::encode_query(0, &q.name, q.qtype, q.qclass);
         let q = super::wire::Query { edns, ..q.clone() };
         cache.serve(upstream, &msg, &q, usize::MAX, now, &mut Vec::new())
     })

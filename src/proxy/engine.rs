@@ -367,11 +367,6 @@ impl Engine {
             }
         }
     }
-
-    /// The list file behind source index `i`.
-    pub fn list_name(&self, i: u16) -> Option<&str> {
-        self.list_names.get(i as usize).map(String::as_str)
-    }
 }
 
 fn file_problem(config: &Config, file: &FileRef, why: &str) -> Problem {

@@ -228,7 +228,11 @@ pub async fn probe(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
             last.insert(key, now);
-            let (f, query, timeout) = (f.clone(), probe_query(name), engine.config.server.timeout);
+            let (f, query, timeout) = (
+                f.clone(),
+                wire::encode_query(rand::random(), name, wire::TYPE_A, wire::CLASS_IN),
+                engine.config.server.timeout,
+            );
             tokio::spawn(async move {
                 f.health.sent();
                 let started = Instant::now();
@@ -243,16 +247,6 @@ pub async fn probe(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             });
         }
     }
-}
-
-/// An A query for `name` with a random ID and RD set.
-fn probe_query(name: &Name) -> Vec<u8> {
-    let mut q = Vec::with_capacity(wire::HEADER_LEN + name.wire().len() + 5);
-    q.extend_from_slice(&rand::random::<u16>().to_be_bytes());
-    q.extend_from_slice(&[0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-    q.extend_from_slice(name.wire());
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
 }
 
 /// Sends `query` to `target` and waits for a response to it (any rcode).

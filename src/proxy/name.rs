@@ -125,11 +125,6 @@ impl Name {
     pub fn suffixes(&self) -> Suffixes<'_> {
         Suffixes { rest: self.wire() }
     }
-
-    /// Number of labels.
-    pub fn label_count(&self) -> usize {
-        self.labels().count()
-    }
 }
 
 impl PartialEq for Name {
@@ -218,7 +213,7 @@ mod tests {
         let n = Name::from_text("Ads.Example.COM.").unwrap();
         assert_eq!(n.to_string(), "ads.example.com");
         assert_eq!(n.wire(), b"\x03ads\x07example\x03com");
-        assert_eq!(n.label_count(), 3);
+        assert_eq!(n.labels().count(), 3);
         assert_eq!(Name::from_text(".").unwrap().to_string(), ".");
     }
 

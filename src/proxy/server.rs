@@ -92,11 +92,6 @@ impl Handle {
         Ok(())
     }
 
-    /// The engine now serving.
-    pub fn engine(&self) -> Arc<Engine> {
-        self.shared.engine.load_full()
-    }
-
     /// The shared state.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared

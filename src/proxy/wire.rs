@@ -113,6 +113,20 @@ fn u16_at(msg: &[u8], pos: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]))
 }
 
+/// A query for `name`, `qtype`, `qclass` with `id` and RD set, no EDNS:
+/// what the proxy sends when it asks on its own behalf (probes) or needs the
+/// bytes of a typical client query (cache peeks).
+pub fn encode_query(id: u16, name: &Name, qtype: u16, qclass: u16) -> Vec<u8> {
+    let mut q = Vec::with_capacity(HEADER_LEN + name.wire().len() + 5);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(name.wire());
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&qclass.to_be_bytes());
+    q
+}
+
 /// Whether the message has the QR (response) bit.
 pub fn is_response(msg: &[u8]) -> bool {
     msg.get(2).is_some_and(|b| b & 0x80 != 0)
