@@ -424,7 +424,11 @@ fn ids_are_rewritten_and_bytes_otherwise_relayed_unchanged() {
     assert_ne!(seen[..2], sent[..2], "the upstream sees a fresh ID");
     assert_eq!(seen[2..], sent[2..], "and otherwise the client's bytes");
 
-    // Upstream IDs are random: many queries, no ID reused, not sequential.
+    // Upstream IDs are random: not sequential, and spread. Sequential queries
+    // draw fresh random IDs, so a repeat is legitimate (41 draws from 65,536
+    // repeat with probability ~1.2%, the birthday bound); only queries in
+    // flight at the same time must differ, which the in-flight table ensures.
+    // Three or more repeats would be a ~1e-6 event for a uniform draw.
     for i in 0..40 {
         ask(
             p.addr,
@@ -442,7 +446,10 @@ fn ids_are_rewritten_and_bytes_otherwise_relayed_unchanged() {
         .map(|q| q.0)
         .collect();
     let unique: std::collections::HashSet<_> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len());
+    assert!(
+        unique.len() + 2 >= ids.len(),
+        "upstream IDs repeat too often for random draws: {ids:?}"
+    );
     assert!(ids.windows(2).any(|w| w[1] != w[0].wrapping_add(1)));
     let ports: std::collections::HashSet<u16> = up
         .seen
