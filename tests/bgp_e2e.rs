@@ -1,6 +1,7 @@
 //! BGP between hosts for real (issue 8, "Tests in network namespaces" 1 and 3):
 //! each host's ipsec jail is a network namespace running FRR's zebra and bgpd
-//! from the frr.conf that vpnjail generated, started by the same commands
+//! from the frr.conf that vpnjail generates for the FreeBSD site (route-based
+//! links), started by the same commands
 //! `vpnjail create` runs; links are plain veth pairs named
 //! like the FreeBSD if_ipsec interfaces (`ipsecN`) with the link's inner /32
 //! addresses (the kernel here has no in-kernel ESP; docs/bgp.md). Every
@@ -219,6 +220,10 @@ impl Wan {
     /// then builds every host and starts FRR in it.
     fn up(tag: &str, path: &Path, text: &str) -> Wan {
         let dir = std::env::temp_dir().join(format!("vjbgp-{tag}"));
+        // The FreeBSD site, as written: its frr.conf is what runs here, over
+        // veth stand-ins for its route-based if_ipsec links.
+        let freebsd = vpndns::deploy::check::check_text(path, text)
+            .unwrap_or_else(|e| panic!("site must pass check:\n{e}\n{text}"));
         let text = linuxify(text, tag, &dir);
         let site = vpndns::deploy::check::check_text(path, &text)
             .unwrap_or_else(|e| panic!("site must pass check:\n{e}\n{text}"));
@@ -295,6 +300,14 @@ impl Wan {
         for h in &site.hosts {
             let files = render::host(&site, &h.name).expect("render");
             render::write_tree(&files, Path::new("/")).expect("write");
+            // Linux's own frr.conf treats a strongSwan link as carrying its two
+            // ends only (kernel-libipsec; docs/bgp.md); these links are
+            // FreeBSD's route-based ones, so run FreeBSD's frr.conf.
+            let fh = freebsd.host(&h.name).expect("host");
+            let ipsec = fh.ipsec_jail().expect("ipsec");
+            let conf = render::frr::conf(&freebsd, fh, ipsec).expect("frr.conf");
+            let path = h.jail_path(&ipsec.name).join(render::linux::FRR_FILE);
+            std::fs::write(&path, conf).expect("write frr.conf");
         }
         let dir_s = wan.dir.display().to_string();
         must("chmod", &["755", &dir_s]);

@@ -702,13 +702,16 @@ fn faults_failover_and_vpndns_restart() {
 #[test]
 fn destroy_all_leaves_the_machine_as_it_was() {
     require_root_netns!();
-    // Namespaces of the other tests of this run come and go meanwhile; all
-    // others must be exactly as they were.
+    // Namespaces of other tests (this run's, or another process's test
+    // namespaces, `vj-`/`vjh-`/`vjs-`) come and go meanwhile; all others must
+    // be exactly as they were, and a sentinel made for this test survives.
     let this_run = format!("-t{:x}", std::process::id() & 0xfffff);
     let others = || -> BTreeSet<String> {
         netns_list()
             .into_iter()
-            .filter(|n| !n.contains(&this_run))
+            .filter(|n| {
+                !n.contains(&this_run) && !["vj-", "vjh-", "vjs-"].iter().any(|p| n.starts_with(p))
+            })
             .collect()
     };
     let netns0 = others();
@@ -716,10 +719,13 @@ fn destroy_all_leaves_the_machine_as_it_was() {
     let rules0 = must("nft", &["list", "ruleset"]);
     let mut t = Topo::new(one_host_site);
     let mark = format!("-{}-", t.tag);
+    // Carries the tag: the guard removes it if the test fails.
+    let sentinel = format!("vjs-{}-keep", t.tag);
+    must("ip", &["netns", "add", &sentinel]);
     t.vpnjail(&["create", "--all"]).expect("create --all");
     let ours: Vec<String> = netns_list()
         .into_iter()
-        .filter(|n| n.contains(&mark))
+        .filter(|n| n.contains(&mark) && *n != sentinel)
         .collect();
     assert_eq!(ours.len(), 7, "host + 6 jails: {ours:?}");
     let host_ns = format!("vjh-{}-alpha", t.tag);
@@ -728,9 +734,12 @@ fn destroy_all_leaves_the_machine_as_it_was() {
     assert!(out.contains("done: stop vpndns"), "{out}");
     let left: Vec<String> = netns_list()
         .into_iter()
-        .filter(|n| n.contains(&mark))
+        .filter(|n| n.contains(&mark) && *n != sentinel)
         .collect();
     assert!(left.is_empty(), "namespaces left: {left:?}");
+    let kept = netns_list().contains(&sentinel);
+    let _ = sh("ip", &["netns", "del", &sentinel]);
+    assert!(kept, "destroy --all removed another namespace ({sentinel})");
     assert_eq!(others(), netns0, "other namespaces changed");
     assert_eq!(link_names(None), links0, "links of this namespace changed");
     assert_eq!(must("nft", &["list", "ruleset"]), rules0);

@@ -140,9 +140,26 @@ fn linux_hosts_get_frr_conf_in_the_ipsec_directory() {
         .find(|f| f.path == Path::new("/usr/local/jails/ipsec/frr.conf"))
         .expect("frr.conf beside swanctl.conf");
     assert!(f.content.contains("router bgp 4200000001"), "{}", f.content);
-    // Same content as on FreeBSD.
+    // The same sessions as on FreeBSD; over Linux's strongSwan links
+    // (kernel-libipsec, selectors of the two ends only) the host advertises
+    // its own network only, never transit.
     let bsd = files_of_wan_alpha();
-    assert_eq!(f.content, bsd);
+    let sessions = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.starts_with(" neighbor ") && !l.contains(" description "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(sessions(&f.content), sessions(&bsd));
+    for peer in ["172.16.0.2", "172.16.0.10"] {
+        let out = format!("  neighbor {peer} route-map vpnjail-own-only out");
+        assert!(f.content.contains(&out), "{}", f.content);
+        assert!(!bsd.contains(&out), "{bsd}");
+    }
+    assert!(
+        f.content
+            .contains("bgp as-path access-list vpnjail-own seq 5 permit ^$")
+    );
 }
 
 fn files_of_wan_alpha() -> String {
@@ -248,10 +265,22 @@ fn frr_accepts_the_generated_config() {
     }
     let site = wan();
     let dir = tempfile::tempdir().expect("tempdir");
-    for h in &site.hosts {
-        let all = files(&site);
-        let conf = frr_conf(&all, &h.name);
-        let p = dir.path().join(format!("{}.conf", h.name));
+    let mut confs: Vec<(String, String)> = site
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), frr_conf(&files(&site), &h.name).to_string()))
+        .collect();
+    // Linux's, with the own-network-only route-map on strongSwan links.
+    let linux = linux_wan();
+    for h in &linux.hosts {
+        let j = h.ipsec_jail().expect("ipsec");
+        let conf = render::frr::conf(&linux, h, j).expect("frr.conf");
+        assert!(conf.contains("route-map vpnjail-own-only out"), "{conf}");
+        confs.push((format!("{}-linux", h.name), conf));
+    }
+    for (name, conf) in &confs {
+        let h = &name;
+        let p = dir.path().join(format!("{name}.conf"));
         std::fs::write(&p, conf).expect("write");
         let out = std::process::Command::new(vtysh)
             .arg("--dryrun")
@@ -261,8 +290,7 @@ fn frr_accepts_the_generated_config() {
             .expect("run vtysh");
         assert!(
             out.status.success(),
-            "vtysh --dryrun rejects {}'s frr.conf:\n{}{}\n{conf}",
-            h.name,
+            "vtysh --dryrun rejects {h}'s frr.conf:\n{}{}\n{conf}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );

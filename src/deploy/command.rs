@@ -247,6 +247,22 @@ pub mod linux {
     pub fn addr_replace(ns: Option<&str>, cidr: &str, ifname: &str) -> Cmd {
         ip(ns, ["addr", "replace", cidr, "dev", ifname])
     }
+    /// `ip addr replace LOCAL/32 peer REMOTE dev IF` (idempotent): a
+    /// point-to-point address, so REMOTE is a connected neighbour.
+    pub fn addr_replace_peer(ns: Option<&str>, local: &str, remote: &str, ifname: &str) -> Cmd {
+        ip(
+            ns,
+            [
+                "addr",
+                "replace",
+                &format!("{local}/32"),
+                "peer",
+                remote,
+                "dev",
+                ifname,
+            ],
+        )
+    }
     /// `ip route replace DEST via GW` (idempotent).
     pub fn route_replace(ns: Option<&str>, dest: &str, via: &str) -> Cmd {
         ip(ns, ["route", "replace", dest, "via", via])

@@ -204,7 +204,9 @@ impl FakeHost {
             ("ip", ["link", "set", "dev", i, "master", br, "up"]) => {
                 st.links.contains_key(&key(&ns, i)) && st.links.contains_key(&key(&ns, br))
             }
-            ("ip", ["link", "set", "dev", i, "up"]) | ("ip", ["addr", "replace", _, "dev", i]) => {
+            ("ip", ["link", "set", "dev", i, "up"])
+            | ("ip", ["addr", "replace", _, "dev", i])
+            | ("ip", ["addr", "replace", _, "peer", _, "dev", i]) => {
                 st.links.contains_key(&key(&ns, i))
             }
             ("ip", ["route", "replace", ..]) | ("sysctl", ["-qw", _]) => ns_ok,
@@ -237,11 +239,22 @@ impl FakeHost {
                     .position(|w| *w == "--pidfile")
                     .and_then(|i| rest.get(i + 1));
                 match pid {
-                    Some(p) if ns_ok => st.daemons.insert(PathBuf::from(p)),
+                    Some(p) if ns_ok => {
+                        // charon's kernel-libipsec creates its TUN device.
+                        if rest.contains(&crate::deploy::plan::linux::CHARON) {
+                            st.links
+                                .insert(key(&ns, crate::deploy::plan::linux::LIBIPSEC_IF), None);
+                        }
+                        st.daemons.insert(PathBuf::from(p))
+                    }
                     _ => false,
                 }
             }
             ("start-stop-daemon", ["--stop", "--pidfile", p, ..]) => {
+                if p.ends_with("/charon.pid") {
+                    st.links
+                        .remove(&key(&ns, crate::deploy::plan::linux::LIBIPSEC_IF));
+                }
                 st.daemons.remove(Path::new(p))
             }
             ("rmdir", ["--ignore-fail-on-non-empty", d]) => {

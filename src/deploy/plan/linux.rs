@@ -7,7 +7,7 @@
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
-use crate::deploy::model::{Host, Jail, JailKind, Site};
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site};
 use crate::deploy::render::{self, linux as rl};
 use std::path::{Path, PathBuf};
 
@@ -142,6 +142,43 @@ fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
     )
 }
 
+/// kernel-libipsec's TUN device, shared by every SA of the namespace.
+pub const LIBIPSEC_IF: &str = "ipsec0";
+
+/// With BGP, each strongSwan link's inner /32 on ipsec0 with the peer's inner
+/// address as its point-to-point peer: the BGP session runs between the two
+/// (a connected neighbour, as over FreeBSD's if_ipsec), and BGP's routes via
+/// the peer's inner address enter the tunnel. charon creates ipsec0 when it
+/// starts, before its vici socket answers the load above.
+pub fn inner_address_steps(site: &Site, host: &Host, ns: &str) -> Vec<Step> {
+    let nsr = Some(ns);
+    let mut steps = Vec::new();
+    for e in site.link_ends(host) {
+        if !matches!(e.link.mode, LinkMode::Swanctl { .. }) {
+            continue;
+        }
+        let (l, r) = (e.local_inner().to_string(), e.remote_inner().to_string());
+        steps.push(run(
+            format!(
+                "inner address {l} (peer {r}, {}) on {LIBIPSEC_IF}",
+                e.peer.name
+            ),
+            Guard::Always,
+            lx::addr_replace_peer(nsr, &l, &r, LIBIPSEC_IF),
+            vec![],
+        ));
+    }
+    if !steps.is_empty() {
+        steps.push(run(
+            format!("bring up {LIBIPSEC_IF}"),
+            Guard::Always,
+            lx::link_up(nsr, LIBIPSEC_IF),
+            vec![],
+        ));
+    }
+    steps
+}
+
 /// The steps that create one jail's namespace and start what its kind runs.
 pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, PlanError> {
     let hns = host.netns.as_deref();
@@ -274,6 +311,9 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                     swanctl_load(site, host, j),
                     vec![],
                 ));
+                if site.bgp {
+                    steps.extend(inner_address_steps(site, host, &ns));
+                }
             }
             if site.bgp {
                 let run_dir = dir.join(rl::FRR_RUN_DIR);

@@ -3,7 +3,7 @@
 //! host's bridge network advertised. May touch: nothing (pure).
 
 use super::{RenderError, render};
-use crate::deploy::model::{Host, Jail, Site};
+use crate::deploy::model::{Host, Jail, LinkMode, Platform, Site};
 use serde::Serialize;
 use tera::Context;
 
@@ -24,6 +24,9 @@ struct Neighbor {
     peer: String,
     ifname: String,
     reqid: u16,
+    /// Advertise only this host's own network to this neighbour: a strongSwan
+    /// link on Linux carries its two ends' traffic only (render/ipsec.rs).
+    own_only: bool,
 }
 
 /// frr.conf for `host`'s ipsec jail `j`.
@@ -36,8 +39,16 @@ pub fn conf(site: &Site, host: &Host, j: &Jail) -> Result<String, RenderError> {
             local: e.local_inner().to_string(),
             asn: e.peer.asn,
             peer: e.peer.name.clone(),
-            ifname: e.ifname.clone(),
+            ifname: if host.platform == Platform::Linux
+                && matches!(e.link.mode, LinkMode::Swanctl { .. })
+            {
+                crate::deploy::plan::linux::LIBIPSEC_IF.to_string()
+            } else {
+                e.ifname.clone()
+            },
             reqid: e.link.reqid,
+            own_only: host.platform == Platform::Linux
+                && matches!(e.link.mode, LinkMode::Swanctl { .. }),
         })
         .collect();
     let mut ctx = Context::new();
@@ -47,6 +58,7 @@ pub fn conf(site: &Site, host: &Host, j: &Jail) -> Result<String, RenderError> {
     ctx.insert("asn", &host.asn);
     ctx.insert("router_id", &j.address.to_string());
     ctx.insert("bridge_net", &host.bridge.network.to_string());
+    ctx.insert("own_only", &neighbors.iter().any(|n| n.own_only));
     ctx.insert("neighbors", &neighbors);
     let text = render("frr.conf", &ctx)?;
     debug_assert!(text.contains(&format!("timers bgp {KEEPALIVE_SECS} {HOLD_SECS}")));

@@ -40,7 +40,15 @@ pub fn files(
 ) -> Result<Vec<(&'static str, u32, String)>, RenderError> {
     let mut conns = Vec::new();
     let mut sas = Vec::new();
+    // With BGP on FreeBSD, the route-based if_ipsec carries any network BGP
+    // routes over it (transit after a link failure, the BGP session itself):
+    // its SAs cover everything. On Linux, kernel-libipsec puts every SA of the
+    // namespace on one TUN device and tells them apart by their selectors, so
+    // a link covers its two ends only: the inner /32s (the BGP session) and
+    // the two bridge networks; FRR advertises only the host's own network over
+    // it (frr.conf), so BGP never routes transit traffic into it.
     let bgp_any = site.bgp && host.platform == Platform::FreeBsd;
+    let inner = site.bgp && host.platform == Platform::Linux;
     for e in site.link_ends(host) {
         let local = j.address.to_string();
         let remote = e.peer.public_address.to_string();
@@ -50,16 +58,17 @@ pub fn files(
                 local_addr: local,
                 remote_addr: remote,
                 reqid: e.link.reqid,
-                // With BGP on FreeBSD, the route-based if_ipsec carries any
-                // network BGP routes over it (transit after a link failure,
-                // the BGP session itself): its SAs cover everything.
                 local_ts: if bgp_any {
                     "0.0.0.0/0".into()
+                } else if inner {
+                    format!("{}/32, {}", e.local_inner(), host.bridge.network)
                 } else {
                     host.bridge.network.to_string()
                 },
                 remote_ts: if bgp_any {
                     "0.0.0.0/0".into()
+                } else if inner {
+                    format!("{}/32, {}", e.remote_inner(), e.peer.bridge.network)
                 } else {
                     e.peer.bridge.network.to_string()
                 },
@@ -87,6 +96,7 @@ pub fn files(
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
     ctx.insert("freebsd", &(host.platform == Platform::FreeBsd));
+    ctx.insert("bgp", &site.bgp);
     let mut out = Vec::new();
     if !conns.is_empty() {
         ctx.insert("conns", &conns);

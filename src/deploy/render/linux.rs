@@ -107,6 +107,7 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
             ctx.insert("site", &site.name);
             ctx.insert("host", &host.name);
             ctx.insert("dir", &dir.display().to_string());
+            ctx.insert("bgp", &site.bgp);
             out.push(file(
                 STRONGSWAN_FILE,
                 0o644,
