@@ -100,7 +100,7 @@ fn every_session_is_configured_at_both_ends() {
             })
             .map(|(_, f)| f.content.as_str())
             .expect("the ipsec jail's rc.conf enables frr");
-        assert!(rc.contains("frr_daemons=\"zebra bgpd\""), "{rc}");
+        assert!(rc.contains("frr_daemons=\"mgmtd zebra bgpd\""), "{rc}");
         // No static routes in the ipsec jail: BGP owns them.
         assert!(!rc.contains("static_routes"), "{rc}");
     }

@@ -150,9 +150,12 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
             }
             if site.bgp {
                 // Routes to the other hosts come from BGP (docs/bgp.md).
-                // frr_vtysh_boot: load the integrated frr.conf with vtysh -b.
+                // The port net/frr10's rc.d/frr: mgmtd first, then zebra
+                // (its own comment: "Order matters"); watchfrr supervises
+                // them by default. frr_vtysh_boot: load the integrated
+                // frr.conf with vtysh -b.
                 rc.set("frr_enable", "YES");
-                rc.set("frr_daemons", "zebra bgpd");
+                rc.set("frr_daemons", "mgmtd zebra bgpd");
                 rc.set("frr_vtysh_boot", "YES");
             } else if !ends.is_empty() {
                 rc.set(
