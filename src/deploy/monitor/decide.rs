@@ -115,7 +115,15 @@ impl Replica {
             match self.announced {
                 Announced::Withdrawn if o.ours_in_bgp => Some(Action::Withdraw),
                 Announced::Withdrawn => None,
-                _ if self.failures >= self.policy.fail_after => Some(Action::Withdraw),
+                _ if self.failures >= self.policy.fail_after => {
+                    if o.ours_in_bgp {
+                        Some(Action::Withdraw)
+                    } else {
+                        // BGP has nothing to withdraw (`no network` would fail).
+                        self.announced = Announced::Withdrawn;
+                        None
+                    }
+                }
                 _ => None,
             }
         };
@@ -184,6 +192,22 @@ mod tests {
         assert_eq!(r.step(obs(0, false, true, false)), None);
         assert_eq!(r.step(obs(1, false, true, false)), None);
         assert_eq!(r.step(obs(2, false, true, false)), Some(Action::Withdraw));
+    }
+
+    #[test]
+    fn nothing_is_withdrawn_when_bgp_has_no_route() {
+        let mut r = Replica::new(policy(true));
+        assert_eq!(r.step(obs(0, false, false, false)), None);
+        assert_eq!(r.step(obs(1, false, false, false)), None);
+        assert_eq!(r.step(obs(2, false, false, false)), None);
+        assert_eq!(r.announced, Announced::Withdrawn);
+        assert_eq!(r.step(obs(3, false, false, false)), None);
+        // Healthy again: the hold-down applies from the first good check.
+        assert_eq!(r.step(obs(4, true, false, false)), None);
+        assert_eq!(
+            r.step(obs(14, true, false, false)),
+            Some(Action::Announce(0))
+        );
     }
 
     #[test]
