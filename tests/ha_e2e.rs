@@ -48,6 +48,9 @@ const START_BOUND: Duration = Duration::from_secs(20);
 const FAILOVER_BOUND: Duration = Duration::from_secs(8);
 /// Failback: the hold-down (3 s here) + one interval + BGP, with margin.
 const FAILBACK_BOUND: Duration = Duration::from_secs(8);
+/// A host that falls silent: BGP's hold time (3 s) ends its sessions; no
+/// monitor is involved. Bound as for a silent link in docs/bgp.md.
+const HOST_SILENT_BOUND: Duration = Duration::from_secs(6);
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -439,6 +442,49 @@ impl Ha {
         }
     }
 
+    /// The provider stops answering but still takes the packets (no ICMP
+    /// error comes back): each probe waits out its timeout.
+    fn mute_provider(&mut self, i: usize) {
+        self.kill_provider(i);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let t = spawn_in_netns(&self.provider_ns(["alpha", "beta"][i]), move || {
+            let s = UdpSocket::bind(SocketAddr::from((PROVIDER_DNS, 53))).expect("bind");
+            s.set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
+            let mut buf = [0u8; 512];
+            while !flag.load(Ordering::Relaxed) {
+                let _ = s.recv_from(&mut buf);
+            }
+        });
+        self.resolvers[i] = (stop, Some(t));
+    }
+
+    /// `host` falls silent on every link, as if it had crashed: nftables in
+    /// its ipsec namespace drops everything in and out of its link interfaces.
+    fn cut_off(&self, host: &str) {
+        let ns = self.host_ns(host);
+        let rules = r#"table ip vjtest {
+    chain i { type filter hook input priority -10; policy accept; iifname "ipsec*" drop; }
+    chain o { type filter hook output priority -10; policy accept; oifname "ipsec*" drop; }
+    chain f { type filter hook forward priority -10; policy accept; iifname "ipsec*" drop; oifname "ipsec*" drop; }
+}
+"#;
+        let file = self.dir.join(format!("cut-{host}.nft"));
+        std::fs::write(&file, rules).expect("write nft");
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &ns,
+                "nft",
+                "-f",
+                &file.display().to_string(),
+            ],
+        );
+    }
+
     fn restore_provider(&mut self, i: usize) {
         let host = ["alpha", "beta"][i];
         let stop = Arc::new(AtomicBool::new(false));
@@ -633,4 +679,62 @@ fn without_failback_the_recovered_primary_stays_standby() {
         "alpha serves as primary"
     );
     assert_eq!(ha.own_local_pref("beta"), None, "beta withdrew");
+}
+
+/// A provider that swallows queries (no ICMP error): the probes time out
+/// (1 s each) and the replica is withdrawn after three of them.
+#[test]
+fn silent_provider_fails_over() {
+    require_root_frr!();
+    let mut ha = Ha::up(true);
+    ha.start_monitor("alpha");
+    ha.wait_answer(
+        "start: gamma gets alpha's provider",
+        ALPHA_ANSWER,
+        START_BOUND,
+    );
+    ha.start_monitor("beta");
+    ha.stays(
+        "beta's monitor starts",
+        ALPHA_ANSWER,
+        Duration::from_secs(2),
+    );
+    ha.mute_provider(0);
+    ha.wait_answer(
+        "failover: alpha's provider silent, gamma gets beta's",
+        BETA_ANSWER,
+        FAILOVER_BOUND,
+    );
+}
+
+/// alpha's host falls silent as a whole (failure 3 of the seed): its BGP
+/// sessions end after the hold time and beta's replica serves, while
+/// alpha's monitor still believes its replica healthy.
+#[test]
+fn silent_host_fails_over() {
+    require_root_frr!();
+    let mut ha = Ha::up(true);
+    ha.start_monitor("alpha");
+    ha.wait_answer(
+        "start: gamma gets alpha's provider",
+        ALPHA_ANSWER,
+        START_BOUND,
+    );
+    ha.start_monitor("beta");
+    ha.stays(
+        "beta's monitor starts",
+        ALPHA_ANSWER,
+        Duration::from_secs(2),
+    );
+    ha.cut_off("alpha");
+    ha.wait_answer(
+        "alpha's host silent on every link, gamma gets beta's",
+        BETA_ANSWER,
+        HOST_SILENT_BOUND,
+    );
+    assert_eq!(
+        ha.own_local_pref("alpha"),
+        Some(100),
+        "alpha still announces: only BGP moved"
+    );
 }
