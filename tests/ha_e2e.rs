@@ -135,16 +135,16 @@ fn resolver(ns: &str, answer: Ipv4Addr, stop: Arc<AtomicBool>) -> std::thread::J
     })
 }
 
-/// One query for `probe.test` A from `src` to the anycast address: the
-/// address answered, if any within 400 ms.
-fn ask(ns: &str, src: Ipv4Addr) -> Option<Ipv4Addr> {
+/// One query for `probe.test` A from `src` to `dst`: the address
+/// answered, if any within 400 ms.
+fn ask(ns: &str, src: Ipv4Addr, dst: SocketAddr) -> Option<Ipv4Addr> {
     spawn_in_netns(ns, move || {
         let s = UdpSocket::bind(SocketAddr::from((src, 0))).ok()?;
         s.set_read_timeout(Some(Duration::from_millis(400))).ok()?;
         let name = vpndns::proxy::name::Name::from_text("probe.test").ok()?;
         let id: u16 = rand::random();
         let q = vpndns::proxy::wire::encode_query(id, &name, 1, 1);
-        s.send_to(&q, (ANYCAST, 53)).ok()?;
+        s.send_to(&q, dst).ok()?;
         let mut buf = [0u8; 512];
         loop {
             let (n, _) = s.recv_from(&mut buf).ok()?;
@@ -170,6 +170,8 @@ struct Ha {
     pidfiles: Vec<PathBuf>,
     /// Per replica host (alpha, beta): the resolver's stop flag and thread.
     resolvers: Vec<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
+    /// Processes started directly (vpndns).
+    children: Vec<std::process::Child>,
 }
 
 impl Drop for Ha {
@@ -189,6 +191,10 @@ impl Drop for Ha {
             if let Some(h) = h.take() {
                 let _ = h.join();
             }
+        }
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
         }
         netns::stop_pidfiles(&self.pidfiles);
         for n in &self.namespaces {
@@ -231,6 +237,7 @@ impl Ha {
             namespaces: Vec::new(),
             pidfiles: Vec::new(),
             resolvers: Vec::new(),
+            children: Vec::new(),
         };
         let anycast = site.anycast.clone().expect("anycast network");
         // The ipsec namespaces, with the bridge address on lo.
@@ -505,12 +512,24 @@ impl Ha {
         )
     }
 
-    /// Asks every 100 ms until the answer is `want`; the time it took.
+    /// Asks the anycast address every 100 ms until the answer is `want`;
+    /// the time it took.
     fn wait_answer(&self, what: &str, want: Ipv4Addr, bound: Duration) -> Duration {
+        self.wait_answer_at(what, SocketAddr::from((ANYCAST, 53)), want, bound)
+    }
+
+    /// The same, asking `dst` (vpndns on gamma, forwarding to the anycast address).
+    fn wait_answer_at(
+        &self,
+        what: &str,
+        dst: SocketAddr,
+        want: Ipv4Addr,
+        bound: Duration,
+    ) -> Duration {
         let (ns, src) = self.client();
         let t = Instant::now();
         loop {
-            let got = ask(&ns, src);
+            let got = ask(&ns, src, dst);
             if got == Some(want) {
                 let took = t.elapsed();
                 eprintln!("ha_e2e: {what}: {} ms", took.as_millis());
@@ -542,6 +561,35 @@ impl Ha {
         }
     }
 
+    /// Runs the real vpndns in gamma's ipsec namespace on gamma's address,
+    /// port 5353, with one forwarder: the anycast address, unchanged by any
+    /// failover. Its answers (TTL 1 from the stand-in resolvers) are cached.
+    fn start_vpndns_on_gamma(&mut self) -> SocketAddr {
+        let (ns, addr) = self.client();
+        let listen = SocketAddr::from((addr, 5353));
+        let conf = self.dir.join("vpndns.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "[server]\nlisten = [\"{listen}\"]\ntimeout = \"500ms\"\n\n\
+                 [[forwarder]]\nname = \"vpnx\"\naddress = \"{ANYCAST}\"\n\n\
+                 [[policy]]\nsource = [\"10.10.3.0/24\"]\nforward = \"vpnx\"\n\n\
+                 [cache]\nsize = 1000\n"
+            ),
+        )
+        .expect("write vpndns.toml");
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_vpndns"), "-c"])
+            .arg(&conf)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start vpndns");
+        self.children.push(child);
+        listen
+    }
+
     /// The local preference of `host`'s own route for the anycast /32 (a
     /// `network` statement of its monitor), if it announces one.
     fn own_local_pref(&self, host: &str) -> Option<u64> {
@@ -567,9 +615,10 @@ impl Ha {
     /// The answer stays `want` for `d` (checked every 200 ms).
     fn stays(&self, what: &str, want: Ipv4Addr, d: Duration) {
         let (ns, src) = self.client();
+        let dst = SocketAddr::from((ANYCAST, 53));
         let t = Instant::now();
         while t.elapsed() < d {
-            let got = ask(&ns, src);
+            let got = ask(&ns, src, dst);
             assert!(
                 got == Some(want) || got.is_none(),
                 "{what}: answer changed to {got:?} after {:?}",
@@ -608,11 +657,25 @@ fn replica_fails_over_and_back() {
         ALPHA_ANSWER,
         Duration::from_secs(2),
     );
+    let vpndns = ha.start_vpndns_on_gamma();
+    ha.wait_answer_at(
+        "vpndns on gamma, forwarding to the anycast address: alpha's",
+        vpndns,
+        ALPHA_ANSWER,
+        Duration::from_secs(5),
+    );
     ha.kill_provider(0);
     ha.wait_answer(
         "failover: alpha's provider killed, gamma gets beta's",
         BETA_ANSWER,
         FAILOVER_BOUND,
+    );
+    // vpndns needs no change; its cached answer (TTL 1) is gone by now.
+    ha.wait_answer_at(
+        "vpndns on gamma after the failover: beta's",
+        vpndns,
+        BETA_ANSWER,
+        Duration::from_secs(3),
     );
     assert_eq!(ha.own_local_pref("alpha"), None, "alpha withdrew");
     ha.restore_provider(0);

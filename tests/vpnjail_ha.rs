@@ -365,3 +365,14 @@ fn monitor_cli_teaches_and_refuses_a_host_without_replicas() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("host \"gamma\" holds no replica"), "{err}");
 }
+
+#[test]
+fn a_gre_tunnel_into_a_replicated_jail_is_rejected() {
+    let r = rejected(|t| {
+        t + "\n[[gre]]\njail = \"vpnha\"\nremote = \"10.10.3.20\"\ninner = [\"10.255.0.1\", \"10.255.0.2\"]\n"
+    });
+    assert!(
+        r.contains("gre[0].jail: \"vpnha\" is replicated on several hosts"),
+        "{r}"
+    );
+}

@@ -1509,6 +1509,15 @@ impl Checker<'_> {
                 k("jail"),
                 format!("{jail:?} is not a vpn jail of this site"),
             );
+        } else if site
+            .jail(&jail)
+            .is_some_and(|(_, j)| j.replication().is_some())
+        {
+            self.err(
+                d.jail.span(),
+                k("jail"),
+                format!("{jail:?} is replicated on several hosts and a GRE tunnel has one far end; route the client to its anycast address instead (docs/ha.md)"),
+            );
         }
         let remote = self.addr(&d.remote, &k("remote"));
         let inner: Vec<Ipv4Addr> = d
