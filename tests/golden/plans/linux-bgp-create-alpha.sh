@@ -261,33 +261,6 @@ frr defaults traditional
 hostname alpha
 log syslog informational
 !
-router bgp 4200000001
- bgp router-id 10.10.1.4
- no bgp ebgp-requires-policy
- timers bgp 1 3
- ! Replicated vpn jails (docs/ha.md): vpnjail monitor adds and removes
- ! "network <anycast>/32 route-map VJ-ANYCAST-P<priority>" at run time. The
- ! /32 is not in the RIB (only the anycast network is connected), hence no
- ! import check; this also advertises the bridge network without it.
- no bgp network import-check
- neighbor 172.16.0.2 remote-as 4200000002
- neighbor 172.16.0.2 description beta over ipsec0 (reqid 100)
- neighbor 172.16.0.2 update-source 172.16.0.1
- neighbor 172.16.0.2 timers connect 1
- neighbor 172.16.0.2 advertisement-interval 0
- neighbor 172.16.0.10 remote-as 64512
- neighbor 172.16.0.10 description gamma over ipsec1 (reqid 102)
- neighbor 172.16.0.10 update-source 172.16.0.9
- neighbor 172.16.0.10 timers connect 1
- neighbor 172.16.0.10 advertisement-interval 0
- !
- address-family ipv4 unicast
-  network 10.10.1.0/24
-  neighbor 172.16.0.2 route-map VJ-ANYCAST-IN in
-  neighbor 172.16.0.10 route-map VJ-ANYCAST-IN in
- exit-address-family
-exit
-!
 ! Anycast election: a replica's /32 carries community 65100:<priority>
 ! (0 = primary; 2 at most, a standby). Every host sets the
 ! local preference from it, 100 - priority, the same everywhere, so all hosts
@@ -332,6 +305,33 @@ route-map VJ-ANYCAST-P2 permit 10
  set local-preference 98
  set weight 0
  set as-path prepend 4200000001 4200000001
+exit
+!
+router bgp 4200000001
+ bgp router-id 10.10.1.4
+ no bgp ebgp-requires-policy
+ timers bgp 1 3
+ ! Replicated vpn jails (docs/ha.md): vpnjail monitor adds and removes
+ ! "network <anycast>/32 route-map VJ-ANYCAST-P<priority>" at run time. The
+ ! /32 is not in the RIB (only the anycast network is connected), hence no
+ ! import check; this also advertises the bridge network without it.
+ no bgp network import-check
+ neighbor 172.16.0.2 remote-as 4200000002
+ neighbor 172.16.0.2 description beta over ipsec0 (reqid 100)
+ neighbor 172.16.0.2 update-source 172.16.0.1
+ neighbor 172.16.0.2 timers connect 1
+ neighbor 172.16.0.2 advertisement-interval 0
+ neighbor 172.16.0.10 remote-as 64512
+ neighbor 172.16.0.10 description gamma over ipsec1 (reqid 102)
+ neighbor 172.16.0.10 update-source 172.16.0.9
+ neighbor 172.16.0.10 timers connect 1
+ neighbor 172.16.0.10 advertisement-interval 0
+ !
+ address-family ipv4 unicast
+  network 10.10.1.0/24
+  neighbor 172.16.0.2 route-map VJ-ANYCAST-IN in
+  neighbor 172.16.0.10 route-map VJ-ANYCAST-IN in
+ exit-address-family
 exit
 !
 VPNJAIL_EOF
