@@ -750,6 +750,34 @@ fn without_failback_the_recovered_primary_stays_standby() {
 fn silent_provider_fails_over() {
     require_root_frr!();
     let mut ha = Ha::up(true);
+    // One round with --dry-run first: the real checks pass and the change
+    // is printed, not made.
+    let ns = ha.host_ns("alpha");
+    let out = must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns,
+            env!("CARGO_BIN_EXE_vpnjail"),
+            "monitor",
+            "--site",
+            &ha.site_file.display().to_string(),
+            "--host",
+            "alpha",
+            "--once",
+            "--dry-run",
+        ],
+    );
+    assert!(
+        out.contains("'network 10.10.200.1/32 route-map VJ-ANYCAST-P0'"),
+        "{out}"
+    );
+    assert_eq!(
+        ha.own_local_pref("alpha"),
+        None,
+        "--dry-run changed nothing"
+    );
     ha.start_monitor("alpha");
     ha.wait_answer(
         "start: gamma gets alpha's provider",
