@@ -14,10 +14,12 @@
 //! and files on drop, also when the test fails. Addresses are used only
 //! inside the namespaces the test creates.
 
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{must, sh, spawn_in_netns};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -25,8 +27,6 @@ use vpndns::deploy::model::Site;
 use vpndns::deploy::plan::linux as plan_linux;
 use vpndns::deploy::render;
 
-const ZEBRA: &str = "/usr/lib/frr/zebra";
-const BGPD: &str = "/usr/lib/frr/bgpd";
 /// UDP port of the echo responder on each host's bridge address.
 const ECHO_PORT: u16 = 7;
 
@@ -45,38 +45,9 @@ const SCALE_CONVERGE_BOUND: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------- skipping
 
-fn ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root (network namespaces need root; CI runs as root)".into());
-    }
-    if !ok("ip", &["netns", "list"]) {
-        return Some("`ip netns` is unavailable (install iproute2)".into());
-    }
-    if !Path::new(ZEBRA).exists() || !Path::new(BGPD).exists() {
-        return Some(format!("{BGPD} is missing (apt-get install frr)"));
-    }
-    if !ok("id", &["-u", "frr"]) {
-        return Some("no user frr (apt-get install frr)".into());
-    }
-    if !ok("nft", &["--version"]) {
-        return Some("nft is missing (install nftables)".into());
-    }
-    if !ok("start-stop-daemon", &["--version"]) {
-        return Some("start-stop-daemon is missing (dpkg)".into());
-    }
-    None
-}
-
 macro_rules! require_root_frr {
     () => {
-        if let Some(r) = skip_reason() {
+        if let Some(r) = netns::skip_reason() {
             eprintln!("SKIP bgp_e2e: {r}");
             return;
         }
@@ -84,28 +55,6 @@ macro_rules! require_root_frr {
 }
 
 // ---------------------------------------------------------------- commands
-
-fn sh(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-#[track_caller]
-fn must(program: &str, args: &[&str]) -> String {
-    sh(program, args).unwrap_or_else(|e| panic!("{e}"))
-}
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -116,21 +65,6 @@ fn run_tag() -> String {
         std::process::id() & 0xfffff,
         SEQ.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Runs `f` on a thread that has entered network namespace `ns`.
-fn spawn_in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on this thread only, with a namespace file descriptor we own.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
 }
 
 // ---------------------------------------------------------------- the WAN
@@ -159,33 +93,7 @@ impl Drop for Wan {
         // destroy` uses, also waits for the exit, but counts a zombie not yet
         // reaped by the machine's init as running; one by one, that would
         // cost seconds per daemon here.)
-        let pids: Vec<nix::unistd::Pid> = self
-            .pidfiles
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .filter_map(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| *p > 1)
-            .map(nix::unistd::Pid::from_raw)
-            .collect();
-        for pid in &pids {
-            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGTERM);
-        }
-        let running = |pid: &nix::unistd::Pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-                })
-                .unwrap_or(false)
-        };
-        let t = Instant::now();
-        while pids.iter().any(running) && t.elapsed() < Duration::from_secs(3) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for pid in pids.iter().filter(|p| running(p)) {
-            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
-        }
+        netns::stop_pidfiles(&self.pidfiles);
         for n in &self.ns {
             let _ = sh("ip", &["netns", "del", n]);
         }

@@ -246,7 +246,11 @@ fn linux_bgp_create_rolls_back_at_every_step() {
         let before = f.state.clone();
         f.fail_at = Some(k);
         let e = execute(&p, &mut f).expect_err("must fail");
-        assert!(e.undo_failures.is_empty(), "at {k}: {e}");
+        assert!(
+            e.undo_failures.is_empty(),
+            "at {k}: {e}\n{}",
+            f.log.join("\n")
+        );
         assert_eq!(
             f.state, before,
             "failure at change {k} ({e}) left state behind"
@@ -316,5 +320,5 @@ fn wan_rc_conf_and_jail_conf_files_pass_their_checkers() {
                 .unwrap_or_else(|e| panic!("{p}: {e}\n{}", f.content));
         }
     }
-    assert_eq!(jails, 3);
+    assert_eq!(jails, 5, "three ipsec jails and vpnha on alpha and beta");
 }

@@ -112,6 +112,44 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "aes-gcm-16")]
         cipher: CipherArg,
     },
+    /// Watch this host's replicas of replicated vpn jails and announce or
+    /// withdraw their anycast addresses in BGP (docs/ha.md).
+    ///
+    /// Every `[site.monitor] interval` (default 1s), for each vpn jail with
+    /// `replicas = [...]` that includes --host, it checks that the jail runs,
+    /// that its tun is up, and that a DNS query (A for `probe_name`) sent to the
+    /// jail's own address is answered through its provider. A healthy replica is
+    /// announced with `network <anycast>/32 route-map VJ-ANYCAST-P<k>` (k = the
+    /// host's position in `replicas`) in the ipsec jail's FRR; every host gives
+    /// it local preference 100 - k, so BGP elects the best healthy replica
+    /// everywhere. After `fail_after` failed checks in a row (default 3) it is
+    /// withdrawn (`no network ...`); it is announced again only after it has been
+    /// healthy for `hold_down` (default 10s). With `failback = false` a replica
+    /// that comes back while another one serves announces itself as standby
+    /// (priority = number of replicas) and takes over only when no other replica
+    /// serves.
+    ///
+    /// FreeBSD: runs on the host (rc.d/vpnjail_monitor), uses jls, `jexec JAIL
+    /// ifconfig TUN` and `jexec IPSEC vtysh`. Linux: runs in the host's or the
+    /// ipsec namespace, uses `ip -n NS` and `vtysh --vty_socket <ipsec dir>/frr`.
+    /// Changes go through the executor: --dry-run prints them instead.
+    #[command(after_help = "Examples:
+  vpnjail monitor --site /usr/local/etc/vpnjail/site.toml --host alpha
+  vpnjail monitor --site site.toml --host alpha --once --dry-run   one round, print what it would change
+  vpnjail -v monitor --site site.toml --host beta                  log every failed check")]
+    Monitor {
+        #[command(flatten)]
+        site: SiteArg,
+        /// Which [[host]] this machine is.
+        #[arg(long)]
+        host: String,
+        /// Print the vtysh commands instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+        /// One round of checks, then exit (for testing the checks).
+        #[arg(long)]
+        once: bool,
+    },
     /// Install the ipsec jail's swanctl.conf / ipsec.conf and load it
     /// (swanctl --load-all, setkey -f) inside the running ipsec jail.
     Ipsec {
@@ -216,6 +254,22 @@ fn main() -> ExitCode {
             dry_run,
             ..
         } => act(&site.path, Target::IpsecLoad { host }, dry_run),
+        Cmd::Monitor {
+            site,
+            host,
+            dry_run,
+            once,
+        } => vpndns::deploy::check::load(&site.path)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| {
+                vpndns::deploy::monitor::run(
+                    &s,
+                    &host,
+                    vpndns::deploy::monitor::Options { dry_run, once },
+                    &mut vpndns::deploy::exec::RealSystem,
+                    &mut std::io::stdout().lock(),
+                )
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -169,6 +169,21 @@ pub mod freebsd {
     pub fn swanctl_load_all(jail: &str) -> Cmd {
         in_jail(Some(jail), "swanctl", vec!["--load-all".into()])
     }
+    /// `jexec JAIL vtysh -c LINE -c LINE ...`: FRR's shell in the ipsec jail.
+    pub fn vtysh(jail: &str, lines: &[String]) -> Cmd {
+        in_jail(
+            Some(jail),
+            "vtysh",
+            lines
+                .iter()
+                .flat_map(|l| ["-c".to_string(), l.clone()])
+                .collect(),
+        )
+    }
+    /// `jexec JAIL ifconfig IF`: the interface's flags (read-only).
+    pub fn jail_ifconfig(jail: &str, ifname: &str) -> Cmd {
+        in_jail(Some(jail), "ifconfig", vec![ifname.into()])
+    }
 }
 
 /// Linux commands used by the plans (ip(8), nft(8), sysctl(8),
@@ -352,6 +367,17 @@ pub mod linux {
                 "TERM/5/KILL/2".into(),
             ],
         )
+    }
+    /// `vtysh --vty_socket DIR -c LINE ...`: FRR's shell, talking to the
+    /// daemons whose vty sockets are in DIR (the ipsec namespace's FRR).
+    pub fn vtysh(vty_dir: &Path, lines: &[String]) -> Cmd {
+        let mut a = vec!["--vty_socket".to_string(), p(vty_dir)];
+        a.extend(lines.iter().flat_map(|l| ["-c".to_string(), l.clone()]));
+        Cmd::new("vtysh", a)
+    }
+    /// `ip -o -n NS link show dev IF`: one line with the interface's flags.
+    pub fn link_show(ns: &str, ifname: &str) -> Cmd {
+        ip(Some(ns), ["-o", "link", "show", "dev", ifname])
     }
     /// `[ip netns exec NS] env STRONGSWAN_CONF=CONF swanctl ARGS...`
     pub fn swanctl(ns: Option<&str>, strongswan_conf: &Path, args: Vec<String>) -> Cmd {

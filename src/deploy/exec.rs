@@ -62,6 +62,21 @@ impl System for RealSystem {
     }
 }
 
+/// Runs a command that only reads (a health check, `vtysh -c 'show ...'`)
+/// and returns whether it succeeded and its standard output. Changes to the
+/// system never go through here: they are steps of a [`Plan`].
+pub fn query(cmd: &Cmd) -> std::io::Result<(bool, String)> {
+    tracing::debug!(command = %cmd, "query");
+    let out = std::process::Command::new(cmd.program)
+        .args(&cmd.args)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
 /// Writes `content` to `path` with permission bits `mode`, atomically: into
 /// a temporary file beside it that is created private (0600) — so a key is
 /// never readable by others, not even for an instant — then given `mode`,

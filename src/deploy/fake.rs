@@ -31,6 +31,9 @@ pub struct State {
     pub nft: BTreeSet<(String, String)>,
     /// Linux: running daemons, by pidfile.
     pub daemons: BTreeSet<PathBuf>,
+    /// FRR `network` statements made through vtysh: (ipsec jail, or vty
+    /// socket directory on Linux; prefix) -> route-map.
+    pub bgp_networks: BTreeMap<(String, String), String>,
 }
 
 #[derive(Debug, Default)]
@@ -110,6 +113,35 @@ fn linux_parts(cmd: &Cmd) -> (String, &str, Vec<&str>) {
 }
 
 impl FakeHost {
+    /// `vtysh -c ... -c 'network P route-map M'` or `-c 'no network P'`, in a
+    /// running ipsec jail (FreeBSD) or with a vty socket directory (Linux):
+    /// FRR's answer, as seen in FRR 8.4 (`no network` of an absent prefix
+    /// fails). `None` when the command is not one.
+    fn vtysh_change(&mut self, cmd: &Cmd) -> Option<bool> {
+        let args = a(cmd);
+        let (place, lines, up) = match (cmd.program, args.as_slice()) {
+            ("jexec", [jail, "vtysh", rest @ ..]) => (
+                jail.to_string(),
+                rest.to_vec(),
+                self.state.running.contains(*jail),
+            ),
+            ("vtysh", ["--vty_socket", dir, rest @ ..]) => (dir.to_string(), rest.to_vec(), true),
+            _ => return None,
+        };
+        if !up {
+            return Some(false);
+        }
+        let last = lines.last()?.to_string();
+        let nets = &mut self.state.bgp_networks;
+        if let Some(rest) = last.strip_prefix("no network ") {
+            return Some(nets.remove(&(place, rest.to_string())).is_some());
+        }
+        let rest = last.strip_prefix("network ")?;
+        let (prefix, map) = rest.split_once(" route-map ")?;
+        nets.insert((place, prefix.to_string()), map.to_string());
+        Some(true)
+    }
+
     /// A Linux host: the vpndns binary at `bin` and nothing else.
     pub fn linux(bin: &Path) -> Self {
         let mut f = FakeHost::default();
@@ -304,6 +336,9 @@ impl System for FakeHost {
             return Ok(Self::ok(false));
         }
         if let Some(r) = self.linux_change(cmd) {
+            return Ok(Self::ok(r));
+        }
+        if let Some(r) = self.vtysh_change(cmd) {
             return Ok(Self::ok(r));
         }
         let br = match (cmd.program, args.as_slice()) {

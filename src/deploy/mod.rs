@@ -21,6 +21,7 @@ pub mod fake;
 pub mod keygen;
 pub mod lint;
 pub mod model;
+pub mod monitor;
 pub mod plan;
 pub mod render;
 pub mod site;

@@ -26,6 +26,43 @@ pub struct Site {
     /// `[site] routing = "bgp"`: routes between hosts come from BGP (FRR in
     /// each ipsec jail, docs/bgp.md) instead of static routes.
     pub bgp: bool,
+    /// `[site] anycast`: the anycast network and bridge of replicated vpn
+    /// jails (docs/ha.md); `None` when the site has none.
+    pub anycast: Option<Anycast>,
+    /// `[site.monitor]`: settings of `vpnjail monitor`.
+    pub monitor: MonitorSettings,
+}
+
+/// The anycast network: on every host a second bridge holding the ipsec
+/// jail (as `router`) and the local replicas of replicated vpn jails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anycast {
+    pub network: Ipv4Net,
+    pub bridge: String,
+    /// The ipsec jail's address on the anycast bridge (the same on every host).
+    pub router: Ipv4Addr,
+}
+
+/// How `vpnjail monitor` checks and damps (docs/ha.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorSettings {
+    pub interval: std::time::Duration,
+    pub fail_after: u32,
+    pub hold_down: std::time::Duration,
+    pub failback: bool,
+    pub probe_name: String,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings {
+            interval: std::time::Duration::from_secs(1),
+            fail_after: 3,
+            hold_down: std::time::Duration::from_secs(10),
+            failback: true,
+            probe_name: "example.com".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +140,25 @@ pub struct Vpn {
     pub provider_dns: Ipv4Addr,
     /// Seed step 2: remote clients whose DNS to vpndns is source-translated.
     pub clients: Vec<Ipv4Net>,
+    /// Replicated on several hosts behind one anycast address (docs/ha.md).
+    pub replication: Option<Replication>,
+}
+
+/// A vpn jail that runs on several hosts: each copy has the jail's `address`
+/// (its own, for health probes) and the shared `anycast` address on the
+/// host's anycast bridge; BGP elects the one that serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    pub anycast: Ipv4Addr,
+    /// Host names in priority order: index 0 is the primary.
+    pub replicas: Vec<String>,
+}
+
+impl Replication {
+    /// The priority of `host` (0 = primary), if it holds a replica.
+    pub fn priority(&self, host: &str) -> Option<usize> {
+        self.replicas.iter().position(|h| h == host)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +307,14 @@ impl Site {
 }
 
 impl Host {
+    /// The replicated vpn jails that have a replica on this host, with this
+    /// host's priority for each.
+    pub fn replicas(&self) -> impl Iterator<Item = (&Jail, &Replication, usize)> {
+        self.jails.iter().filter_map(|j| {
+            let r = j.replication()?;
+            Some((j, r, r.priority(&self.name)?))
+        })
+    }
     fn jail_of_kind(&self, want: fn(&JailKind) -> bool) -> Option<&Jail> {
         self.jails.iter().find(|j| want(&j.kind))
     }
@@ -277,6 +341,21 @@ impl Jail {
     /// Jail side of the epair (`e0b_<jail>`).
     pub fn epair_jail(&self) -> String {
         format!("e0b_{}", self.name)
+    }
+    /// The replication of a replicated vpn jail.
+    pub fn replication(&self) -> Option<&Replication> {
+        match &self.kind {
+            JailKind::Vpn(v) => v.replication.as_ref(),
+            _ => None,
+        }
+    }
+    /// Host side of the ipsec jail's second epair, on the anycast bridge.
+    pub fn anycast_epair_host(&self) -> String {
+        format!("e1a_{}", self.name)
+    }
+    /// Jail side of the ipsec jail's second epair.
+    pub fn anycast_epair_jail(&self) -> String {
+        format!("e1b_{}", self.name)
     }
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
@@ -311,6 +390,23 @@ impl Site {
             "vj{:08x}",
             fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name))
         )
+    }
+    /// Host side of the ipsec jail's second veth pair, on the anycast
+    /// bridge: `vk` and the same eight hex digits as [`Site::veth_host`].
+    pub fn veth_host_anycast(&self, host: &Host, jail: &Jail) -> String {
+        format!(
+            "vk{:08x}",
+            fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name))
+        )
+    }
+    /// MAC address of the jail's end of its second veth pair.
+    pub fn veth_jail_mac_anycast(&self, host: &Host, jail: &Jail) -> String {
+        let b = fnv1a(&format!(
+            "{}/{}/{}/anycast",
+            self.name, host.name, jail.name
+        ))
+        .to_be_bytes();
+        format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
     }
     /// MAC address of the jail's end of its veth pair: fixed (locally
     /// administered, from the same hash), so a namespace destroyed and created

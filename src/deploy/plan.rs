@@ -84,7 +84,11 @@ pub const VPNDNS_BIN: &str = "/usr/local/sbin/vpndns";
 /// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is
 /// guarded, so running it again changes nothing.
 pub fn create(site: &Site, jail: &str) -> Result<Plan, PlanError> {
-    let host = locate(site, jail)?;
+    create_on(site, locate(site, jail)?, jail)
+}
+
+/// `create` on a given host: a replicated vpn jail is on several (docs/ha.md).
+pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError> {
     let j = host
         .jail(jail)
         .ok_or_else(|| PlanError::UnknownJail(jail.into()))?;
@@ -193,7 +197,11 @@ pub fn create(site: &Site, jail: &str) -> Result<Plan, PlanError> {
 /// destroys the epair), remove a leftover epair, and remove its jail.conf.
 /// The root filesystem is kept: it may hold data.
 pub fn destroy(site: &Site, jail: &str) -> Result<Plan, PlanError> {
-    let host = locate(site, jail)?;
+    destroy_on(site, locate(site, jail)?, jail)
+}
+
+/// `destroy` on a given host.
+pub fn destroy_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError> {
     let j = host
         .jail(jail)
         .ok_or_else(|| PlanError::UnknownJail(jail.into()))?;
@@ -400,7 +408,7 @@ pub fn create_all(site: &Site, host: Option<&str>) -> Result<Plan, PlanError> {
             steps.extend(linux::host_up_steps(site, h)?);
         }
         for j in &h.jails {
-            steps.extend(create(site, &j.name)?.steps);
+            steps.extend(create_on(site, h, &j.name)?.steps);
         }
     }
     Ok(Plan {
@@ -419,7 +427,7 @@ pub fn destroy_all(site: &Site, host: Option<&str>) -> Result<Plan, PlanError> {
     let mut steps = Vec::new();
     for h in hosts_of(site, host)?.into_iter().rev() {
         for j in h.jails.iter().rev() {
-            steps.extend(destroy(site, &j.name)?.steps);
+            steps.extend(destroy_on(site, h, &j.name)?.steps);
         }
         if h.platform == Platform::Linux {
             steps.extend(linux::host_down_steps(site, h));

@@ -31,6 +31,40 @@ pub struct SiteSection {
     pub redundancy: Option<S<i64>>,
     /// `"static"` (default): routes in rc.conf; `"bgp"`: FRR in each ipsec jail.
     pub routing: Option<S<String>>,
+    /// `anycast = { network = "10.10.200.0/24", bridge = "vjbr1" }`: the
+    /// network of replicated vpn jails' anycast addresses (docs/ha.md).
+    pub anycast: Option<S<AnycastDef>>,
+    /// `[site.monitor]`: health checks and damping of `vpnjail monitor`.
+    pub monitor: Option<S<MonitorDef>>,
+}
+
+/// `[site] anycast = { ... }`: a second bridge on every host for the
+/// addresses of replicated vpn jails.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnycastDef {
+    pub network: S<String>,
+    pub bridge: S<String>,
+    /// The ipsec jail's address on the anycast bridge of every host (the
+    /// replicas' gateway); default: the network's last host address.
+    pub router: Option<S<String>>,
+}
+
+/// `[site.monitor]`: how `vpnjail monitor` checks replicas.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorDef {
+    /// Time between checks (also each DNS probe's timeout); default "1s".
+    pub interval: Option<S<String>>,
+    /// Consecutive failed checks before a replica is withdrawn; default 3.
+    pub fail_after: Option<S<i64>>,
+    /// How long a replica must stay healthy before it is announced again; default "10s".
+    pub hold_down: Option<S<String>>,
+    /// true (default): a recovered primary takes the traffic back; false: it
+    /// joins as standby while another replica serves.
+    pub failback: Option<S<bool>>,
+    /// The name asked in each DNS probe (type A); default "example.com".
+    pub probe_name: Option<S<String>>,
 }
 
 /// `[[host]]`: one FreeBSD machine with its bridge and jails.
@@ -77,6 +111,10 @@ pub struct JailDef {
     pub provider_dns: Option<S<String>>,
     pub clients: Option<S<Vec<S<String>>>>,
     pub via: Option<S<String>>,
+    /// vpn jails: the hosts that run this jail, in priority order (docs/ha.md).
+    pub replicas: Option<S<Vec<S<String>>>>,
+    /// vpn jails with replicas: the address clients use, in `[site] anycast`.
+    pub anycast: Option<S<String>>,
 }
 
 /// `[[link]]`: a site-to-site IPsec tunnel between two hosts' ipsec jails.

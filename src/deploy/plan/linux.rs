@@ -187,7 +187,12 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
     let va = site.veth_host(host, j);
     let vb = j.epair_jail();
     let dir = host.jail_path(&j.name);
-    let br = &host.bridge.name;
+    // A replica sits on the anycast bridge (docs/ha.md).
+    let replica = j.replication().zip(site.anycast.as_ref());
+    let (br, prefix) = match replica {
+        Some((_, a)) => (&a.bridge, a.network.prefix_len()),
+        None => (&host.bridge.name, host.bridge.network.prefix_len()),
+    };
     let files = render::jail_files(site, host, &j.name)?;
     let mut steps = vec![
         check(
@@ -222,11 +227,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         run(
             format!("address {} on {vb}", j.address),
             Guard::Always,
-            lx::addr_replace(
-                nsr,
-                &format!("{}/{}", j.address, host.bridge.network.prefix_len()),
-                &vb,
-            ),
+            lx::addr_replace(nsr, &format!("{}/{prefix}", j.address), &vb),
             vec![],
         ),
         run(
@@ -236,8 +237,55 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             vec![],
         ),
     ];
-    let gw = match &j.kind {
-        JailKind::Service { via: Some(v) } => host
+    if let Some((r, _)) = replica {
+        steps.push(run(
+            format!("anycast address {} on {vb}", r.anycast),
+            Guard::Always,
+            lx::addr_replace(nsr, &format!("{}/32", r.anycast), &vb),
+            vec![],
+        ));
+    }
+    if let (JailKind::Ipsec, Some(a)) = (&j.kind, &site.anycast)
+        && host.replicas().next().is_some()
+    {
+        // The ipsec namespace is the router of the anycast bridge.
+        let va1 = site.veth_host_anycast(host, j);
+        let vb1 = j.anycast_epair_jail();
+        let abr = &a.bridge;
+        steps.extend([
+            run(
+                format!("create veth pair {va1} (host) / {vb1} (in {ns})"),
+                Guard::UnlessOk(lx::link_exists(hns, &va1)),
+                lx::veth_add(hns, &va1, &vb1, &site.veth_jail_mac_anycast(host, j), &ns),
+                vec![lx::link_del(hns, &va1)],
+            ),
+            run(
+                format!("attach {va1} to the anycast bridge {abr}"),
+                Guard::Always,
+                lx::link_master_up(hns, &va1, abr),
+                vec![],
+            ),
+            run(
+                format!("address {} on {vb1}", a.router),
+                Guard::Always,
+                lx::addr_replace(
+                    nsr,
+                    &format!("{}/{}", a.router, a.network.prefix_len()),
+                    &vb1,
+                ),
+                vec![],
+            ),
+            run(
+                format!("bring up {vb1}"),
+                Guard::Always,
+                lx::link_up(nsr, &vb1),
+                vec![],
+            ),
+        ]);
+    }
+    let gw = match (&j.kind, replica) {
+        (_, Some((_, a))) => a.router,
+        (JailKind::Service { via: Some(v) }, _) => host
             .jail(v)
             .map(|vj| vj.address)
             .unwrap_or(host.bridge.address),
@@ -364,6 +412,16 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         }
     }
     daemons.extend(daemon);
+    if j.kind == JailKind::Ipsec && host.replicas().next().is_some() {
+        // Started by hand or by a test (`monitor_start`); stopped first.
+        let pid = pidfile(host, &j.name, "monitor");
+        steps.push(run(
+            format!("stop vpnjail monitor in {ns}"),
+            Guard::IfOk(lx::daemon_running(&pid)),
+            lx::daemon_stop(&pid),
+            vec![],
+        ));
+    }
     for (name, start) in daemons {
         let pid = pidfile(host, &j.name, name);
         steps.push(run(
@@ -379,6 +437,15 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         lx::link_del(hns, &va),
         vec![],
     ));
+    if j.kind == JailKind::Ipsec && site.anycast.is_some() && host.replicas().next().is_some() {
+        let va1 = site.veth_host_anycast(host, j);
+        steps.push(run(
+            format!("delete veth pair {va1}"),
+            Guard::IfOk(lx::link_exists(hns, &va1)),
+            lx::link_del(hns, &va1),
+            vec![],
+        ));
+    }
     steps.push(run(
         format!("delete network namespace {ns} (and its nftables tables)"),
         Guard::IfOk(lx::netns_exists(&ns)),
@@ -402,6 +469,9 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     let mut names = vec!["vpndns", "charon"];
     if j.kind == JailKind::Ipsec && site.bgp {
         names.extend(FRR_DAEMONS);
+    }
+    if j.kind == JailKind::Ipsec && host.replicas().next().is_some() {
+        names.push("monitor");
     }
     for d in names {
         steps.push(remove(logfile(host, &j.name, d)));
@@ -472,6 +542,25 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
         lx::link_up(hns, br),
         vec![],
     ));
+    if let Some(a) = site
+        .anycast
+        .as_ref()
+        .filter(|_| host.replicas().next().is_some())
+    {
+        let abr = &a.bridge;
+        steps.push(run(
+            format!("create the anycast bridge {abr} (no address: docs/ha.md)"),
+            Guard::UnlessOk(lx::link_exists(hns, abr)),
+            lx::bridge_add(hns, abr),
+            vec![lx::link_del(hns, abr)],
+        ));
+        steps.push(run(
+            format!("bring up {abr}"),
+            Guard::Always,
+            lx::link_up(hns, abr),
+            vec![],
+        ));
+    }
     steps.push(run(
         "enable forwarding",
         Guard::Always,
@@ -504,8 +593,42 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
                 vec![],
             ));
         }
+        if let Some(a) = &site.anycast {
+            let net = a.network.to_string();
+            steps.push(run(
+                format!(
+                    "route the anycast network {net} via the ipsec namespace {}",
+                    ipsec.address
+                ),
+                Guard::Always,
+                lx::route_replace(hns, &net, &ipsec.address.to_string()),
+                vec![],
+            ));
+        }
     }
     Ok(steps)
+}
+
+/// `vpnjail monitor` in the ipsec namespace under start-stop-daemon
+/// (docs/ha.md): `bin` is the vpnjail binary, `site_file` the site file
+/// it reads; pid file and log `monitor.pid`, `monitor.log` beside FRR's.
+pub fn monitor_start(host: &Host, ns: &str, j: &Jail, bin: &Path, site_file: &Path) -> Cmd {
+    lx::daemon_start(
+        ns,
+        &[],
+        &pidfile(host, &j.name, "monitor"),
+        &logfile(host, &j.name, "monitor"),
+        bin,
+        &[
+            "-v".into(),
+            "monitor".into(),
+            "--site".into(),
+            p(site_file),
+            "--host".into(),
+            host.name.clone(),
+        ],
+        false,
+    )
 }
 
 /// Takes a host down: its table, its bridge, its namespace.
@@ -527,6 +650,18 @@ pub fn host_down_steps(site: &Site, host: &Host) -> Vec<Step> {
             vec![],
         ),
     ];
+    if let Some(a) = site
+        .anycast
+        .as_ref()
+        .filter(|_| host.replicas().next().is_some())
+    {
+        steps.push(run(
+            format!("delete the anycast bridge {}", a.bridge),
+            Guard::IfOk(lx::link_exists(hns, &a.bridge)),
+            lx::link_del(hns, &a.bridge),
+            vec![],
+        ));
+    }
     if let Some(n) = hns {
         steps.push(run(
             format!("delete the host's network namespace {n}"),

@@ -16,6 +16,47 @@ pub const VTYSH_CONF: &str = "/usr/local/etc/frr/vtysh.conf";
 pub const KEEPALIVE_SECS: u32 = 1;
 pub const HOLD_SECS: u32 = 3;
 
+/// The standard community `65100:<priority>` marks an anycast route with the
+/// priority of the replica that announces it (65100 is a private AS number;
+/// the community only has meaning inside the site).
+pub const ANYCAST_COMMUNITY: u16 = 65100;
+/// Local preference of a priority-0 (primary) anycast route; priority k gets
+/// this minus k.
+pub const ANYCAST_LOCAL_PREF: u32 = 100;
+
+/// The route-map `vpnjail monitor` names in `network A/32 route-map ...` to
+/// announce a replica with priority `k`.
+pub fn announce_route_map(k: usize) -> String {
+    format!("VJ-ANYCAST-P{k}")
+}
+
+/// Local preference every host gives an anycast route of priority `k`.
+pub fn anycast_local_pref(k: usize) -> u32 {
+    ANYCAST_LOCAL_PREF.saturating_sub(u32::try_from(k).unwrap_or(u32::MAX))
+}
+
+/// The highest priority number in use: a standby replica announces itself
+/// with the number of replicas of its jail (below every real priority).
+pub fn max_priority(site: &Site) -> Option<usize> {
+    site.vpn_jails()
+        .filter_map(|(_, _, v)| v.replication.as_ref().map(|r| r.replicas.len()))
+        .max()
+}
+
+#[derive(Serialize)]
+struct Priority {
+    k: usize,
+    local_pref: u32,
+    prepend: String,
+}
+
+#[derive(Serialize)]
+struct LocalReplica {
+    jail: String,
+    anycast: String,
+    priority: usize,
+}
+
 #[derive(Serialize)]
 struct Neighbor {
     addr: String,
@@ -60,6 +101,27 @@ pub fn conf(site: &Site, host: &Host, j: &Jail) -> Result<String, RenderError> {
     ctx.insert("bridge_net", &host.bridge.network.to_string());
     ctx.insert("own_only", &neighbors.iter().any(|n| n.own_only));
     ctx.insert("neighbors", &neighbors);
+    let max = max_priority(site);
+    let priorities: Vec<Priority> = (0..=max.unwrap_or(0))
+        .map(|k| Priority {
+            k,
+            local_pref: anycast_local_pref(k),
+            prepend: vec![host.asn.to_string(); k].join(" "),
+        })
+        .collect();
+    let replicas: Vec<LocalReplica> = host
+        .replicas()
+        .map(|(j, r, k)| LocalReplica {
+            jail: j.name.clone(),
+            anycast: r.anycast.to_string(),
+            priority: k,
+        })
+        .collect();
+    ctx.insert("anycast", &max.is_some());
+    ctx.insert("community", &ANYCAST_COMMUNITY);
+    ctx.insert("max_priority", &max.unwrap_or(0));
+    ctx.insert("priorities", &priorities);
+    ctx.insert("replicas", &replicas);
     let text = render("frr.conf", &ctx)?;
     debug_assert!(text.contains(&format!("timers bgp {KEEPALIVE_SECS} {HOLD_SECS}")));
     Ok(text)

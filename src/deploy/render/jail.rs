@@ -19,7 +19,21 @@ pub fn jail_conf(site: &Site, host: &Host, j: &Jail) -> Result<File, RenderError
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
     ctx.insert("name", &j.name);
-    ctx.insert("bridge", &host.bridge.name);
+    // A replica of a replicated vpn jail lives on the anycast bridge; the
+    // ipsec jail is on both (docs/ha.md).
+    let anycast_bridge = site.anycast.as_ref().map(|a| a.bridge.clone());
+    let bridge = match (&anycast_bridge, j.replication()) {
+        (Some(b), Some(_)) => b.clone(),
+        _ => host.bridge.name.clone(),
+    };
+    ctx.insert("bridge", &bridge);
+    let second = match (&anycast_bridge, &j.kind) {
+        (Some(b), JailKind::Ipsec) if host.replicas().next().is_some() => Some(b.clone()),
+        _ => None,
+    };
+    ctx.insert("anycast_bridge", &second.unwrap_or_default());
+    ctx.insert("ea1", &j.anycast_epair_host());
+    ctx.insert("eb1", &j.anycast_epair_jail());
     ctx.insert("ea", &j.epair_host());
     ctx.insert("eb", &j.epair_jail());
     ctx.insert("path", &host.jail_path(&j.name).display().to_string());

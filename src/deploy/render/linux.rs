@@ -81,8 +81,17 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
             ctx.insert("netns", &site.jail_netns(host, j));
             ctx.insert("table", VPN_TABLE);
             ctx.insert("lan_if", &j.epair_jail());
-            ctx.insert("lan_net", &host.bridge.network.to_string());
-            ctx.insert("address", &j.address.to_string());
+            match (&v.replication, &site.anycast) {
+                // A replica answers DNS on its own address and the anycast one.
+                (Some(r), Some(a)) => {
+                    ctx.insert("lan_net", &a.network.to_string());
+                    ctx.insert("address", &format!("{{ {}, {} }}", j.address, r.anycast));
+                }
+                _ => {
+                    ctx.insert("lan_net", &host.bridge.network.to_string());
+                    ctx.insert("address", &j.address.to_string());
+                }
+            }
             ctx.insert("tun_if", &v.tun);
             ctx.insert("vpn_dns", &v.provider_dns.to_string());
             ctx.insert("vpndns", &vpndns);

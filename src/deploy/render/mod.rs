@@ -102,6 +102,10 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The rc.d script is not a template: it reads everything from rc.conf.
 pub const RC_VPNDNS: &str = include_str!("../../../rc.d/vpndns");
+/// The monitor's rc.d script (host side; docs/ha.md): reads rc.conf only.
+pub const RC_MONITOR: &str = include_str!("../../../rc.d/vpnjail_monitor");
+/// Where the monitor's rc.d script is installed on a FreeBSD host.
+pub const RC_MONITOR_PATH: &str = "/usr/local/etc/rc.d/vpnjail_monitor";
 /// vtysh.conf has no per-site facts.
 pub const VTYSH_CONF: &str = include_str!("../../../frr/vtysh.conf");
 /// strongswan.conf has no per-site facts.
@@ -141,6 +145,14 @@ pub fn host(site: &Site, host_name: &str) -> Result<Vec<File>, RenderError> {
         owner: Owner::Host,
     });
     files.push(jail::devfs_rules(site, host)?);
+    if host.replicas().next().is_some() {
+        files.push(File {
+            path: RC_MONITOR_PATH.into(),
+            mode: 0o755,
+            content: RC_MONITOR.to_string(),
+            owner: Owner::Host,
+        });
+    }
     files.extend(pf::host(site, host)?);
     for j in &host.jails {
         files.extend(jail::files(site, host, j)?);

@@ -97,7 +97,18 @@ pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, Strin
     ctx.insert("host", &host.name);
     ctx.insert("jail", &j.name);
     ctx.insert("lan_if", &j.epair_jail());
-    ctx.insert("lan_net", &host.bridge.network.to_string());
+    // A replica sits on the anycast bridge with two addresses: translate to
+    // the first (its own), never to the shared anycast alias.
+    match (&v.replication, &site.anycast) {
+        (Some(_), Some(a)) => {
+            ctx.insert("lan_net", &a.network.to_string());
+            ctx.insert("nat_to", "($lan_if:0)");
+        }
+        _ => {
+            ctx.insert("lan_net", &host.bridge.network.to_string());
+            ctx.insert("nat_to", "($lan_if)");
+        }
+    }
     ctx.insert("tun_if", &v.tun);
     ctx.insert("vpn_dns", &v.provider_dns.to_string());
     let vpndns = host

@@ -79,6 +79,18 @@ pub fn host(site: &Site, host: &Host) -> RcConf {
         format!("ifconfig_{}", b.name.replace('.', "_")),
         format!("inet {}/{} up", b.address, b.network.prefix_len()),
     );
+    if let Some(a) = site
+        .anycast
+        .as_ref()
+        .filter(|_| host.replicas().next().is_some())
+    {
+        // The anycast bridge: replicas and the ipsec jail only; the host has
+        // no address on it (its traffic to the anycast network goes through
+        // the ipsec jail, where BGP decides; docs/ha.md).
+        rc.append_word("cloned_interfaces", "bridge1");
+        rc.set("ifconfig_bridge1_name", &a.bridge);
+        rc.set(format!("ifconfig_{}", a.bridge.replace('.', "_")), "up");
+    }
     rc.set(
         "kld_list",
         "pf if_bridge if_epair if_tuntap if_ipsec if_gre",
@@ -89,8 +101,22 @@ pub fn host(site: &Site, host: &Host) -> RcConf {
     rc.set("jail_list", start_order(host).join(" "));
     if let Some(ipsec) = host.ipsec_jail() {
         remote_routes(&mut rc, site, host, ipsec.address);
+        anycast_route(&mut rc, site, ipsec.address);
+    }
+    if host.replicas().next().is_some() {
+        rc.set("vpnjail_monitor_enable", "YES");
+        rc.set("vpnjail_monitor_host", &host.name);
     }
     rc
+}
+
+/// The anycast network goes to the ipsec jail, where BGP decides which
+/// replica serves (a local one over the anycast bridge, or another host's).
+fn anycast_route(rc: &mut RcConf, site: &Site, gateway: std::net::Ipv4Addr) {
+    if let Some(a) = &site.anycast {
+        rc.append_word("static_routes", "anycast");
+        rc.set("route_anycast", format!("-net {} {gateway}", a.network));
+    }
 }
 
 /// Jails in the order they should start: ipsec, vpn, vpndns, then services.
@@ -109,6 +135,9 @@ pub fn start_order(host: &Host) -> Vec<&str> {
 /// A jail's /etc/rc.conf.
 pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
     let mut rc = RcConf::default();
+    if let (Some(r), Some(a)) = (j.replication(), &site.anycast) {
+        return replica(site, j, r, a);
+    }
     rc.set(
         format!("ifconfig_{}", j.epair_jail()),
         format!("inet {}/{}", j.address, host.bridge.network.prefix_len()),
@@ -146,6 +175,16 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 rc.set(
                     format!("ifconfig_{}_alias0", e.ifname),
                     format!("inet {}/32 {}", e.local_inner(), e.remote_inner()),
+                );
+            }
+            if let Some(a) = site
+                .anycast
+                .as_ref()
+                .filter(|_| host.replicas().next().is_some())
+            {
+                rc.set(
+                    format!("ifconfig_{}", j.anycast_epair_jail()),
+                    format!("inet {}/{}", a.router, a.network.prefix_len()),
                 );
             }
             if site.bgp {
@@ -218,10 +257,53 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
         JailKind::Vpndns | JailKind::Service { .. } => {
             if let Some(ipsec) = host.ipsec_jail() {
                 remote_routes(&mut rc, site, host, ipsec.address);
+                anycast_route(&mut rc, site, ipsec.address);
             }
         }
     }
     gre_client_ends(&mut rc, site, j);
+    rc
+}
+
+/// rc.conf of a replica (docs/ha.md): on the anycast bridge with its own
+/// address and the anycast alias; the ipsec jail is its router, and every
+/// host's bridge network (the local one included: it is not on this bridge)
+/// is routed there, so that answers find their way back whatever default
+/// route the VPN client installs.
+fn replica(
+    site: &Site,
+    j: &Jail,
+    r: &crate::deploy::model::Replication,
+    a: &crate::deploy::model::Anycast,
+) -> RcConf {
+    let mut rc = RcConf::default();
+    let ifname = j.epair_jail();
+    rc.set(
+        format!("ifconfig_{ifname}"),
+        format!("inet {}/{}", j.address, a.network.prefix_len()),
+    );
+    rc.set(
+        format!("ifconfig_{ifname}_alias0"),
+        format!("inet {}/32", r.anycast),
+    );
+    rc.set("defaultrouter", a.router.to_string());
+    rc.set("gateway_enable", "YES");
+    rc.set("pf_enable", "YES");
+    rc.set("pf_rules", "/etc/pf.conf");
+    rc.set(
+        "static_routes",
+        site.hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    for h in &site.hosts {
+        rc.set(
+            format!("route_{}", h.name),
+            format!("-net {} {}", h.bridge.network, a.router),
+        );
+    }
     rc
 }
 

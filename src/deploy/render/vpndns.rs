@@ -115,14 +115,22 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
             .map(|(n, a)| (n.clone(), a.to_string()))
             .collect(),
     });
-    let forwarder = site
-        .vpn_jails()
-        .filter(|(_, j, _)| used.contains(&j.name.as_str()))
-        .map(|(_, j, _)| Forwarder {
+    // A replicated vpn jail appears on each of its hosts: one forwarder, at
+    // its anycast address (BGP routes it to the elected replica; docs/ha.md).
+    let mut forwarder: Vec<Forwarder> = Vec::new();
+    for (_, j, v) in site.vpn_jails() {
+        if !used.contains(&j.name.as_str()) || forwarder.iter().any(|f| f.name == j.name) {
+            continue;
+        }
+        forwarder.push(Forwarder {
             name: j.name.clone(),
-            address: j.address.to_string(),
-        })
-        .collect();
+            address: v
+                .replication
+                .as_ref()
+                .map_or(j.address, |r| r.anycast)
+                .to_string(),
+        });
+    }
     let cfg = Config {
         server: Server {
             listen: vec![format!("{}:53", dns.address)],

@@ -1,0 +1,119 @@
+//! Helpers for tests that build hosts out of network namespaces (ha_e2e):
+//! skipping when not root or FRR is missing, running commands, entering a
+//! namespace on a thread, stopping daemons by their pid files. Included with
+//! `#[path = "common/netns.rs"] mod netns;` so the tests that use
+//! `common/mod.rs` are not affected.
+
+#![allow(dead_code)]
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const ZEBRA: &str = "/usr/lib/frr/zebra";
+pub const BGPD: &str = "/usr/lib/frr/bgpd";
+
+pub fn ok(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Why a namespace test with FRR cannot run here, if it cannot.
+pub fn skip_reason() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root (network namespaces need root; CI runs as root)".into());
+    }
+    if !ok("ip", &["netns", "list"]) {
+        return Some("`ip netns` is unavailable (install iproute2)".into());
+    }
+    if !Path::new(ZEBRA).exists() || !Path::new(BGPD).exists() {
+        return Some(format!("{BGPD} is missing (apt-get install frr)"));
+    }
+    if !ok("id", &["-u", "frr"]) {
+        return Some("no user frr (apt-get install frr)".into());
+    }
+    if !Path::new("/usr/bin/vtysh").exists() {
+        return Some("vtysh is missing (apt-get install frr)".into());
+    }
+    if !ok("nft", &["--version"]) {
+        return Some("nft is missing (install nftables)".into());
+    }
+    if !ok("start-stop-daemon", &["--version"]) {
+        return Some("start-stop-daemon is missing (dpkg)".into());
+    }
+    None
+}
+
+pub fn sh(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{program} {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[track_caller]
+pub fn must(program: &str, args: &[&str]) -> String {
+    sh(program, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `f` on a thread that has entered network namespace `ns`.
+pub fn spawn_in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns on this thread only, with a namespace file descriptor we own.
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// SIGTERM to the process of each pid file, all at once; waits (bounded)
+/// for them to exit, then SIGKILL to what is left.
+pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pids: Vec<Pid> = pidfiles
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+        .map(Pid::from_raw)
+        .collect();
+    for pid in &pids {
+        let _ = kill(*pid, Signal::SIGTERM);
+    }
+    // A zombie not yet reaped by init counts as gone.
+    let running = |pid: &Pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+            })
+            .unwrap_or(false)
+    };
+    let t = Instant::now();
+    while pids.iter().any(running) && t.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in pids.iter().filter(|p| running(p)) {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,378 @@
+//! Replicated vpn jails (docs/ha.md) without namespaces: `check` errors with
+//! their lines, what is rendered on each replica host, and the monitor's
+//! announce/withdraw changes recorded by the executor on a simulated host.
+
+mod vpnjail_support;
+
+use std::path::PathBuf;
+use vpndns::deploy::exec::execute;
+use vpndns::deploy::fake::FakeHost;
+use vpndns::deploy::model::Site;
+use vpndns::deploy::monitor::{self, decide::Action};
+use vpndns::deploy::render;
+use vpnjail_support::*;
+
+fn wan_path() -> PathBuf {
+    root().join("examples/wan-site.toml")
+}
+
+fn wan_text() -> String {
+    std::fs::read_to_string(wan_path()).expect("read the wan example")
+}
+
+fn wan() -> Site {
+    vpndns::deploy::check::load(&wan_path())
+        .unwrap_or_else(|e| panic!("examples/wan-site.toml must pass check:\n{e}"))
+}
+
+/// Checks an edited wan example (as if it were the example file, so its
+/// secret files resolve) and returns the report.
+fn rejected(edit: impl FnOnce(String) -> String) -> String {
+    let text = edit(wan_text());
+    vpndns::deploy::check::check_text(&wan_path(), &text)
+        .map(|_| ())
+        .expect_err("the site must be rejected")
+        .to_string()
+}
+
+/// The 1-based line of the first line of the example holding `needle`.
+fn line_of(needle: &str) -> usize {
+    wan_text()
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} is not in the example"))
+}
+
+fn assert_line(report: &str, line: usize, key: &str, msg: &str) {
+    let want = format!("wan-site.toml:{line}: {key}: ");
+    assert!(
+        report.lines().any(|l| l.contains(&want) && l.contains(msg)),
+        "expected {want}...{msg:?}, got:\n{report}"
+    );
+}
+
+const REPLICAS: &str = "replicas = [\"alpha\", \"beta\"]";
+const KEY: &str = "host[alpha].jail[vpnha]";
+
+#[test]
+fn replicas_must_be_existing_hosts_listed_once() {
+    let r = rejected(|t| t.replace(REPLICAS, "replicas = [\"alpha\", \"delta\"]"));
+    assert_line(
+        &r,
+        line_of(REPLICAS),
+        &format!("{KEY}.replicas"),
+        "no host named \"delta\" (hosts: alpha, beta, gamma)",
+    );
+    let r = rejected(|t| t.replace(REPLICAS, "replicas = [\"alpha\", \"beta\", \"alpha\"]"));
+    assert_line(
+        &r,
+        line_of(REPLICAS),
+        &format!("{KEY}.replicas"),
+        "host \"alpha\" is listed twice",
+    );
+    let r = rejected(|t| t.replace(REPLICAS, "replicas = [\"alpha\"]"));
+    assert_line(
+        &r,
+        line_of(REPLICAS),
+        &format!("{KEY}.replicas"),
+        "at least two hosts",
+    );
+    let r = rejected(|t| t.replace(REPLICAS, "replicas = [\"beta\", \"gamma\"]"));
+    assert_line(
+        &r,
+        line_of(REPLICAS),
+        &format!("{KEY}.replicas"),
+        "written under host \"alpha\", which must be one of its replicas",
+    );
+}
+
+#[test]
+fn replicas_need_bgp_and_an_anycast_network() {
+    let r = rejected(|t| {
+        t.replace("routing = \"bgp\"", "routing = \"static\"")
+            .replace("redundancy = 1", "redundancy = 0")
+    });
+    assert_line(
+        &r,
+        line_of(REPLICAS),
+        &format!("{KEY}.replicas"),
+        "replicas need routing = \"bgp\"",
+    );
+    let r = rejected(|t| t.replace("anycast = { network", "#anycast = { network"));
+    assert_line(
+        &r,
+        line_of("anycast = \"10.10.200.1\""),
+        &format!("{KEY}.anycast"),
+        "there is no anycast network: add anycast = { network",
+    );
+}
+
+#[test]
+fn anycast_and_address_lie_in_the_anycast_network() {
+    let r = rejected(|t| t.replace("anycast = \"10.10.200.1\"", "anycast = \"10.10.201.1\""));
+    assert_line(
+        &r,
+        line_of("anycast = \"10.10.200.1\""),
+        &format!("{KEY}.anycast"),
+        "10.10.201.1 is not a host address of the anycast network 10.10.200.0/24",
+    );
+    let r = rejected(|t| t.replace("address = \"10.10.200.10\"", "address = \"10.10.1.10\""));
+    assert_line(
+        &r,
+        line_of("address = \"10.10.200.10\""),
+        &format!("{KEY}.address"),
+        "10.10.1.10 is not a host address of the anycast network",
+    );
+    // The anycast address is unique in the site (here: the router's).
+    let r = rejected(|t| t.replace("anycast = \"10.10.200.1\"", "anycast = \"10.10.200.254\""));
+    assert_line(
+        &r,
+        line_of("anycast = \"10.10.200.1\""),
+        &format!("{KEY}.anycast"),
+        "address 10.10.200.254 is already used by site.anycast.router",
+    );
+}
+
+#[test]
+fn anycast_without_replicas_and_on_other_kinds_is_rejected() {
+    let r = rejected(|t| t.replace(&format!("{REPLICAS}\n"), ""));
+    assert_line(
+        &r,
+        line_of("anycast = \"10.10.200.1\""),
+        &format!("{KEY}.replicas"),
+        "missing: anycast needs replicas",
+    );
+    let r = rejected(|t| {
+        t.replace(
+            "kind = \"ipsec\"\naddress = \"10.10.1.4\"",
+            "kind = \"ipsec\"\naddress = \"10.10.1.4\"\nreplicas = [\"alpha\", \"beta\"]",
+        )
+    });
+    assert!(
+        r.contains(
+            "host[alpha].jail[ipsec].replicas: replicas does not apply to a jail of kind \"ipsec\""
+        ),
+        "{r}"
+    );
+}
+
+#[test]
+fn anycast_network_and_monitor_settings_are_checked() {
+    let r = rejected(|t| {
+        t.replace(
+            "network = \"10.10.200.0/24\", bridge = \"vjbr1\"",
+            "network = \"10.10.1.0/25\", bridge = \"vjbr0\"",
+        )
+    });
+    let l = line_of("anycast = { network");
+    assert_line(
+        &r,
+        l,
+        "site.anycast.network",
+        "overlaps 10.10.1.0/24, the bridge network of host \"alpha\"",
+    );
+    assert_line(
+        &r,
+        l,
+        "site.anycast.bridge",
+        "\"vjbr0\" is already the bridge of host",
+    );
+    let r = rejected(|t| t.replace("interval = \"1s\"", "interval = \"10ms\""));
+    assert_line(
+        &r,
+        line_of("interval = \"1s\""),
+        "site.monitor.interval",
+        "expected a duration from 100ms to 1h",
+    );
+    let r = rejected(|t| t.replace("fail_after = 3", "fail_after = 0"));
+    assert_line(
+        &r,
+        line_of("fail_after = 3"),
+        "site.monitor.fail_after",
+        "0: expected 1..100",
+    );
+    let r = rejected(|t| t.replace("failback = true", "failback = \"no\""));
+    assert!(r.contains("not a valid site file"), "{r}");
+}
+
+#[test]
+fn the_example_has_defaults_and_a_replica_on_alpha_and_beta() {
+    let site = wan();
+    let m = &site.monitor;
+    assert_eq!(m.interval, std::time::Duration::from_secs(1));
+    assert_eq!(m.fail_after, 3);
+    assert_eq!(m.hold_down, std::time::Duration::from_secs(10));
+    assert!(m.failback);
+    let a = site.anycast.as_ref().expect("anycast");
+    assert_eq!(
+        a.router.to_string(),
+        "10.10.200.254",
+        "the last host address by default"
+    );
+    let prio: Vec<(String, usize)> = site
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.replicas()
+                .map(|(j, _, k)| (format!("{}/{}", h.name, j.name), k))
+        })
+        .collect();
+    assert_eq!(
+        prio,
+        vec![
+            ("alpha/vpnha".to_string(), 0),
+            ("beta/vpnha".to_string(), 1)
+        ]
+    );
+}
+
+fn file<'a>(files: &'a [render::File], path: &str) -> Option<&'a render::File> {
+    files.iter().find(|f| f.path.to_string_lossy() == path)
+}
+
+#[test]
+fn freebsd_files_of_each_replica_host() {
+    let site = wan();
+    for (host, root, prio) in [("alpha", "/usr/local/jails", 0), ("beta", "/jails", 1)] {
+        let files = render::host(&site, host).expect("render");
+        let jc = file(&files, "/etc/jail.conf.d/vpnha.conf").expect("vpnha's jail.conf");
+        assert!(jc.content.contains("$br = \"vjbr1\""), "{}", jc.content);
+        let rc = file(&files, &format!("{root}/vpnha/etc/rc.conf")).expect("rc.conf");
+        assert!(
+            rc.content
+                .contains("ifconfig_e0b_vpnha_alias0=\"inet 10.10.200.1/32\""),
+            "{}",
+            rc.content
+        );
+        let mon = file(&files, render::RC_MONITOR_PATH).expect("the monitor's rc.d script");
+        assert_eq!(mon.mode, 0o755);
+        shellcheck(render::RC_MONITOR_PATH, &mon.content, &[]);
+        let host_rc = file(&files, "/etc/rc.conf.vpnjail").expect("host rc.conf");
+        assert!(
+            host_rc
+                .content
+                .contains(&format!("vpnjail_monitor_host=\"{host}\""))
+        );
+        let ipsec = if host == "alpha" { "ipsec" } else { "ipsec_b" };
+        let frr = file(
+            &files,
+            &format!("{root}/{ipsec}/usr/local/etc/frr/frr.conf"),
+        )
+        .expect("frr.conf");
+        for want in [
+            "no bgp network import-check",
+            "route-map VJ-ANYCAST-IN permit 10",
+            "route-map VJ-ANYCAST-P0 permit 10",
+            "route-map VJ-ANYCAST-P2 permit 10",
+            &format!("vpnha 10.10.200.1/32 (priority {prio})"),
+        ] {
+            assert!(
+                frr.content.contains(want),
+                "{host}: {want:?} in\n{}",
+                frr.content
+            );
+        }
+    }
+    // gamma applies the election but announces nothing of its own.
+    let files = render::host(&site, "gamma").expect("render");
+    let frr = file(&files, "/jails/ipsec_g/usr/local/etc/frr/frr.conf").expect("frr.conf");
+    assert!(
+        frr.content
+            .contains("neighbor 172.16.0.5 route-map VJ-ANYCAST-IN in")
+    );
+    assert!(!frr.content.contains("VJ-ANYCAST-P0"), "{}", frr.content);
+    assert!(!frr.content.contains("import-check"));
+    assert!(file(&files, render::RC_MONITOR_PATH).is_none());
+    assert!(file(&files, "/etc/jail.conf.d/vpnha.conf").is_none());
+}
+
+#[test]
+fn monitor_changes_run_through_the_executor() {
+    let site = wan();
+    let alpha = site.host("alpha").expect("alpha");
+    let w = monitor::watched(&site, alpha);
+    assert_eq!(w.len(), 1);
+    let w = &w[0];
+    let announce = monitor::action_plan(alpha, w, Action::Announce(0)).expect("plan");
+    assert_eq!(
+        announce.steps[0].action,
+        vpndns::deploy::command::Action::Run(vpndns::deploy::command::Cmd::new(
+            "jexec",
+            [
+                "ipsec",
+                "vtysh",
+                "-c",
+                "configure terminal",
+                "-c",
+                "router bgp 4200000001",
+                "-c",
+                "address-family ipv4 unicast",
+                "-c",
+                "network 10.10.200.1/32 route-map VJ-ANYCAST-P0",
+            ]
+        ))
+    );
+    shellcheck("the announce plan", &announce.to_shell(), &[]);
+    let withdraw = monitor::action_plan(alpha, w, Action::Withdraw).expect("plan");
+    let mut f = FakeHost::default();
+    // FRR is only reachable in a running ipsec jail.
+    assert!(execute(&announce, &mut f).is_err());
+    f.state.running.insert("ipsec".into());
+    execute(&announce, &mut f).expect("announce");
+    let key = ("ipsec".to_string(), "10.10.200.1/32".to_string());
+    assert_eq!(
+        f.state.bgp_networks.get(&key).map(String::as_str),
+        Some("VJ-ANYCAST-P0")
+    );
+    execute(&withdraw, &mut f).expect("withdraw");
+    assert!(f.state.bgp_networks.is_empty());
+    // As in FRR, `no network` of an absent prefix fails.
+    assert!(execute(&withdraw, &mut f).is_err());
+    let standby = monitor::action_plan(alpha, w, Action::Announce(2)).expect("plan");
+    assert!(
+        standby.steps[0].what.ends_with("(standby)"),
+        "{}",
+        standby.steps[0].what
+    );
+}
+
+#[test]
+fn monitor_cli_teaches_and_refuses_a_host_without_replicas() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnjail"))
+        .args(["monitor", "--help"])
+        .output()
+        .expect("run vpnjail");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "fail_after",
+        "hold_down",
+        "failback",
+        "standby",
+        "--dry-run",
+        "--once",
+        "vtysh",
+    ] {
+        assert!(help.contains(want), "--help must mention {want}:\n{help}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnjail"))
+        .args(["monitor", "--site"])
+        .arg(wan_path())
+        .args(["--host", "gamma", "--once"])
+        .output()
+        .expect("run vpnjail");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("host \"gamma\" holds no replica"), "{err}");
+}
+
+#[test]
+fn a_gre_tunnel_into_a_replicated_jail_is_rejected() {
+    let r = rejected(|t| {
+        t + "\n[[gre]]\njail = \"vpnha\"\nremote = \"10.10.3.20\"\ninner = [\"10.255.0.1\", \"10.255.0.2\"]\n"
+    });
+    assert!(
+        r.contains("gre[0].jail: \"vpnha\" is replicated on several hosts"),
+        "{r}"
+    );
+}
