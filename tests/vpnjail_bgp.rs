@@ -202,8 +202,18 @@ fn linux_create_all_starts_frr_and_destroy_all_stops_it() {
         );
     }
     execute(&p, &mut f).unwrap_or_else(|e| panic!("create --all: {e}"));
-    // Per host: charon, zebra, bgpd.
-    assert_eq!(f.state.daemons.len(), 9, "{:?}", f.state.daemons);
+    // Per host: charon, zebra, bgpd; on the replica hosts of vpnha (alpha,
+    // beta) also vpnjail monitor.
+    assert_eq!(f.state.daemons.len(), 11, "{:?}", f.state.daemons);
+    for host_dir in ["/usr/local/jails/ipsec", "/jails/ipsec_b"] {
+        let pid = Path::new(host_dir).join("monitor.pid");
+        assert!(f.state.daemons.contains(&pid), "monitor on {host_dir}");
+    }
+    assert!(
+        !f.state
+            .daemons
+            .contains(Path::new("/jails/ipsec_g/monitor.pid"))
+    );
     let conf = Path::new("/usr/local/jails/ipsec/frr.conf");
     assert!(f.state.files.contains_key(conf), "frr.conf installed");
     let after = f.state.clone();

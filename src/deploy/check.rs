@@ -468,6 +468,7 @@ impl Checker<'_> {
         let linux_only = [
             ("netns", d.netns.as_ref().map(|v| v.span())),
             ("vpndns_bin", d.vpndns_bin.as_ref().map(|v| v.span())),
+            ("vpnjail_bin", d.vpnjail_bin.as_ref().map(|v| v.span())),
         ];
         if platform != Platform::Linux {
             for (key, span) in linux_only {
@@ -496,6 +497,10 @@ impl Checker<'_> {
         let vpndns_bin = match &d.vpndns_bin {
             Some(b) => self.path(b, &k("vpndns_bin"), true),
             None => PathBuf::from(super::plan::VPNDNS_BIN),
+        };
+        let vpnjail_bin = match &d.vpnjail_bin {
+            Some(b) => self.path(b, &k("vpnjail_bin"), true),
+            None => PathBuf::from(super::plan::VPNJAIL_BIN),
         };
         let provision = match (&d.base, &d.zfs_clone) {
             _ if platform == Platform::Linux => {
@@ -583,6 +588,7 @@ impl Checker<'_> {
             platform,
             netns,
             vpndns_bin,
+            vpnjail_bin,
             asn: 0,
         }
     }

@@ -82,6 +82,8 @@ pub struct Host {
     pub netns: Option<String>,
     /// Linux: the vpndns binary run inside the vpndns namespace.
     pub vpndns_bin: PathBuf,
+    /// Linux: the vpnjail binary whose `monitor` runs in the ipsec namespace.
+    pub vpnjail_bin: PathBuf,
     /// BGP AS number of the host's ipsec jail (unique in the site).
     pub asn: u32,
 }

@@ -84,6 +84,9 @@ pub struct HostDef {
     pub netns: Option<S<String>>,
     /// Linux: the vpndns binary started in the vpndns namespace.
     pub vpndns_bin: Option<S<String>>,
+    /// Linux: the vpnjail binary that runs `vpnjail monitor` in the ipsec
+    /// namespace of a host with replicated vpn jails.
+    pub vpnjail_bin: Option<S<String>>,
     pub base: Option<S<String>>,
     pub zfs_clone: Option<S<String>>,
     #[serde(default)]

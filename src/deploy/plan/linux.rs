@@ -384,6 +384,19 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                         vec![lx::daemon_stop(&pid)],
                     ));
                 }
+                if host.replicas().next().is_some() {
+                    // It reads the site file: by absolute path, since the
+                    // daemon runs from /.
+                    let site_file =
+                        std::path::absolute(&site.file).unwrap_or_else(|_| site.file.clone());
+                    let pid = pidfile(host, &j.name, "monitor");
+                    steps.push(run(
+                        format!("start vpnjail monitor in {ns} (docs/ha.md)"),
+                        Guard::UnlessOk(lx::daemon_running(&pid)),
+                        monitor_start(host, &ns, j, &host.vpnjail_bin, &site_file),
+                        vec![lx::daemon_stop(&pid)],
+                    ));
+                }
             }
         }
         JailKind::Service { .. } => {}
@@ -413,7 +426,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     }
     daemons.extend(daemon);
     if j.kind == JailKind::Ipsec && host.replicas().next().is_some() {
-        // Started by hand or by a test (`monitor_start`); stopped first.
+        // Started by create (or by hand, or a test); stopped first.
         let pid = pidfile(host, &j.name, "monitor");
         steps.push(run(
             format!("stop vpnjail monitor in {ns}"),
