@@ -13,10 +13,12 @@
 //! also when the test fails. Addresses are used only inside the namespaces
 //! the test creates.
 
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{must, sh, spawn_in_netns};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -33,19 +35,12 @@ const SILENT_BOUND: Duration = Duration::from_secs(6);
 /// The SA is still up (DPD 30 s); BGP reconnects every second.
 const BACK_BOUND: Duration = Duration::from_secs(15);
 
-fn ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
+/// The FRR namespace tests' reasons, plus strongSwan.
 fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root (network namespaces need root; CI runs as root)".into());
+    if let Some(r) = netns::skip_reason() {
+        return Some(r);
     }
     for (what, path) in [
-        ("frr", "/usr/lib/frr/bgpd"),
         ("charon-systemd", vpndns::deploy::plan::linux::CHARON),
         ("strongswan-swanctl", "/usr/sbin/swanctl"),
     ] {
@@ -53,53 +48,7 @@ fn skip_reason() -> Option<String> {
             return Some(format!("{path} is missing (apt-get install {what})"));
         }
     }
-    for (p, a) in [
-        ("ip", &["netns", "list"][..]),
-        ("nft", &["--version"][..]),
-        ("id", &["-u", "frr"][..]),
-    ] {
-        if !ok(p, a) {
-            return Some(format!("`{p} {}` fails", a.join(" ")));
-        }
-    }
     None
-}
-
-fn sh(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-#[track_caller]
-fn must(program: &str, args: &[&str]) -> String {
-    sh(program, args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Runs `f` on a thread that has entered network namespace `ns`.
-fn spawn_in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns on this thread only, with a namespace fd we own.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
 }
 
 fn site(tag: &str, dir: &Path) -> String {

@@ -13,11 +13,14 @@
 //! client routed through a vpn namespace (the seed's GRE client) is a namespace
 //! joined to it by another veth pair.
 
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{must, ok, sh};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,13 +34,6 @@ const ANSWER_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const VPNDNS_ADDR: &str = "10.10.1.53";
 
 // ---------------------------------------------------------------- skipping
-
-fn ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 /// Why these tests cannot run here, if they cannot.
 fn skip_reason() -> Option<String> {
@@ -66,28 +62,6 @@ macro_rules! require_root_netns {
 }
 
 // ---------------------------------------------------------------- commands
-
-fn sh(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{program} {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-#[track_caller]
-fn must(program: &str, args: &[&str]) -> String {
-    sh(program, args).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn netns_list() -> BTreeSet<String> {
     must("ip", &["netns", "list"])
