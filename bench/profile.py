@@ -28,8 +28,12 @@ SYSCALLS = ["sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
 
 
 class Args:
-    vpndns = os.path.abspath("target/release/vpndns")
+    # VPNDNS_BIN and PROXIES (comma-separated) override the defaults.
+    vpndns = os.path.abspath(os.environ.get("VPNDNS_BIN", "target/release/vpndns"))
     workers = 2
+
+
+PROXIES = os.environ.get("PROXIES", ",".join(c.PROXIES)).split(",")
 
 
 def upstream(w):
@@ -46,7 +50,7 @@ def syscalls(w, seconds=4):
     """perf stat on the syscalls:sys_enter_* tracepoints of each proxy while
     dnsperf runs, divided by the queries answered."""
     events = ",".join(f"syscalls:sys_enter_{e}" for e in SYSCALLS)
-    for name in c.PROXIES:
+    for name in PROXIES:
         p = c.start_proxy(name, Args, w)
         for kind, qfile, extra in [("forward, 20k QPS", "q-forward.txt", ["-Q", "20000"]),
                                    ("forward, max", "q-forward.txt", []),

@@ -41,6 +41,14 @@ impl Default for RecvBatch {
 impl RecvBatch {
     /// Receives up to [`BATCH`] datagrams without waiting; `WouldBlock` when
     /// there are none (and tokio then waits for readiness again).
+    ///
+    /// A batch shorter than [`BATCH`] means the receive queue was empty when
+    /// the kernel stopped reading, so tokio's readiness is cleared here and
+    /// the caller must wait for `readable()` again: that saves the extra
+    /// `recvmmsg` that would only return `EAGAIN`. Nothing is lost: every
+    /// datagram queued after the kernel looked raises a new edge-triggered
+    /// epoll event, which the driver reads after this task yields, and
+    /// clearing only drops readiness tokio had already seen (its tick).
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         let mut iov: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
         let mut hdrs: [MaybeUninit<libc::mmsghdr>; BATCH] =
@@ -89,6 +97,13 @@ impl RecvBatch {
             self.from[i] = to_socket_addr(unsafe { self.addrs[i].assume_init_ref() });
         }
         self.count = n;
+        if n < BATCH {
+            // Not a system call: a closure returning WouldBlock makes tokio
+            // clear the readiness it observed before calling it.
+            let _ = socket.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+            });
+        }
         Ok(n)
     }
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::answer;
-use super::batch::{RecvBatch, SendBatch};
+use super::batch::{BATCH, RecvBatch, SendBatch};
 use super::engine::{Decision, Route};
 use super::metrics::{Outcome, Protocol};
 use super::querylog;
@@ -134,6 +134,9 @@ impl Worker {
                         }
                         tx.flush(&self.listeners);
                         up.flush(&self.upstream);
+                        if n < BATCH {
+                            break; // drained; `recv` cleared the readiness
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => debug!("udp recv: {e}"),
@@ -303,6 +306,9 @@ impl Worker {
                             }
                         }
                         tx.flush(&self.listeners);
+                        if n < BATCH {
+                            break; // drained; `recv` cleared the readiness
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     // ICMP errors (port unreachable) surface here on Linux.
