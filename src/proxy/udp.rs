@@ -224,7 +224,7 @@ impl Worker {
                 &mut *rng,
                 origin,
                 msg,
-                q.question_end,
+                &q,
                 targets,
                 deadline,
             )
@@ -345,11 +345,9 @@ impl Worker {
                 f.succeeded(now.duration_since(s.sent_at));
             }
         }
-        if let Ok(q) = wire::parse_query(&s.query) {
-            let cache = self.shared.cache.load();
-            cache.store(s.target, &s.query, &q, msg, now);
-            cache.apply_override(&q, msg);
-        }
+        let cache = self.shared.cache.load();
+        cache.store(s.target, &s.query, &s.question, msg, now);
+        cache.apply_override(&s.question, msg);
         wire::set_id(msg, s.client_id);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);
