@@ -22,7 +22,7 @@ use super::metrics::{Outcome, Protocol};
 use super::querylog;
 use super::server::Shared;
 use super::upstream::{InFlight, Origin, Targets};
-use super::wire::{self, Rcode, Reject};
+use super::wire::{self, Query, Rcode, Reject};
 
 /// Upstream sockets per address family per worker; each query leaves from a
 /// randomly chosen one, each bound to a port the kernel picked at random.
@@ -114,6 +114,7 @@ impl Worker {
         let mut rx = RecvBatch::default();
         let mut tx = SendBatch::default();
         let mut up = SendBatch::default();
+        let mut q = Query::default();
         let socket = &self.listeners[i];
         loop {
             tokio::select! {
@@ -129,7 +130,7 @@ impl Worker {
                     Ok(n) => {
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
-                                self.on_query(i, msg, from, &mut tx, &mut up);
+                                self.on_query(i, msg, from, &mut q, &mut tx, &mut up);
                             }
                         }
                         tx.flush(&self.listeners);
@@ -146,12 +147,14 @@ impl Worker {
     }
 
     /// Answers or forwards one query: local and cached answers go into `tx`,
-    /// queries to forward into `up` (both flushed by the caller).
+    /// queries to forward into `up` (both flushed by the caller). `q` is
+    /// scratch space to parse into, reused from query to query.
     fn on_query(
         &self,
         listener: usize,
         msg: &[u8],
         from: SocketAddr,
+        q: &mut Query,
         tx: &mut SendBatch,
         up: &mut SendBatch,
     ) {
@@ -164,8 +167,8 @@ impl Worker {
             metrics.count(Protocol::Udp, Outcome::RateLimited);
             return;
         }
-        let q = match wire::parse_query(msg) {
-            Ok(q) => q,
+        match wire::parse_query_into(msg, q) {
+            Ok(()) => {}
             Err(Reject::Drop) => return,
             Err(reject) => {
                 let (rcode, outcome) = match reject {
@@ -180,13 +183,14 @@ impl Worker {
                 }
                 return;
             }
-        };
-        let decision = engine.decide(from.ip(), &q);
-        if let Some(a) = engine.local_answer(&decision, &q) {
+        }
+        let q = &*q;
+        let decision = engine.decide(from.ip(), q);
+        if let Some(a) = engine.local_answer(&decision, q) {
             let out = tx.next_buf();
-            answer::encode(msg, &q, &a, q.udp_limit(), out);
+            answer::encode(msg, q, &a, q.udp_limit(), out);
             if engine.config.log_queries {
-                querylog::answered(from, &q, decision.action(), out, started);
+                querylog::answered(from, q, decision.action(), out, started);
             }
             tx.push(listener, from);
             metrics.count(Protocol::Udp, decision.outcome());
@@ -203,11 +207,11 @@ impl Worker {
         let out = tx.next_buf();
         let hit = (0..)
             .map_while(|n| targets.get(n))
-            .any(|t| cache.serve(t, msg, &q, q.udp_limit(), started, out));
+            .any(|t| cache.serve(t, msg, q, q.udp_limit(), started, out));
         cache.count(hit);
         if hit {
             if engine.config.log_queries {
-                querylog::answered(from, &q, "cache_hit", out, started);
+                querylog::answered(from, q, "cache_hit", out, started);
             }
             tx.push(listener, from);
             metrics.count(Protocol::Udp, Outcome::CacheHit);
@@ -224,7 +228,7 @@ impl Worker {
                 &mut *rng,
                 origin,
                 msg,
-                &q,
+                q,
                 targets,
                 deadline,
             )

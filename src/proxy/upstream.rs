@@ -14,7 +14,6 @@ use rand::{Rng, RngExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::name::Name;
 use super::policy::{Forwarder, Forwarders, MAX_FORWARDERS};
 use super::wire::{self, Query};
 
@@ -137,14 +136,7 @@ impl Slot {
             attempt: 0,
             query: Vec::new(),
             question_end: 0,
-            question: Query {
-                id: 0,
-                qtype: 0,
-                qclass: 0,
-                name: Name::root(),
-                question_end: 0,
-                edns: None,
-            },
+            question: Query::default(),
             started: Instant::now(),
             sent_at: Instant::now(),
         }
