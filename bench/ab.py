@@ -14,6 +14,8 @@ dnsdist on 5303); every server started is stopped at the end.
 
 import argparse
 import os
+import re
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -33,6 +35,9 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-dnsdist", action="store_true")
     ap.add_argument("--phases", default="", help="only phases whose name contains this")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also count system calls per query (perf stat on the "
+                         "syscalls:sys_enter_* tracepoints, which adds to the CPU time)")
     args = ap.parse_args()
     who = [("A", args.a), ("B", args.b)]
     if not args.no_dnsdist:
@@ -57,9 +62,22 @@ def main():
                     p = c.start_proxy("dnsdist" if binary is None else "vpndns", A, w)
                     port = c.PORT["dnsdist" if binary is None else "vpndns"]
                     for phase, qfile, extra in phases:
+                        if args.syscalls:
+                            events = ",".join(f"syscalls:sys_enter_{e}" for e in prof.SYSCALLS)
+                            perf = subprocess.Popen(["perf", "stat", "-x,", "-e", events,
+                                                     "-p", str(p.pid), "-o", f"{w}/sc.txt"])
                         r = c.measured(f"{label} {phase}", p, port, f"{w}/{qfile}",
                                        args.duration, ["-c", "2", "-q", "200", *extra])
-                        res.setdefault((phase, label), []).append((r["qps"], r["cpu_us"]))
+                        sc = 0.0
+                        if args.syscalls:
+                            perf.send_signal(2)
+                            perf.wait()
+                            with open(f"{w}/sc.txt") as f:
+                                for line in f:
+                                    m = re.match(r"(\d+),,syscalls:sys_enter_(\w+)", line)
+                                    if m:
+                                        sc += int(m.group(1)) / max(r["completed"], 1)
+                        res.setdefault((phase, label), []).append((r["qps"], r["cpu_us"], sc))
                     c.stop(p)
         finally:
             c.stop_all()
@@ -73,7 +91,11 @@ def main():
             cpu = sorted(x[1] for x in xs)
             med[label] = statistics.median(cpu)
             qps = statistics.median(x[0] for x in xs)
-            cells.append(f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS")
+            cell = f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS"
+            if args.syscalls:
+                sc = sorted(x[2] for x in xs)
+                cell += f", {statistics.median(sc):.2f} ({sc[0]:.2f}–{sc[-1]:.2f}) syscalls"
+            cells.append(cell)
         ratio = f"{med['B'] / med['A']:.2f}"
         vs = f"{med['B'] / med['dnsdist']:.2f}" if "dnsdist" in med else "-"
         print(f"| {phase} | {' | '.join(cells)} | {ratio} | {vs} |")

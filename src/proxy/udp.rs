@@ -2,7 +2,7 @@
 //! (SO_REUSEPORT siblings of the other workers'), its own upstream sockets
 //! and in-flight table. Nothing on the per-packet path locks or allocates.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -24,8 +24,10 @@ use super::server::Shared;
 use super::upstream::{InFlight, Origin, Targets};
 use super::wire::{self, Query, Rcode, Reject};
 
-/// Upstream sockets per address family per worker; each query leaves from a
-/// randomly chosen one, each bound to a port the kernel picked at random.
+/// Upstream sockets per address family per worker, each bound to a port the
+/// kernel picked at random. The queries forwarded from one received batch
+/// all leave from one of them, chosen at random per batch (see
+/// `batch_socket`); retries choose per query.
 const UPSTREAM_SOCKETS: usize = 4;
 /// Batches read per wake-up before yielding to the worker's other tasks.
 const ROUNDS: usize = 4;
@@ -39,6 +41,12 @@ struct Worker {
     v6: Vec<usize>,
     inflight: RefCell<InFlight>,
     rng: RefCell<ThreadRng>,
+    /// While a received batch is handled: the positions in `v4` and `v6` of
+    /// the socket its forwarded queries leave from. One socket per batch
+    /// means one `sendmmsg` for them, and their answers come back to one
+    /// socket (one wake-up, one `recvmmsg`) instead of up to four. Each
+    /// query's port is still uniformly random over the family's sockets.
+    batch_socket: Cell<Option<[usize; 2]>>,
 }
 
 /// Runs a worker on the current thread until `shutdown` turns true and every
@@ -107,6 +115,7 @@ impl Worker {
             v6,
             inflight: RefCell::new(InFlight::new(capacity)),
             rng: RefCell::new(rand::rng()),
+            batch_socket: Cell::new(None),
         })
     }
 
@@ -128,11 +137,20 @@ impl Worker {
             for _ in 0..ROUNDS {
                 match rx.recv(socket) {
                     Ok(n) => {
+                        let pick = {
+                            let mut rng = self.rng.borrow_mut();
+                            [
+                                rng.random_range(0..self.v4.len().max(1)),
+                                rng.random_range(0..self.v6.len().max(1)),
+                            ]
+                        };
+                        self.batch_socket.set(Some(pick));
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
                                 self.on_query(i, msg, from, &mut q, &mut tx, &mut up);
                             }
                         }
+                        self.batch_socket.set(None);
                         tx.flush(&self.listeners);
                         up.flush(&self.upstream);
                         if n < BATCH {
@@ -224,14 +242,9 @@ impl Worker {
         };
         let slot = {
             let mut rng = self.rng.borrow_mut();
-            self.inflight.borrow_mut().insert(
-                &mut *rng,
-                origin,
-                msg,
-                q,
-                targets,
-                deadline,
-            )
+            self.inflight
+                .borrow_mut()
+                .insert(&mut *rng, origin, msg, q, targets, deadline)
         };
         match slot {
             Some(i) => self.queue_upstream(i, up),
@@ -244,9 +257,9 @@ impl Worker {
         }
     }
 
-    /// Queues the query in slot `i` for its current target, from a randomly
-    /// chosen upstream socket of its family. With none of that family, moves
-    /// on to the next target at once.
+    /// Queues the query in slot `i` for its current target, from the batch's
+    /// upstream socket of its family (or a randomly chosen one outside a
+    /// batch). With none of that family, moves on to the next target at once.
     fn queue_upstream(&self, i: u32, up: &mut SendBatch) {
         let mut inflight = self.inflight.borrow_mut();
         let s = inflight.slot(i);
@@ -259,7 +272,11 @@ impl Worker {
         if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
             f.health.sent();
         }
-        let socket = family[self.rng.borrow_mut().random_range(0..family.len())];
+        let k = match self.batch_socket.get() {
+            Some(pick) => pick[usize::from(!target.is_ipv4())],
+            None => self.rng.borrow_mut().random_range(0..family.len()),
+        };
+        let socket = family[k];
         inflight.set_socket(i, socket);
         up.next_buf().extend_from_slice(&inflight.slot(i).query);
         up.push(socket, target);
