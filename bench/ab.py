@@ -68,15 +68,15 @@ def main():
                                                      "-p", str(p.pid), "-o", f"{w}/sc.txt"])
                         r = c.measured(f"{label} {phase}", p, port, f"{w}/{qfile}",
                                        args.duration, ["-c", "2", "-q", "200", *extra])
-                        sc = 0.0
+                        sc = {}
                         if args.syscalls:
                             perf.send_signal(2)
                             perf.wait()
                             with open(f"{w}/sc.txt") as f:
                                 for line in f:
                                     m = re.match(r"(\d+),,syscalls:sys_enter_(\w+)", line)
-                                    if m:
-                                        sc += int(m.group(1)) / max(r["completed"], 1)
+                                    if m and int(m.group(1)) > 0:
+                                        sc[m.group(2)] = int(m.group(1)) / max(r["completed"], 1)
                         res.setdefault((phase, label), []).append((r["qps"], r["cpu_us"], sc))
                     c.stop(p)
         finally:
@@ -93,8 +93,11 @@ def main():
             qps = statistics.median(x[0] for x in xs)
             cell = f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS"
             if args.syscalls:
-                sc = sorted(x[2] for x in xs)
+                sc = sorted(sum(x[2].values()) for x in xs)
                 cell += f", {statistics.median(sc):.2f} ({sc[0]:.2f}–{sc[-1]:.2f}) syscalls"
+                names = sorted({k for x in xs for k in x[2]})
+                cell += " (" + " ".join(
+                    f"{k} {statistics.median(x[2].get(k, 0) for x in xs):.2f}" for k in names) + ")"
             cells.append(cell)
         ratio = f"{med['B'] / med['A']:.2f}"
         vs = f"{med['B'] / med['dnsdist']:.2f}" if "dnsdist" in med else "-"

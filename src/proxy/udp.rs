@@ -11,12 +11,11 @@ use std::time::Instant;
 
 use rand::RngExt;
 use rand::rngs::ThreadRng;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::answer;
-use super::batch::{BATCH, RecvBatch, SendBatch};
+use super::batch::{BATCH, RecvBatch, SendBatch, UdpSocket};
 use super::engine::{Decision, Route};
 use super::metrics::{Outcome, Protocol};
 use super::querylog;
@@ -87,21 +86,16 @@ impl Worker {
     fn new(shared: Arc<Shared>, listeners: Vec<std::net::UdpSocket>) -> io::Result<Worker> {
         let listeners = listeners
             .into_iter()
-            .map(|s| {
-                s.set_nonblocking(true)?;
-                UdpSocket::from_std(s)
-            })
+            .map(UdpSocket::from_std)
             .collect::<io::Result<Vec<_>>>()?;
         let mut upstream = Vec::new();
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for _ in 0..UPSTREAM_SOCKETS {
             let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
-            s.set_nonblocking(true)?;
             v4.push(upstream.len());
             upstream.push(UdpSocket::from_std(s)?);
             // A host without IPv6 simply has no IPv6 upstream sockets.
             if let Ok(s) = std::net::UdpSocket::bind("[::]:0") {
-                s.set_nonblocking(true)?;
                 v6.push(upstream.len());
                 upstream.push(UdpSocket::from_std(s)?);
             }

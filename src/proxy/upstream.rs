@@ -441,7 +441,14 @@ mod tests {
         let q = query("a.b", TYPE_A, None);
         let start = Instant::now();
         let i = t
-            .insert(&mut rng, origin(), &q, &parse_query(&q).unwrap(), two_forwarders(), start)
+            .insert(
+                &mut rng,
+                origin(),
+                &q,
+                &parse_query(&q).unwrap(),
+                two_forwarders(),
+                start,
+            )
             .unwrap();
         let first_id = wire::id(&t.slot(i).query);
         assert_eq!(t.pop_expired(start), Some(i));
