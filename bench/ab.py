@@ -25,6 +25,20 @@ import compare as c  # noqa: E402
 import profile as prof  # noqa: E402
 
 
+def switches(pid):
+    """Context switches (voluntary + involuntary) of all of pid's threads."""
+    n = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        n += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("a")
@@ -66,8 +80,10 @@ def main():
                             events = ",".join(f"syscalls:sys_enter_{e}" for e in prof.SYSCALLS)
                             perf = subprocess.Popen(["perf", "stat", "-x,", "-e", events,
                                                      "-p", str(p.pid), "-o", f"{w}/sc.txt"])
+                        cs0 = switches(p.pid)
                         r = c.measured(f"{label} {phase}", p, port, f"{w}/{qfile}",
                                        args.duration, ["-c", "2", "-q", "200", *extra])
+                        r["cs"] = (switches(p.pid) - cs0) / max(r["completed"], 1)
                         sc = {}
                         if args.syscalls:
                             perf.send_signal(2)
@@ -77,7 +93,7 @@ def main():
                                     m = re.match(r"(\d+),,syscalls:sys_enter_(\w+)", line)
                                     if m and int(m.group(1)) > 0:
                                         sc[m.group(2)] = int(m.group(1)) / max(r["completed"], 1)
-                        res.setdefault((phase, label), []).append((r["qps"], r["cpu_us"], sc))
+                        res.setdefault((phase, label), []).append((r["qps"], r["cpu_us"], sc, r["cs"]))
                     c.stop(p)
         finally:
             c.stop_all()
@@ -91,7 +107,9 @@ def main():
             cpu = sorted(x[1] for x in xs)
             med[label] = statistics.median(cpu)
             qps = statistics.median(x[0] for x in xs)
-            cell = f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS"
+            cs = statistics.median(x[3] for x in xs)
+            cell = (f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS, "
+                    f"{cs:.2f} switches")
             if args.syscalls:
                 sc = sorted(sum(x[2].values()) for x in xs)
                 cell += f", {statistics.median(sc):.2f} ({sc[0]:.2f}–{sc[-1]:.2f}) syscalls"
