@@ -2,8 +2,10 @@
 """Where the proxies spend their time per query (docs/performance.md).
 
     python3 bench/profile.py syscalls   # system calls per query, each proxy
-    python3 bench/profile.py perf       # perf record of vpndns (cpu-clock)
+    python3 bench/profile.py perf       # perf record of vpndns (cpu-clock);
+                                        # RATE=20000 for a fixed rate
     python3 bench/profile.py callgrind  # user-space instructions per query
+                                        # (KEEP=DIR keeps callgrind's output)
     python3 bench/profile.py floor      # CPU/query of a do-nothing responder
                                         # (examples/udp_floor.rs) vs the proxies
 
@@ -28,8 +30,12 @@ SYSCALLS = ["sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
 
 
 class Args:
-    vpndns = os.path.abspath("target/release/vpndns")
+    # VPNDNS_BIN and PROXIES (comma-separated) override the defaults.
+    vpndns = os.path.abspath(os.environ.get("VPNDNS_BIN", "target/release/vpndns"))
     workers = 2
+
+
+PROXIES = os.environ.get("PROXIES", ",".join(c.PROXIES)).split(",")
 
 
 def upstream(w):
@@ -46,7 +52,7 @@ def syscalls(w, seconds=4):
     """perf stat on the syscalls:sys_enter_* tracepoints of each proxy while
     dnsperf runs, divided by the queries answered."""
     events = ",".join(f"syscalls:sys_enter_{e}" for e in SYSCALLS)
-    for name in c.PROXIES:
+    for name in PROXIES:
         p = c.start_proxy(name, Args, w)
         for kind, qfile, extra in [("forward, 20k QPS", "q-forward.txt", ["-Q", "20000"]),
                                    ("forward, max", "q-forward.txt", []),
@@ -78,8 +84,9 @@ def perf_record(w, seconds=8):
                                  "-o", data, "-p", str(p.pid)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
+        rate = ["-Q", os.environ["RATE"]] if os.environ.get("RATE") else []
         c.measured(f"vpndns {kind}", p, c.PORT["vpndns"], f"{w}/{qfile}", seconds,
-                   ["-c", "2", "-q", "200"])
+                   ["-c", "2", "-q", "200", *rate])
         perf.send_signal(2)
         perf.wait()
         for sort in ("dso", "sym"):
@@ -87,6 +94,15 @@ def perf_record(w, seconds=8):
                                   "--stdio", "-g", "none"], capture_output=True, text=True).stdout
             rows = [x for x in rep.splitlines() if x.strip() and not x.startswith("#")]
             print(f"== vpndns {kind}, by {sort}\n" + "\n".join(rows[:25 if sort == "sym" else 5]))
+
+
+# CALLGRIND_SCOPE=tasks counts the whole UDP tasks (serve_clients and
+# serve_upstream: batch receive and send set-up, per-batch loads, tokio's
+# polling of them) instead of only on_query/on_response; toggles nest badly,
+# so it is one or the other.
+TOGGLE = {"handlers": ["--toggle-collect=*on_query*", "--toggle-collect=*on_response*"],
+          "tasks": ["--toggle-collect=*serve_clients*", "--toggle-collect=*serve_upstream*"]}[
+    os.environ.get("CALLGRIND_SCOPE", "handlers")]
 
 
 def callgrind(w, queries=20000):
@@ -100,13 +116,15 @@ def callgrind(w, queries=20000):
         conf = c.vpndns_conf(w, c.PORT["vpndns"], 1, [f"{w}/blocked.txt"])
         out = f"{w}/callgrind-{kind}.out"
         p = c.start("callgrind", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                                  "--toggle-collect=*on_query*", "--toggle-collect=*on_response*",
+                                  *TOGGLE,
                                   Args.vpndns, "-c", conf, "run"], w)
         c.wait_answer(c.PORT["vpndns"], c.static_name(1), timeout=60, proc=p)
         r = subprocess.run(["dnsperf", "-s", c.HOST, "-p", str(c.PORT["vpndns"]), "-d", sub,
                             "-n", "1", "-Q", "2000", "-t", "5"], capture_output=True, text=True)
         done = int(re.search(r"Queries completed:\s+(\d+)", r.stdout).group(1))
         c.stop(p)
+        if os.environ.get("KEEP"):
+            subprocess.run(["cp", out, os.environ["KEEP"]], check=True)
         rep = subprocess.run(["callgrind_annotate", out], capture_output=True, text=True).stdout
         total = int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", rep).group(1).replace(",", ""))
         print(f"== vpndns {kind}: {total / done:.0f} instructions/query over {done} queries")

@@ -9,7 +9,52 @@ use std::os::fd::AsRawFd;
 
 use socket2::SockAddr;
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+
+/// A non-blocking UDP socket registered with the worker's reactor for
+/// readability only.
+///
+/// `tokio::net::UdpSocket` registers for reading and writing, edge-triggered:
+/// then every datagram sent wakes epoll once more (EPOLLOUT, when loopback
+/// frees the sent buffer), and strace showed an extra `epoll_wait` returning
+/// only that event after each `sendmmsg`. The proxy never waits to send (a
+/// datagram the kernel will not take is dropped, as UDP may), so it asks
+/// for EPOLLIN alone and the kernel filters the rest.
+pub struct UdpSocket(AsyncFd<std::net::UdpSocket>);
+
+impl UdpSocket {
+    /// Makes `socket` non-blocking and registers it with the current
+    /// runtime's reactor (there must be one) for readability.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        // SAFETY: the AsyncFd owns `socket`, so its descriptor stays open and
+        // refers to the same socket until the AsyncFd drops it, and
+        // `as_raw_fd` on it always returns that descriptor.
+        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE)? };
+        Ok(UdpSocket(fd))
+    }
+
+    /// Waits until the socket may have a datagram to read (readiness stays
+    /// set until a read finds the queue empty).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.0.readable().await.map(|_guard| ())
+    }
+
+    /// Sends one datagram now, without waiting; `WouldBlock` when the kernel
+    /// will not take it.
+    pub fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.get_ref().send_to(buf, to)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.get_ref().as_raw_fd()
+    }
+}
 
 /// Datagrams per system call.
 pub const BATCH: usize = 32;
@@ -41,6 +86,14 @@ impl Default for RecvBatch {
 impl RecvBatch {
     /// Receives up to [`BATCH`] datagrams without waiting; `WouldBlock` when
     /// there are none (and tokio then waits for readiness again).
+    ///
+    /// A batch shorter than [`BATCH`] means the receive queue was empty when
+    /// the kernel stopped reading, so tokio's readiness is cleared here and
+    /// the caller must wait for `readable()` again: that saves the extra
+    /// `recvmmsg` that would only return `EAGAIN`. Nothing is lost: every
+    /// datagram queued after the kernel looked raises a new edge-triggered
+    /// epoll event, which the driver reads after this task yields, and
+    /// clearing only drops readiness tokio had already seen (its tick).
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         let mut iov: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
         let mut hdrs: [MaybeUninit<libc::mmsghdr>; BATCH] =
@@ -61,7 +114,7 @@ impl RecvBatch {
             hdrs[i].write(h);
         }
         let fd = socket.as_raw_fd();
-        let n = socket.try_io(Interest::READABLE, || {
+        let n = socket.0.try_io(Interest::READABLE, |_| {
             // SAFETY: `hdrs` holds BATCH initialised headers whose buffers
             // and address storage are valid for writes for the whole call.
             let n = unsafe {
@@ -89,6 +142,13 @@ impl RecvBatch {
             self.from[i] = to_socket_addr(unsafe { self.addrs[i].assume_init_ref() });
         }
         self.count = n;
+        if n < BATCH {
+            // Not a system call: a closure returning WouldBlock makes tokio
+            // clear the readiness it observed before calling it.
+            let _ = socket.0.try_io(Interest::READABLE, |_| {
+                Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+            });
+        }
         Ok(n)
     }
 
@@ -245,8 +305,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_round_trip() {
-        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let bind = || UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (a, b) = (bind().unwrap(), bind().unwrap());
         let to = b.local_addr().unwrap();
         let mut out = SendBatch::default();
         for i in 0..40u8 {
@@ -275,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn oversized_datagrams_are_dropped() {
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
         a.send_to(&vec![1u8; MAX_DATAGRAM + 1], b.local_addr().unwrap())
             .unwrap();
         a.send_to(&[2u8; 12], b.local_addr().unwrap()).unwrap();

@@ -54,18 +54,27 @@ impl Name {
 
     /// Reads an uncompressed name at `pos` of `msg`, lowercasing ASCII letters.
     /// Returns the name and the offset just past its terminating zero.
-    pub fn from_wire(msg: &[u8], mut pos: usize) -> Result<(Name, usize), NameError> {
+    pub fn from_wire(msg: &[u8], pos: usize) -> Result<(Name, usize), NameError> {
         let mut name = Name::root();
+        let end = name.read_wire(msg, pos)?;
+        Ok((name, end))
+    }
+
+    /// As [`from_wire`](Self::from_wire), into `self` (replacing what it
+    /// held): the hot path parses into a name it already has instead of
+    /// moving a 255-byte buffer around. On error `self` holds a prefix.
+    pub fn read_wire(&mut self, msg: &[u8], mut pos: usize) -> Result<usize, NameError> {
+        self.len = 0;
         loop {
             let len = *msg.get(pos).ok_or(NameError::Short)? as usize;
             if len == 0 {
-                return Ok((name, pos + 1));
+                return Ok(pos + 1);
             }
             if len > 63 {
                 return Err(NameError::Pointer);
             }
             let label = msg.get(pos + 1..pos + 1 + len).ok_or(NameError::Short)?;
-            name.push_label(label)?;
+            self.push_label(label)?;
             pos += 1 + len;
         }
     }
@@ -98,9 +107,9 @@ impl Name {
             return Err(NameError::TooLong);
         }
         self.buf[at] = label.len() as u8;
-        for (dst, src) in self.buf[at + 1..at + 1 + label.len()].iter_mut().zip(label) {
-            *dst = src.to_ascii_lowercase();
-        }
+        let dst = &mut self.buf[at + 1..at + 1 + label.len()];
+        dst.copy_from_slice(label);
+        dst.make_ascii_lowercase();
         self.len = (at + 1 + label.len()) as u8;
         Ok(())
     }

@@ -28,16 +28,14 @@ pub fn answered(client: SocketAddr, q: &Query, action: &str, response: &[u8], st
 /// A forwarded query, finished with `response`: relayed, or SERVFAIL when
 /// every target timed out (`gave_up`).
 pub fn forwarded(slot: &Slot, response: &[u8], gave_up: bool) {
-    let Ok(q) = wire::parse_query(&slot.query) else {
-        return;
-    };
+    let q = &slot.question;
     let via = slot.targets.as_ref().map_or("?", |t| t.name(slot.attempt));
     let action = if gave_up {
         format!("timeout (last tried {via} at {})", slot.target)
     } else {
         format!("forwarded to {via} ({})", slot.target)
     };
-    answered(slot.client, &q, &action, response, slot.started);
+    answered(slot.client, q, &action, response, slot.started);
 }
 
 /// A message answered FORMERR or NOTIMP.

@@ -2,7 +2,7 @@
 //! (SO_REUSEPORT siblings of the other workers'), its own upstream sockets
 //! and in-flight table. Nothing on the per-packet path locks or allocates.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -11,21 +11,22 @@ use std::time::Instant;
 
 use rand::RngExt;
 use rand::rngs::ThreadRng;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::answer;
-use super::batch::{RecvBatch, SendBatch};
+use super::batch::{BATCH, RecvBatch, SendBatch, UdpSocket};
 use super::engine::{Decision, Route};
 use super::metrics::{Outcome, Protocol};
 use super::querylog;
 use super::server::Shared;
 use super::upstream::{InFlight, Origin, Targets};
-use super::wire::{self, Rcode, Reject};
+use super::wire::{self, Query, Rcode, Reject};
 
-/// Upstream sockets per address family per worker; each query leaves from a
-/// randomly chosen one, each bound to a port the kernel picked at random.
+/// Upstream sockets per address family per worker, each bound to a port the
+/// kernel picked at random. The queries forwarded from one received batch
+/// all leave from one of them, chosen at random per batch (see
+/// `batch_socket`); retries choose per query.
 const UPSTREAM_SOCKETS: usize = 4;
 /// Batches read per wake-up before yielding to the worker's other tasks.
 const ROUNDS: usize = 4;
@@ -39,6 +40,12 @@ struct Worker {
     v6: Vec<usize>,
     inflight: RefCell<InFlight>,
     rng: RefCell<ThreadRng>,
+    /// While a received batch is handled: the positions in `v4` and `v6` of
+    /// the socket its forwarded queries leave from. One socket per batch
+    /// means one `sendmmsg` for them, and their answers come back to one
+    /// socket (one wake-up, one `recvmmsg`) instead of up to four. Each
+    /// query's port is still uniformly random over the family's sockets.
+    batch_socket: Cell<Option<[usize; 2]>>,
 }
 
 /// Runs a worker on the current thread until `shutdown` turns true and every
@@ -79,21 +86,16 @@ impl Worker {
     fn new(shared: Arc<Shared>, listeners: Vec<std::net::UdpSocket>) -> io::Result<Worker> {
         let listeners = listeners
             .into_iter()
-            .map(|s| {
-                s.set_nonblocking(true)?;
-                UdpSocket::from_std(s)
-            })
+            .map(UdpSocket::from_std)
             .collect::<io::Result<Vec<_>>>()?;
         let mut upstream = Vec::new();
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for _ in 0..UPSTREAM_SOCKETS {
             let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
-            s.set_nonblocking(true)?;
             v4.push(upstream.len());
             upstream.push(UdpSocket::from_std(s)?);
             // A host without IPv6 simply has no IPv6 upstream sockets.
             if let Ok(s) = std::net::UdpSocket::bind("[::]:0") {
-                s.set_nonblocking(true)?;
                 v6.push(upstream.len());
                 upstream.push(UdpSocket::from_std(s)?);
             }
@@ -107,6 +109,7 @@ impl Worker {
             v6,
             inflight: RefCell::new(InFlight::new(capacity)),
             rng: RefCell::new(rand::rng()),
+            batch_socket: Cell::new(None),
         })
     }
 
@@ -114,6 +117,7 @@ impl Worker {
         let mut rx = RecvBatch::default();
         let mut tx = SendBatch::default();
         let mut up = SendBatch::default();
+        let mut q = Query::default();
         let socket = &self.listeners[i];
         loop {
             tokio::select! {
@@ -127,13 +131,25 @@ impl Worker {
             for _ in 0..ROUNDS {
                 match rx.recv(socket) {
                     Ok(n) => {
+                        let pick = {
+                            let mut rng = self.rng.borrow_mut();
+                            [
+                                rng.random_range(0..self.v4.len().max(1)),
+                                rng.random_range(0..self.v6.len().max(1)),
+                            ]
+                        };
+                        self.batch_socket.set(Some(pick));
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
-                                self.on_query(i, msg, from, &mut tx, &mut up);
+                                self.on_query(i, msg, from, &mut q, &mut tx, &mut up);
                             }
                         }
+                        self.batch_socket.set(None);
                         tx.flush(&self.listeners);
                         up.flush(&self.upstream);
+                        if n < BATCH {
+                            break; // drained; `recv` cleared the readiness
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => debug!("udp recv: {e}"),
@@ -143,12 +159,14 @@ impl Worker {
     }
 
     /// Answers or forwards one query: local and cached answers go into `tx`,
-    /// queries to forward into `up` (both flushed by the caller).
+    /// queries to forward into `up` (both flushed by the caller). `q` is
+    /// scratch space to parse into, reused from query to query.
     fn on_query(
         &self,
         listener: usize,
         msg: &[u8],
         from: SocketAddr,
+        q: &mut Query,
         tx: &mut SendBatch,
         up: &mut SendBatch,
     ) {
@@ -161,8 +179,8 @@ impl Worker {
             metrics.count(Protocol::Udp, Outcome::RateLimited);
             return;
         }
-        let q = match wire::parse_query(msg) {
-            Ok(q) => q,
+        match wire::parse_query_into(msg, q) {
+            Ok(()) => {}
             Err(Reject::Drop) => return,
             Err(reject) => {
                 let (rcode, outcome) = match reject {
@@ -177,13 +195,14 @@ impl Worker {
                 }
                 return;
             }
-        };
-        let decision = engine.decide(from.ip(), &q);
-        if let Some(a) = engine.local_answer(&decision, &q) {
+        }
+        let q = &*q;
+        let decision = engine.decide(from.ip(), q);
+        if let Some(a) = engine.local_answer(&decision, q) {
             let out = tx.next_buf();
-            answer::encode(msg, &q, &a, q.udp_limit(), out);
+            answer::encode(msg, q, &a, q.udp_limit(), out);
             if engine.config.log_queries {
-                querylog::answered(from, &q, decision.action(), out, started);
+                querylog::answered(from, q, decision.action(), out, started);
             }
             tx.push(listener, from);
             metrics.count(Protocol::Udp, decision.outcome());
@@ -200,11 +219,11 @@ impl Worker {
         let out = tx.next_buf();
         let hit = (0..)
             .map_while(|n| targets.get(n))
-            .any(|t| cache.serve(t, msg, &q, q.udp_limit(), started, out));
+            .any(|t| cache.serve(t, msg, q, q.udp_limit(), started, out));
         cache.count(hit);
         if hit {
             if engine.config.log_queries {
-                querylog::answered(from, &q, "cache_hit", out, started);
+                querylog::answered(from, q, "cache_hit", out, started);
             }
             tx.push(listener, from);
             metrics.count(Protocol::Udp, Outcome::CacheHit);
@@ -217,14 +236,9 @@ impl Worker {
         };
         let slot = {
             let mut rng = self.rng.borrow_mut();
-            self.inflight.borrow_mut().insert(
-                &mut *rng,
-                origin,
-                msg,
-                q.question_end,
-                targets,
-                deadline,
-            )
+            self.inflight
+                .borrow_mut()
+                .insert(&mut *rng, origin, msg, q, targets, deadline)
         };
         match slot {
             Some(i) => self.queue_upstream(i, up),
@@ -237,9 +251,9 @@ impl Worker {
         }
     }
 
-    /// Queues the query in slot `i` for its current target, from a randomly
-    /// chosen upstream socket of its family. With none of that family, moves
-    /// on to the next target at once.
+    /// Queues the query in slot `i` for its current target, from the batch's
+    /// upstream socket of its family (or a randomly chosen one outside a
+    /// batch). With none of that family, moves on to the next target at once.
     fn queue_upstream(&self, i: u32, up: &mut SendBatch) {
         let mut inflight = self.inflight.borrow_mut();
         let s = inflight.slot(i);
@@ -252,7 +266,11 @@ impl Worker {
         if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
             f.health.sent();
         }
-        let socket = family[self.rng.borrow_mut().random_range(0..family.len())];
+        let k = match self.batch_socket.get() {
+            Some(pick) => pick[usize::from(!target.is_ipv4())],
+            None => self.rng.borrow_mut().random_range(0..family.len()),
+        };
+        let socket = family[k];
         inflight.set_socket(i, socket);
         up.next_buf().extend_from_slice(&inflight.slot(i).query);
         up.push(socket, target);
@@ -303,6 +321,9 @@ impl Worker {
                             }
                         }
                         tx.flush(&self.listeners);
+                        if n < BATCH {
+                            break; // drained; `recv` cleared the readiness
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     // ICMP errors (port unreachable) surface here on Linux.
@@ -339,11 +360,9 @@ impl Worker {
                 f.succeeded(now.duration_since(s.sent_at));
             }
         }
-        if let Ok(q) = wire::parse_query(&s.query) {
-            let cache = self.shared.cache.load();
-            cache.store(s.target, &s.query, &q, msg, now);
-            cache.apply_override(&q, msg);
-        }
+        let cache = self.shared.cache.load();
+        cache.store(s.target, &s.query, &s.question, msg, now);
+        cache.apply_override(&s.question, msg);
         wire::set_id(msg, s.client_id);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::policy::{Forwarder, Forwarders, MAX_FORWARDERS};
-use super::wire;
+use super::wire::{self, Query};
 
 /// Where a query may be sent, in order.
 #[derive(Debug, Clone)]
@@ -112,6 +112,9 @@ pub struct Slot {
     /// The query as sent upstream (with `upstream_id`).
     pub query: Vec<u8>,
     pub question_end: usize,
+    /// The client's query as parsed on arrival, kept so the response path
+    /// (cache, query log) does not parse it again.
+    pub question: Query,
     /// When the client's query arrived.
     pub started: Instant,
     /// When the current attempt was sent.
@@ -133,6 +136,7 @@ impl Slot {
             attempt: 0,
             query: Vec::new(),
             question_end: 0,
+            question: Query::default(),
             started: Instant::now(),
             sent_at: Instant::now(),
         }
@@ -188,15 +192,15 @@ impl InFlight {
         &self.slots[i as usize]
     }
 
-    /// Takes a slot for `query` (a parsed query ending its question at
-    /// `question_end`), to be sent to `targets`' first address with a fresh
-    /// random ID by `timeout`. `None` when the table is full.
+    /// Takes a slot for `query` (parsed as `q`), to be sent to `targets`'
+    /// first address with a fresh random ID by `timeout`. `None` when the
+    /// table is full.
     pub fn insert(
         &mut self,
         rng: &mut impl Rng,
         origin: Origin,
         query: &[u8],
-        question_end: usize,
+        q: &Query,
         targets: Targets,
         deadline: Instant,
     ) -> Option<u32> {
@@ -224,7 +228,8 @@ impl InFlight {
         s.query.clear();
         s.query.extend_from_slice(query);
         wire::set_id(&mut s.query, id);
-        s.question_end = question_end;
+        s.question_end = q.question_end;
+        s.question.clone_from(q);
         s.started = Instant::now();
         s.sent_at = s.started;
         self.deadlines.push_back((deadline, i, s.generation));
@@ -394,10 +399,10 @@ mod tests {
         let mut rng = rand::rng();
         let mut t = InFlight::new(16);
         let q = query("www.example.com", TYPE_A, None);
-        let qend = parse_query(&q).unwrap().question_end;
+        let parsed = parse_query(&q).unwrap();
         let now = Instant::now();
         let i = t
-            .insert(&mut rng, origin(), &q, qend, two_forwarders(), now)
+            .insert(&mut rng, origin(), &q, &parsed, two_forwarders(), now)
             .unwrap();
         t.set_socket(i, 1);
         let sent = t.slot(i).query.clone();
@@ -436,7 +441,14 @@ mod tests {
         let q = query("a.b", TYPE_A, None);
         let start = Instant::now();
         let i = t
-            .insert(&mut rng, origin(), &q, 12 + 5 + 4, two_forwarders(), start)
+            .insert(
+                &mut rng,
+                origin(),
+                &q,
+                &parse_query(&q).unwrap(),
+                two_forwarders(),
+                start,
+            )
             .unwrap();
         let first_id = wire::id(&t.slot(i).query);
         assert_eq!(t.pop_expired(start), Some(i));
@@ -459,18 +471,19 @@ mod tests {
         let mut rng = rand::rng();
         let mut t = InFlight::new(16);
         let q = query("a.b", TYPE_A, None);
+        let parsed = parse_query(&q).unwrap();
         let now = Instant::now();
         let ids: std::collections::HashSet<_> = (0..16)
             .map(|_| {
                 let i = t
-                    .insert(&mut rng, origin(), &q, 21, two_forwarders(), now)
+                    .insert(&mut rng, origin(), &q, &parsed, two_forwarders(), now)
                     .unwrap();
                 wire::id(&t.slot(i).query)
             })
             .collect();
         assert_eq!(ids.len(), 16);
         assert!(
-            t.insert(&mut rng, origin(), &q, 21, two_forwarders(), now)
+            t.insert(&mut rng, origin(), &q, &parsed, two_forwarders(), now)
                 .is_none()
         );
         assert_eq!(t.len(), 16);

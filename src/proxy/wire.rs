@@ -77,7 +77,7 @@ pub struct Edns {
 
 /// A parsed query: what the policy decision needs, plus offsets into the
 /// original bytes so they can be relayed unchanged.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
     pub id: u16,
     pub qtype: u16,
@@ -87,6 +87,20 @@ pub struct Query {
     /// Offset just past the question section.
     pub question_end: usize,
     pub edns: Option<Edns>,
+}
+
+impl Default for Query {
+    /// An empty query (root name, type and class 0), to parse into.
+    fn default() -> Query {
+        Query {
+            id: 0,
+            qtype: 0,
+            qclass: 0,
+            name: Name::root(),
+            question_end: 0,
+            edns: None,
+        }
+    }
 }
 
 impl Query {
@@ -144,6 +158,15 @@ pub fn rcode(msg: &[u8]) -> u8 {
 
 /// Parses a query: header, the one question and, if present, the OPT record.
 pub fn parse_query(msg: &[u8]) -> Result<Query, Reject> {
+    let mut q = Query::default();
+    parse_query_into(msg, &mut q)?;
+    Ok(q)
+}
+
+/// As [`parse_query`], into `q` (the hot path reuses one `Query`, so its
+/// 255-byte name is written once and never moved). On error `q` holds
+/// partial results and must not be used.
+pub fn parse_query_into(msg: &[u8], q: &mut Query) -> Result<(), Reject> {
     if msg.len() < HEADER_LEN || is_response(msg) {
         return Err(Reject::Drop);
     }
@@ -155,7 +178,10 @@ pub fn parse_query(msg: &[u8]) -> Result<Query, Reject> {
     if qd != 1 {
         return Err(Reject::FormErr);
     }
-    let (name, pos) = Name::from_wire(msg, HEADER_LEN).map_err(|_| Reject::FormErr)?;
+    let pos = q
+        .name
+        .read_wire(msg, HEADER_LEN)
+        .map_err(|_| Reject::FormErr)?;
     let qtype = u16_at(msg, pos).ok_or(Reject::FormErr)?;
     let qclass = u16_at(msg, pos + 2).ok_or(Reject::FormErr)?;
     let question_end = pos + 4;
@@ -180,14 +206,12 @@ pub fn parse_query(msg: &[u8]) -> Result<Query, Reject> {
         }
         pos = next;
     }
-    Ok(Query {
-        id: u16_at(msg, 0).unwrap_or(0),
-        qtype,
-        qclass,
-        name,
-        question_end,
-        edns,
-    })
+    q.id = u16_at(msg, 0).unwrap_or(0);
+    q.qtype = qtype;
+    q.qclass = qclass;
+    q.question_end = question_end;
+    q.edns = edns;
+    Ok(())
 }
 
 /// Skips a possibly compressed name; returns the offset after it.

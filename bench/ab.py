@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Alternating A/B runs of two vpndns binaries and dnsdist, same upstream, same
+machine: CPU µs per query of each, forwarding and local, saturated and at a
+fixed rate. On a shared 2-core machine the run-to-run noise is larger than
+most single changes, so each round runs every contender back to back.
+
+    python3 bench/ab.py OLD_BINARY NEW_BINARY [--rounds 3] [--duration 4]
+
+A binary written as PATH@N runs with N UDP workers (default --workers).
+
+Uses compare.py's loopback setup (upstream 127.0.0.1:5301, vpndns on 5302,
+dnsdist on 5303); every server started is stopped at the end.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare as c  # noqa: E402
+import profile as prof  # noqa: E402
+
+
+def switches(pid):
+    """Context switches (voluntary + involuntary) of all of pid's threads."""
+    n = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        n += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--rate", type=int, default=20000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-dnsdist", action="store_true")
+    ap.add_argument("--phases", default="", help="only phases whose name contains this")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also count system calls per query (perf stat on the "
+                         "syscalls:sys_enter_* tracepoints, which adds to the CPU time)")
+    args = ap.parse_args()
+    who = [("A", args.a), ("B", args.b)]
+    if not args.no_dnsdist:
+        who.append(("dnsdist", None))
+    phases = [("fwd max", "q-forward.txt", []),
+              ("local max", "q-local.txt", []),
+              (f"fwd {args.rate // 1000}k", "q-forward.txt", ["-Q", str(args.rate)]),
+              (f"local {args.rate // 1000}k", "q-local.txt", ["-Q", str(args.rate)])]
+    phases = [x for x in phases if args.phases in x[0]]
+    res = {}
+    with tempfile.TemporaryDirectory(prefix="vpndns-ab.") as w:
+        try:
+            c.make_inputs(w, args.duration * args.rounds * 2)
+            prof.upstream(w)
+            for _ in range(args.rounds):
+                for label, binary in who:
+                    path, _, n = (binary or "").partition("@")
+
+                    class A:
+                        vpndns = os.path.abspath(path) if path else None
+                        workers = int(n) if n else args.workers
+                    p = c.start_proxy("dnsdist" if binary is None else "vpndns", A, w)
+                    port = c.PORT["dnsdist" if binary is None else "vpndns"]
+                    for phase, qfile, extra in phases:
+                        if args.syscalls:
+                            events = ",".join(f"syscalls:sys_enter_{e}" for e in prof.SYSCALLS)
+                            perf = subprocess.Popen(["perf", "stat", "-x,", "-e", events,
+                                                     "-p", str(p.pid), "-o", f"{w}/sc.txt"])
+                        cs0 = switches(p.pid)
+                        r = c.measured(f"{label} {phase}", p, port, f"{w}/{qfile}",
+                                       args.duration, ["-c", "2", "-q", "200", *extra])
+                        r["cs"] = (switches(p.pid) - cs0) / max(r["completed"], 1)
+                        sc = {}
+                        if args.syscalls:
+                            perf.send_signal(2)
+                            perf.wait()
+                            with open(f"{w}/sc.txt") as f:
+                                for line in f:
+                                    m = re.match(r"(\d+),,syscalls:sys_enter_(\w+)", line)
+                                    if m and int(m.group(1)) > 0:
+                                        sc[m.group(2)] = int(m.group(1)) / max(r["completed"], 1)
+                        res.setdefault((phase, label), []).append((r["qps"], r["cpu_us"], sc, r["cs"]))
+                    c.stop(p)
+        finally:
+            c.stop_all()
+    print(f"load average at the end: {os.getloadavg()}")
+    print(f"| phase | {' | '.join(l for l, _ in who)} | B/A | B/dnsdist |")
+    print("| --- |" + " ---: |" * (len(who) + 2))
+    for phase, _, _ in phases:
+        cells, med = [], {}
+        for label, _ in who:
+            xs = res[(phase, label)]
+            cpu = sorted(x[1] for x in xs)
+            med[label] = statistics.median(cpu)
+            qps = statistics.median(x[0] for x in xs)
+            cs = statistics.median(x[3] for x in xs)
+            cell = (f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS, "
+                    f"{cs:.2f} switches")
+            if args.syscalls:
+                sc = sorted(sum(x[2].values()) for x in xs)
+                cell += f", {statistics.median(sc):.2f} ({sc[0]:.2f}–{sc[-1]:.2f}) syscalls"
+                names = sorted({k for x in xs for k in x[2]})
+                cell += " (" + " ".join(
+                    f"{k} {statistics.median(x[2].get(k, 0) for x in xs):.2f}" for k in names) + ")"
+            cells.append(cell)
+        ratio = f"{med['B'] / med['A']:.2f}"
+        vs = f"{med['B'] / med['dnsdist']:.2f}" if "dnsdist" in med else "-"
+        print(f"| {phase} | {' | '.join(cells)} | {ratio} | {vs} |")
+
+
+if __name__ == "__main__":
+    main()
