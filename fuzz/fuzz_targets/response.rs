@@ -36,13 +36,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (asked, resp) = rest.split_at(usize::from(*qlen).min(rest.len()));
-    let (asked, qend) = match wire::parse_query(asked) {
-        Ok(q) => (asked, q.question_end),
-        Err(_) => (
-            FIXED,
-            wire::parse_query(FIXED).expect("fixed query").question_end,
-        ),
+    let (asked, q) = match wire::parse_query(asked) {
+        Ok(q) => (asked, q),
+        Err(_) => (FIXED, wire::parse_query(FIXED).expect("fixed query")),
     };
+    let qend = q.question_end;
     let target: SocketAddr = "10.9.0.1:53".parse().expect("fixed");
     let targets = Targets::by_health(&Arc::from(vec![Forwarder::new("a", target, HealthConfig::default())]));
     let mut rng = StdRng::seed_from_u64(u64::from(*sel));
@@ -51,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         client: "127.0.0.9:4000".parse().expect("fixed"),
         listener: 0,
     };
-    let Some(i) = table.insert(&mut rng, origin, asked, qend, targets, Instant::now()) else {
+    let Some(i) = table.insert(&mut rng, origin, asked, &q, targets, Instant::now()) else {
         panic!("an empty table takes a query");
     };
     table.set_socket(i, 1);
