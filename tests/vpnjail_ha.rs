@@ -376,3 +376,61 @@ fn a_gre_tunnel_into_a_replicated_jail_is_rejected() {
         "{r}"
     );
 }
+
+/// `vpnjail create JAIL` of a replicated jail names the host it acts on:
+/// without `--host` it is refused, not guessed; with it, the plan is that
+/// host's; a host without a copy is refused.
+#[test]
+fn a_replicated_jail_is_created_on_the_host_named() {
+    use vpndns::deploy::apply::{Target, build};
+    let site = wan();
+    let err = build(&site, &Target::Create("vpnha".into()))
+        .expect_err("which host?")
+        .to_string();
+    assert!(
+        err.contains("replicated on hosts alpha, beta") && err.contains("--host"),
+        "{err}"
+    );
+    let on = |host: &str| {
+        build(
+            &site,
+            &Target::CreateOn {
+                jail: "vpnha".into(),
+                host: host.into(),
+            },
+        )
+    };
+    let alpha = on("alpha").expect("alpha's copy").to_shell();
+    let beta = on("beta").expect("beta's copy").to_shell();
+    let root = |h: &str| site.host(h).expect("host").jail_root.display().to_string();
+    assert!(
+        alpha.contains(&format!("{}/vpnha", root("alpha"))),
+        "{alpha}"
+    );
+    assert!(beta.contains(&format!("{}/vpnha", root("beta"))), "{beta}");
+    assert_ne!(alpha, beta);
+    let err = on("gamma").expect_err("no copy on gamma").to_string();
+    assert!(
+        err.contains("host \"gamma\" has no jail \"vpnha\""),
+        "{err}"
+    );
+    // The same through the command line, as a dry run.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnjail"))
+        .args(["create", "vpnha", "--dry-run", "--site"])
+        .arg(wan_path())
+        .output()
+        .expect("run vpnjail");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--host"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnjail"))
+        .args(["create", "vpnha", "--host", "beta", "--dry-run", "--site"])
+        .arg(wan_path())
+        .output()
+        .expect("run vpnjail");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{}/vpnha", root("beta"))));
+}

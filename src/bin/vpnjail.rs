@@ -56,6 +56,9 @@ enum Cmd {
         jail: String,
         #[command(flatten)]
         site: SiteArg,
+        /// The host whose copy of a replicated vpn jail to show.
+        #[arg(long)]
+        host: Option<String>,
     },
     /// Provision JAIL's root (base.txz or ZFS clone), install its files, start it.
     /// On a Linux host: its network namespace, veth pair, nftables table and
@@ -70,8 +73,9 @@ enum Cmd {
         /// Every jail of the site (or of --host), as one plan.
         #[arg(long)]
         all: bool,
-        /// With --all: only this host.
-        #[arg(long, requires = "all")]
+        /// With --all: only this host. With JAIL: the host whose copy of a
+        /// replicated vpn jail to act on (required for those).
+        #[arg(long)]
         host: Option<String>,
         /// Print the plan as a shell script instead of running it.
         #[arg(long)]
@@ -87,7 +91,9 @@ enum Cmd {
         site: SiteArg,
         #[arg(long)]
         all: bool,
-        #[arg(long, requires = "all")]
+        /// With --all: only this host. With JAIL: the host whose copy of a
+        /// replicated vpn jail to act on (required for those).
+        #[arg(long)]
         host: Option<String>,
         #[arg(long)]
         dry_run: bool,
@@ -210,7 +216,12 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::from),
         Cmd::Render { site, host, out } => render(&site, &host, &out),
-        Cmd::Plan { verb, jail, site } => plan(&site.path, verb, jail),
+        Cmd::Plan {
+            verb,
+            jail,
+            site,
+            host,
+        } => plan(&site.path, verb, jail, host),
         Cmd::Create {
             jail,
             site,
@@ -219,7 +230,11 @@ fn main() -> ExitCode {
             ..
         } => act(
             &site.path,
-            jail.map_or(Target::CreateAll { host }, Target::Create),
+            match (jail, host) {
+                (None, host) => Target::CreateAll { host },
+                (Some(jail), None) => Target::Create(jail),
+                (Some(jail), Some(host)) => Target::CreateOn { jail, host },
+            },
             dry_run,
         ),
         Cmd::Destroy {
@@ -230,7 +245,11 @@ fn main() -> ExitCode {
             ..
         } => act(
             &site.path,
-            jail.map_or(Target::DestroyAll { host }, Target::Destroy),
+            match (jail, host) {
+                (None, host) => Target::DestroyAll { host },
+                (Some(jail), None) => Target::Destroy(jail),
+                (Some(jail), Some(host)) => Target::DestroyOn { jail, host },
+            },
             dry_run,
         ),
         Cmd::Pf {
@@ -300,11 +319,18 @@ fn render(site: &std::path::Path, host: &str, out: &std::path::Path) -> anyhow::
     Ok(())
 }
 
-fn plan(site: &std::path::Path, verb: Verb, jail: String) -> anyhow::Result<()> {
+fn plan(
+    site: &std::path::Path,
+    verb: Verb,
+    jail: String,
+    host: Option<String>,
+) -> anyhow::Result<()> {
     let s = vpndns::deploy::check::load(site)?;
-    let t = match verb {
-        Verb::Create => Target::Create(jail),
-        Verb::Destroy => Target::Destroy(jail),
+    let t = match (verb, host) {
+        (Verb::Create, None) => Target::Create(jail),
+        (Verb::Destroy, None) => Target::Destroy(jail),
+        (Verb::Create, Some(host)) => Target::CreateOn { jail, host },
+        (Verb::Destroy, Some(host)) => Target::DestroyOn { jail, host },
     };
     print!("{}", vpndns::deploy::apply::build(&s, &t)?.describe());
     Ok(())

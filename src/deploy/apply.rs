@@ -13,6 +13,15 @@ use std::io::Write;
 pub enum Target {
     Create(String),
     Destroy(String),
+    /// One jail on a named host (a replicated vpn jail is on several).
+    CreateOn {
+        jail: String,
+        host: String,
+    },
+    DestroyOn {
+        jail: String,
+        host: String,
+    },
     PfLoad {
         host: String,
     },
@@ -32,6 +41,9 @@ pub enum Target {
 pub fn platform(site: &Site, t: &Target) -> Result<Platform, ApplyError> {
     let hosts: Vec<&crate::deploy::model::Host> = match t {
         Target::Create(j) | Target::Destroy(j) => vec![plan::locate(site, j)?],
+        Target::CreateOn { jail, host } | Target::DestroyOn { jail, host } => {
+            vec![plan::locate_on(site, jail, Some(host))?]
+        }
         Target::PfLoad { host } | Target::IpsecLoad { host } => vec![
             site.host(host)
                 .ok_or_else(|| plan::PlanError::UnknownHost(host.clone()))?,
@@ -57,8 +69,10 @@ pub fn platform(site: &Site, t: &Target) -> Result<Platform, ApplyError> {
 
 pub fn build(site: &Site, t: &Target) -> Result<Plan, plan::PlanError> {
     match t {
-        Target::Create(j) => plan::create(site, j),
-        Target::Destroy(j) => plan::destroy(site, j),
+        Target::Create(j) => plan::create(site, j, None),
+        Target::Destroy(j) => plan::destroy(site, j, None),
+        Target::CreateOn { jail, host } => plan::create(site, jail, Some(host)),
+        Target::DestroyOn { jail, host } => plan::destroy(site, jail, Some(host)),
         Target::PfLoad { host } => plan::pf_load(site, host),
         Target::IpsecLoad { host } => plan::ipsec_load(site, host),
         Target::CreateAll { host } => plan::create_all(site, host.as_deref()),

@@ -30,9 +30,44 @@ pub enum PlanError {
 
 /// Finds the host a jail lives on (jail names are unique in a site).
 pub fn locate<'a>(site: &'a Site, jail: &str) -> Result<&'a Host, PlanError> {
-    site.jail(jail)
-        .map(|(h, _)| h)
-        .ok_or_else(|| PlanError::UnknownJail(jail.to_string()))
+    locate_on(site, jail, None)
+}
+
+/// The host `jail` is acted on: `host` when given (which must hold it), else
+/// the one host that holds it. A replicated vpn jail is on several hosts
+/// (docs/ha.md), and naming none of them is refused rather than guessed.
+pub fn locate_on<'a>(
+    site: &'a Site,
+    jail: &str,
+    host: Option<&str>,
+) -> Result<&'a Host, PlanError> {
+    if let Some(h) = host {
+        let host = site
+            .host(h)
+            .ok_or_else(|| PlanError::UnknownHost(h.to_string()))?;
+        return match host.jail(jail) {
+            Some(_) => Ok(host),
+            None => Err(PlanError::Invalid(format!(
+                "host {h:?} has no jail {jail:?}"
+            ))),
+        };
+    }
+    let holders: Vec<&Host> = site
+        .hosts
+        .iter()
+        .filter(|h| h.jail(jail).is_some())
+        .collect();
+    match holders.as_slice() {
+        [] => Err(PlanError::UnknownJail(jail.to_string())),
+        [one] => Ok(one),
+        many => Err(PlanError::Invalid(format!(
+            "jail {jail:?} is replicated on hosts {}; name the one to act on with --host",
+            many.iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 fn write(f: &File) -> Result<Step, PlanError> {
@@ -85,8 +120,8 @@ pub const VPNJAIL_BIN: &str = "/usr/local/sbin/vpnjail";
 /// `vpnjail create JAIL`: provision the root, install the jail's files, start
 /// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is
 /// guarded, so running it again changes nothing.
-pub fn create(site: &Site, jail: &str) -> Result<Plan, PlanError> {
-    create_on(site, locate(site, jail)?, jail)
+pub fn create(site: &Site, jail: &str, host: Option<&str>) -> Result<Plan, PlanError> {
+    create_on(site, locate_on(site, jail, host)?, jail)
 }
 
 /// `create` on a given host: a replicated vpn jail is on several (docs/ha.md).
@@ -198,8 +233,8 @@ pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError
 /// `vpnjail destroy JAIL`: flush its host anchor, stop it (its poststop
 /// destroys the epair), remove a leftover epair, and remove its jail.conf.
 /// The root filesystem is kept: it may hold data.
-pub fn destroy(site: &Site, jail: &str) -> Result<Plan, PlanError> {
-    destroy_on(site, locate(site, jail)?, jail)
+pub fn destroy(site: &Site, jail: &str, host: Option<&str>) -> Result<Plan, PlanError> {
+    destroy_on(site, locate_on(site, jail, host)?, jail)
 }
 
 /// `destroy` on a given host.
