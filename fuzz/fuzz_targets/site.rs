@@ -30,7 +30,7 @@ fuzz_target!(|text: &str| {
             }
         }
         for jail in &host.jails {
-            plan::create(&site, &jail.name).expect("a checked site plans");
+            plan::create(&site, &jail.name, Some(&host.name)).expect("a checked site plans");
         }
     }
 });
