@@ -17,7 +17,7 @@
 #[path = "common/netns.rs"]
 mod netns;
 
-use netns::{must, sh, spawn_in_netns};
+use netns::{must, sh, spawn_in_netns, veth_links};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,44 +166,7 @@ impl Wan {
             );
             wan.addr.push(ipsec.address);
         }
-        // Links: a veth pair per [[link]], each end named as on FreeBSD.
-        for link in &site.links {
-            let ends: Vec<(String, String, Ipv4Addr, Ipv4Addr)> = link
-                .hosts
-                .iter()
-                .map(|hn| {
-                    let h = site.host(hn).expect("host");
-                    let e = site
-                        .link_ends(h)
-                        .into_iter()
-                        .find(|e| std::ptr::eq(e.link, link))
-                        .expect("link end");
-                    (
-                        wan.ns_of(hn).to_string(),
-                        e.ifname.clone(),
-                        e.local_inner(),
-                        e.remote_inner(),
-                    )
-                })
-                .collect();
-            let (a, b) = (&ends[0], &ends[1]);
-            must(
-                "ip",
-                &[
-                    "-n", &a.0, "link", "add", &a.1, "type", "veth", "peer", "name", &b.1, "netns",
-                    &b.0,
-                ],
-            );
-            for (ns, ifname, local, remote) in [a, b] {
-                let l = format!("{local}/32");
-                let r = remote.to_string();
-                must(
-                    "ip",
-                    &["-n", ns, "addr", "add", &l, "peer", &r, "dev", ifname],
-                );
-                must("ip", &["-n", ns, "link", "set", ifname, "up"]);
-            }
-        }
+        veth_links(&site, |hn| wan.ns_of(hn).to_string());
         // Files: everything vpnjail renders for the hosts (all under `dir`).
         for h in &site.hosts {
             let files = render::host(&site, &h.name).expect("render");

@@ -216,6 +216,23 @@ fn wait(what: &str, bound: Duration, mut f: impl FnMut() -> bool) -> Duration {
     panic!("{what}: not within {bound:?}");
 }
 
+/// beta's ipsec namespace's routes, rules and addresses, and bgpd's log:
+/// what explains a missing route.
+fn routing_state(t: &Topo) -> String {
+    let ns = t.ns("beta", "ipsec_b");
+    let mut out = String::new();
+    for a in [
+        &["route", "show", "table", "all"][..],
+        &["rule"][..],
+        &["addr"][..],
+    ] {
+        let mut v = vec!["-n", ns.as_str()];
+        v.extend_from_slice(a);
+        out += &sh("ip", &v).unwrap_or_else(|e| e);
+    }
+    out + &std::fs::read_to_string(t.dir.join("beta/ipsec_b/bgpd.log")).unwrap_or_default()
+}
+
 /// ESP bytes counted by charon in beta's ipsec namespace (both directions).
 fn esp_bytes(t: &Topo) -> u64 {
     let conf = t.dir.join("beta").join("ipsec_b").join("strongswan.conf");
@@ -311,33 +328,10 @@ fn bgp_session_and_routes_over_a_strongswan_link() {
     );
     eprintln!("bgp_ipsec_e2e: since create: {:.1?}", started.elapsed());
     let r = route_to_alpha(&t);
-    if std::env::var_os("BGP_IPSEC_DEBUG").is_some() {
-        let ns = t.ns("beta", "ipsec_b");
-        for a in [
-            &["route", "show", "table", "all"][..],
-            &["rule"][..],
-            &["addr"][..],
-        ] {
-            let mut v = vec!["-n", ns.as_str()];
-            v.extend_from_slice(a);
-            eprintln!("{}", sh("ip", &v).unwrap_or_else(|e| e));
-        }
-        eprintln!(
-            "{}",
-            sh("ip", &["-n", &t.host_ns("beta"), "route"]).unwrap_or_else(|e| e)
-        );
-        eprintln!(
-            "{}",
-            std::fs::read_to_string(t.dir.join("beta/ipsec_b/frr.conf")).unwrap_or_default()
-        );
-        eprintln!(
-            "{}",
-            std::fs::read_to_string(t.dir.join("beta/ipsec_b/bgpd.log")).unwrap_or_default()
-        );
-    }
     assert!(
         r.contains("proto bgp") && r.contains("via 172.16.0.1") && r.contains("ipsec0"),
-        "alpha's network is a BGP route over the tunnel: {r:?}"
+        "alpha's network is a BGP route over the tunnel: {r:?}\n{}",
+        routing_state(&t)
     );
     let before = esp_bytes(&t);
     assert!(round_trip(&laptop));

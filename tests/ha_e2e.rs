@@ -22,7 +22,7 @@
 #[path = "common/netns.rs"]
 mod netns;
 
-use netns::{must, sh, spawn_in_netns};
+use netns::{must, sh, spawn_in_netns, veth_links};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -261,44 +261,7 @@ impl Ha {
                 ],
             );
         }
-        // Links: a veth pair per [[link]] with the inner /32 addresses.
-        for link in &site.links {
-            let ends: Vec<(String, String, Ipv4Addr, Ipv4Addr)> = link
-                .hosts
-                .iter()
-                .map(|hn| {
-                    let h = site.host(hn).expect("host");
-                    let e = site
-                        .link_ends(h)
-                        .into_iter()
-                        .find(|e| std::ptr::eq(e.link, link))
-                        .expect("link end");
-                    (
-                        ha.host_ns(hn),
-                        e.ifname.clone(),
-                        e.local_inner(),
-                        e.remote_inner(),
-                    )
-                })
-                .collect();
-            let (a, b) = (&ends[0], &ends[1]);
-            must(
-                "ip",
-                &[
-                    "-n", &a.0, "link", "add", &a.1, "type", "veth", "peer", "name", &b.1, "netns",
-                    &b.0,
-                ],
-            );
-            for (ns, ifname, local, remote) in [a, b] {
-                let l = format!("{local}/32");
-                let r = remote.to_string();
-                must(
-                    "ip",
-                    &["-n", ns, "addr", "add", &l, "peer", &r, "dev", ifname],
-                );
-                must("ip", &["-n", ns, "link", "set", ifname, "up"]);
-            }
-        }
+        veth_links(&site, |hn| ha.host_ns(hn));
         // Files: everything vpnjail renders for the hosts.
         for h in &site.hosts {
             let files = render::host(&site, &h.name).expect("render");
@@ -612,6 +575,23 @@ impl Ha {
             .and_then(|p| p.get("locPrf")?.as_u64())
     }
 
+    /// alpha's monitor first, so the start is deterministic: gamma gets
+    /// alpha's provider; then beta's monitor, and nothing changes.
+    fn start_monitors(&mut self) {
+        self.start_monitor("alpha");
+        self.wait_answer(
+            "start: gamma gets alpha's provider",
+            ALPHA_ANSWER,
+            START_BOUND,
+        );
+        self.start_monitor("beta");
+        self.stays(
+            "beta's monitor starts",
+            ALPHA_ANSWER,
+            Duration::from_secs(2),
+        );
+    }
+
     /// The answer stays `want` for `d` (checked every 200 ms).
     fn stays(&self, what: &str, want: Ipv4Addr, d: Duration) {
         let (ns, src) = self.client();
@@ -644,19 +624,7 @@ macro_rules! require_root_frr {
 fn replica_fails_over_and_back() {
     require_root_frr!();
     let mut ha = Ha::up(true);
-    // alpha's monitor first, so the start is deterministic; then beta's.
-    ha.start_monitor("alpha");
-    ha.wait_answer(
-        "start: gamma gets alpha's provider",
-        ALPHA_ANSWER,
-        START_BOUND,
-    );
-    ha.start_monitor("beta");
-    ha.stays(
-        "beta's monitor starts",
-        ALPHA_ANSWER,
-        Duration::from_secs(2),
-    );
+    ha.start_monitors();
     let vpndns = ha.start_vpndns_on_gamma();
     ha.wait_answer_at(
         "vpndns on gamma, forwarding to the anycast address: alpha's",
@@ -692,18 +660,7 @@ fn replica_fails_over_and_back() {
 fn without_failback_the_recovered_primary_stays_standby() {
     require_root_frr!();
     let mut ha = Ha::up(false);
-    ha.start_monitor("alpha");
-    ha.wait_answer(
-        "start: gamma gets alpha's provider",
-        ALPHA_ANSWER,
-        START_BOUND,
-    );
-    ha.start_monitor("beta");
-    ha.stays(
-        "beta's monitor starts",
-        ALPHA_ANSWER,
-        Duration::from_secs(2),
-    );
+    ha.start_monitors();
     ha.kill_provider(0);
     ha.wait_answer(
         "failover (failback off): gamma gets beta's",
@@ -778,18 +735,7 @@ fn silent_provider_fails_over() {
         None,
         "--dry-run changed nothing"
     );
-    ha.start_monitor("alpha");
-    ha.wait_answer(
-        "start: gamma gets alpha's provider",
-        ALPHA_ANSWER,
-        START_BOUND,
-    );
-    ha.start_monitor("beta");
-    ha.stays(
-        "beta's monitor starts",
-        ALPHA_ANSWER,
-        Duration::from_secs(2),
-    );
+    ha.start_monitors();
     ha.mute_provider(0);
     ha.wait_answer(
         "failover: alpha's provider silent, gamma gets beta's",
@@ -805,18 +751,7 @@ fn silent_provider_fails_over() {
 fn silent_host_fails_over() {
     require_root_frr!();
     let mut ha = Ha::up(true);
-    ha.start_monitor("alpha");
-    ha.wait_answer(
-        "start: gamma gets alpha's provider",
-        ALPHA_ANSWER,
-        START_BOUND,
-    );
-    ha.start_monitor("beta");
-    ha.stays(
-        "beta's monitor starts",
-        ALPHA_ANSWER,
-        Duration::from_secs(2),
-    );
+    ha.start_monitors();
     ha.cut_off("alpha");
     ha.wait_answer(
         "alpha's host silent on every link, gamma gets beta's",

@@ -15,13 +15,27 @@ fn host() -> FakeHost {
 
 fn create(f: &mut FakeHost, jail: &str) -> Vec<StepResult> {
     let site = example();
-    let p = build(&site, &Target::Create(jail.into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Create {
+            jail: jail.into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     execute(&p, f).unwrap_or_else(|e| panic!("create {jail}: {e}"))
 }
 
 fn destroy(f: &mut FakeHost, jail: &str) {
     let site = example();
-    let p = build(&site, &Target::Destroy(jail.into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Destroy {
+            jail: jail.into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     execute(&p, f).unwrap_or_else(|e| panic!("destroy {jail}: {e}"));
 }
 
@@ -175,7 +189,14 @@ fn rollback_at_every_step(jail: &str) {
         let before: State = f.state.clone();
         f.fail_at = Some(k);
         let site = example();
-        let p = build(&site, &Target::Create(jail.into())).expect("plan");
+        let p = build(
+            &site,
+            &Target::Create {
+                jail: jail.into(),
+                host: None,
+            },
+        )
+        .expect("plan");
         let e = execute(&p, &mut f).expect_err("must fail");
         assert!(e.undo_failures.is_empty(), "{jail} at {k}: {e}");
         assert_eq!(
@@ -207,7 +228,14 @@ fn rollback_when_the_anchor_load_fails_exact_sequence() {
     create(&mut clean, "ipsec");
     f.fail_at = Some(clean.changes() - 1);
     let site = example();
-    let p = build(&site, &Target::Create("ipsec".into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Create {
+            jail: "ipsec".into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     let e = execute(&p, &mut f).expect_err("must fail");
     assert_eq!(e.step, p.steps.len());
     let root = "/usr/local/jails/ipsec";
@@ -245,7 +273,14 @@ fn rollback_restores_a_file_that_was_there_before() {
     create(&mut clean, "desk");
     f.fail_at = Some(clean.changes() - 1); // jail -c
     let site = example();
-    let p = build(&site, &Target::Create("desk".into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Create {
+            jail: "desk".into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     execute(&p, &mut f).expect_err("must fail");
     assert_eq!(
         f.state.files.get(&conf).map(|(c, _)| c.as_slice()),
@@ -261,7 +296,14 @@ fn destroy_failure_restarts_the_jail() {
     let n = f.changes();
     f.fail_at = Some(n + 1); // after `jail -r`, removing the jail.conf fails
     let site = example();
-    let p = build(&site, &Target::Destroy("desk".into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Destroy {
+            jail: "desk".into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     let e = execute(&p, &mut f).expect_err("must fail");
     assert!(e.what.contains("remove /etc/jail.conf.d/desk.conf"), "{e}");
     assert_eq!(f.state, created);
@@ -323,8 +365,14 @@ fn every_dry_run_plan_passes_shellcheck() {
     let mut targets = Vec::new();
     for h in &site.hosts {
         for j in &h.jails {
-            targets.push(Target::Create(j.name.clone()));
-            targets.push(Target::Destroy(j.name.clone()));
+            targets.push(Target::Create {
+                jail: j.name.clone(),
+                host: None,
+            });
+            targets.push(Target::Destroy {
+                jail: j.name.clone(),
+                host: None,
+            });
         }
         targets.push(Target::PfLoad {
             host: h.name.clone(),
@@ -356,7 +404,14 @@ fn dry_run_cli_prints_the_plan_and_real_runs_are_refused_off_freebsd() {
         String::from_utf8_lossy(&out.stderr)
     );
     let site = example();
-    let p = build(&site, &Target::Create("vpnus".into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Create {
+            jail: "vpnus".into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     assert_eq!(String::from_utf8_lossy(&out.stdout), p.to_shell());
     let out = run(&["plan", "destroy", "vpnus"]);
     assert!(
@@ -400,10 +455,34 @@ fn create_vpndns_jail_installs_the_binary_once() {
 fn golden_dry_run_plans() {
     let site = example();
     let cases = [
-        ("create-vpnus.sh", Target::Create("vpnus".into())),
-        ("create-ipsec.sh", Target::Create("ipsec".into())),
-        ("create-dns_b.sh", Target::Create("dns_b".into())),
-        ("destroy-ipsec.sh", Target::Destroy("ipsec".into())),
+        (
+            "create-vpnus.sh",
+            Target::Create {
+                jail: "vpnus".into(),
+                host: None,
+            },
+        ),
+        (
+            "create-ipsec.sh",
+            Target::Create {
+                jail: "ipsec".into(),
+                host: None,
+            },
+        ),
+        (
+            "create-dns_b.sh",
+            Target::Create {
+                jail: "dns_b".into(),
+                host: None,
+            },
+        ),
+        (
+            "destroy-ipsec.sh",
+            Target::Destroy {
+                jail: "ipsec".into(),
+                host: None,
+            },
+        ),
         (
             "pf-load-alpha.sh",
             Target::PfLoad {
@@ -421,7 +500,14 @@ fn golden_dry_run_plans() {
         let p = build(&site, &t).expect("plan");
         golden(&std::path::Path::new("plans").join(name), &p.to_shell());
     }
-    let p = build(&site, &Target::Create("vpnus".into())).expect("plan");
+    let p = build(
+        &site,
+        &Target::Create {
+            jail: "vpnus".into(),
+            host: None,
+        },
+    )
+    .expect("plan");
     golden(
         std::path::Path::new("plans/plan-create-vpnus.txt"),
         &p.describe(),

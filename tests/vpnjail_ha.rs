@@ -384,9 +384,15 @@ fn a_gre_tunnel_into_a_replicated_jail_is_rejected() {
 fn a_replicated_jail_is_created_on_the_host_named() {
     use vpndns::deploy::apply::{Target, build};
     let site = wan();
-    let err = build(&site, &Target::Create("vpnha".into()))
-        .expect_err("which host?")
-        .to_string();
+    let err = build(
+        &site,
+        &Target::Create {
+            jail: "vpnha".into(),
+            host: None,
+        },
+    )
+    .expect_err("which host?")
+    .to_string();
     assert!(
         err.contains("replicated on hosts alpha, beta") && err.contains("--host"),
         "{err}"
@@ -394,9 +400,9 @@ fn a_replicated_jail_is_created_on_the_host_named() {
     let on = |host: &str| {
         build(
             &site,
-            &Target::CreateOn {
+            &Target::Create {
                 jail: "vpnha".into(),
-                host: host.into(),
+                host: Some(host.into()),
             },
         )
     };

@@ -131,7 +131,14 @@ fn one_jail_create_needs_the_host_and_destroy_undoes_it() {
     let site = linux_example();
     let mut f = fake(&site);
     let e = execute(
-        &build(&site, &Target::Create("vpnus".into())).expect("plan"),
+        &build(
+            &site,
+            &Target::Create {
+                jail: "vpnus".into(),
+                host: None,
+            },
+        )
+        .expect("plan"),
         &mut f,
     )
     .expect_err("no bridge yet");
@@ -139,14 +146,28 @@ fn one_jail_create_needs_the_host_and_destroy_undoes_it() {
     execute(&build(&site, &all(true)).expect("plan"), &mut f).expect("create --all");
     let full = f.state.clone();
     execute(
-        &build(&site, &Target::Destroy("vpnus".into())).expect("plan"),
+        &build(
+            &site,
+            &Target::Destroy {
+                jail: "vpnus".into(),
+                host: None,
+            },
+        )
+        .expect("plan"),
         &mut f,
     )
     .expect("destroy vpnus");
     assert!(!f.state.netns.contains("vj-demo-alpha-vpnus"));
     assert_eq!(f.state.netns.len(), 8);
     execute(
-        &build(&site, &Target::Create("vpnus".into())).expect("plan"),
+        &build(
+            &site,
+            &Target::Create {
+                jail: "vpnus".into(),
+                host: None,
+            },
+        )
+        .expect("plan"),
         &mut f,
     )
     .expect("create vpnus");
@@ -159,8 +180,14 @@ fn every_linux_dry_run_plan_passes_shellcheck() {
     let mut targets = vec![all(true), all(false)];
     for h in &site.hosts {
         for j in &h.jails {
-            targets.push(Target::Create(j.name.clone()));
-            targets.push(Target::Destroy(j.name.clone()));
+            targets.push(Target::Create {
+                jail: j.name.clone(),
+                host: None,
+            });
+            targets.push(Target::Destroy {
+                jail: j.name.clone(),
+                host: None,
+            });
         }
         targets.push(Target::PfLoad {
             host: h.name.clone(),

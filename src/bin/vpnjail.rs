@@ -230,10 +230,9 @@ fn main() -> ExitCode {
             ..
         } => act(
             &site.path,
-            match (jail, host) {
-                (None, host) => Target::CreateAll { host },
-                (Some(jail), None) => Target::Create(jail),
-                (Some(jail), Some(host)) => Target::CreateOn { jail, host },
+            match jail {
+                None => Target::CreateAll { host },
+                Some(jail) => Target::Create { jail, host },
             },
             dry_run,
         ),
@@ -245,10 +244,9 @@ fn main() -> ExitCode {
             ..
         } => act(
             &site.path,
-            match (jail, host) {
-                (None, host) => Target::DestroyAll { host },
-                (Some(jail), None) => Target::Destroy(jail),
-                (Some(jail), Some(host)) => Target::DestroyOn { jail, host },
+            match jail {
+                None => Target::DestroyAll { host },
+                Some(jail) => Target::Destroy { jail, host },
             },
             dry_run,
         ),
@@ -326,11 +324,9 @@ fn plan(
     host: Option<String>,
 ) -> anyhow::Result<()> {
     let s = vpndns::deploy::check::load(site)?;
-    let t = match (verb, host) {
-        (Verb::Create, None) => Target::Create(jail),
-        (Verb::Destroy, None) => Target::Destroy(jail),
-        (Verb::Create, Some(host)) => Target::CreateOn { jail, host },
-        (Verb::Destroy, Some(host)) => Target::DestroyOn { jail, host },
+    let t = match verb {
+        Verb::Create => Target::Create { jail, host },
+        Verb::Destroy => Target::Destroy { jail, host },
     };
     print!("{}", vpndns::deploy::apply::build(&s, &t)?.describe());
     Ok(())

@@ -11,16 +11,15 @@ use std::io::Write;
 /// What to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Create(String),
-    Destroy(String),
-    /// One jail on a named host (a replicated vpn jail is on several).
-    CreateOn {
+    /// One jail; `host` names which copy of a replicated vpn jail (required
+    /// for those, docs/ha.md).
+    Create {
         jail: String,
-        host: String,
+        host: Option<String>,
     },
-    DestroyOn {
+    Destroy {
         jail: String,
-        host: String,
+        host: Option<String>,
     },
     PfLoad {
         host: String,
@@ -40,9 +39,8 @@ pub enum Target {
 /// The platform a target acts on; a target spanning hosts of both is refused.
 pub fn platform(site: &Site, t: &Target) -> Result<Platform, ApplyError> {
     let hosts: Vec<&crate::deploy::model::Host> = match t {
-        Target::Create(j) | Target::Destroy(j) => vec![plan::locate(site, j)?],
-        Target::CreateOn { jail, host } | Target::DestroyOn { jail, host } => {
-            vec![plan::locate_on(site, jail, Some(host))?]
+        Target::Create { jail, host } | Target::Destroy { jail, host } => {
+            vec![plan::locate(site, jail, host.as_deref())?]
         }
         Target::PfLoad { host } | Target::IpsecLoad { host } => vec![
             site.host(host)
@@ -69,10 +67,8 @@ pub fn platform(site: &Site, t: &Target) -> Result<Platform, ApplyError> {
 
 pub fn build(site: &Site, t: &Target) -> Result<Plan, plan::PlanError> {
     match t {
-        Target::Create(j) => plan::create(site, j, None),
-        Target::Destroy(j) => plan::destroy(site, j, None),
-        Target::CreateOn { jail, host } => plan::create(site, jail, Some(host)),
-        Target::DestroyOn { jail, host } => plan::destroy(site, jail, Some(host)),
+        Target::Create { jail, host } => plan::create(site, jail, host.as_deref()),
+        Target::Destroy { jail, host } => plan::destroy(site, jail, host.as_deref()),
         Target::PfLoad { host } => plan::pf_load(site, host),
         Target::IpsecLoad { host } => plan::ipsec_load(site, host),
         Target::CreateAll { host } => plan::create_all(site, host.as_deref()),

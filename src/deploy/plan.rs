@@ -28,19 +28,10 @@ pub enum PlanError {
     Invalid(String),
 }
 
-/// Finds the host a jail lives on (jail names are unique in a site).
-pub fn locate<'a>(site: &'a Site, jail: &str) -> Result<&'a Host, PlanError> {
-    locate_on(site, jail, None)
-}
-
 /// The host `jail` is acted on: `host` when given (which must hold it), else
 /// the one host that holds it. A replicated vpn jail is on several hosts
 /// (docs/ha.md), and naming none of them is refused rather than guessed.
-pub fn locate_on<'a>(
-    site: &'a Site,
-    jail: &str,
-    host: Option<&str>,
-) -> Result<&'a Host, PlanError> {
+pub fn locate<'a>(site: &'a Site, jail: &str, host: Option<&str>) -> Result<&'a Host, PlanError> {
     if let Some(h) = host {
         let host = site
             .host(h)
@@ -121,7 +112,7 @@ pub const VPNJAIL_BIN: &str = "/usr/local/sbin/vpnjail";
 /// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is
 /// guarded, so running it again changes nothing.
 pub fn create(site: &Site, jail: &str, host: Option<&str>) -> Result<Plan, PlanError> {
-    create_on(site, locate_on(site, jail, host)?, jail)
+    create_on(site, locate(site, jail, host)?, jail)
 }
 
 /// `create` on a given host: a replicated vpn jail is on several (docs/ha.md).
@@ -234,7 +225,7 @@ pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError
 /// destroys the epair), remove a leftover epair, and remove its jail.conf.
 /// The root filesystem is kept: it may hold data.
 pub fn destroy(site: &Site, jail: &str, host: Option<&str>) -> Result<Plan, PlanError> {
-    destroy_on(site, locate_on(site, jail, host)?, jail)
+    destroy_on(site, locate(site, jail, host)?, jail)
 }
 
 /// `destroy` on a given host.

@@ -84,6 +84,50 @@ pub fn spawn_in_netns<T: Send + 'static>(
     })
 }
 
+/// A veth pair per `[[link]]` of `site` in place of its tunnel, each end in
+/// the namespace `ns_of(host)` gives, named as the FreeBSD if_ipsec end, with
+/// the link's inner /32 and the peer's inner address as its point-to-point
+/// peer (the kernel here has no in-kernel ESP).
+pub fn veth_links(site: &vpndns::deploy::model::Site, ns_of: impl Fn(&str) -> String) {
+    for link in &site.links {
+        let ends: Vec<_> = link
+            .hosts
+            .iter()
+            .map(|hn| {
+                let h = site.host(hn).expect("host");
+                let e = site
+                    .link_ends(h)
+                    .into_iter()
+                    .find(|e| std::ptr::eq(e.link, link))
+                    .expect("link end");
+                (
+                    ns_of(hn),
+                    e.ifname.clone(),
+                    e.local_inner(),
+                    e.remote_inner(),
+                )
+            })
+            .collect();
+        let (a, b) = (&ends[0], &ends[1]);
+        must(
+            "ip",
+            &[
+                "-n", &a.0, "link", "add", &a.1, "type", "veth", "peer", "name", &b.1, "netns",
+                &b.0,
+            ],
+        );
+        for (ns, ifname, local, remote) in [a, b] {
+            let l = format!("{local}/32");
+            let r = remote.to_string();
+            must(
+                "ip",
+                &["-n", ns, "addr", "add", &l, "peer", &r, "dev", ifname],
+            );
+            must("ip", &["-n", ns, "link", "set", ifname, "up"]);
+        }
+    }
+}
+
 /// SIGTERM to the process of each pid file, all at once; waits (bounded)
 /// for them to exit, then SIGKILL to what is left.
 pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
