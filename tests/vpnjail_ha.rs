@@ -193,7 +193,7 @@ fn anycast_network_and_monitor_settings_are_checked() {
         "0: expected 1..100",
     );
     let r = rejected(|t| t.replace("failback = true", "failback = \"no\""));
-    assert!(r.contains("not a valid site file"), "{r}");
+    assert!(r.contains("site.monitor.failback: invalid type"), "{r}");
 }
 
 #[test]

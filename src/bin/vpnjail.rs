@@ -170,9 +170,12 @@ enum Cmd {
     },
 }
 
+/// The setkey ciphers, spelled as in the site file's `cipher` key.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum CipherArg {
+    #[value(name = "aes-gcm-16")]
     AesGcm16,
+    #[value(name = "aes-cbc")]
     AesCbc,
 }
 

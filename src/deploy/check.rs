@@ -8,6 +8,7 @@ use super::model::{
     SaKey, Site, Vpn,
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
+use super::{linknet, sitepath};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -88,12 +89,15 @@ pub fn check_text(path: &Path, text: &str) -> Result<Site, Problems> {
         Ok(p) => p,
         Err(e) => {
             let line = e.span().map(|s| c.line(s.start)).unwrap_or(0);
-            let msg = e.message().trim().to_string();
+            let key = match e.span() {
+                Some(span) => sitepath::locate(text, span),
+                None => "site file".into(),
+            };
             return Err(Problems(vec![Problem {
                 file: c.file.clone(),
                 line,
-                key: "-".into(),
-                message: format!("not a valid site file: {msg}"),
+                key,
+                message: sitepath::message(e.message()),
             }]));
         }
     };
@@ -365,8 +369,15 @@ impl Checker<'_> {
         let mut pairs: HashSet<(String, String)> = HashSet::new();
         // For each checked link, its index in the file (messages name link[i]).
         let mut link_index: Vec<usize> = Vec::new();
+        let mut allocated = self.link_inner(&f, &site, &addrs).into_iter();
         for (i, l) in f.link.iter().enumerate() {
-            if let Some(link) = self.link(i, l, &site, &mut reqids, &mut spis, &mut addrs) {
+            let given = l
+                .get_ref()
+                .inner
+                .is_none()
+                .then(|| allocated.next())
+                .flatten();
+            if let Some(link) = self.link(i, l, given, &site, &mut reqids, &mut spis, &mut addrs) {
                 let mut pair = link.hosts.clone();
                 pair.sort();
                 let [a, b] = pair;
@@ -1220,10 +1231,71 @@ impl Checker<'_> {
         }
     }
 
+    /// `[site] link_network`, and the inner addresses it gives the links
+    /// without `inner`, in file order (see [`linknet::allocate`]).
+    fn link_inner(
+        &mut self,
+        f: &SiteFile,
+        site: &Site,
+        addrs: &HashMap<Ipv4Addr, String>,
+    ) -> Vec<[Ipv4Addr; 2]> {
+        let default = site::DEFAULT_LINK_NETWORK;
+        let (net, span) = match &f.site.link_network {
+            Some(v) => match self.net(v, "site.link_network") {
+                Some(n) => (n, v.span()),
+                None => return Vec::new(),
+            },
+            None => (default.parse().unwrap_or(Ipv4Net::default()), 0..0),
+        };
+        let wanted = f
+            .link
+            .iter()
+            .filter(|l| l.get_ref().inner.is_none())
+            .count();
+        if wanted == 0 {
+            return Vec::new();
+        }
+        for h in &site.hosts {
+            let b = h.bridge.network;
+            if b.contains(&net.network()) || net.contains(&b.network()) {
+                self.err(
+                    span.clone(),
+                    "site.link_network",
+                    format!("{net} overlaps {b}, the bridge network of host {:?}; set [site] link_network to a free private network", h.name),
+                );
+                return Vec::new();
+            }
+        }
+        // Every address given explicitly anywhere stays out of the pool.
+        let mut used: HashSet<Ipv4Addr> = addrs.keys().copied().collect();
+        let explicit = f.link.iter().filter_map(|l| l.get_ref().inner.as_ref());
+        let gre = f.gre.iter().map(|g| &g.get_ref().inner);
+        for list in explicit.chain(gre) {
+            used.extend(
+                list.get_ref()
+                    .iter()
+                    .filter_map(|a| a.get_ref().parse::<Ipv4Addr>().ok()),
+            );
+        }
+        match linknet::allocate(net, &used, wanted) {
+            Ok(pairs) => pairs,
+            Err(fit) => {
+                self.err(
+                    span,
+                    "site.link_network",
+                    format!("{net} has room for the inner addresses of {fit} links, but {wanted} links have no inner; use a larger network"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn link(
         &mut self,
         i: usize,
         l: &S<LinkDef>,
+        allocated: Option<[Ipv4Addr; 2]>,
         site: &Site,
         reqids: &mut HashMap<u16, usize>,
         spis: &mut HashSet<u32>,
@@ -1258,20 +1330,34 @@ impl Checker<'_> {
                 ok = false;
             }
         }
-        let inner: Vec<Ipv4Addr> = d
-            .inner
-            .get_ref()
-            .iter()
-            .map(|a| self.addr(a, &k("inner")))
-            .collect();
-        if inner.len() != 2 || inner[0] == inner[1] {
-            self.err(d.inner.span(), k("inner"), "expected two different addresses: the if_ipsec inner /32 of each host, in the order of hosts");
-            ok = false;
-        } else {
-            for (a, v) in inner.iter().zip(d.inner.get_ref()) {
-                self.unique_addr(addrs, *a, v, &k("inner"));
+        let inner: Vec<Ipv4Addr> = match &d.inner {
+            Some(given) => {
+                let inner: Vec<Ipv4Addr> = given
+                    .get_ref()
+                    .iter()
+                    .map(|a| self.addr(a, &k("inner")))
+                    .collect();
+                if inner.len() != 2 || inner[0] == inner[1] {
+                    self.err(given.span(), k("inner"), "expected two different addresses: the if_ipsec inner /32 of each host, in the order of hosts");
+                    ok = false;
+                } else {
+                    for (a, v) in inner.iter().zip(given.get_ref()) {
+                        self.unique_addr(addrs, *a, v, &k("inner"));
+                    }
+                }
+                inner
             }
-        }
+            // Allocated from [site] link_network; none means that failed (reported there).
+            None => match allocated {
+                Some(pair) => {
+                    for a in pair {
+                        addrs.insert(a, format!("{} (allocated from link_network)", k("inner")));
+                    }
+                    pair.to_vec()
+                }
+                None => return None,
+            },
+        };
         let reqid = *d.reqid.get_ref();
         if !(1..=16383).contains(&reqid) {
             self.err(
@@ -1670,11 +1756,7 @@ mod tests {
     fn parse_errors_carry_the_line() {
         let e = check_text(Path::new("s.toml"), "[site]\nname = \"x\"\n[[host]\n").unwrap_err();
         assert_eq!(e.0[0].line, 3, "{e}");
-        assert!(
-            e.to_string()
-                .starts_with("s.toml:3: -: not a valid site file"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("s.toml:3: [[host]: "), "{e}");
     }
 
     const R1: &str = "redundancy = 1\nrouting = \"bgp\"";
@@ -1808,6 +1890,84 @@ mod tests {
     #[test]
     fn missing_required_key_is_named() {
         let e = check_text(Path::new("s.toml"), "[site]\n").unwrap_err();
-        assert!(e.to_string().contains("missing field `name`"), "{e}");
+        assert_eq!(e.to_string(), "s.toml:1: site: missing key name", "{e}");
+        let t = wan("", &[], 3, &[(0, 1), (1, 2), (2, 0)]).replacen("reqid = 102\n", "", 1);
+        let e = check_wan(&t).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with(": link[2] (h2–h0): missing key reqid"),
+            "{e}"
+        );
+    }
+
+    /// `wan` with the `inner` line of the links in `implicit` removed.
+    fn without_inner(t: &str, implicit: &[usize]) -> String {
+        let mut t = t.to_string();
+        for k in implicit {
+            t = t.replace(
+                &format!("inner = [\"172.16.{k}.1\", \"172.16.{k}.2\"]\n"),
+                "",
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn links_without_inner_get_addresses_from_link_network() {
+        let links = [(0, 1), (1, 2), (2, 0)];
+        let t = without_inner(&wan("", &[], 3, &links), &[0, 2]);
+        let s = check_wan(&t).expect("valid");
+        let inner: Vec<[Ipv4Addr; 2]> = s.links.iter().map(|l| l.inner).collect();
+        let a = |s: &str| s.parse::<Ipv4Addr>().expect("addr");
+        assert_eq!(
+            inner,
+            [
+                [a("172.31.255.1"), a("172.31.255.2")],
+                [a("172.16.1.1"), a("172.16.1.2")],
+                [a("172.31.255.3"), a("172.31.255.4")],
+            ]
+        );
+        // Both ends render from the same file: the same text gives the same addresses.
+        let again = check_wan(&t).expect("valid");
+        assert_eq!(
+            again.links.iter().map(|l| l.inner).collect::<Vec<_>>(),
+            inner
+        );
+        // An explicit address inside link_network is never handed out again.
+        let t = without_inner(
+            &wan("link_network = \"172.16.1.0/29\"", &[], 3, &links),
+            &[0, 2],
+        );
+        let s = check_wan(&t).expect("valid");
+        assert_eq!(s.links[0].inner, [a("172.16.1.3"), a("172.16.1.4")]);
+        assert_eq!(s.links[2].inner, [a("172.16.1.5"), a("172.16.1.6")]);
+    }
+
+    #[test]
+    fn link_network_must_fit_and_not_overlap_a_bridge() {
+        let links = [(0, 1), (1, 2), (2, 0)];
+        let t = without_inner(
+            &wan("link_network = \"10.9.0.0/30\"", &[], 3, &links),
+            &[0, 1],
+        );
+        let e = check_wan(&t).unwrap_err();
+        assert!(e.to_string().contains("site.link_network: 10.9.0.0/30 has room for the inner addresses of 1 links, but 2 links"), "{e}");
+        let t = without_inner(
+            &wan("link_network = \"10.1.0.0/16\"", &[], 2, &[(0, 1)]),
+            &[0],
+        );
+        let e = check_wan(&t).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("overlaps 10.1.0.0/24, the bridge network of host \"h0\""),
+            "{e}"
+        );
+        let t = wan("link_network = \"10.9.0.1/24\"", &[], 2, &[(0, 1)]);
+        let e = check_wan(&without_inner(&t, &[0])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("site.link_network: 10.9.0.1/24 has host bits set"),
+            "{e}"
+        );
     }
 }

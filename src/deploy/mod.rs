@@ -5,7 +5,9 @@
 //! Data flows one way: parse → decide → act.
 //!
 //! - [`site`] is the site file as written (serde, spans); [`check`] validates it
-//!   into the typed [`model::Site`], reporting `file:line: key: problem`.
+//!   into the typed [`model::Site`], reporting `file:line: key: problem`;
+//!   [`linknet`] allocates the inner addresses of links that give none, and
+//!   [`sitepath`] names the table and key of a serde error.
 //! - [`render`] turns a validated site into the files of one host (pure functions
 //!   over the embedded tera templates in `rc.d/`, `jail.conf.d/`, `pf/`, `ipsec/`).
 //! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
@@ -19,9 +21,11 @@ pub mod command;
 pub mod exec;
 pub mod fake;
 pub mod keygen;
+pub mod linknet;
 pub mod lint;
 pub mod model;
 pub mod monitor;
 pub mod plan;
 pub mod render;
 pub mod site;
+pub mod sitepath;

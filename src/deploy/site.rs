@@ -36,7 +36,14 @@ pub struct SiteSection {
     pub anycast: Option<S<AnycastDef>>,
     /// `[site.monitor]`: health checks and damping of `vpnjail monitor`.
     pub monitor: Option<S<MonitorDef>>,
+    /// The network `[[link]]`s without `inner` take their addresses from
+    /// (default [`DEFAULT_LINK_NETWORK`]).
+    pub link_network: Option<S<String>>,
 }
+
+/// `[site] link_network` when absent: a private /24 for the inner addresses
+/// of links that do not give their own.
+pub const DEFAULT_LINK_NETWORK: &str = "172.31.255.0/24";
 
 /// `[site] anycast = { ... }`: a second bridge on every host for the
 /// addresses of replicated vpn jails.
@@ -127,7 +134,8 @@ pub struct LinkDef {
     pub hosts: S<Vec<S<String>>>,
     pub mode: S<String>,
     pub reqid: S<i64>,
-    pub inner: S<Vec<S<String>>>,
+    /// Absent: two addresses allocated from `[site] link_network`.
+    pub inner: Option<S<Vec<S<String>>>>,
     pub psk_file: Option<S<String>>,
     pub cipher: Option<S<String>>,
     pub spi: Option<S<Vec<S<i64>>>>,

