@@ -10,5 +10,7 @@
 //!   the UDP/TCP server that acts on it.
 //! - [`deploy`] is the `vpnjail` deployment tool: the site model, the renderers
 //!   and the command executor.
+//! - [`completions`] writes both binaries' shell completion scripts.
+pub mod completions;
 pub mod deploy;
 pub mod proxy;

@@ -62,3 +62,48 @@ fn keygen_works_without_flags_and_the_key_file_is_accepted() {
         assert!(ok, "{args:?}: {out}{err}");
     }
 }
+
+/// Each shell's script names every subcommand, and the shell itself parses it.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let subcommands: &[(&str, &[&str])] = &[
+        (
+            VPNJAIL,
+            &[
+                "check", "render", "plan", "create", "destroy", "pf", "keygen", "monitor", "ipsec",
+            ],
+        ),
+        (VPNDNS, &["run", "check", "explain"]),
+    ];
+    for (bin, subs) in subcommands {
+        for shell in ["bash", "zsh", "fish"] {
+            let (ok, out, err) = run(bin, &["completions", shell]);
+            assert!(ok, "{bin} {shell}: {err}");
+            for s in *subs {
+                assert!(out.contains(s), "{bin} {shell}: no {s}");
+            }
+            // Syntax-check with the shell when it is installed.
+            let check: &[&str] = match shell {
+                "bash" => &["bash", "-n"],
+                "zsh" => &["zsh", "-n"],
+                _ => &["fish", "--no-execute"],
+            };
+            let file =
+                std::env::temp_dir().join(format!("vpnjail-compl-{}-{shell}", std::process::id()));
+            std::fs::write(&file, &out).expect("write");
+            if let Ok(o) = Command::new(check[0]).args(&check[1..]).arg(&file).output() {
+                assert!(
+                    o.status.success(),
+                    "{bin} {shell}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+        let (ok, _, err) = run(bin, &["completions", "sh"]);
+        assert!(
+            !ok && err.contains("possible values: bash, zsh, fish"),
+            "{err}"
+        );
+    }
+}

@@ -61,6 +61,11 @@ enum Command {
         #[arg(default_value = "A")]
         qtype: String,
     },
+    /// Print a completion script for SHELL (bash, zsh or fish) on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: vpndns::completions::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +93,11 @@ fn main() -> ExitCode {
         } => load(&cli.config)
             .and_then(|e| check::explain(&e, client, &name, &qtype).map_err(anyhow::Error::msg))
             .map(|line| println!("{line}")),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            vpndns::completions::print(shell, &mut Cli::command(), "vpndns")
+                .map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

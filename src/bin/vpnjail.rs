@@ -156,6 +156,15 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Print a completion script for SHELL (bash, zsh or fish) on standard output.
+    #[command(after_help = "Examples:
+  vpnjail completions bash > /usr/local/share/bash-completion/completions/vpnjail
+  vpnjail completions zsh > /usr/local/share/zsh/site-functions/_vpnjail
+  vpnjail completions fish > ~/.config/fish/completions/vpnjail.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: vpndns::completions::Shell,
+    },
     /// Install the ipsec jail's swanctl.conf / ipsec.conf and load it
     /// (swanctl --load-all, setkey -f) inside the running ipsec jail.
     Ipsec {
@@ -266,6 +275,11 @@ fn main() -> ExitCode {
             };
             vpndns::deploy::keygen::key_file(c)
                 .map(|k| print!("{k}"))
+                .map_err(anyhow::Error::from)
+        }
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            vpndns::completions::print(shell, &mut Cli::command(), "vpnjail")
                 .map_err(anyhow::Error::from)
         }
         Cmd::Ipsec {
