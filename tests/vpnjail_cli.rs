@@ -107,3 +107,120 @@ fn completions_for_bash_zsh_and_fish() {
         );
     }
 }
+
+fn man(page: &str) -> String {
+    std::fs::read_to_string(format!("{}/man/{page}", env!("CARGO_MANIFEST_DIR"))).expect("man page")
+}
+
+/// The subcommands listed under "Commands:" in `--help`, without `help`.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every `-x` and `--long` flag in the Options section of `--help`.
+fn flags(help: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in help
+        .lines()
+        .skip_while(|l| !l.starts_with("Options:"))
+        .skip(1)
+    {
+        let l = l.trim_start();
+        if !l.starts_with('-') {
+            continue;
+        }
+        for word in l
+            .split([' ', ','])
+            .take_while(|w| w.starts_with('-') || w.starts_with('<') || w.is_empty())
+        {
+            let word = word.trim_end_matches("...");
+            if let Some(long) = word.strip_prefix("--") {
+                out.push(format!("Fl -{long}"));
+            } else if let Some(short) = word.strip_prefix('-') {
+                out.push(format!("Fl {short}"));
+            }
+        }
+    }
+    out
+}
+
+/// The man pages cannot drift from the programs: every subcommand and every
+/// flag `--help` shows is in the page.
+#[test]
+fn man_pages_name_every_subcommand_and_flag() {
+    for (bin, page) in [(VPNJAIL, "vpnjail.8"), (VPNDNS, "vpndns.8")] {
+        let text = man(page);
+        let (ok, top, _) = run(bin, &["--help"]);
+        assert!(ok);
+        let subs = subcommands(&top);
+        assert!(subs.len() >= 3, "{bin}: {subs:?}");
+        let mut missing = Vec::new();
+        for f in flags(&top) {
+            if !text.contains(&f) {
+                missing.push(format!("{f} (global)"));
+            }
+        }
+        for sub in &subs {
+            if !text.contains(&format!(".It Cm {sub}")) {
+                missing.push(format!(".It Cm {sub}"));
+            }
+            let (ok, help, err) = run(bin, &[sub, "--help"]);
+            assert!(ok, "{sub}: {err}");
+            for f in flags(&help) {
+                if !text.contains(&f) {
+                    missing.push(format!("{f} (of {sub})"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "man/{page} lacks: {missing:?}");
+    }
+}
+
+/// Every key documented in docs/site.md is in vpnjail.toml(5).
+#[test]
+fn site_man_page_names_every_key_of_docs_site_md() {
+    let doc = std::fs::read_to_string(format!("{}/docs/site.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("site.md");
+    let text = man("vpnjail.toml.5");
+    let keys: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|k| !k.contains(['/', '.', ' ']))
+        .collect();
+    assert!(keys.len() > 30, "{keys:?}");
+    let missing: Vec<&&str> = keys
+        .iter()
+        .filter(|k| !text.contains(&format!("Ic {k}")))
+        .collect();
+    assert!(missing.is_empty(), "man/vpnjail.toml.5 lacks {missing:?}");
+}
+
+/// mandoc -Tlint -W warning is clean (CI also runs it; skipped without mandoc).
+#[test]
+fn man_pages_pass_mandoc_lint() {
+    let dir = format!("{}/man", env!("CARGO_MANIFEST_DIR"));
+    for page in ["vpndns.8", "vpndns.toml.5", "vpnjail.8", "vpnjail.toml.5"] {
+        let Ok(o) = Command::new("mandoc")
+            .args(["-Tlint", "-W", "warning"])
+            .arg(format!("{dir}/{page}"))
+            .output()
+        else {
+            eprintln!("mandoc is not installed: skipped");
+            return;
+        };
+        let said =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.success() && said.trim().is_empty(),
+            "{page}: {said}"
+        );
+    }
+}
