@@ -156,6 +156,20 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Draw the site: hosts with their bridges and jails, IPsec links (and
+    /// BGP), GRE tunnels and clients, which vpn jail each service jail leaves
+    /// through, replicas. SVG (written by vpnjail itself) or Graphviz dot, on
+    /// standard output.
+    #[command(after_help = "Examples:
+  vpnjail diagram --site site.toml > site.svg
+  vpnjail diagram --site site.toml --format dot | dot -Tpng > site.png")]
+    Diagram {
+        #[command(flatten)]
+        site: SiteArg,
+        /// svg (default) or dot.
+        #[arg(long, value_enum, default_value = "svg")]
+        format: DiagramFormat,
+    },
     /// Print a completion script for SHELL (bash, zsh or fish) on standard output.
     #[command(after_help = "Examples:
   vpnjail completions bash > /usr/local/share/bash-completion/completions/vpnjail
@@ -177,6 +191,12 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DiagramFormat {
+    Svg,
+    Dot,
 }
 
 /// The setkey ciphers, spelled as in the site file's `cipher` key.
@@ -277,6 +297,18 @@ fn main() -> ExitCode {
                 .map(|k| print!("{k}"))
                 .map_err(anyhow::Error::from)
         }
+        Cmd::Diagram { site, format } => vpndns::deploy::check::load(&site.path)
+            .map_err(anyhow::Error::from)
+            .map(|s| {
+                let p = vpndns::deploy::diagram::picture(&s);
+                print!(
+                    "{}",
+                    match format {
+                        DiagramFormat::Svg => vpndns::deploy::diagram::svg::render(&p),
+                        DiagramFormat::Dot => vpndns::deploy::diagram::dot::render(&p),
+                    }
+                );
+            }),
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             vpndns::completions::print(shell, &mut Cli::command(), "vpnjail")

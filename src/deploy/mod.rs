@@ -13,11 +13,14 @@
 //! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
 //!   decides which steps create or destroy a jail, and [`exec`] is the one
 //!   executor that runs, prints (dry-run) or records them.
+//! - [`diagram`] draws a validated site (`vpnjail diagram`): what the picture
+//!   shows, then SVG (written by us) or Graphviz dot.
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
 pub mod check;
 pub mod command;
+pub mod diagram;
 pub mod exec;
 pub mod fake;
 pub mod keygen;

@@ -129,17 +129,17 @@ fn label(array: &str, i: usize, item: &Spanned<DeValue<'_>>) -> String {
     if let Some(DeValue::String(n)) = get("name").map(|v| v.get_ref()) {
         return format!("[{n}]");
     }
-    if array == "link" {
-        if let Some(DeValue::Array(hs)) = get("hosts").map(|v| v.get_ref()) {
-            let names: Vec<&str> = hs
-                .iter()
-                .filter_map(|h| match h.get_ref() {
-                    DeValue::String(s) => Some(s.as_ref()),
-                    _ => None,
-                })
-                .collect();
-            return format!("[{i}] ({})", names.join("–"));
-        }
+    if array == "link"
+        && let Some(DeValue::Array(hs)) = get("hosts").map(|v| v.get_ref())
+    {
+        let names: Vec<&str> = hs
+            .iter()
+            .filter_map(|h| match h.get_ref() {
+                DeValue::String(s) => Some(s.as_ref()),
+                _ => None,
+            })
+            .collect();
+        return format!("[{i}] ({})", names.join("–"));
     }
     format!("[{i}]")
 }
