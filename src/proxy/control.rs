@@ -186,7 +186,7 @@ fn cached(
         None,
         Some(super::wire::Edns {
             udp_size: 1232,
-            dnssec_ok: false,
+            ..Default::default()
         }),
     ]
     .into_iter()
