@@ -14,7 +14,7 @@ use std::time::Instant;
 use std::sync::atomic::Ordering;
 
 use rand::rngs::ThreadRng;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing::{debug, warn};
 
 use super::answer;
@@ -42,6 +42,10 @@ struct Worker {
     /// means one `sendmmsg` for them and one wake-up for their answers; the
     /// next batch gets a fresh socket on a new random port.
     batch_socket: Cell<Option<[Option<usize>; 2]>>,
+    /// When the expiry task wakes next, and how to wake it sooner: a hedge
+    /// point can come before the timeouts already waited for.
+    next_wake: Cell<Option<Instant>>,
+    wake: Notify,
 }
 
 /// Runs a worker on the current thread until `shutdown` turns true and every
@@ -92,6 +96,8 @@ impl Worker {
             inflight: RefCell::new(InFlight::new(capacity)),
             rng: RefCell::new(rand::rng()),
             batch_socket: Cell::new(None),
+            next_wake: Cell::new(None),
+            wake: Notify::new(),
         })
     }
 
@@ -187,6 +193,10 @@ impl Worker {
             }
             slot
         };
+        if self.next_wake.get().is_none_or(|w| wake < w) {
+            self.next_wake.set(Some(wake));
+            self.wake.notify_one();
+        }
         match slot {
             Some(i) => self.queue_upstream(i, up),
             None => {
@@ -364,7 +374,11 @@ impl Worker {
             let next = self.inflight.borrow_mut().next_deadline();
             let timeout = self.shared.engine.load().config.server.timeout;
             let wake = next.unwrap_or_else(|| Instant::now() + timeout);
-            tokio::time::sleep_until(wake.into()).await;
+            self.next_wake.set(Some(wake));
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = self.wake.notified() => {}
+            }
             let now = Instant::now();
             loop {
                 let expired = self.inflight.borrow_mut().pop_expired(now);
@@ -431,6 +445,10 @@ impl Worker {
                 Some(after) => (now + after, true),
                 None => (now + timeout, false),
             };
+            if self.next_wake.get().is_none_or(|w| wake < w) {
+                self.next_wake.set(Some(wake));
+                self.wake.notify_one();
+            }
             inflight.advance(&mut *rng, i, wake, hedge_due)
         };
         if next.is_some() {

@@ -5,7 +5,8 @@
 //! The table is owned by one worker thread: no locks. Slots, their query
 //! buffers and the deadline queue are allocated once and reused.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -186,8 +187,9 @@ pub struct InFlight {
     free: Vec<u32>,
     /// Upstream ID → slot index + 1 (0: none).
     by_id: Vec<u32>,
-    /// (deadline, slot, generation), in the order they were set.
-    deadlines: VecDeque<(Instant, u32, u32)>,
+    /// (deadline, slot, generation), earliest first: hedge points and
+    /// timeouts differ in length, so they are not in the order they were set.
+    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     capacity: usize,
     live: usize,
     /// Attempts in flight per upstream socket index.
@@ -205,7 +207,7 @@ impl InFlight {
             slots: Vec::new(),
             free: Vec::new(),
             by_id: vec![0; 1 << 16],
-            deadlines: VecDeque::with_capacity(capacity),
+            deadlines: BinaryHeap::with_capacity(capacity),
             capacity,
             live: 0,
             socket_users: Vec::new(),
@@ -305,7 +307,7 @@ impl InFlight {
         s.socket = NO_SOCKET;
         s.earlier = None;
         s.hedge_due = hedge_due;
-        self.deadlines.push_back((deadline, i, s.generation));
+        self.deadlines.push(Reverse((deadline, i, s.generation)));
         self.live += 1;
         Some(i)
     }
@@ -387,26 +389,26 @@ impl InFlight {
 
     /// The earliest deadline still pending.
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(&(when, i, generation)) = self.deadlines.front() {
+        while let Some(&Reverse((when, i, generation))) = self.deadlines.peek() {
             if self.slots[i as usize].generation == generation {
                 return Some(when);
             }
-            self.deadlines.pop_front();
+            self.deadlines.pop();
         }
         None
     }
 
     /// The next query whose deadline is at or before `now`.
     pub fn pop_expired(&mut self, now: Instant) -> Option<u32> {
-        while let Some(&(when, i, generation)) = self.deadlines.front() {
+        while let Some(&Reverse((when, i, generation))) = self.deadlines.peek() {
             if self.slots[i as usize].generation != generation {
-                self.deadlines.pop_front();
+                self.deadlines.pop();
                 continue;
             }
             if when > now {
                 return None;
             }
-            self.deadlines.pop_front();
+            self.deadlines.pop();
             return Some(i);
         }
         None
@@ -467,7 +469,7 @@ impl InFlight {
         s.sent_at = Instant::now();
         s.hedge_due = hedge_due;
         s.generation = s.generation.wrapping_add(1);
-        self.deadlines.push_back((deadline, i, s.generation));
+        self.deadlines.push(Reverse((deadline, i, s.generation)));
         if !keep_current {
             self.release(socket);
         }
