@@ -58,7 +58,10 @@ fn metric(b: &Block, line_start: &str) -> f64 {
 
 /// A raw query for `name` type A with ID `id` and RD, optionally with an OPT
 /// record of EDNS `version` carrying `options` (code, data).
-fn raw_query(id: u16, name: &str, edns: Option<(u8, &[(u16, &[u8])])>) -> Vec<u8> {
+/// EDNS options: (code, data).
+type Options<'a> = &'a [(u16, &'a [u8])];
+
+fn raw_query(id: u16, name: &str, edns: Option<(u8, Options)>) -> Vec<u8> {
     let mut m = id.to_be_bytes().to_vec();
     m.extend_from_slice(&[0x01, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())]);
     for label in name.split('.').filter(|l| !l.is_empty()) {
