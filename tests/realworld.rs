@@ -402,14 +402,11 @@ fn a_silent_first_forwarder_is_hedged_around_p99_under_300ms() {
     let silent = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Silent);
     let good = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
     let config = format!(
-        "{}{}{}{}",
+        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = [\"silent\", \"good\"]\n",
         head(&b, "timeout = \"1500ms\""),
         forwarder("silent", silent.addr),
         forwarder("good", good.addr),
-        format!(
-            "[[policy]]\nsource = [\"{}\"]\nforward = [\"silent\", \"good\"]\n",
-            b.net()
-        ),
+        b.net(),
     );
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut udp = Vec::new();
