@@ -51,6 +51,7 @@ fn query(s: &str) -> Query {
         name: name(s),
         question_end: 0,
         edns: None,
+        ..Query::default()
     }
 }
 

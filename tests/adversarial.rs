@@ -114,16 +114,17 @@ fn thousands_in_flight_never_share_an_upstream_id() {
         .filter(|w| w[1].0.wrapping_sub(w[0].0) < 16)
         .count();
     assert!(steps < seen.len() / 50, "{steps} small steps between IDs");
-    // Spread over the worker's upstream sockets, each a random port.
+    // Spread over the workers' pools of upstream sockets, each a random
+    // port, with no port carrying much of the flood.
     let mut ports: HashMap<u16, usize> = HashMap::new();
     for (_, from) in &seen {
         *ports.entry(from.port()).or_default() += 1;
     }
-    assert!(ports.len() >= 4, "source ports: {ports:?}");
+    assert!(ports.len() >= 16, "source ports: {ports:?}");
     for (port, n) in &ports {
         assert!(
-            *n >= seen.len() / 10,
-            "port {port} carried only {n} of {}: {ports:?}",
+            *n <= seen.len() / 4,
+            "port {port} carried {n} of {}: {ports:?}",
             seen.len()
         );
         assert_ne!(*port, 5353);
@@ -284,12 +285,17 @@ fn forged_replayed_and_late_responses_are_dropped() {
         let r = respond(&other, evil, ResponseCode::NoError, false);
         upstream.socket.send_to(&r, proxy_socket).unwrap();
     }
+    // Right address, port and question, an ID not in flight.
+    let mut wrong_id = forged.clone();
+    wrong_id[0] ^= 0x55;
+    upstream.socket.send_to(&wrong_id, proxy_socket).unwrap();
     assert!(
         answers(&client, Duration::from_millis(300)).is_empty(),
         "no forgery reaches the client"
     );
 
-    // The real answer, then a replay of it and a forgery with the same ID.
+    // The real answer, then a replay of it and a forgery with the same ID
+    // (these reach a closed port: the socket is replaced once answered).
     let real_answer = respond(&sent, good, ResponseCode::NoError, false);
     upstream.socket.send_to(&real_answer, proxy_socket).unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -315,8 +321,8 @@ fn forged_replayed_and_late_responses_are_dropped() {
     let log = p.log_text();
     let dropped = log.matches("dropped a datagram").count();
     assert!(
-        dropped >= 7,
-        "each forgery, replay and late answer is dropped and logged ({dropped}):\n{log}"
+        dropped >= 5,
+        "each forgery is dropped and logged ({dropped}):\n{log}"
     );
     for why in ["WrongSource", "WrongQuestion", "UnknownId"] {
         assert!(log.contains(why), "{why} in:\n{log}");

@@ -131,9 +131,11 @@ fn failover_on_timeout_then_servfail_when_all_are_down() {
     let r = ask(p.addr, ip(&b, 17), "www.example.com.", RecordType::A);
     let took = t.elapsed();
     assert_eq!(addresses(&r), vec![IpAddr::V4(live.answer)]);
+    // Not the whole 300 ms timeout: after the 50 ms hedge floor (no round
+    // trip measured yet) the next forwarder is asked too.
     assert!(
-        took >= Duration::from_millis(280),
-        "the dead forwarder was given its timeout: {took:?}"
+        took >= Duration::from_millis(45) && took < Duration::from_millis(280),
+        "the dead forwarder was hedged around: {took:?}"
     );
     assert_eq!((dead.udp_count(), live.udp_count()), (1, 1));
 

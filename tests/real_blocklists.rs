@@ -20,6 +20,7 @@ fn decide<'e>(engine: &'e Engine, name: &str) -> Decision<'e> {
         name: Name::from_text(name).unwrap(),
         question_end: 0,
         edns: None,
+        ..Query::default()
     };
     engine.decide("10.0.0.1".parse::<IpAddr>().unwrap(), &q)
 }

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vpndns::proxy::policy::Forwarder;
 use vpndns::proxy::health::HealthConfig;
-use vpndns::proxy::upstream::{InFlight, Mismatch, Origin, Targets};
+use vpndns::proxy::upstream::{InFlight, Mismatch, Origin, Targets, Which};
 use vpndns::proxy::wire;
 
 /// `www.Example.com` A with EDNS.
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         client: "127.0.0.9:4000".parse().expect("fixed"),
         listener: 0,
     };
-    let Some(i) = table.insert(&mut rng, origin, asked, &q, targets, Instant::now()) else {
+    let Some(i) = table.insert(&mut rng, origin, asked, &q, targets, Instant::now(), false) else {
         panic!("an empty table takes a query");
     };
     table.set_socket(i, 1);
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
     } else if !reference(&resp, &table.slot(i).query, qend) {
         Err(Mismatch::WrongQuestion)
     } else {
-        Ok(i)
+        Ok((i, Which::Current))
     };
     assert_eq!(got, expected);
     assert_eq!(

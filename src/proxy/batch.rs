@@ -51,7 +51,8 @@ impl UdpSocket {
         self.0.get_ref().local_addr()
     }
 
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+    /// The descriptor, for system calls on it (it stays owned here).
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.0.get_ref().as_raw_fd()
     }
 }
@@ -234,6 +235,12 @@ impl SendBatch {
     /// Sends everything, each datagram from `sockets[its index]`. Datagrams
     /// the kernel will not take now are dropped, as UDP may.
     pub fn flush(&mut self, sockets: &[UdpSocket]) {
+        self.flush_by(|i| sockets.get(i).map(|s| s.as_raw_fd()))
+    }
+
+    /// As [`flush`](Self::flush), each datagram from the descriptor `fd`
+    /// gives for its index (none: dropped).
+    pub fn flush_by(&mut self, fd: impl Fn(usize) -> Option<std::os::fd::RawFd>) {
         let mut done = [false; BATCH];
         for first in 0..self.count {
             if done[first] {
@@ -267,7 +274,7 @@ impl SendBatch {
                 hdrs[n].write(h);
                 n += 1;
             }
-            let Some(sock) = sockets.get(socket) else {
+            let Some(sock) = fd(socket) else {
                 continue;
             };
             // No readiness tracking for sends: a non-blocking sendmmsg takes
@@ -278,7 +285,7 @@ impl SendBatch {
                 // and addresses that live until we return.
                 let r = unsafe {
                     libc::sendmmsg(
-                        sock.as_raw_fd(),
+                        sock,
                         hdrs[sent..].as_mut_ptr().cast(),
                         (n - sent) as _,
                         libc::MSG_DONTWAIT,

@@ -23,15 +23,18 @@ use super::config::CacheConfig;
 use super::name::Name;
 use super::wire::{self, Query, Rcode, TYPE_OPT, TYPE_SOA};
 
-/// Query bits that change an answer: RD, CD, DO, and whether EDNS was used.
+/// Query bits that change an answer: RD, CD, DO, AD (RFC 6840 §5.7: AD in
+/// a query asks for AD in the answer), and whether EDNS was used. Whatever
+/// else changes it keeps the query out of the cache (`Query::cacheable`).
 pub fn query_flags(msg: &[u8], q: &Query) -> u8 {
     let rd = msg[2] & 0x01;
     let cd = (msg[3] & 0x10) >> 3;
+    let ad = (msg[3] & 0x20) >> 1;
     let (edns, dnssec_ok) = match q.edns {
         Some(e) => (4, if e.dnssec_ok { 8 } else { 0 }),
         None => (0, 0),
     };
-    rd | cd | edns | dnssec_ok
+    rd | cd | edns | dnssec_ok | ad
 }
 
 /// A cache key, owned.
@@ -243,6 +246,47 @@ impl Cache {
         now: Instant,
         out: &mut Vec<u8>,
     ) -> bool {
+        self.answer(upstream, msg, q, limit, now, None, out)
+    }
+
+    /// As [`serve`](Self::serve), from an entry expired less than
+    /// `serve_stale` ago, with every TTL `stale_ttl` (RFC 8767): for when
+    /// every forwarder of the route failed. Off when `serve_stale` is zero.
+    pub fn serve_stale(
+        &self,
+        upstream: SocketAddr,
+        msg: &[u8],
+        q: &Query,
+        limit: usize,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        !self.config.serve_stale.is_zero()
+            && self.answer(
+                upstream,
+                msg,
+                q,
+                limit,
+                now,
+                Some(self.config.stale_ttl),
+                out,
+            )
+    }
+
+    /// The lookup of `serve` and `serve_stale`: with `stale_ttl`, any entry
+    /// still inside the stale window, else only a fresh one. An entry past
+    /// the stale window is removed.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        upstream: SocketAddr,
+        msg: &[u8],
+        q: &Query,
+        limit: usize,
+        now: Instant,
+        stale_ttl: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let Some(shards) = &self.shards else {
             return false;
         };
@@ -257,8 +301,13 @@ impl Cache {
             return false;
         };
         if now >= entry.expires {
-            shards.remove(&key);
-            return false;
+            if now >= entry.expires + self.config.serve_stale {
+                shards.remove(&key);
+                return false;
+            }
+            if stale_ttl.is_none() {
+                return false;
+            }
         }
         if usize::from(entry.msg_len) > limit || entry.question_end as usize != q.question_end {
             return false;
@@ -274,7 +323,11 @@ impl Cache {
             .min(u64::from(u32::MAX)) as u32;
         for at in entry.ttl_offsets() {
             let ttl = u32::from_be_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]);
-            out[at..at + 4].copy_from_slice(&ttl.saturating_sub(age).to_be_bytes());
+            let ttl = match stale_ttl {
+                Some(stale) => stale.min(ttl),
+                None => ttl.saturating_sub(age),
+            };
+            out[at..at + 4].copy_from_slice(&ttl.to_be_bytes());
         }
         true
     }
@@ -561,7 +614,7 @@ mod tests {
             ),
             "expired"
         );
-        assert_eq!(cache.len(), 0, "an expired entry is dropped when met");
+        assert_eq!(cache.len(), 1, "an expired entry is kept for serve-stale");
     }
 
     #[test]
@@ -672,6 +725,38 @@ mod tests {
         );
         cache.flush();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn expired_entries_serve_stale_only_when_asked_and_only_in_the_window() {
+        let cache = Cache::new(&CacheConfig {
+            serve_stale: Duration::from_secs(60),
+            stale_ttl: 30,
+            ..config(100)
+        });
+        let q = query("www.example.com", TYPE_A, None);
+        let pq = parse_query(&q).unwrap();
+        let (a, b) = (VPN_A.parse().unwrap(), VPN_B.parse().unwrap());
+        let t0 = Instant::now();
+        cache.store(a, &q, &pq, &response(&q, Some(300), 0), t0);
+        let mut out = Vec::new();
+        let later = t0 + Duration::from_secs(310);
+        assert!(!cache.serve(a, &q, &pq, 512, later, &mut out), "expired");
+        assert!(cache.serve_stale(a, &q, &pq, 512, later, &mut out));
+        assert_eq!(ttls(&out), vec![30]);
+        assert!(
+            !cache.serve_stale(b, &q, &pq, 512, later, &mut out),
+            "only the upstream that answered"
+        );
+        let gone = t0 + Duration::from_secs(361);
+        assert!(!cache.serve_stale(a, &q, &pq, 512, gone, &mut out));
+        assert!(cache.is_empty(), "removed past the stale window");
+        let off = Cache::new(&CacheConfig {
+            serve_stale: Duration::ZERO,
+            ..config(100)
+        });
+        off.store(a, &q, &pq, &response(&q, Some(300), 0), t0);
+        assert!(!off.serve_stale(a, &q, &pq, 512, later, &mut out));
     }
 
     #[test]

@@ -117,9 +117,26 @@ pub fn query_for(name: &str, qtype: &str) -> Result<Query, String> {
 pub fn explain(engine: &Engine, client: IpAddr, name: &str, qtype: &str) -> Result<String, String> {
     let q = query_for(name, qtype)?;
     let decision = engine.decide(client, &q);
-    Ok(format!(
+    let mut text = format!(
         "{client} asks {} {}: {decision}",
         q.name,
         RecordType::from(q.qtype)
-    ))
+    );
+    if matches!(decision, crate::proxy::engine::Decision::Forward { .. }) {
+        text.push_str(&stale_note(&engine.config.cache));
+    }
+    Ok(text)
+}
+
+/// What happens to a forwarded query when every forwarder fails.
+pub fn stale_note(cache: &crate::proxy::config::CacheConfig) -> String {
+    if cache.serve_stale.is_zero() || cache.size == 0 {
+        "; if every forwarder fails: SERVFAIL (serve_stale off)".into()
+    } else {
+        format!(
+            "; if every forwarder fails: a cached answer of the same forwarders up to {}s past expiry, TTL {} (serve_stale), else SERVFAIL",
+            cache.serve_stale.as_secs(),
+            cache.stale_ttl
+        )
+    }
 }

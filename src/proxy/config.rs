@@ -112,6 +112,9 @@ pub struct ServerConfig {
     pub client_rate: u32,
     /// Queries a client may send at once above its rate.
     pub client_burst: u32,
+    /// Whether a client's EDNS Client Subnet option is removed before a
+    /// query is forwarded (`ecs = "strip"`, the default) or passed on.
+    pub strip_ecs: bool,
 }
 
 /// `[static]`.
@@ -145,6 +148,11 @@ pub struct CacheConfig {
     pub negative_ttl: u32,
     /// Suffix → forced TTL.
     pub ttl_override: Vec<(Name, u32)>,
+    /// How long past expiry an entry may still answer when every forwarder
+    /// of the route fails (RFC 8767); zero: never.
+    pub serve_stale: Duration,
+    /// The TTL of a stale answer.
+    pub stale_ttl: u32,
 }
 
 impl Default for CacheConfig {
@@ -155,6 +163,8 @@ impl Default for CacheConfig {
             max_ttl: 86_400,
             negative_ttl: 300,
             ttl_override: Vec::new(),
+            serve_stale: Duration::from_secs(86_400),
+            stale_ttl: 30,
         }
     }
 }
@@ -212,6 +222,8 @@ struct RawCache {
     min_ttl: Option<u32>,
     max_ttl: Option<u32>,
     negative_ttl: Option<u32>,
+    serve_stale: Option<Spanned<String>>,
+    stale_ttl: Option<u32>,
     #[serde(default)]
     ttl_override: BTreeMap<String, Spanned<u32>>,
 }
@@ -239,6 +251,7 @@ struct RawServer {
     tcp_max_per_client: Option<usize>,
     client_rate: Option<u32>,
     client_burst: Option<u32>,
+    ecs: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -421,7 +434,7 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`.
+/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`, `"2h"`, `"1d"`.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -431,6 +444,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "ms" => num / 1000.0,
         "s" => num,
         "m" => num * 60.0,
+        "h" => num * 3600.0,
+        "d" => num * 86_400.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(secs).ok()
@@ -736,6 +751,11 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         max_ttl: raw.cache.max_ttl.unwrap_or(defaults.max_ttl),
         negative_ttl: raw.cache.negative_ttl.unwrap_or(defaults.negative_ttl),
         ttl_override,
+        serve_stale: match &raw.cache.serve_stale {
+            Some(s) if parse_duration(s.get_ref()) == Some(Duration::ZERO) => Duration::ZERO,
+            s => c.duration(s, "serve_stale", defaults.serve_stale),
+        },
+        stale_ttl: raw.cache.stale_ttl.unwrap_or(defaults.stale_ttl),
     };
     if cache.min_ttl > cache.max_ttl {
         c.problems.push(Problem {
@@ -828,6 +848,17 @@ fn check_server(c: &mut Checker, raw: &RawServer) -> ServerConfig {
         client_burst: raw
             .client_burst
             .unwrap_or_else(|| raw.client_rate.unwrap_or(0).saturating_mul(2).max(1)),
+        strip_ecs: match raw.ecs.as_ref().map(|e| (e.span(), e.get_ref().as_str())) {
+            None | Some((_, "strip")) => true,
+            Some((_, "pass")) => false,
+            Some((span, other)) => {
+                c.error(
+                    span,
+                    format!("ecs: expected \"strip\" or \"pass\", found {other:?}"),
+                );
+                true
+            }
+        },
     }
 }
 
@@ -998,6 +1029,7 @@ exempt = ["10.0.0.0/40"]
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2 s"), Some(Duration::from_secs(2)));
         assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("ms"), None);
     }

@@ -168,6 +168,13 @@ async fn policy(State(h): State<Handle>, Query(params): Query<HashMap<String, St
                 })
                 .collect();
             v["try_in_order"] = json!(order);
+            let c = &engine.config.cache;
+            v["serve_stale"] = json!({
+                "enabled": !c.serve_stale.is_zero() && c.size > 0,
+                "window_secs": c.serve_stale.as_secs(),
+                "stale_ttl": c.stale_ttl,
+                "explanation": check::stale_note(c).trim_start_matches("; "),
+            });
         }
         _ => {}
     }
@@ -186,7 +193,7 @@ fn cached(
         None,
         Some(super::wire::Edns {
             udp_size: 1232,
-            dnssec_ok: false,
+            ..Default::default()
         }),
     ]
     .into_iter()

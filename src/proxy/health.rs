@@ -118,7 +118,14 @@ pub struct Health {
     /// Up/down transitions.
     pub changes: AtomicU64,
     pub latency: Latency,
+    /// Smoothed round-trip time in microseconds (RFC 6298's 1/8 gain);
+    /// 0 until the first answer.
+    srtt_micros: AtomicU32,
 }
+
+/// The least a hedge waits: loopback and LAN forwarders answer in well under
+/// this, so a hedge only fires for a forwarder that is really late.
+pub const HEDGE_FLOOR: Duration = Duration::from_millis(50);
 
 impl Default for Health {
     fn default() -> Self {
@@ -130,6 +137,7 @@ impl Default for Health {
             timeouts: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             latency: Latency::default(),
+            srtt_micros: AtomicU32::new(0),
         }
     }
 }
@@ -150,9 +158,34 @@ impl Health {
         self.queries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The smoothed round-trip time, if an answer has been seen.
+    pub fn srtt(&self) -> Option<Duration> {
+        match self.srtt_micros.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(u64::from(us))),
+        }
+    }
+
+    /// How long a query to this forwarder waits before it is also sent to
+    /// the next one: max(3 × SRTT, 50 ms), at most `timeout` (then no hedge).
+    pub fn hedge_after(&self, timeout: Duration) -> Duration {
+        let srtt = self.srtt().unwrap_or_default();
+        (srtt * 3).max(HEDGE_FLOOR).min(timeout)
+    }
+
     /// An answer came back after `latency`. Logs a transition to up.
     pub fn succeeded(&self, config: &HealthConfig, who: (&str, SocketAddr), latency: Duration) {
         self.latency.observe(latency);
+        // Load then store: two workers racing lose one sample, no more.
+        let sample = latency.as_micros().clamp(1, u128::from(u32::MAX)) as u64;
+        let old = u64::from(self.srtt_micros.load(Ordering::Relaxed));
+        let srtt = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.srtt_micros
+            .store(srtt.clamp(1, u64::from(u32::MAX)) as u32, Ordering::Relaxed);
         self.failures.store(0, Ordering::Relaxed);
         if self.is_up() {
             return;
@@ -197,6 +230,7 @@ impl Health {
             .store(old.down.load(Ordering::Relaxed), Ordering::Relaxed);
         copy32(&self.failures, &old.failures);
         copy32(&self.successes, &old.successes);
+        copy32(&self.srtt_micros, &old.srtt_micros);
         copy64(&self.queries, &old.queries);
         copy64(&self.timeouts, &old.timeouts);
         copy64(&self.changes, &old.changes);
@@ -299,6 +333,30 @@ mod tests {
         assert!(h.is_up());
         assert_eq!(h.changes.load(Ordering::Relaxed), 2);
         assert_eq!(h.timeouts.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn hedge_waits_three_smoothed_rtts_between_the_floor_and_the_timeout() {
+        let (config, h) = (HealthConfig::default(), Health::default());
+        let timeout = Duration::from_millis(1500);
+        assert_eq!(h.srtt(), None);
+        assert_eq!(h.hedge_after(timeout), HEDGE_FLOOR);
+        h.succeeded(&config, WHO, Duration::from_millis(40));
+        assert_eq!(h.srtt(), Some(Duration::from_millis(40)));
+        assert_eq!(h.hedge_after(timeout), Duration::from_millis(120));
+        h.succeeded(&config, WHO, Duration::from_millis(120));
+        assert_eq!(
+            h.srtt(),
+            Some(Duration::from_millis(50)),
+            "(7 × 40 + 120) / 8"
+        );
+        for _ in 0..50 {
+            h.succeeded(&config, WHO, Duration::from_secs(2));
+        }
+        assert_eq!(h.hedge_after(timeout), timeout);
+        let fast = Health::default();
+        fast.succeeded(&config, WHO, Duration::from_micros(200));
+        assert_eq!(fast.hedge_after(timeout), HEDGE_FLOOR);
     }
 
     #[test]

@@ -29,10 +29,12 @@ pub enum Outcome {
     NotImp,
     /// Dropped: the client is over its `client_rate`.
     RateLimited,
+    /// Every forwarder failed; answered from an expired entry (RFC 8767).
+    Stale,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 10] = [
+    const ALL: [Outcome; 11] = [
         Outcome::Static,
         Outcome::Blocked,
         Outcome::LocalOnly,
@@ -43,6 +45,7 @@ impl Outcome {
         Outcome::FormErr,
         Outcome::NotImp,
         Outcome::RateLimited,
+        Outcome::Stale,
     ];
 
     /// The label value.
@@ -58,6 +61,7 @@ impl Outcome {
             Outcome::FormErr => "formerr",
             Outcome::NotImp => "notimp",
             Outcome::RateLimited => "ratelimited",
+            Outcome::Stale => "stale",
         }
     }
 }
@@ -72,8 +76,12 @@ pub enum Protocol {
 /// Process-wide counters (per-forwarder ones live in their health).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    queries: [[AtomicU64; 10]; 2],
+    queries: [[AtomicU64; Outcome::ALL.len()]; 2],
     dropped: [AtomicU64; 3],
+    /// Queries also sent to the next forwarder because the first was late.
+    pub hedged: AtomicU64,
+    /// Idle TCP connections closed to admit a new one (table full).
+    pub tcp_evicted: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
 }
@@ -123,6 +131,17 @@ impl Metrics {
             "vpndns_upstream_dropped",
             "Datagrams from upstream not relayed (late, forged or stray)",
             Samples::Counter(dropped),
+        );
+
+        r.register(
+            "vpndns_hedged",
+            "Queries also sent to the next forwarder because the first was late",
+            Samples::Counter(vec![(Vec::new(), load(&self.hedged))]),
+        );
+        r.register(
+            "vpndns_tcp_evicted",
+            "Idle TCP connections closed to admit a new client when the table was full",
+            Samples::Counter(vec![(Vec::new(), load(&self.tcp_evicted))]),
         );
 
         let (mut sent, mut timeouts, mut up, mut changes, mut latency) =

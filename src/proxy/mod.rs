@@ -6,7 +6,12 @@
 //! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
 //!   through the same upstream, or [`upstream`] forwards it, choosing among
 //!   forwarders by [`health`];
-//! - [`framing`] splits a TCP stream into messages;
+//! - [`pipeline`] is those steps for one query whatever its transport:
+//!   answer, forward, relay, hedge, or give up with a stale answer;
+//! - [`framing`] splits a TCP stream into messages, [`conntable`] bounds
+//!   the TCP connections and evicts the longest idle;
+//! - [`portpool`] keeps the UDP workers' upstream sockets on fresh random
+//!   ports;
 //! - [`udp`] and [`tcp`] are the listeners that run this per packet, and
 //!   [`server`] binds them, drops privileges, reloads and shuts down;
 //! - [`control`] is the HTTP control API, [`metrics`] the counters it exposes.
@@ -16,6 +21,7 @@ pub mod blocklist;
 pub mod cache;
 pub mod check;
 pub mod config;
+pub mod conntable;
 pub mod control;
 pub mod domainset;
 pub mod engine;
@@ -23,7 +29,9 @@ pub mod framing;
 pub mod health;
 pub mod metrics;
 pub mod name;
+pub mod pipeline;
 pub mod policy;
+pub mod portpool;
 pub mod querylog;
 pub mod ratelimit;
 pub mod server;

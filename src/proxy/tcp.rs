@@ -1,11 +1,19 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, several per connection,
 //! answered concurrently and possibly out of order; forwarded queries go
-//! upstream over TCP. Connections are bounded in number and idle time.
+//! upstream over TCP, hedged to the next forwarder when the first is late.
+//! Connections are bounded in number (the longest idle one makes room, see
+//! [`conntable`](super::conntable)) and in idle time. What to answer is
+//! [`pipeline`](super::pipeline)'s call; this file moves the bytes.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,14 +21,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, warn};
 
-use super::answer;
-use super::engine::{Decision, Route};
+use super::conntable::{Admission, ConnTable, Entry};
 use super::framing::{Decoder, MAX_MESSAGE};
-use super::metrics::{Outcome, Protocol};
+use super::metrics::{Metrics, Outcome, Protocol};
+use super::pipeline::{Pipeline, Step, Verdict};
 use super::querylog;
 use super::server::Shared;
 use super::upstream::{self, Targets};
-use super::wire::{self, Rcode, Reject};
+use super::wire::{self, Query};
 
 /// Queries of one connection being answered at once.
 const PER_CONNECTION: usize = 16;
@@ -32,7 +40,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let max = shared.engine.load().config.server.tcp_max_clients;
-    let slots = Arc::new(Semaphore::new(max));
+    let table = ConnTable::new(max);
     let per_client = Arc::new(Mutex::new(HashMap::new()));
     loop {
         let (stream, peer) = tokio::select! {
@@ -46,10 +54,6 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!("tcp: {max} connections open; closing the one from {peer}");
-            continue;
-        };
         let Some(mine) = PerClient::take(
             &per_client,
             peer,
@@ -58,10 +62,22 @@ pub async fn serve(
             debug!("tcp: {peer} already holds its share of connections; closing the new one");
             continue;
         };
+        let entry = match table.admit() {
+            Admission::Admitted(e) => e,
+            Admission::Evicted(e) => {
+                debug!("tcp: {max} connections open; closed the longest idle for {peer}");
+                shared.metrics.tcp_evicted.fetch_add(1, Ordering::Relaxed);
+                e
+            }
+            Admission::Refused => {
+                debug!("tcp: {max} connections open, all busy; closing the one from {peer}");
+                continue;
+            }
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
-            connection(stream, peer, shared).await;
-            drop((permit, mine));
+            connection(stream, peer, shared, &entry).await;
+            drop((entry, mine));
         });
     }
 }
@@ -103,7 +119,7 @@ impl Drop for PerClient {
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, entry: &Entry) {
     let _ = stream.set_nodelay(true);
     let idle = shared.engine.load().config.server.tcp_idle_timeout;
     let (mut rd, mut wr) = stream.into_split();
@@ -138,18 +154,24 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             let Ok(permit) = busy.clone().acquire_owned().await else {
                 break 'read;
             };
-            let (shared, tx) = (shared.clone(), tx.clone());
+            let (shared, tx, guard) = (shared.clone(), tx.clone(), entry.activity.busy());
             tokio::spawn(async move {
                 if let Some(resp) = answer_query(&msg, peer, &shared).await {
                     let _ = tx.send(resp).await;
                 }
-                drop(permit);
+                drop((permit, guard));
             });
         }
         let want = frames.wanted().clamp(1, buf.len());
-        match tokio::time::timeout_at(deadline, rd.read(&mut buf[..want])).await {
-            Ok(Ok(n)) if n > 0 => frames.feed(&buf[..n]),
-            _ => break, // closed, broken or idle
+        tokio::select! {
+            read = tokio::time::timeout_at(deadline, rd.read(&mut buf[..want])) => match read {
+                Ok(Ok(n)) if n > 0 => frames.feed(&buf[..n]),
+                _ => break, // closed, broken or idle
+            },
+            _ = entry.activity.evicted() => {
+                debug!("tcp {peer}: evicted, idle longest with the table full");
+                break;
+            }
         }
     }
     drop(tx);
@@ -160,104 +182,133 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<Vec<u8>> {
     let started = Instant::now();
     let engine = shared.engine.load_full();
-    let metrics = &shared.metrics;
-    if let Some(limiter) = &engine.limiter
-        && !limiter.allow(peer.ip(), started)
-    {
-        metrics.count(Protocol::Tcp, Outcome::RateLimited);
-        return None;
-    }
-    let mut out = Vec::new();
-    let q = match wire::parse_query(msg) {
-        Ok(q) => q,
-        Err(Reject::Drop) => return None,
-        Err(reject) => {
-            let (rcode, outcome) = match reject {
-                Reject::NotImp => (Rcode::NotImp, Outcome::NotImp),
-                _ => (Rcode::FormErr, Outcome::FormErr),
-            };
-            answer::encode_header_only(msg, rcode, &mut out);
-            metrics.count(Protocol::Tcp, outcome);
-            return Some(out);
-        }
-    };
-    let decision = engine.decide(peer.ip(), &q);
-    if let Some(a) = engine.local_answer(&decision, &q) {
-        answer::encode(msg, &q, &a, u16::MAX as usize, &mut out);
-        metrics.count(Protocol::Tcp, decision.outcome());
-        if engine.config.log_queries {
-            querylog::answered(peer, &q, decision.action(), &out, started);
-        }
-        return Some(out);
-    }
-    let Decision::Forward { route, .. } = decision else {
-        return None;
-    };
-    let targets = match route {
-        Route::Identity(a) => Targets::Identity(a),
-        Route::Forwarders(l) => Targets::by_health(l),
-    };
     let cache = shared.cache.load_full();
-    let hit = (0..)
-        .map_while(|n| targets.get(n))
-        .any(|t| cache.serve(t, msg, &q, u16::MAX as usize, started, &mut out));
-    cache.count(hit);
-    if hit {
-        metrics.count(Protocol::Tcp, Outcome::CacheHit);
-        if engine.config.log_queries {
-            querylog::answered(peer, &q, "cache_hit", &out, started);
-        }
-        return Some(out);
-    }
+    let p = Pipeline {
+        engine: &engine,
+        cache: &cache,
+        metrics: &shared.metrics,
+        protocol: Protocol::Tcp,
+    };
+    let mut out = Vec::new();
+    let mut q = Query::default();
+    let targets = match p.query(peer, msg, &mut q, started, &mut out) {
+        Step::Drop => return None,
+        Step::Reply => return Some(out),
+        Step::Forward(targets) => targets,
+    };
+    let mut sent = msg.to_vec();
+    p.prepare_upstream(&q, &mut sent);
     let timeout = engine.config.server.timeout;
-    let mut upstream_query = msg.to_vec();
-    for attempt in 0.. {
-        let Some(target) = targets.get(attempt) else {
-            break;
-        };
-        let forwarder = targets.forwarder(attempt);
-        wire::set_id(&mut upstream_query, rand::rng().random());
-        if let Some(f) = forwarder {
-            f.health.sent();
+    if let Some((n, mut resp)) = race(&targets, &sent, q.question_end, timeout, p.metrics).await {
+        let target = targets.get(n)?;
+        p.relay(target, &sent, &q, &mut resp, Instant::now());
+        if engine.config.log_queries {
+            let action = format!("forwarded to {} ({target}) over tcp", targets.name(n));
+            querylog::answered(peer, &q, &action, &resp, started);
         }
-        let sent_at = Instant::now();
-        match upstream::exchange_tcp(target, &upstream_query, q.question_end, timeout).await {
-            Ok(mut resp) => {
-                if let Some(f) = forwarder {
-                    if f.health_config.servfail_is_failure
-                        && wire::rcode(&resp) == Rcode::ServFail as u8
-                    {
-                        f.failed(false);
-                        if targets.get(attempt + 1).is_some() {
-                            continue;
-                        }
-                    } else {
-                        f.succeeded(sent_at.elapsed());
-                    }
-                }
-                cache.store(target, &upstream_query, &q, &resp, Instant::now());
-                cache.apply_override(&q, &mut resp);
-                wire::set_id(&mut resp, q.id);
-                metrics.count(Protocol::Tcp, Outcome::Forwarded);
-                if engine.config.log_queries {
-                    let action =
-                        format!("forwarded to {} ({target}) over tcp", targets.name(attempt));
-                    querylog::answered(peer, &q, &action, &resp, started);
-                }
-                return Some(resp);
-            }
-            Err(e) => {
-                debug!("tcp upstream {target}: {e}");
-                if let Some(f) = forwarder {
-                    f.failed(e.kind() == std::io::ErrorKind::TimedOut);
-                }
-            }
-        }
+        return Some(resp);
     }
-    answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, &mut out);
-    metrics.count(Protocol::Tcp, Outcome::ServFail);
+    let outcome = p.give_up(&targets, &sent, &q, Instant::now(), &mut out);
     if engine.config.log_queries {
-        querylog::answered(peer, &q, "timeout over tcp", &out, started);
+        let action = match outcome {
+            Outcome::Stale => "stale (every forwarder failed) over tcp",
+            _ => "timeout over tcp",
+        };
+        querylog::answered(peer, &q, action, &out, started);
     }
     Some(out)
+}
+
+/// One attempt of a race: which target, when it was sent, the exchange.
+type Attempt = (
+    usize,
+    Instant,
+    Pin<Box<dyn Future<Output = io::Result<Vec<u8>>> + Send>>,
+);
+
+/// Sends `query` (whose question ends at `question_end`) over TCP to the
+/// first of `targets`, and to the next one as well when the current one is
+/// late (a hedge, see [`Pipeline::hedge_after`]) or fails; the first valid
+/// answer wins. Returns the winning attempt and its answer, or `None` when
+/// every target failed. Records each forwarder's health.
+async fn race(
+    targets: &Targets,
+    query: &[u8],
+    question_end: usize,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Option<(usize, Vec<u8>)> {
+    let start = |n: usize| -> Option<Attempt> {
+        let target = targets.get(n)?;
+        if let Some(f) = targets.forwarder(n) {
+            f.health.sent();
+        }
+        let mut q = query.to_vec();
+        wire::set_id(&mut q, rand::rng().random());
+        let exchange =
+            async move { upstream::exchange_tcp(target, &q, question_end, timeout).await };
+        Some((n, Instant::now(), Box::pin(exchange)))
+    };
+    let mut running: Vec<Attempt> = Vec::with_capacity(2);
+    let mut next = 0;
+    loop {
+        if running.is_empty() {
+            running.push(start(next)?);
+            next += 1;
+        }
+        let (newest, newest_at) = running.last().map(|a| (a.0, a.1))?;
+        let hedge = Pipeline::hedge_after(targets, newest, timeout)
+            .filter(|_| next == newest + 1)
+            .map(|after| tokio::time::sleep_until((newest_at + after).into()));
+        let mut hedge = hedge.map(Box::pin);
+        let event = std::future::poll_fn(|cx| {
+            for (k, attempt) in running.iter_mut().enumerate() {
+                if let Poll::Ready(r) = attempt.2.as_mut().poll(cx) {
+                    return Poll::Ready(Some((k, r)));
+                }
+            }
+            match hedge.as_mut().map(|h| h.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(None),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        let Some((k, result)) = event else {
+            if let Some(a) = start(next) {
+                running.push(a);
+                next += 1;
+                metrics.hedged.fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        };
+        let (n, sent_at, _) = running.remove(k);
+        let forwarder = targets.forwarder(n);
+        match result {
+            Ok(resp) => {
+                let has_next = !running.is_empty() || targets.get(next).is_some();
+                if Pipeline::judge(forwarder, &resp, sent_at.elapsed(), has_next) == Verdict::Relay
+                {
+                    for (m, ..) in &running {
+                        if *m < n
+                            && let Some(f) = targets.forwarder(*m)
+                        {
+                            f.failed(true); // missed its hedge time
+                        }
+                    }
+                    return Some((n, resp));
+                }
+            }
+            Err(e) => {
+                debug!("tcp upstream {:?}: {e}", targets.get(n));
+                if let Some(f) = forwarder {
+                    f.failed(e.kind() == io::ErrorKind::TimedOut);
+                }
+            }
+        }
+        // A failure: the next target now, beside any still running.
+        if let Some(a) = start(next) {
+            running.push(a);
+            next += 1;
+        }
+    }
 }

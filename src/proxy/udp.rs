@@ -1,6 +1,8 @@
 //! One UDP worker: a thread with its own runtime, its own listening sockets
-//! (SO_REUSEPORT siblings of the other workers'), its own upstream sockets
-//! and in-flight table. Nothing on the per-packet path locks or allocates.
+//! (SO_REUSEPORT siblings of the other workers'), its own pool of upstream
+//! sockets on random ports and in-flight table. It only moves datagrams: what
+//! to answer, forward, relay or give up on is [`pipeline`](super::pipeline)'s
+//! call. Nothing on the per-packet path locks or allocates.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -9,43 +11,41 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::RngExt;
+use std::sync::atomic::Ordering;
+
 use rand::rngs::ThreadRng;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tracing::{debug, warn};
 
 use super::answer;
 use super::batch::{BATCH, RecvBatch, SendBatch, UdpSocket};
-use super::engine::{Decision, Route};
 use super::metrics::{Outcome, Protocol};
+use super::pipeline::{Pipeline, Step, Verdict};
+use super::portpool::{self, PortPool};
 use super::querylog;
 use super::server::Shared;
-use super::upstream::{InFlight, Origin, Targets};
-use super::wire::{self, Query, Rcode, Reject};
+use super::upstream::{InFlight, Origin, Which};
+use super::wire::{Query, Rcode};
 
-/// Upstream sockets per address family per worker, each bound to a port the
-/// kernel picked at random. The queries forwarded from one received batch
-/// all leave from one of them, chosen at random per batch (see
-/// `batch_socket`); retries choose per query.
-const UPSTREAM_SOCKETS: usize = 4;
 /// Batches read per wake-up before yielding to the worker's other tasks.
 const ROUNDS: usize = 4;
 
 struct Worker {
     shared: Arc<Shared>,
     listeners: Vec<UdpSocket>,
-    /// Upstream sockets; `v4`/`v6` index into it by family.
-    upstream: Vec<UdpSocket>,
-    v4: Vec<usize>,
-    v6: Vec<usize>,
+    /// Upstream sockets on random ports, replaced once used.
+    pool: PortPool,
     inflight: RefCell<InFlight>,
     rng: RefCell<ThreadRng>,
-    /// While a received batch is handled: the positions in `v4` and `v6` of
-    /// the socket its forwarded queries leave from. One socket per batch
-    /// means one `sendmmsg` for them, and their answers come back to one
-    /// socket (one wake-up, one `recvmmsg`) instead of up to four. Each
-    /// query's port is still uniformly random over the family's sockets.
-    batch_socket: Cell<Option<[usize; 2]>>,
+    /// While a received batch is handled: per family, the pool socket its
+    /// forwarded queries leave from, lent on first use. One socket per batch
+    /// means one `sendmmsg` for them and one wake-up for their answers; the
+    /// next batch gets a fresh socket on a new random port.
+    batch_socket: Cell<Option<[Option<usize>; 2]>>,
+    /// When the expiry task wakes next, and how to wake it sooner: a hedge
+    /// point can come before the timeouts already waited for.
+    next_wake: Cell<Option<Instant>>,
+    wake: Notify,
 }
 
 /// Runs a worker on the current thread until `shutdown` turns true and every
@@ -64,7 +64,7 @@ pub fn run(
         for i in 0..worker.listeners.len() {
             tokio::task::spawn_local(worker.clone().serve_clients(i, shutdown.clone()));
         }
-        for j in 0..worker.upstream.len() {
+        for j in 0..worker.pool.len() {
             tokio::task::spawn_local(worker.clone().serve_upstream(j));
         }
         tokio::task::spawn_local(worker.clone().expire());
@@ -88,28 +88,16 @@ impl Worker {
             .into_iter()
             .map(UdpSocket::from_std)
             .collect::<io::Result<Vec<_>>>()?;
-        let mut upstream = Vec::new();
-        let (mut v4, mut v6) = (Vec::new(), Vec::new());
-        for _ in 0..UPSTREAM_SOCKETS {
-            let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
-            v4.push(upstream.len());
-            upstream.push(UdpSocket::from_std(s)?);
-            // A host without IPv6 simply has no IPv6 upstream sockets.
-            if let Ok(s) = std::net::UdpSocket::bind("[::]:0") {
-                v6.push(upstream.len());
-                upstream.push(UdpSocket::from_std(s)?);
-            }
-        }
         let capacity = shared.engine.load().config.server.max_inflight;
         Ok(Worker {
             shared,
             listeners,
-            upstream,
-            v4,
-            v6,
+            pool: PortPool::new(portpool::PER_FAMILY)?,
             inflight: RefCell::new(InFlight::new(capacity)),
             rng: RefCell::new(rand::rng()),
             batch_socket: Cell::new(None),
+            next_wake: Cell::new(None),
+            wake: Notify::new(),
         })
     }
 
@@ -131,14 +119,7 @@ impl Worker {
             for _ in 0..ROUNDS {
                 match rx.recv(socket) {
                     Ok(n) => {
-                        let pick = {
-                            let mut rng = self.rng.borrow_mut();
-                            [
-                                rng.random_range(0..self.v4.len().max(1)),
-                                rng.random_range(0..self.v6.len().max(1)),
-                            ]
-                        };
-                        self.batch_socket.set(Some(pick));
+                        self.batch_socket.set(Some([None; 2]));
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
                                 self.on_query(i, msg, from, &mut q, &mut tx, &mut up);
@@ -146,7 +127,7 @@ impl Worker {
                         }
                         self.batch_socket.set(None);
                         tx.flush(&self.listeners);
-                        up.flush(&self.upstream);
+                        up.flush_by(|j| self.pool.fd(j));
                         if n < BATCH {
                             break; // drained; `recv` cleared the readiness
                         }
@@ -155,6 +136,20 @@ impl Worker {
                     Err(e) => debug!("udp recv: {e}"),
                 }
             }
+        }
+    }
+
+    /// The pipeline over the current engine and cache.
+    fn pipeline<'a>(
+        &'a self,
+        engine: &'a super::engine::Engine,
+        cache: &'a super::cache::Cache,
+    ) -> Pipeline<'a> {
+        Pipeline {
+            engine,
+            cache,
+            metrics: &self.shared.metrics,
+            protocol: Protocol::Udp,
         }
     }
 
@@ -172,81 +167,43 @@ impl Worker {
     ) {
         let started = Instant::now();
         let engine = self.shared.engine.load();
-        let metrics = &self.shared.metrics;
-        if let Some(limiter) = &engine.limiter
-            && !limiter.allow(from.ip(), started)
-        {
-            metrics.count(Protocol::Udp, Outcome::RateLimited);
-            return;
-        }
-        match wire::parse_query_into(msg, q) {
-            Ok(()) => {}
-            Err(Reject::Drop) => return,
-            Err(reject) => {
-                let (rcode, outcome) = match reject {
-                    Reject::NotImp => (Rcode::NotImp, Outcome::NotImp),
-                    _ => (Rcode::FormErr, Outcome::FormErr),
-                };
-                answer::encode_header_only(msg, rcode, tx.next_buf());
-                tx.push(listener, from);
-                metrics.count(Protocol::Udp, outcome);
-                if engine.config.log_queries {
-                    querylog::malformed(from, rcode);
-                }
-                return;
-            }
-        }
-        let q = &*q;
-        let decision = engine.decide(from.ip(), q);
-        if let Some(a) = engine.local_answer(&decision, q) {
-            let out = tx.next_buf();
-            answer::encode(msg, q, &a, q.udp_limit(), out);
-            if engine.config.log_queries {
-                querylog::answered(from, q, decision.action(), out, started);
-            }
-            tx.push(listener, from);
-            metrics.count(Protocol::Udp, decision.outcome());
-            return;
-        }
-        let Decision::Forward { route, .. } = decision else {
-            return;
-        };
-        let targets = match route {
-            Route::Identity(a) => Targets::Identity(a),
-            Route::Forwarders(list) => Targets::by_health(list),
-        };
         let cache = self.shared.cache.load();
-        let out = tx.next_buf();
-        let hit = (0..)
-            .map_while(|n| targets.get(n))
-            .any(|t| cache.serve(t, msg, q, q.udp_limit(), started, out));
-        cache.count(hit);
-        if hit {
-            if engine.config.log_queries {
-                querylog::answered(from, q, "cache_hit", out, started);
-            }
-            tx.push(listener, from);
-            metrics.count(Protocol::Udp, Outcome::CacheHit);
-            return;
-        }
-        let deadline = started + engine.config.server.timeout;
+        let p = self.pipeline(&engine, &cache);
+        let targets = match p.query(from, msg, q, started, tx.next_buf()) {
+            Step::Drop => return,
+            Step::Reply => return tx.push(listener, from),
+            Step::Forward(targets) => targets,
+        };
+        let q = &*q;
+        let timeout = engine.config.server.timeout;
+        let (wake, hedge) = match Pipeline::hedge_after(&targets, 0, timeout) {
+            Some(after) => (started + after, true),
+            None => (started + timeout, false),
+        };
         let origin = Origin {
             client: from,
             listener,
         };
         let slot = {
             let mut rng = self.rng.borrow_mut();
-            self.inflight
-                .borrow_mut()
-                .insert(&mut *rng, origin, msg, q, targets, deadline)
+            let mut inflight = self.inflight.borrow_mut();
+            let slot = inflight.insert(&mut *rng, origin, msg, q, targets, wake, hedge);
+            if let Some(i) = slot {
+                p.prepare_upstream(q, inflight.query_mut(i));
+            }
+            slot
         };
+        if self.next_wake.get().is_none_or(|w| wake < w) {
+            self.next_wake.set(Some(wake));
+            self.wake.notify_one();
+        }
         match slot {
             Some(i) => self.queue_upstream(i, up),
             None => {
                 debug!("in-flight table full; SERVFAIL to {from}");
                 answer::encode_failure(msg, q.question_end, q.id, Rcode::ServFail, tx.next_buf());
                 tx.push(listener, from);
-                metrics.count(Protocol::Udp, Outcome::ServFail);
+                self.shared.metrics.count(Protocol::Udp, Outcome::ServFail);
             }
         }
     }
@@ -258,22 +215,42 @@ impl Worker {
         let mut inflight = self.inflight.borrow_mut();
         let s = inflight.slot(i);
         let target = s.target;
-        let family = if target.is_ipv4() { &self.v4 } else { &self.v6 };
-        if family.is_empty() {
+        let v6 = !target.is_ipv4();
+        if !self.pool.has(v6) {
             drop(inflight);
             return self.next_target_or_fail_after(i, false);
         }
         if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
             f.health.sent();
         }
-        let k = match self.batch_socket.get() {
-            Some(pick) => pick[usize::from(!target.is_ipv4())],
-            None => self.rng.borrow_mut().random_range(0..family.len()),
+        let Some(socket) = self.batch_socket_for(v6) else {
+            return;
         };
-        let socket = family[k];
         inflight.set_socket(i, socket);
         up.next_buf().extend_from_slice(&inflight.slot(i).query);
         up.push(socket, target);
+    }
+
+    /// The socket of family `v6` for the batch being handled (lent on first
+    /// use), or outside a batch a freshly lent one.
+    fn batch_socket_for(&self, v6: bool) -> Option<usize> {
+        let Some(mut pick) = self.batch_socket.get() else {
+            return self.pool.lend(v6, &mut *self.rng.borrow_mut());
+        };
+        let family = usize::from(v6);
+        if pick[family].is_none() {
+            pick[family] = self.pool.lend(v6, &mut *self.rng.borrow_mut());
+            self.batch_socket.set(Some(pick));
+        }
+        pick[family]
+    }
+
+    /// Hands the sockets no query uses any more back to the pool, which
+    /// replaces the used ones with sockets on new ports.
+    fn recycle_sockets(&self) {
+        self.inflight
+            .borrow_mut()
+            .drain_idle(|j| self.pool.recycle(j));
     }
 
     /// Sends the query in slot `i` to its current target now; on a send
@@ -285,16 +262,20 @@ impl Worker {
         if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
             f.health.sent();
         }
-        let family = if target.is_ipv4() { &self.v4 } else { &self.v6 };
-        let sent = if family.is_empty() {
-            Err(io::Error::new(
+        let sent = match self
+            .pool
+            .lend(!target.is_ipv4(), &mut *self.rng.borrow_mut())
+        {
+            None => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "no socket of this address family",
-            ))
-        } else {
-            let socket = family[self.rng.borrow_mut().random_range(0..family.len())];
-            inflight.set_socket(i, socket);
-            self.upstream[socket].try_send_to(&inflight.slot(i).query, target)
+            )),
+            Some(socket) => {
+                inflight.set_socket(i, socket);
+                self.pool
+                    .socket(socket)
+                    .try_send_to(&inflight.slot(i).query, target)
+            }
         };
         if let Err(e) = sent {
             debug!("send to {target}: {e}");
@@ -306,14 +287,18 @@ impl Worker {
     async fn serve_upstream(self: Rc<Self>, j: usize) {
         let mut rx = RecvBatch::default();
         let mut tx = SendBatch::default();
-        let socket = &self.upstream[j];
         loop {
-            if let Err(e) = socket.readable().await {
-                warn!("upstream socket: {e}");
-                return;
+            let socket = self.pool.socket(j);
+            tokio::select! {
+                biased;
+                _ = self.pool.replaced(j) => continue,
+                ready = socket.readable() => if let Err(e) = ready {
+                    warn!("upstream socket: {e}");
+                    return;
+                },
             }
             for _ in 0..ROUNDS {
-                match rx.recv(socket) {
+                match rx.recv(&socket) {
                     Ok(n) => {
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
@@ -321,6 +306,7 @@ impl Worker {
                             }
                         }
                         tx.flush(&self.listeners);
+                        self.recycle_sockets();
                         if n < BATCH {
                             break; // drained; `recv` cleared the readiness
                         }
@@ -336,8 +322,8 @@ impl Worker {
     fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr, tx: &mut SendBatch) {
         let now = Instant::now();
         let mut inflight = self.inflight.borrow_mut();
-        let i = match inflight.match_response(socket, from, msg) {
-            Ok(i) => i,
+        let (i, which) = match inflight.match_response(socket, from, msg) {
+            Ok(x) => x,
             Err(why) => {
                 debug!("dropped a datagram from {from}: {why:?}");
                 self.shared.metrics.dropped(why);
@@ -345,29 +331,39 @@ impl Worker {
             }
         };
         let s = inflight.slot(i);
-        if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
-            if f.health_config.servfail_is_failure && wire::rcode(msg) == Rcode::ServFail as u8 {
-                f.failed(false);
-                if s.targets
-                    .as_ref()
-                    .and_then(|t| t.get(s.attempt + 1))
-                    .is_some()
-                {
-                    drop(inflight);
-                    return self.next_target_or_fail_after(i, false);
-                }
-            } else {
-                f.succeeded(now.duration_since(s.sent_at));
+        let (attempt, sent_at) = match (which, s.earlier) {
+            (Which::Earlier, Some(e)) => (e.attempt, e.sent_at),
+            _ => (s.attempt, s.sent_at),
+        };
+        let targets = s.targets.as_ref();
+        let has_next = match which {
+            Which::Earlier => s.earlier.is_some(), // the current attempt is still out
+            Which::Current => targets.and_then(|t| t.get(s.attempt + 1)).is_some(),
+        };
+        let forwarder = targets.and_then(|t| t.forwarder(attempt));
+        if Pipeline::judge(forwarder, msg, now.duration_since(sent_at), has_next)
+            == Verdict::TryNext
+        {
+            if which == Which::Earlier {
+                return inflight.drop_earlier(i);
             }
+            drop(inflight);
+            return self.next_target_or_fail_after(i, false);
         }
+        if which == Which::Current
+            && let Some(e) = s.earlier
+            && let Some(f) = targets.and_then(|t| t.forwarder(e.attempt))
+        {
+            // The hedge won: the earlier forwarder missed its hedge time.
+            f.failed(true);
+        }
+        let engine = self.shared.engine.load();
         let cache = self.shared.cache.load();
-        cache.store(s.target, &s.query, &s.question, msg, now);
-        cache.apply_override(&s.question, msg);
-        wire::set_id(msg, s.client_id);
+        let p = self.pipeline(&engine, &cache);
+        p.relay(s.target, &s.query, &s.question, msg, now);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);
-        self.shared.metrics.count(Protocol::Udp, Outcome::Forwarded);
-        if self.shared.engine.load().config.log_queries {
+        if engine.config.log_queries {
             querylog::forwarded(s, msg, false);
         }
         inflight.remove(i);
@@ -378,54 +374,98 @@ impl Worker {
             let next = self.inflight.borrow_mut().next_deadline();
             let timeout = self.shared.engine.load().config.server.timeout;
             let wake = next.unwrap_or_else(|| Instant::now() + timeout);
-            tokio::time::sleep_until(wake.into()).await;
+            self.next_wake.set(Some(wake));
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = self.wake.notified() => {}
+            }
             let now = Instant::now();
             loop {
                 let expired = self.inflight.borrow_mut().pop_expired(now);
                 let Some(i) = expired else { break };
-                self.next_target_or_fail(i);
+                if self.inflight.borrow().slot(i).hedge_due {
+                    self.hedge(i);
+                } else {
+                    self.next_target_or_fail(i);
+                }
             }
+            self.recycle_sockets();
         }
     }
 
-    /// Counts a timeout against slot `i`'s current forwarder, then tries the
-    /// next target or answers SERVFAIL.
+    /// Slot `i`'s forwarder is late: ask the next one too, keep waiting for
+    /// both until the timeout.
+    fn hedge(&self, i: u32) {
+        let deadline = Instant::now() + self.shared.engine.load().config.server.timeout;
+        let next = {
+            let mut rng = self.rng.borrow_mut();
+            self.inflight.borrow_mut().hedge(&mut *rng, i, deadline)
+        };
+        match next {
+            Some(_) => {
+                self.shared.metrics.hedged.fetch_add(1, Ordering::Relaxed);
+                self.send_upstream(i);
+            }
+            None => self.next_target_or_fail(i),
+        }
+    }
+
+    /// Counts a timeout against slot `i`'s current forwarder (and a hedged
+    /// earlier one), then tries the next target or gives up.
     fn next_target_or_fail(&self, i: u32) {
         self.next_target_or_fail_after(i, true)
     }
 
-    /// Tries slot `i`'s next target, or answers SERVFAIL when none is left;
-    /// `timed_out` counts a timeout against the current forwarder first.
+    /// Tries slot `i`'s next target, or gives up (stale answer or SERVFAIL)
+    /// when none is left; `timed_out` counts a timeout against the current
+    /// forwarder first.
     fn next_target_or_fail_after(&self, i: u32, timed_out: bool) {
+        let engine = self.shared.engine.load();
+        let timeout = engine.config.server.timeout;
         if timed_out {
             let inflight = self.inflight.borrow();
             let s = inflight.slot(i);
-            if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
-                f.failed(true);
+            if let Some(t) = s.targets.as_ref() {
+                let earlier = s.earlier.and_then(|e| t.forwarder(e.attempt));
+                for f in t.forwarder(s.attempt).into_iter().chain(earlier) {
+                    f.failed(true);
+                }
             }
         }
-        let deadline = Instant::now() + self.shared.engine.load().config.server.timeout;
         let next = {
             let mut rng = self.rng.borrow_mut();
-            self.inflight.borrow_mut().advance(&mut *rng, i, deadline)
+            let mut inflight = self.inflight.borrow_mut();
+            let s = inflight.slot(i);
+            let hedge = s
+                .targets
+                .as_ref()
+                .and_then(|t| Pipeline::hedge_after(t, s.attempt + 1, timeout));
+            let now = Instant::now();
+            let (wake, hedge_due) = match hedge {
+                Some(after) => (now + after, true),
+                None => (now + timeout, false),
+            };
+            if self.next_wake.get().is_none_or(|w| wake < w) {
+                self.next_wake.set(Some(wake));
+                self.wake.notify_one();
+            }
+            inflight.advance(&mut *rng, i, wake, hedge_due)
         };
         if next.is_some() {
             return self.send_upstream(i);
         }
         let mut inflight = self.inflight.borrow_mut();
         let s = inflight.slot(i);
+        let cache = self.shared.cache.load();
+        let p = self.pipeline(&engine, &cache);
         let mut out = Vec::with_capacity(s.question_end);
-        answer::encode_failure(
-            &s.query,
-            s.question_end,
-            s.client_id,
-            Rcode::ServFail,
-            &mut out,
-        );
+        let Some(targets) = s.targets.as_ref() else {
+            return inflight.remove(i);
+        };
+        let outcome = p.give_up(targets, &s.query, &s.question, Instant::now(), &mut out);
         self.reply(s.listener, &out, s.client);
-        self.shared.metrics.count(Protocol::Udp, Outcome::ServFail);
-        if self.shared.engine.load().config.log_queries {
-            querylog::forwarded(s, &out, true);
+        if engine.config.log_queries {
+            querylog::forwarded(s, &out, outcome != Outcome::Stale);
         }
         inflight.remove(i);
     }

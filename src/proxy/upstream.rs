@@ -5,7 +5,8 @@
 //! The table is owned by one worker thread: no locks. Slots, their query
 //! buffers and the deadline queue are allocated once and reused.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -91,6 +92,29 @@ pub enum Mismatch {
     WrongQuestion,
 }
 
+/// An earlier attempt of a hedged query, still awaited beside the current
+/// one: whichever answers first is relayed.
+#[derive(Debug, Clone, Copy)]
+pub struct Earlier {
+    pub target: SocketAddr,
+    pub socket: usize,
+    upstream_id: u16,
+    pub attempt: usize,
+    pub sent_at: Instant,
+}
+
+/// Which attempt of a slot an answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The attempt now in `target`, `attempt`, `sent_at`.
+    Current,
+    /// The hedged attempt in `earlier`.
+    Earlier,
+}
+
+/// No socket yet.
+const NO_SOCKET: usize = usize::MAX;
+
 /// One forwarded query.
 #[derive(Debug)]
 pub struct Slot {
@@ -119,6 +143,11 @@ pub struct Slot {
     pub started: Instant,
     /// When the current attempt was sent.
     pub sent_at: Instant,
+    /// While hedged: the attempt before the current one, still awaited.
+    pub earlier: Option<Earlier>,
+    /// Whether the pending deadline is the hedge point (ask the next target
+    /// too) rather than the current attempt's timeout.
+    pub hedge_due: bool,
 }
 
 impl Slot {
@@ -139,6 +168,8 @@ impl Slot {
             question: Query::default(),
             started: Instant::now(),
             sent_at: Instant::now(),
+            earlier: None,
+            hedge_due: false,
         }
     }
 }
@@ -156,10 +187,15 @@ pub struct InFlight {
     free: Vec<u32>,
     /// Upstream ID → slot index + 1 (0: none).
     by_id: Vec<u32>,
-    /// (deadline, slot, generation), in the order they were set.
-    deadlines: VecDeque<(Instant, u32, u32)>,
+    /// (deadline, slot, generation), earliest first: hedge points and
+    /// timeouts differ in length, so they are not in the order they were set.
+    deadlines: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     capacity: usize,
     live: usize,
+    /// Attempts in flight per upstream socket index.
+    socket_users: Vec<u32>,
+    /// Sockets whose last attempt ended since [`drain_idle`](Self::drain_idle).
+    idle: Vec<usize>,
 }
 
 impl InFlight {
@@ -171,9 +207,42 @@ impl InFlight {
             slots: Vec::new(),
             free: Vec::new(),
             by_id: vec![0; 1 << 16],
-            deadlines: VecDeque::with_capacity(capacity),
+            deadlines: BinaryHeap::with_capacity(capacity),
             capacity,
             live: 0,
+            socket_users: Vec::new(),
+            idle: Vec::new(),
+        }
+    }
+
+    fn hold(&mut self, socket: usize) {
+        if socket == NO_SOCKET {
+            return;
+        }
+        if self.socket_users.len() <= socket {
+            self.socket_users.resize(socket + 1, 0);
+        }
+        self.socket_users[socket] += 1;
+    }
+
+    fn release(&mut self, socket: usize) {
+        if let Some(n) = self.socket_users.get_mut(socket)
+            && *n > 0
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.idle.push(socket);
+            }
+        }
+    }
+
+    /// Calls `f` with each upstream socket that no attempt uses any more
+    /// since the last call (the port pool replaces those it lent).
+    pub fn drain_idle(&mut self, mut f: impl FnMut(usize)) {
+        while let Some(j) = self.idle.pop() {
+            if self.socket_users.get(j) == Some(&0) {
+                f(j);
+            }
         }
     }
 
@@ -193,8 +262,10 @@ impl InFlight {
     }
 
     /// Takes a slot for `query` (parsed as `q`), to be sent to `targets`'
-    /// first address with a fresh random ID by `timeout`. `None` when the
-    /// table is full.
+    /// first address with a fresh random ID, until `deadline`: the timeout,
+    /// or with `hedge_due` the moment to ask the next target too. `None`
+    /// when the table is full.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
         rng: &mut impl Rng,
@@ -203,6 +274,7 @@ impl InFlight {
         q: &Query,
         targets: Targets,
         deadline: Instant,
+        hedge_due: bool,
     ) -> Option<u32> {
         let target = targets.get(0)?;
         let i = match self.free.pop() {
@@ -232,9 +304,17 @@ impl InFlight {
         s.question.clone_from(q);
         s.started = Instant::now();
         s.sent_at = s.started;
-        self.deadlines.push_back((deadline, i, s.generation));
+        s.socket = NO_SOCKET;
+        s.earlier = None;
+        s.hedge_due = hedge_due;
+        self.deadlines.push(Reverse((deadline, i, s.generation)));
         self.live += 1;
         Some(i)
+    }
+
+    /// The query bytes of slot `i`, to edit before they are sent.
+    pub fn query_mut(&mut self, i: u32) -> &mut Vec<u8> {
+        &mut self.slots[i as usize].query
     }
 
     fn fresh_id(&self, rng: &mut impl Rng) -> u16 {
@@ -248,28 +328,46 @@ impl InFlight {
 
     /// Records that the query in slot `i` left from upstream socket `socket`.
     pub fn set_socket(&mut self, i: u32, socket: usize) {
-        self.slots[i as usize].socket = socket;
+        let old = std::mem::replace(&mut self.slots[i as usize].socket, socket);
+        self.hold(socket);
+        self.release(old);
     }
 
-    /// Finds the query that `resp`, received on `socket` from `from`, answers.
+    /// Finds the query, and which of its attempts, that `resp` answers,
+    /// received on `socket` from `from`.
     pub fn match_response(
         &self,
         socket: usize,
         from: SocketAddr,
         resp: &[u8],
-    ) -> Result<u32, Mismatch> {
+    ) -> Result<(u32, Which), Mismatch> {
         let id = wire::id(resp).ok_or(Mismatch::UnknownId)?;
         let i = self.by_id[id as usize]
             .checked_sub(1)
             .ok_or(Mismatch::UnknownId)?;
         let s = &self.slots[i as usize];
-        if s.socket != socket || s.target != from {
-            return Err(Mismatch::WrongSource);
-        }
+        let which = match s.earlier {
+            Some(e) if e.upstream_id == id => {
+                if e.socket != socket || e.target != from {
+                    return Err(Mismatch::WrongSource);
+                }
+                Which::Earlier
+            }
+            _ if s.socket != socket || s.target != from => return Err(Mismatch::WrongSource),
+            _ => Which::Current,
+        };
         if !wire::answers_question(resp, &s.query, s.question_end) {
             return Err(Mismatch::WrongQuestion);
         }
-        Ok(i)
+        Ok((i, which))
+    }
+
+    /// Stops waiting for slot `i`'s earlier (hedged) attempt.
+    pub fn drop_earlier(&mut self, i: u32) {
+        if let Some(e) = self.slots[i as usize].earlier.take() {
+            self.by_id[e.upstream_id as usize] = 0;
+            self.release(e.socket);
+        }
     }
 
     /// Frees slot `i`.
@@ -282,55 +380,99 @@ impl InFlight {
         s.generation = s.generation.wrapping_add(1);
         s.targets = None;
         self.by_id[s.upstream_id as usize] = 0;
+        let socket = std::mem::replace(&mut s.socket, NO_SOCKET);
+        self.release(socket);
+        self.drop_earlier(i);
         self.free.push(i);
         self.live -= 1;
     }
 
     /// The earliest deadline still pending.
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(&(when, i, generation)) = self.deadlines.front() {
+        while let Some(&Reverse((when, i, generation))) = self.deadlines.peek() {
             if self.slots[i as usize].generation == generation {
                 return Some(when);
             }
-            self.deadlines.pop_front();
+            self.deadlines.pop();
         }
         None
     }
 
     /// The next query whose deadline is at or before `now`.
     pub fn pop_expired(&mut self, now: Instant) -> Option<u32> {
-        while let Some(&(when, i, generation)) = self.deadlines.front() {
+        while let Some(&Reverse((when, i, generation))) = self.deadlines.peek() {
             if self.slots[i as usize].generation != generation {
-                self.deadlines.pop_front();
+                self.deadlines.pop();
                 continue;
             }
             if when > now {
                 return None;
             }
-            self.deadlines.pop_front();
+            self.deadlines.pop();
             return Some(i);
         }
         None
     }
 
-    /// Moves slot `i` to its next target with a new ID and deadline; returns
-    /// the target, or `None` when every target has been tried.
-    pub fn advance(&mut self, rng: &mut impl Rng, i: u32, deadline: Instant) -> Option<SocketAddr> {
+    /// Moves slot `i` to its next target with a new ID and `deadline` (with
+    /// `hedge_due`, a hedge point), giving up on every attempt before;
+    /// returns the target, or `None` when every target has been tried.
+    pub fn advance(
+        &mut self,
+        rng: &mut impl Rng,
+        i: u32,
+        deadline: Instant,
+        hedge_due: bool,
+    ) -> Option<SocketAddr> {
+        self.next_attempt(rng, i, deadline, hedge_due, false)
+    }
+
+    /// Sends slot `i` to its next target as well (a hedge): the current
+    /// attempt becomes the earlier one and is still awaited, the new one
+    /// runs until `deadline`. `None` when there is no next target.
+    pub fn hedge(&mut self, rng: &mut impl Rng, i: u32, deadline: Instant) -> Option<SocketAddr> {
+        self.next_attempt(rng, i, deadline, false, true)
+    }
+
+    fn next_attempt(
+        &mut self,
+        rng: &mut impl Rng,
+        i: u32,
+        deadline: Instant,
+        hedge_due: bool,
+        keep_current: bool,
+    ) -> Option<SocketAddr> {
         let next = {
             let s = &self.slots[i as usize];
             s.targets.as_ref()?.get(s.attempt + 1)?
         };
+        self.drop_earlier(i);
         let id = self.fresh_id(rng);
         let s = &mut self.slots[i as usize];
-        self.by_id[s.upstream_id as usize] = 0;
+        let socket = std::mem::replace(&mut s.socket, NO_SOCKET);
+        if keep_current {
+            s.earlier = Some(Earlier {
+                target: s.target,
+                socket,
+                upstream_id: s.upstream_id,
+                attempt: s.attempt,
+                sent_at: s.sent_at,
+            });
+        } else {
+            self.by_id[s.upstream_id as usize] = 0;
+        }
         self.by_id[id as usize] = i + 1;
         s.upstream_id = id;
         wire::set_id(&mut s.query, id);
         s.attempt += 1;
         s.target = next;
         s.sent_at = Instant::now();
+        s.hedge_due = hedge_due;
         s.generation = s.generation.wrapping_add(1);
-        self.deadlines.push_back((deadline, i, s.generation));
+        self.deadlines.push(Reverse((deadline, i, s.generation)));
+        if !keep_current {
+            self.release(socket);
+        }
         Some(next)
     }
 }
@@ -402,14 +544,22 @@ mod tests {
         let parsed = parse_query(&q).unwrap();
         let now = Instant::now();
         let i = t
-            .insert(&mut rng, origin(), &q, &parsed, two_forwarders(), now)
+            .insert(
+                &mut rng,
+                origin(),
+                &q,
+                &parsed,
+                two_forwarders(),
+                now,
+                false,
+            )
             .unwrap();
         t.set_socket(i, 1);
         let sent = t.slot(i).query.clone();
         assert_eq!(t.slot(i).client_id, 0x1234);
         let a = "10.0.0.1:53".parse().unwrap();
         let resp = response_to(&sent);
-        assert_eq!(t.match_response(1, a, &resp), Ok(i));
+        assert_eq!(t.match_response(1, a, &resp), Ok((i, Which::Current)));
         assert_eq!(t.match_response(0, a, &resp), Err(Mismatch::WrongSource));
         assert_eq!(
             t.match_response(1, "10.0.0.1:54".parse().unwrap(), &resp),
@@ -448,22 +598,75 @@ mod tests {
                 &parse_query(&q).unwrap(),
                 two_forwarders(),
                 start,
+                false,
             )
             .unwrap();
         let first_id = wire::id(&t.slot(i).query);
         assert_eq!(t.pop_expired(start), Some(i));
         let later = start + Duration::from_secs(1);
         assert_eq!(
-            t.advance(&mut rng, i, later),
+            t.advance(&mut rng, i, later, false),
             Some("10.0.0.2:53".parse().unwrap())
         );
         assert_ne!(wire::id(&t.slot(i).query), first_id);
         assert_eq!(t.pop_expired(start), None);
         assert_eq!(t.next_deadline(), Some(later));
         assert_eq!(t.pop_expired(later), Some(i));
-        assert_eq!(t.advance(&mut rng, i, later), None);
+        assert_eq!(t.advance(&mut rng, i, later, false), None);
         t.remove(i);
         assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_hedged_query_takes_the_answer_of_either_attempt_and_frees_both() {
+        let mut rng = rand::rng();
+        let mut t = InFlight::new(16);
+        let q = query("a.b", TYPE_A, None);
+        let now = Instant::now();
+        let i = t
+            .insert(
+                &mut rng,
+                origin(),
+                &q,
+                &parse_query(&q).unwrap(),
+                two_forwarders(),
+                now,
+                true,
+            )
+            .unwrap();
+        assert!(t.slot(i).hedge_due);
+        t.set_socket(i, 3);
+        let first = t.slot(i).query.clone();
+        assert_eq!(t.pop_expired(now), Some(i));
+        let b = t.hedge(&mut rng, i, now + Duration::from_secs(1)).unwrap();
+        assert_eq!(b, "10.0.0.2:53".parse().unwrap());
+        t.set_socket(i, 5);
+        let second = t.slot(i).query.clone();
+        let a = "10.0.0.1:53".parse().unwrap();
+        assert_eq!(
+            t.match_response(3, a, &response_to(&first)),
+            Ok((i, Which::Earlier))
+        );
+        assert_eq!(
+            t.match_response(5, b, &response_to(&second)),
+            Ok((i, Which::Current))
+        );
+        assert_eq!(
+            t.match_response(5, a, &response_to(&first)),
+            Err(Mismatch::WrongSource),
+            "the earlier attempt's answer on the hedge's socket"
+        );
+        let mut idle = Vec::new();
+        t.drain_idle(|j| idle.push(j));
+        assert!(idle.is_empty(), "both sockets still wait for an answer");
+        t.remove(i);
+        t.drain_idle(|j| idle.push(j));
+        idle.sort();
+        assert_eq!(idle, vec![3, 5]);
+        assert_eq!(
+            t.match_response(3, a, &response_to(&first)),
+            Err(Mismatch::UnknownId)
+        );
     }
 
     #[test]
@@ -476,15 +679,31 @@ mod tests {
         let ids: std::collections::HashSet<_> = (0..16)
             .map(|_| {
                 let i = t
-                    .insert(&mut rng, origin(), &q, &parsed, two_forwarders(), now)
+                    .insert(
+                        &mut rng,
+                        origin(),
+                        &q,
+                        &parsed,
+                        two_forwarders(),
+                        now,
+                        false,
+                    )
                     .unwrap();
                 wire::id(&t.slot(i).query)
             })
             .collect();
         assert_eq!(ids.len(), 16);
         assert!(
-            t.insert(&mut rng, origin(), &q, &parsed, two_forwarders(), now)
-                .is_none()
+            t.insert(
+                &mut rng,
+                origin(),
+                &q,
+                &parsed,
+                two_forwarders(),
+                now,
+                false
+            )
+            .is_none()
         );
         assert_eq!(t.len(), 16);
     }

@@ -62,17 +62,32 @@ pub enum Reject {
     Drop,
     /// A header we can answer, but the rest is malformed.
     FormErr,
-    /// An opcode other than QUERY.
+    /// An opcode other than QUERY without exactly one question: nothing to
+    /// route it by.
     NotImp,
 }
 
+/// EDNS option code of Client Subnet (RFC 7871).
+pub const OPTION_ECS: u16 = 8;
+
 /// EDNS information from a query's OPT record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Edns {
     /// The requester's UDP payload size.
     pub udp_size: u16,
     /// The DO bit.
     pub dnssec_ok: bool,
+    /// The EDNS version (only 0 is defined; others get BADVERS upstream).
+    pub version: u8,
+    /// Flags other than DO (none are defined).
+    pub other_flags: u16,
+    /// Offset of the OPT record's RDLENGTH field in the message.
+    pub rdlen_at: u16,
+    /// The first Client Subnet option: its offset (at the option code) and
+    /// whole length, header included.
+    pub ecs: Option<(u16, u16)>,
+    /// Whether an option other than Client Subnet is present.
+    pub other_options: bool,
 }
 
 /// A parsed query: what the policy decision needs, plus offsets into the
@@ -80,6 +95,8 @@ pub struct Edns {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
     pub id: u16,
+    /// The opcode (0: QUERY). Others are forwarded as they came, uncached.
+    pub opcode: u8,
     pub qtype: u16,
     pub qclass: u16,
     /// The question name, lowercased.
@@ -94,6 +111,7 @@ impl Default for Query {
     fn default() -> Query {
         Query {
             id: 0,
+            opcode: 0,
             qtype: 0,
             qclass: 0,
             name: Name::root(),
@@ -110,6 +128,23 @@ impl Query {
             Some(e) => (e.udp_size as usize).clamp(512, 4096),
             None => 512,
         }
+    }
+
+    /// Whether an answer to this query may come from, or go into, the cache
+    /// (with `ecs_stripped`: the forwarded copy carries no Client Subnet).
+    /// Everything that changes an answer is either in the cache key (RD, CD,
+    /// AD, DO, EDNS or not) or makes the query bypass the cache: an opcode
+    /// other than QUERY, an EDNS version other than 0 (BADVERS upstream),
+    /// undefined EDNS flags, and EDNS options (a cookie, NSID, a passed-on
+    /// Client Subnet), whose answers are the requester's own.
+    pub fn cacheable(&self, ecs_stripped: bool) -> bool {
+        self.opcode == 0
+            && self.edns.is_none_or(|e| {
+                e.version == 0
+                    && e.other_flags == 0
+                    && !e.other_options
+                    && (e.ecs.is_none() || ecs_stripped)
+            })
     }
 }
 
@@ -170,13 +205,15 @@ pub fn parse_query_into(msg: &[u8], q: &mut Query) -> Result<(), Reject> {
     if msg.len() < HEADER_LEN || is_response(msg) {
         return Err(Reject::Drop);
     }
-    if (msg[2] >> 3) & 0x0f != 0 {
-        return Err(Reject::NotImp);
-    }
+    let opcode = (msg[2] >> 3) & 0x0f;
     let count = |at| u16_at(msg, at).unwrap_or(0);
     let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
     if qd != 1 {
-        return Err(Reject::FormErr);
+        return Err(if opcode == 0 {
+            Reject::FormErr
+        } else {
+            Reject::NotImp
+        });
     }
     let pos = q
         .name
@@ -197,21 +234,67 @@ pub fn parse_query_into(msg: &[u8], q: &mut Query) -> Result<(), Reject> {
             if edns.is_some() || msg.get(pos) != Some(&0) {
                 return Err(Reject::FormErr); // two OPTs, or an OPT not owned by the root
             }
-            let udp_size = u16_at(msg, pos + 3).ok_or(Reject::FormErr)?;
-            let flags = u16_at(msg, pos + 7).ok_or(Reject::FormErr)?;
-            edns = Some(Edns {
-                udp_size,
-                dnssec_ok: flags & 0x8000 != 0,
-            });
+            edns = Some(parse_opt(msg, pos, next).ok_or(Reject::FormErr)?);
         }
         pos = next;
     }
     q.id = u16_at(msg, 0).unwrap_or(0);
+    q.opcode = opcode;
     q.qtype = qtype;
     q.qclass = qclass;
     q.question_end = question_end;
     q.edns = edns;
     Ok(())
+}
+
+/// Reads the OPT record at `pos` (its root owner byte), which ends at `end`:
+/// size, version, flags and which options its RDATA holds.
+fn parse_opt(msg: &[u8], pos: usize, end: usize) -> Option<Edns> {
+    let udp_size = u16_at(msg, pos + 3)?;
+    let version = *msg.get(pos + 6)?;
+    let flags = u16_at(msg, pos + 7)?;
+    let rdlen_at = pos + 9;
+    let mut e = Edns {
+        udp_size,
+        dnssec_ok: flags & 0x8000 != 0,
+        version,
+        other_flags: flags & 0x7fff,
+        rdlen_at: u16::try_from(rdlen_at).ok()?,
+        ecs: None,
+        other_options: false,
+    };
+    let mut at = rdlen_at + 2;
+    while at < end {
+        let code = u16_at(msg, at)?;
+        let len = 4 + usize::from(u16_at(msg, at + 2)?);
+        if at + len > end {
+            return None;
+        }
+        if code == OPTION_ECS && e.ecs.is_none() {
+            e.ecs = Some((at as u16, len as u16));
+        } else {
+            e.other_options = true;
+        }
+        at += len;
+    }
+    Some(e)
+}
+
+/// Removes the Client Subnet option from `msg`, a copy of the query parsed
+/// as `q` (its offsets still hold), so the forwarder never learns the
+/// client's network. A message without one is left as it is.
+pub fn strip_ecs(msg: &mut Vec<u8>, q: &Query) {
+    let Some(e) = q.edns else { return };
+    let Some((at, len)) = e.ecs else { return };
+    let (at, len, rdlen_at) = (usize::from(at), usize::from(len), usize::from(e.rdlen_at));
+    if at + len > msg.len() || rdlen_at + 2 > msg.len() {
+        return;
+    }
+    let Some(rdlen) = u16_at(msg, rdlen_at).and_then(|n| n.checked_sub(len as u16)) else {
+        return;
+    };
+    msg.drain(at..at + len);
+    msg[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
 }
 
 /// Skips a possibly compressed name; returns the offset after it.
@@ -378,14 +461,11 @@ pub(crate) mod tests {
     #[test]
     fn reads_edns_size_and_do_bit() {
         let q = parse_query(&query("a.b", TYPE_A, Some((1232, true)))).unwrap();
-        assert_eq!(
-            q.edns,
-            Some(Edns {
-                udp_size: 1232,
-                dnssec_ok: true
-            })
-        );
+        let e = q.edns.unwrap();
+        assert_eq!((e.udp_size, e.dnssec_ok, e.version), (1232, true, 0));
+        assert_eq!((e.ecs, e.other_options), (None, false));
         assert_eq!(q.udp_limit(), 1232);
+        assert!(q.cacheable(true));
     }
 
     #[test]
@@ -412,6 +492,7 @@ pub(crate) mod tests {
         assert_eq!(parse_query(&resp).unwrap_err(), Reject::Drop);
         let mut notify = query("a", TYPE_A, None);
         notify[2] |= 4 << 3;
+        notify[5] = 0;
         assert_eq!(parse_query(&notify).unwrap_err(), Reject::NotImp);
         let mut two = query("a", TYPE_A, None);
         two[5] = 2;
@@ -425,6 +506,76 @@ pub(crate) mod tests {
         ptr[12] = 0xc0;
         ptr[13] = 12; // a pointer to itself
         assert_eq!(parse_query(&ptr).unwrap_err(), Reject::FormErr);
+    }
+
+    /// `query` with EDNS whose OPT carries `options` (code, data) and has
+    /// `version` and the 16 flag bits `flags`.
+    pub(crate) fn query_with_options(version: u8, flags: u16, options: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut m = query("a.example", TYPE_A, Some((1232, false)));
+        let opt = m.len() - 11;
+        m[opt + 6] = version;
+        m[opt + 7..opt + 9].copy_from_slice(&flags.to_be_bytes());
+        let mut rdata = Vec::new();
+        for (code, data) in options {
+            rdata.extend_from_slice(&code.to_be_bytes());
+            rdata.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            rdata.extend_from_slice(data);
+        }
+        m[opt + 9..opt + 11].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(&rdata);
+        m
+    }
+
+    #[test]
+    fn other_opcodes_with_a_question_parse_and_bypass_the_cache() {
+        let mut m = query("a.b", TYPE_A, None);
+        m[2] |= 15 << 3;
+        let q = parse_query(&m).unwrap();
+        assert_eq!(q.opcode, 15);
+        assert!(!q.cacheable(true));
+    }
+
+    #[test]
+    fn edns_version_flags_and_options_decide_cacheability() {
+        let plain = parse_query(&query_with_options(0, 0, &[])).unwrap();
+        assert!(plain.cacheable(false));
+        let v1 = parse_query(&query_with_options(1, 0, &[])).unwrap();
+        assert_eq!(v1.edns.unwrap().version, 1);
+        assert!(
+            !v1.cacheable(true),
+            "EDNS1 must reach the upstream (BADVERS)"
+        );
+        let flag = parse_query(&query_with_options(0, 0x0001, &[])).unwrap();
+        assert!(!flag.cacheable(true));
+        let cookie = parse_query(&query_with_options(0, 0, &[(10, &[1; 8])])).unwrap();
+        assert!(!cookie.cacheable(true));
+        let bad = query_with_options(0, 0, &[(10, &[1; 8])]);
+        let mut lying = bad.clone();
+        let n = lying.len();
+        lying[n - 9] = 9; // option longer than the RDATA
+        assert_eq!(parse_query(&lying).unwrap_err(), Reject::FormErr);
+    }
+
+    #[test]
+    fn strips_client_subnet_and_keeps_other_options() {
+        let ecs: &[u8] = &[0, 1, 24, 0, 192, 0, 2];
+        let mut m = query_with_options(0, 0, &[(10, &[7; 8]), (OPTION_ECS, ecs), (12, &[0; 3])]);
+        let q = parse_query(&m).unwrap();
+        let e = q.edns.unwrap();
+        assert!(e.ecs.is_some() && e.other_options);
+        assert!(!q.cacheable(false));
+        let before = m.len();
+        strip_ecs(&mut m, &q);
+        assert_eq!(m.len(), before - 4 - ecs.len());
+        let again = parse_query(&m).unwrap().edns.unwrap();
+        assert_eq!(again.ecs, None);
+        assert!(again.other_options);
+        let only = query_with_options(0, 0, &[(OPTION_ECS, ecs)]);
+        let q = parse_query(&only).unwrap();
+        assert!(q.cacheable(true) && !q.cacheable(false));
+        let mut stripped = only.clone();
+        strip_ecs(&mut stripped, &q);
+        assert_eq!(stripped, query("a.example", TYPE_A, Some((1232, false))));
     }
 
     #[test]
