@@ -15,6 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::health::HealthConfig;
+use super::listconfig::{BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
 use super::name::Name;
 use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
 
@@ -123,11 +124,18 @@ pub struct StaticConfig {
     pub files: Vec<FileRef>,
 }
 
-/// `[block]`.
+/// `[block]`, and the `[[blocklist]]` groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockConfig {
-    pub lists: Vec<FileRef>,
-    pub allow: Vec<FileRef>,
+    /// The `default` group: what a policy without `block` applies.
+    pub lists: Vec<ListRef>,
+    /// Exceptions for every group.
+    pub allow: Vec<ListRef>,
+    /// How often the `[block]` URL lists are downloaded again.
+    pub refresh: Duration,
+    /// `[[blocklist]]`, in config order (group `i + 1` in a policy's mask).
+    pub groups: Vec<BlocklistGroup>,
+    pub fetch: FetchConfig,
     pub exempt: Vec<IpNet>,
     pub response: BlockResponse,
     pub ttl: u32,
@@ -199,6 +207,8 @@ struct RawFile {
     #[serde(default)]
     block: RawBlock,
     #[serde(default)]
+    blocklist: Vec<RawBlocklist>,
+    #[serde(default)]
     log: RawLog,
     #[serde(default)]
     cache: RawCache,
@@ -259,6 +269,8 @@ struct RawForwarder {
 struct RawPolicy {
     source: Vec<Spanned<String>>,
     forward: Spanned<StringOrList>,
+    /// Blocklist groups by name; absent: the `[block]` lists.
+    block: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +304,11 @@ struct RawBlock {
     ttl: Option<u32>,
     #[serde(default)]
     local_only: Vec<Spanned<String>>,
+    refresh: Option<Spanned<String>>,
+    cache_dir: Option<Spanned<String>>,
+    tls_ca: Option<Spanned<String>>,
+    max_list_bytes: Option<Spanned<u64>>,
+    fetch_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -336,18 +353,18 @@ impl<'de> Deserialize<'de> for StringOrList {
 // ---- checking ---------------------------------------------------------------
 
 /// Collects problems against one source text.
-struct Checker<'a> {
-    file: &'a Path,
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a Path,
     src: &'a str,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn at(&self, span: Range<usize>) -> (usize, usize) {
+    pub(super) fn at(&self, span: Range<usize>) -> (usize, usize) {
         line_col(self.src, span.start)
     }
 
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         let at = Some(self.at(span));
         self.problems.push(Problem {
             file: self.file.to_path_buf(),
@@ -421,7 +438,7 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`.
+/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`, `"24h"`, `"7d"`.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -431,6 +448,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "ms" => num / 1000.0,
         "s" => num,
         "m" => num * 60.0,
+        "h" => num * 3600.0,
+        "d" => num * 86400.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(secs).ok()
@@ -588,6 +607,7 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         Some(Arc::from(list))
     };
 
+    let groups = c.groups(&raw.blocklist);
     let mut policies = Vec::new();
     let mut seen_nets: HashMap<IpNet, usize> = HashMap::new();
     for p in &raw.policy {
@@ -617,9 +637,11 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             );
         }
         if let Some(action) = action {
+            let block = c.group_mask(&p.block, &groups);
             policies.push(Policy {
                 sources,
                 action,
+                block,
                 line,
             });
         }
@@ -704,9 +726,23 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             },
         },
     };
+    let (fetch, refresh) = c.fetch_config(&RawFetch {
+        refresh: raw.block.refresh.clone(),
+        cache_dir: raw.block.cache_dir.clone(),
+        tls_ca: raw.block.tls_ca.clone(),
+        max_list_bytes: raw.block.max_list_bytes.clone(),
+        fetch_timeout: raw.block.fetch_timeout.clone(),
+    });
     let block = BlockConfig {
-        lists: raw.block.lists.iter().map(|f| c.file_ref(f)).collect(),
-        allow: raw.block.allow.iter().map(|f| c.file_ref(f)).collect(),
+        lists: (raw.block.lists.iter())
+            .filter_map(|f| c.list_ref(f, "lists"))
+            .collect(),
+        allow: (raw.block.allow.iter())
+            .filter_map(|f| c.list_ref(f, "allow"))
+            .collect(),
+        refresh,
+        groups,
+        fetch,
         exempt: raw
             .block
             .exempt
@@ -840,6 +876,7 @@ fn valid_forwarder_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::listconfig::ListSource;
 
     fn parse(src: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/vpndns/test.toml"), src)
@@ -908,8 +945,8 @@ local_only = ["localdomain", "home.arpa"]
             Path::new("/etc/vpndns/static.hosts")
         );
         assert_eq!(
-            c.block.lists[0].path,
-            Path::new("/etc/vpndns/blocklists/ads.txt")
+            c.block.lists[0].source,
+            ListSource::File("/etc/vpndns/blocklists/ads.txt".into())
         );
         assert_eq!(c.block.exempt[0].to_string(), "10.10.1.50/32");
         assert_eq!(c.block.response, BlockResponse::Null);
