@@ -82,7 +82,7 @@ pub fn describe(engine: &Engine) -> String {
         "\nblocking: {} domains blocked, {} allowed; answer {} (TTL {})",
         r.blocked_domains, r.allowed_domains, c.block.response, c.block.ttl
     );
-    let statuses = lists::status(engine, None);
+    let statuses = lists::status(&engine.groups, &c.block.fetch.cache_dir, None);
     for g in &engine.groups.groups {
         let _ = writeln!(
             s,

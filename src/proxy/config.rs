@@ -14,8 +14,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::duration::parse_duration;
 use super::health::HealthConfig;
-use super::listconfig::{BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
+use super::listconfig::{self, BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
 use super::name::Name;
 use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
 
@@ -353,18 +354,32 @@ impl<'de> Deserialize<'de> for StringOrList {
 // ---- checking ---------------------------------------------------------------
 
 /// Collects problems against one source text.
-pub(super) struct Checker<'a> {
-    pub(super) file: &'a Path,
+struct Checker<'a> {
+    file: &'a Path,
     src: &'a str,
     problems: Vec<Problem>,
 }
 
+impl listconfig::Checks for Checker<'_> {
+    fn at(&self, span: Range<usize>) -> (usize, usize) {
+        Checker::at(self, span)
+    }
+
+    fn error(&mut self, span: Range<usize>, message: String) {
+        Checker::error(self, span, message);
+    }
+
+    fn config_dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+}
+
 impl Checker<'_> {
-    pub(super) fn at(&self, span: Range<usize>) -> (usize, usize) {
+    fn at(&self, span: Range<usize>) -> (usize, usize) {
         line_col(self.src, span.start)
     }
 
-    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         let at = Some(self.at(span));
         self.problems.push(Problem {
             file: self.file.to_path_buf(),
@@ -436,23 +451,6 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
         .map_or(before.len(), |nl| before.len() - nl - 1)
         + 1;
     (line, col)
-}
-
-/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`, `"24h"`, `"7d"`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "ms" => num / 1000.0,
-        "s" => num,
-        "m" => num * 60.0,
-        "h" => num * 3600.0,
-        "d" => num * 86400.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// A network `10.0.0.0/8`, or an address meaning just itself. Host bits set
@@ -607,7 +605,7 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         Some(Arc::from(list))
     };
 
-    let groups = c.groups(&raw.blocklist);
+    let groups = listconfig::groups(c, &raw.blocklist);
     let mut policies = Vec::new();
     let mut seen_nets: HashMap<IpNet, usize> = HashMap::new();
     for p in &raw.policy {
@@ -637,7 +635,7 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             );
         }
         if let Some(action) = action {
-            let block = c.group_mask(&p.block, &groups);
+            let block = listconfig::group_mask(c, &p.block, &groups);
             policies.push(Policy {
                 sources,
                 action,
@@ -726,19 +724,22 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             },
         },
     };
-    let (fetch, refresh) = c.fetch_config(&RawFetch {
-        refresh: raw.block.refresh.clone(),
-        cache_dir: raw.block.cache_dir.clone(),
-        tls_ca: raw.block.tls_ca.clone(),
-        max_list_bytes: raw.block.max_list_bytes.clone(),
-        fetch_timeout: raw.block.fetch_timeout.clone(),
-    });
+    let (fetch, refresh) = listconfig::fetch_config(
+        c,
+        &RawFetch {
+            refresh: raw.block.refresh.clone(),
+            cache_dir: raw.block.cache_dir.clone(),
+            tls_ca: raw.block.tls_ca.clone(),
+            max_list_bytes: raw.block.max_list_bytes.clone(),
+            fetch_timeout: raw.block.fetch_timeout.clone(),
+        },
+    );
     let block = BlockConfig {
         lists: (raw.block.lists.iter())
-            .filter_map(|f| c.list_ref(f, "lists"))
+            .filter_map(|f| listconfig::list_ref(c, f, "lists"))
             .collect(),
         allow: (raw.block.allow.iter())
-            .filter_map(|f| c.list_ref(f, "allow"))
+            .filter_map(|f| listconfig::list_ref(c, f, "allow"))
             .collect(),
         refresh,
         groups,

@@ -112,7 +112,7 @@ async fn status(State(h): State<Handle>) -> Reply {
             "allowed_domains": g.allow.len(),
             "refresh_seconds": g.refresh.as_secs(),
         })).collect::<Vec<Value>>(),
-        "blocklists": lists::status(&engine, Some(&s.lists)),
+        "blocklists": lists::status(&engine.groups, &engine.config.block.fetch.cache_dir, Some(&s.lists)),
         "cache": {
             "entries": cache.len(),
             "size": cache.config().size,
@@ -227,7 +227,12 @@ async fn refresh_lists(State(h): State<Handle>) -> Reply {
         );
     }
     let engine = s.engine.load();
-    ok(json!({ "refreshed": true, "blocklists": lists::status(&engine, Some(&s.lists)) }))
+    let status = lists::status(
+        &engine.groups,
+        &engine.config.block.fetch.cache_dir,
+        Some(&s.lists),
+    );
+    ok(json!({ "refreshed": true, "blocklists": status }))
 }
 
 async fn exceptions(State(h): State<Handle>) -> Reply {

@@ -13,7 +13,7 @@ use super::answer::{Answer, Records};
 use super::blocklist::BoundedLines;
 use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
 use super::domainset::DomainSet;
-use super::groups::Groups;
+use super::groups::{Groups, Sources};
 use super::metrics::Outcome;
 use super::name::Name;
 use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
@@ -178,7 +178,21 @@ impl Engine {
         let mut problems = Vec::new();
         let statics = load_statics(&config, &mut problems);
 
-        let groups = Groups::build(&config, &mut problems);
+        let b = &config.block;
+        let sources = Sources {
+            lists: &b.lists,
+            allow: &b.allow,
+            refresh: b.refresh,
+            groups: &b.groups,
+            cache_dir: &b.fetch.cache_dir,
+        };
+        let mut list_problems = Vec::new();
+        let groups = Groups::build(&sources, &mut list_problems);
+        problems.extend(list_problems.into_iter().map(|p| Problem {
+            file: config.path.clone(),
+            at: Some(p.at),
+            message: p.message,
+        }));
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -306,12 +320,12 @@ impl Engine {
                         tracing::warn!("list {} (group {}): empty: {why}", l.written, g.name)
                     }
                     None => tracing::info!(
-                        "list {} (group {}): {} block, {} allow entries, {} lines skipped",
+                        "list {}: {} block, {} allow entries, {} lines skipped (group {})",
                         l.written,
-                        g.name,
                         st.blocked,
                         st.allowed,
-                        st.skipped
+                        st.skipped,
+                        g.name
                     ),
                 }
             }

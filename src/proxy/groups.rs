@@ -2,18 +2,35 @@
 //! once from its lists and shared by every policy that names it (a policy
 //! holds only a [`GroupMask`]), and the `[block] allow` exceptions every group
 //! obeys. Reads the list files and the cached copies of URL lists; never the
-//! network (downloads are [`super::lists`]' job).
+//! network (downloads are the lists module's job).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::blocklist::{self, FileStats, ListError};
-use super::config::{Config, Problem};
 use super::domainset::{DomainSet, DomainSetBuilder};
 use super::fetch;
-use super::listconfig::{DEFAULT_GROUP, ListRef, ListSource};
+use super::listconfig::{BlocklistGroup, DEFAULT_GROUP, GroupMask, ListRef, ListSource};
 use super::name::Name;
-use super::policy::GroupMask;
+
+/// What the groups are built from: the checked `[block]` and
+/// `[[blocklist]]` keys.
+pub struct Sources<'a> {
+    /// `[block] lists`, `allow` and `refresh`: the `default` group.
+    pub lists: &'a [ListRef],
+    pub allow: &'a [ListRef],
+    pub refresh: Duration,
+    pub groups: &'a [BlocklistGroup],
+    /// Where the copies of URL lists are.
+    pub cache_dir: &'a Path,
+}
+
+/// A list that could not be loaded: where the config names it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListProblem {
+    pub at: (usize, usize),
+    pub message: String,
+}
 
 /// One list as loaded.
 #[derive(Debug, Clone)]
@@ -68,19 +85,21 @@ pub struct Groups {
 impl Groups {
     /// Loads every group's lists. A missing or broken file is a problem; a
     /// URL list without a cached copy is not (it loads empty until fetched).
-    pub fn build(config: &Config, problems: &mut Vec<Problem>) -> Groups {
-        let block = &config.block;
+    pub fn build(block: &Sources<'_>, problems: &mut Vec<ListProblem>) -> Groups {
         let mut global = DomainSetBuilder::default();
         let mut groups = Vec::with_capacity(1 + block.groups.len());
-        let mut load = Loader { config, problems };
+        let mut load = Loader {
+            cache_dir: block.cache_dir,
+            problems,
+        };
         // The [block] lists: their @@ lines and [block] allow are global.
         let mut set = DomainSetBuilder::default();
         let mut lists = Vec::new();
-        for list in &block.lists {
+        for list in block.lists {
             let source = lists.len();
             lists.extend(load.one(list, source, false, &mut set, &mut global));
         }
-        for list in &block.allow {
+        for list in block.allow {
             let source = lists.len();
             lists.extend(load.one(list, source, true, &mut global, &mut global_sink()));
         }
@@ -91,7 +110,7 @@ impl Groups {
             allow: DomainSet::default(),
             lists,
         });
-        for g in &block.groups {
+        for g in block.groups {
             let (mut set, mut allow) = (DomainSetBuilder::default(), DomainSetBuilder::default());
             let mut lists = Vec::new();
             for list in &g.lists {
@@ -175,8 +194,8 @@ fn global_sink() -> DomainSetBuilder {
 }
 
 struct Loader<'a> {
-    config: &'a Config,
-    problems: &'a mut Vec<Problem>,
+    cache_dir: &'a Path,
+    problems: &'a mut Vec<ListProblem>,
 }
 
 impl Loader<'_> {
@@ -196,10 +215,7 @@ impl Loader<'_> {
         };
         let (path, url) = match &list.source {
             ListSource::File(p) => (p.clone(), None),
-            ListSource::Url(u) => (
-                fetch::cache_path(&self.config.block.fetch.cache_dir, u),
-                Some(u.clone()),
-            ),
+            ListSource::Url(u) => (fetch::cache_path(self.cache_dir, u), Some(u.clone())),
         };
         let mut load = ListLoad {
             written: list.written.clone(),
@@ -231,9 +247,8 @@ impl Loader<'_> {
     }
 
     fn problem(&mut self, list: &ListRef, why: &str) {
-        self.problems.push(Problem {
-            file: self.config.path.clone(),
-            at: Some(list.at),
+        self.problems.push(ListProblem {
+            at: list.at,
             message: format!("{:?} {why}", list.written),
         });
     }

@@ -1,16 +1,60 @@
 //! The blocklist keys of the config: list entries (files or `http(s)://`
 //! URLs), named `[[blocklist]]` groups, each policy's `block` choice, and how
 //! downloads are made and kept (`[block] cache_dir`, `tls_ca`, bounds).
-//! Checks config text only; [`super::groups`] reads the lists.
+//! Checks config text only; the groups module reads the lists.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::config::{Checker, parse_duration};
-use super::policy::GroupMask;
+use super::duration::parse_duration;
+
+/// The blocklist groups a policy applies, one bit each: bit 0 is the
+/// `[block]` lists, bit `i + 1` the `i`-th `[[blocklist]]`. The sets are built
+/// once per group and shared; a policy holds only these bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupMask(pub u64);
+
+impl GroupMask {
+    /// A policy without `block`: the `[block]` lists.
+    pub const DEFAULT: GroupMask = GroupMask(1);
+    /// `block = []`.
+    pub const NONE: GroupMask = GroupMask(0);
+
+    /// The group indices, lowest first, without allocating.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                i
+            })
+        })
+    }
+
+    /// Whether group `i` is chosen.
+    pub fn has(self, i: usize) -> bool {
+        i < 64 && self.0 & (1 << i) != 0
+    }
+}
+
+impl Default for GroupMask {
+    fn default() -> Self {
+        GroupMask::DEFAULT
+    }
+}
+
+/// Where the checks report: the config checker, which locates spans.
+pub(super) trait Checks {
+    fn at(&self, span: Range<usize>) -> (usize, usize);
+    fn error(&mut self, span: Range<usize>, message: String);
+    /// Relative paths are resolved against it.
+    fn config_dir(&self) -> &Path;
+}
 
 /// The name that means the `[block]` lists in a policy's `block`.
 pub const DEFAULT_GROUP: &str = "default";
@@ -105,212 +149,213 @@ pub(super) struct RawFetch {
     pub fetch_timeout: Option<Spanned<String>>,
 }
 
-impl Checker<'_> {
-    /// A list entry: a URL, or a file relative to the config.
-    pub(super) fn list_ref(&mut self, s: &Spanned<String>, key: &str) -> Option<ListRef> {
-        let text = s.get_ref();
-        let at = self.at(s.span());
-        let source = if text.starts_with("http://") || text.starts_with("https://") {
-            match text.parse::<ureq::http::Uri>() {
-                Ok(u) if u.host().is_some_and(|h| !h.is_empty()) => ListSource::Url(text.clone()),
-                _ => {
-                    self.error(s.span(), format!("{key}: {text:?} is not a URL"));
-                    return None;
-                }
-            }
-        } else if let Some((scheme, _)) = text.split_once("://") {
-            self.error(
-                s.span(),
-                format!("{key}: {scheme}:// lists are not supported; expected a file, http:// or https://"),
-            );
-            return None;
-        } else {
-            ListSource::File(self.relative(text))
-        };
-        Some(ListRef {
-            source,
-            written: text.clone(),
-            at,
-        })
-    }
-
-    fn relative(&self, path: &str) -> PathBuf {
-        self.file.parent().unwrap_or(Path::new(".")).join(path)
-    }
-
-    fn refresh(&mut self, s: &Option<Spanned<String>>, default: Duration) -> Duration {
-        let Some(s) = s else { return default };
-        match parse_duration(s.get_ref()) {
-            Some(d) if d >= MIN_REFRESH => d,
+/// A list entry: a URL, or a file relative to the config.
+pub(super) fn list_ref(c: &mut impl Checks, s: &Spanned<String>, key: &str) -> Option<ListRef> {
+    let text = s.get_ref();
+    let at = c.at(s.span());
+    let source = if text.starts_with("http://") || text.starts_with("https://") {
+        match text.parse::<ureq::http::Uri>() {
+            Ok(u) if u.host().is_some_and(|h| !h.is_empty()) => ListSource::Url(text.clone()),
             _ => {
-                self.error(
+                c.error(s.span(), format!("{key}: {text:?} is not a URL"));
+                return None;
+            }
+        }
+    } else if let Some((scheme, _)) = text.split_once("://") {
+        c.error(
+            s.span(),
+            format!(
+                "{key}: {scheme}:// lists are not supported; expected a file, http:// or https://"
+            ),
+        );
+        return None;
+    } else {
+        ListSource::File(relative(c, text))
+    };
+    Some(ListRef {
+        source,
+        written: text.clone(),
+        at,
+    })
+}
+
+fn relative(c: &impl Checks, path: &str) -> PathBuf {
+    c.config_dir().join(path)
+}
+
+fn refresh(c: &mut impl Checks, s: &Option<Spanned<String>>, default: Duration) -> Duration {
+    let Some(s) = s else { return default };
+    match parse_duration(s.get_ref()) {
+        Some(d) if d >= MIN_REFRESH => d,
+        _ => {
+            c.error(
                     s.span(),
                     format!(
                         "refresh: expected a duration of at least 1m, such as \"24h\" or \"30m\", found {:?}",
                         s.get_ref()
                     ),
                 );
-                default
-            }
+            default
         }
     }
+}
 
-    /// The `[block]` download settings, and the `[block]` refresh.
-    pub(super) fn fetch_config(&mut self, raw: &RawFetch) -> (FetchConfig, Duration) {
-        let refresh = self.refresh(&raw.refresh, DEFAULT_REFRESH);
-        let max_bytes = match &raw.max_list_bytes {
-            Some(m) if !(1..=super::blocklist::MAX_FILE_BYTES).contains(m.get_ref()) => {
-                self.error(
-                    m.span(),
-                    format!(
-                        "max_list_bytes: expected 1 to {}",
-                        super::blocklist::MAX_FILE_BYTES
-                    ),
-                );
-                DEFAULT_MAX_BYTES
-            }
-            Some(m) => *m.get_ref(),
-            None => DEFAULT_MAX_BYTES,
-        };
-        let timeout = match &raw.fetch_timeout {
-            Some(t) => match parse_duration(t.get_ref()) {
-                Some(d) if !d.is_zero() => d,
-                _ => {
-                    self.error(
-                        t.span(),
-                        format!(
-                            "fetch_timeout: expected a duration such as \"60s\", found {:?}",
-                            t.get_ref()
-                        ),
-                    );
-                    DEFAULT_FETCH_TIMEOUT
-                }
-            },
-            None => DEFAULT_FETCH_TIMEOUT,
-        };
-        let cache_dir = self.relative(
-            raw.cache_dir
-                .as_ref()
-                .map_or(DEFAULT_CACHE_DIR, |d| d.get_ref().as_str()),
-        );
-        let tls_ca = raw.tls_ca.as_ref().map(|p| self.relative(p.get_ref()));
-        let fetch = FetchConfig {
-            cache_dir,
-            tls_ca,
-            max_bytes,
-            timeout,
-        };
-        (fetch, refresh)
-    }
-
-    /// The `[[blocklist]]` groups, checked: names unique and well-formed, at
-    /// least one list each, at most [`MAX_GROUPS`] with `[block]`'s.
-    pub(super) fn groups(&mut self, raw: &[RawBlocklist]) -> Vec<BlocklistGroup> {
-        let mut groups: Vec<BlocklistGroup> = Vec::new();
-        for g in raw {
-            let name = g.name.get_ref();
-            let line = self.at(g.name.span()).0;
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                self.error(
-                    g.name.span(),
-                    format!("blocklist name {name:?}: expected letters, digits, '_' or '-'"),
-                );
-            } else if name == DEFAULT_GROUP {
-                self.error(
-                    g.name.span(),
-                    format!("blocklist name {name:?} is reserved: it means the [block] lists"),
-                );
-            } else if let Some(other) = groups.iter().find(|o| &o.name == name) {
-                self.error(
-                    g.name.span(),
-                    format!(
-                        "blocklist {name:?} is already defined at line {}",
-                        other.line
-                    ),
-                );
-            }
-            if g.lists.is_empty() {
-                self.error(
-                    g.name.span(),
-                    format!("blocklist {name:?}: expected at least one entry in lists"),
-                );
-            }
-            let lists = g
-                .lists
-                .iter()
-                .filter_map(|s| self.list_ref(s, "lists"))
-                .collect();
-            let allow = g
-                .allow
-                .iter()
-                .filter_map(|s| self.list_ref(s, "allow"))
-                .collect();
-            let refresh = self.refresh(&g.refresh, DEFAULT_REFRESH);
-            groups.push(BlocklistGroup {
-                name: name.clone(),
-                lists,
-                allow,
-                refresh,
-                line,
-            });
+/// The `[block]` download settings, and the `[block]` refresh.
+pub(super) fn fetch_config(c: &mut impl Checks, raw: &RawFetch) -> (FetchConfig, Duration) {
+    let refresh = refresh(c, &raw.refresh, DEFAULT_REFRESH);
+    let max_bytes = match &raw.max_list_bytes {
+        Some(m) if !(1..=super::blocklist::MAX_FILE_BYTES).contains(m.get_ref()) => {
+            c.error(
+                m.span(),
+                format!(
+                    "max_list_bytes: expected 1 to {}",
+                    super::blocklist::MAX_FILE_BYTES
+                ),
+            );
+            DEFAULT_MAX_BYTES
         }
-        if groups.len() >= MAX_GROUPS {
-            let span = raw[MAX_GROUPS - 1].name.span();
-            self.error(
-                span,
-                format!("at most {} [[blocklist]] groups", MAX_GROUPS - 1),
+        Some(m) => *m.get_ref(),
+        None => DEFAULT_MAX_BYTES,
+    };
+    let timeout = match &raw.fetch_timeout {
+        Some(t) => match parse_duration(t.get_ref()) {
+            Some(d) if !d.is_zero() => d,
+            _ => {
+                c.error(
+                    t.span(),
+                    format!(
+                        "fetch_timeout: expected a duration such as \"60s\", found {:?}",
+                        t.get_ref()
+                    ),
+                );
+                DEFAULT_FETCH_TIMEOUT
+            }
+        },
+        None => DEFAULT_FETCH_TIMEOUT,
+    };
+    let cache_dir = relative(
+        c,
+        raw.cache_dir
+            .as_ref()
+            .map_or(DEFAULT_CACHE_DIR, |d| d.get_ref().as_str()),
+    );
+    let tls_ca = raw.tls_ca.as_ref().map(|p| relative(c, p.get_ref()));
+    let fetch = FetchConfig {
+        cache_dir,
+        tls_ca,
+        max_bytes,
+        timeout,
+    };
+    (fetch, refresh)
+}
+
+/// The `[[blocklist]]` groups, checked: names unique and well-formed, at
+/// least one list each, at most [`MAX_GROUPS`] with `[block]`'s.
+pub(super) fn groups(c: &mut impl Checks, raw: &[RawBlocklist]) -> Vec<BlocklistGroup> {
+    let mut groups: Vec<BlocklistGroup> = Vec::new();
+    for g in raw {
+        let name = g.name.get_ref();
+        let line = c.at(g.name.span()).0;
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            c.error(
+                g.name.span(),
+                format!("blocklist name {name:?}: expected letters, digits, '_' or '-'"),
+            );
+        } else if name == DEFAULT_GROUP {
+            c.error(
+                g.name.span(),
+                format!("blocklist name {name:?} is reserved: it means the [block] lists"),
+            );
+        } else if let Some(other) = groups.iter().find(|o| &o.name == name) {
+            c.error(
+                g.name.span(),
+                format!(
+                    "blocklist {name:?} is already defined at line {}",
+                    other.line
+                ),
             );
         }
-        groups
+        if g.lists.is_empty() {
+            c.error(
+                g.name.span(),
+                format!("blocklist {name:?}: expected at least one entry in lists"),
+            );
+        }
+        let lists = g
+            .lists
+            .iter()
+            .filter_map(|s| list_ref(c, s, "lists"))
+            .collect();
+        let allow = g
+            .allow
+            .iter()
+            .filter_map(|s| list_ref(c, s, "allow"))
+            .collect();
+        let refresh = refresh(c, &g.refresh, DEFAULT_REFRESH);
+        groups.push(BlocklistGroup {
+            name: name.clone(),
+            lists,
+            allow,
+            refresh,
+            line,
+        });
     }
+    if groups.len() >= MAX_GROUPS {
+        let span = raw[MAX_GROUPS - 1].name.span();
+        c.error(
+            span,
+            format!("at most {} [[blocklist]] groups", MAX_GROUPS - 1),
+        );
+    }
+    groups
+}
 
-    /// A policy's `block`: `None` is the `[block]` lists; names are looked
-    /// up in `groups` (the `[[blocklist]]`s, bit `i + 1`) or `"default"` (bit 0).
-    pub(super) fn group_mask(
-        &mut self,
-        block: &Option<Vec<Spanned<String>>>,
-        groups: &[BlocklistGroup],
-    ) -> GroupMask {
-        let Some(names) = block else {
-            return GroupMask::DEFAULT;
+/// A policy's `block`: `None` is the `[block]` lists; names are looked
+/// up in `groups` (the `[[blocklist]]`s, bit `i + 1`) or `"default"` (bit 0).
+pub(super) fn group_mask(
+    c: &mut impl Checks,
+    block: &Option<Vec<Spanned<String>>>,
+    groups: &[BlocklistGroup],
+) -> GroupMask {
+    let Some(names) = block else {
+        return GroupMask::DEFAULT;
+    };
+    let mut mask = 0u64;
+    for n in names {
+        let name = n.get_ref();
+        let bit = if name == DEFAULT_GROUP {
+            Some(0)
+        } else {
+            groups
+                .iter()
+                .take(MAX_GROUPS - 1)
+                .position(|g| &g.name == name)
+                .map(|i| i + 1)
         };
-        let mut mask = 0u64;
-        for n in names {
-            let name = n.get_ref();
-            let bit = if name == DEFAULT_GROUP {
-                Some(0)
-            } else {
-                groups
-                    .iter()
-                    .take(MAX_GROUPS - 1)
-                    .position(|g| &g.name == name)
-                    .map(|i| i + 1)
-            };
-            match bit {
-                Some(b) => mask |= 1 << b,
-                None => {
-                    let mut known: Vec<&str> = vec![DEFAULT_GROUP];
-                    for g in groups {
-                        if !known.contains(&g.name.as_str()) {
-                            known.push(&g.name);
-                        }
+        match bit {
+            Some(b) => mask |= 1 << b,
+            None => {
+                let mut known: Vec<&str> = vec![DEFAULT_GROUP];
+                for g in groups {
+                    if !known.contains(&g.name.as_str()) {
+                        known.push(&g.name);
                     }
-                    self.error(
-                        n.span(),
-                        format!(
-                            "block: no [[blocklist]] named {name:?} (defined: {})",
-                            known.join(", ")
-                        ),
-                    );
                 }
+                c.error(
+                    n.span(),
+                    format!(
+                        "block: no [[blocklist]] named {name:?} (defined: {})",
+                        known.join(", ")
+                    ),
+                );
             }
         }
-        GroupMask(mask)
     }
+    GroupMask(mask)
 }
 
 #[cfg(test)]
@@ -421,5 +466,14 @@ block = ["ads", "adz"]
             assert!(e.contains(w), "{w:?} not in:\n{e}");
         }
         assert_eq!(e.lines().count(), want.len(), "{e}");
+    }
+
+    #[test]
+    fn group_masks_iterate_their_bits() {
+        let bits: Vec<usize> = GroupMask(0b1010_0001).iter().collect();
+        assert_eq!(bits, vec![0, 5, 7]);
+        assert_eq!(GroupMask::NONE.iter().count(), 0);
+        assert_eq!(GroupMask(1 << 63).iter().collect::<Vec<_>>(), vec![63]);
+        assert!(GroupMask(4).has(2) && !GroupMask(4).has(1) && !GroupMask(4).has(64));
     }
 }

@@ -6,15 +6,17 @@
 //! Touches the network and the cache dir only through [`fetch`].
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::engine::Engine;
 use super::fetch::{self, Fetched, Meta, unix_now};
+use super::groups::Groups;
+use super::listconfig::FetchConfig;
 
 /// After a failed download, the next try comes this soon (or at the
 /// group's `refresh`, if sooner).
@@ -23,8 +25,8 @@ pub const RETRY: Duration = Duration::from_secs(300);
 /// What the refresher needs from the server: its current tables, a way to
 /// rebuild them from the files, and the failure counter.
 pub trait Tables: Send + 'static {
-    /// The engine now serving.
-    fn engine(&self) -> Arc<Engine>;
+    /// The URL lists of the tables now serving, and how to fetch them.
+    fn current(&self) -> Current;
     /// Rebuilds the tables from the current config and files, and swaps them in.
     fn rebuild(&self) -> Result<(), String>;
     /// Counts a refresh that kept the last good copy.
@@ -86,17 +88,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What the tables now serving ask of the refresher.
+pub struct Current {
+    pub fetch: FetchConfig,
+    pub lists: Vec<Due>,
+}
+
 /// A URL list as the refresher sees it: the shortest `refresh` of the
 /// groups naming it, and the entries of the copy serving now.
-struct Due {
+pub struct Due {
     url: String,
     refresh: Duration,
     entries: usize,
 }
 
-fn url_lists(engine: &Engine) -> Vec<Due> {
+/// The distinct URL lists of `groups`.
+pub fn url_lists(groups: &Groups) -> Vec<Due> {
     let mut out: Vec<Due> = Vec::new();
-    for g in &engine.groups.groups {
+    for g in &groups.groups {
         for l in &g.lists {
             let Some(url) = &l.url else { continue };
             match out.iter_mut().find(|d| &d.url == url) {
@@ -126,11 +135,10 @@ pub fn next_due(meta: &Meta, refresh: Duration, has_copy: bool) -> u64 {
 
 fn run<T: Tables>(tables: &T, rx: &mpsc::Receiver<Msg>) {
     loop {
-        let engine = tables.engine();
-        let dir = &engine.config.block.fetch.cache_dir;
+        let current = tables.current();
+        let dir = &current.fetch.cache_dir;
         let now = unix_now();
-        let soonest = url_lists(&engine)
-            .iter()
+        let soonest = (current.lists.iter())
             .map(|d| {
                 let has_copy = fetch::cache_path(dir, &d.url).exists();
                 next_due(&tables.refresher().meta(dir, &d.url), d.refresh, has_copy)
@@ -138,7 +146,6 @@ fn run<T: Tables>(tables: &T, rx: &mpsc::Receiver<Msg>) {
             .min();
         // With nothing to fetch, still wake now and then: a reload may add lists.
         let wait = soonest.map_or(60, |t| t.saturating_sub(now).min(60));
-        drop(engine);
         let (force, reply) = match rx.recv_timeout(Duration::from_secs(wait)) {
             Ok(Msg::Now(reply)) => (true, Some(reply)),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
@@ -154,12 +161,14 @@ fn run<T: Tables>(tables: &T, rx: &mpsc::Receiver<Msg>) {
 /// Downloads every due URL list (every one when `force`), then rebuilds
 /// the tables if any copy changed.
 fn round<T: Tables>(tables: &T, force: bool) {
-    let engine = tables.engine();
-    let config = &engine.config.block.fetch;
+    let Current {
+        fetch: config,
+        lists,
+    } = tables.current();
+    let config = &config;
     let refresher = tables.refresher();
     let now = unix_now();
-    let due: Vec<Due> = url_lists(&engine)
-        .into_iter()
+    let due: Vec<Due> = (lists.into_iter())
         .filter(|d| {
             let has_copy = fetch::cache_path(&config.cache_dir, &d.url).exists();
             force
@@ -218,7 +227,6 @@ fn round<T: Tables>(tables: &T, force: bool) {
         }
         lock(&refresher.metas).insert(d.url, meta);
     }
-    drop(engine);
     if changed && let Err(e) = tables.rebuild() {
         warn!(
             "lists changed, but the tables were not rebuilt; still serving the previous ones:\n{e}"
@@ -245,12 +253,11 @@ pub struct ListStatus {
     pub next_refresh: Option<String>,
 }
 
-/// The status of every list of `engine`; URL lists' history comes from the
-/// running refresher, or (for `check`) from the cache dir.
-pub fn status(engine: &Engine, live: Option<&Refresher>) -> Vec<ListStatus> {
-    let dir = &engine.config.block.fetch.cache_dir;
+/// The status of every list of `groups`; URL lists' history comes from the
+/// running refresher, or (for `check`) from the cache dir `dir`.
+pub fn status(groups: &Groups, dir: &Path, live: Option<&Refresher>) -> Vec<ListStatus> {
     let mut out = Vec::new();
-    for g in &engine.groups.groups {
+    for g in &groups.groups {
         for l in &g.lists {
             let mut s = ListStatus {
                 group: g.name.to_string(),

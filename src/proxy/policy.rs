@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::health::{Health, HealthConfig};
+pub use super::listconfig::GroupMask;
 use super::name::Name;
 
 /// Most forwarders one policy or domain rule may list.
@@ -89,42 +90,6 @@ impl fmt::Display for Action {
                 Ok(())
             }
         }
-    }
-}
-
-/// The blocklist groups a policy applies, one bit each: bit 0 is the
-/// `[block]` lists, bit `i + 1` the `i`-th `[[blocklist]]`. The sets are built
-/// once per group and shared; a policy holds only these bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GroupMask(pub u64);
-
-impl GroupMask {
-    /// A policy without `block`: the `[block]` lists.
-    pub const DEFAULT: GroupMask = GroupMask(1);
-    /// `block = []`.
-    pub const NONE: GroupMask = GroupMask(0);
-
-    /// The group indices, lowest first, without allocating.
-    pub fn iter(self) -> impl Iterator<Item = usize> {
-        let mut bits = self.0;
-        std::iter::from_fn(move || {
-            (bits != 0).then(|| {
-                let i = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                i
-            })
-        })
-    }
-
-    /// Whether group `i` is chosen.
-    pub fn has(self, i: usize) -> bool {
-        i < 64 && self.0 & (1 << i) != 0
-    }
-}
-
-impl Default for GroupMask {
-    fn default() -> Self {
-        GroupMask::DEFAULT
     }
 }
 
@@ -242,15 +207,6 @@ mod tests {
             block: GroupMask::DEFAULT,
             line: 0,
         }
-    }
-
-    #[test]
-    fn group_masks_iterate_their_bits() {
-        let bits: Vec<usize> = GroupMask(0b1010_0001).iter().collect();
-        assert_eq!(bits, vec![0, 5, 7]);
-        assert_eq!(GroupMask::NONE.iter().count(), 0);
-        assert_eq!(GroupMask(1 << 63).iter().collect::<Vec<_>>(), vec![63]);
-        assert!(GroupMask(4).has(2) && !GroupMask(4).has(1) && !GroupMask(4).has(64));
     }
 
     #[test]

@@ -316,8 +316,12 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Resul
 }
 
 impl lists::Tables for Handle {
-    fn engine(&self) -> Arc<Engine> {
-        self.shared.engine.load_full()
+    fn current(&self) -> lists::Current {
+        let engine = self.shared.engine.load();
+        lists::Current {
+            fetch: engine.config.block.fetch.clone(),
+            lists: lists::url_lists(&engine.groups),
+        }
     }
 
     fn rebuild(&self) -> Result<(), String> {
