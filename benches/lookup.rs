@@ -13,7 +13,7 @@ use vpndns::proxy::config::Config;
 use vpndns::proxy::domainset::{DomainSet, DomainSetBuilder};
 use vpndns::proxy::engine::{Decision, Engine};
 use vpndns::proxy::name::Name;
-use vpndns::proxy::policy::{Action, Policy, PolicyTable};
+use vpndns::proxy::policy::{Action, GroupMask, Policy, PolicyTable};
 use vpndns::proxy::wire::{Query, TYPE_A};
 
 const DOMAINS: usize = 1_000_000;
@@ -60,6 +60,7 @@ fn policy_lookup(c: &mut Criterion) {
     let mut policies = vec![Policy {
         sources: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
         action: Action::Refuse,
+        block: GroupMask::DEFAULT,
         line: 1,
     }];
     for i in 0..16u8 {
@@ -71,6 +72,7 @@ fn policy_lookup(c: &mut Criterion) {
         policies.push(Policy {
             sources,
             action: Action::Identity,
+            block: GroupMask::DEFAULT,
             line: 2 + usize::from(i),
         });
     }

@@ -295,3 +295,37 @@ fn keygen_output_passes_check_for_both_ciphers() {
         vpndns::deploy::check::load(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn dns_blocklists_and_policy_choices() {
+    let site = example();
+    assert_eq!(site.dns_blocklists[0].name, "ads");
+    assert_eq!(
+        site.dns_policies[0].block.as_deref(),
+        Some(&["ads".to_string()][..])
+    );
+    let r = rejected(
+        |t| {
+            t.replace("block = [\"ads\"]", "block = [\"ads\", \"adult\"]")
+                .replace(
+                    "refresh = \"24h\"",
+                    "refresh = \"10s\"\nallow = [\"allow.txt\"]",
+                )
+                + "\n[[dns.blocklist]]\nname = \"ads\"\nlists = [\"ftp://x.example/l\"]\n"
+        },
+        |_| {},
+    );
+    assert_has(
+        &r,
+        "dns.policy[0].block",
+        "no [[dns.blocklist]] named \"adult\"",
+    );
+    assert_has(&r, "dns.blocklist[0].refresh", "at least 1m");
+    assert_has(
+        &r,
+        "dns.blocklist[0].allow",
+        "\"allow.txt\": expected an http:// or https:// URL, or an absolute path",
+    );
+    assert_has(&r, "dns.blocklist[1].name", "\"ads\" is defined twice");
+    assert_has(&r, "dns.blocklist[1].lists", "\"ftp://x.example/l\"");
+}

@@ -191,6 +191,25 @@ fn vpndns_config_has_identity_dns_policy_and_via_policies() {
     assert_eq!(find("10.10.1.30/32")["forward"][0].as_str(), Some("vpnus"));
     assert_eq!(v["server"]["listen"][0].as_str(), Some("10.10.1.53:53"));
     assert_eq!(v["forwarder"][0]["address"].as_str(), Some("10.10.1.2"));
+    // [[dns.blocklist]] and the policy's choice, as vpndns reads them.
+    let c = vpndns::proxy::config::Config::parse(Path::new(&f.path), &f.content).expect("parses");
+    assert_eq!(c.block.groups[0].name, "ads");
+    assert_eq!(c.block.fetch.cache_dir, Path::new("/var/db/vpndns/lists"));
+    let blocks = |src: &str| {
+        let p = c
+            .policies
+            .iter()
+            .find(|p| p.sources[0].to_string() == src)
+            .expect(src);
+        p.block
+    };
+    use vpndns::proxy::policy::GroupMask;
+    assert_eq!(
+        blocks("10.10.2.0/24"),
+        GroupMask(0b10),
+        "the ads group only"
+    );
+    assert_eq!(blocks("10.10.1.2/32"), GroupMask::DEFAULT);
 }
 
 #[test]

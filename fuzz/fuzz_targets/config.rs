@@ -15,6 +15,8 @@ fuzz_target!(|text: &str| {
         Ok(config) => {
             let reads_files = !(config.block.lists.is_empty()
                 && config.block.allow.is_empty()
+                && config.block.groups.is_empty()
+                && config.block.fetch.tls_ca.is_none()
                 && config.statics.files.is_empty());
             if !reads_files {
                 let _ = Engine::build(config);

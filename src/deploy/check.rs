@@ -4,11 +4,13 @@
 
 use super::model::{Anycast, MonitorSettings, Replication};
 use super::model::{
-    Bridge, Cipher, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Platform, Provision,
-    SaKey, Site, Vpn,
+    Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Platform,
+    Provision, SaKey, Site, Vpn,
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
 use super::{linknet, sitepath};
+use crate::proxy::config::parse_duration;
+use crate::proxy::listconfig::{DEFAULT_GROUP, MIN_REFRESH};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -355,6 +357,7 @@ impl Checker<'_> {
             dns_policies: Vec::new(),
             dns_static: Vec::new(),
             dns_block: Vec::new(),
+            dns_blocklists: Vec::new(),
             redundancy: self.redundancy(&f),
             bgp: self.routing(&f),
             anycast: None,
@@ -397,6 +400,7 @@ impl Checker<'_> {
                 site.gres.push(gre);
             }
         }
+        self.dns_blocklists(&f, &mut site);
         for (i, p) in f.dns.policy.iter().enumerate() {
             if let Some(pol) = self.dns_policy(i, p, &site) {
                 site.dns_policies.push(pol);
@@ -1697,7 +1701,90 @@ impl Checker<'_> {
             );
             ok = false;
         }
-        ok.then_some(DnsPolicy { source, via })
+        let mut block = None;
+        if let Some(names) = &d.block {
+            let mut chosen = Vec::new();
+            for n in names.get_ref() {
+                let name = n.get_ref();
+                if name == DEFAULT_GROUP || site.dns_blocklists.iter().any(|b| &b.name == name) {
+                    chosen.push(name.clone());
+                } else {
+                    self.err(
+                        n.span(),
+                        k("block"),
+                        format!("no [[dns.blocklist]] named {name:?}"),
+                    );
+                    ok = false;
+                }
+            }
+            block = Some(chosen);
+        }
+        ok.then_some(DnsPolicy { source, via, block })
+    }
+
+    /// `[[dns.blocklist]]`: names unique and well-formed, lists URLs or
+    /// absolute paths (nothing else reaches the jail), refresh as vpndns reads it.
+    fn dns_blocklists(&mut self, f: &SiteFile, site: &mut Site) {
+        for (i, b) in f.dns.blocklist.iter().enumerate() {
+            let d = b.get_ref();
+            let k = |key: &str| format!("dns.blocklist[{i}].{key}");
+            let name = d.name.get_ref();
+            if name.is_empty()
+                || name == DEFAULT_GROUP
+                || !name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                self.err(
+                    d.name.span(),
+                    k("name"),
+                    format!("{name:?}: expected letters, digits, '_' or '-', and not \"{DEFAULT_GROUP}\""),
+                );
+            } else if site.dns_blocklists.iter().any(|o| &o.name == name) {
+                self.err(
+                    d.name.span(),
+                    k("name"),
+                    format!("{name:?} is defined twice"),
+                );
+            }
+            if d.lists.get_ref().is_empty() {
+                self.err(d.lists.span(), k("lists"), "expected at least one list");
+            }
+            for (key, entries) in [("lists", d.lists.get_ref()), ("allow", &d.allow)] {
+                for e in entries {
+                    let t = e.get_ref();
+                    let url = t.starts_with("http://") || t.starts_with("https://");
+                    if !url && !t.starts_with('/') {
+                        self.err(
+                            e.span(),
+                            k(key),
+                            format!("{t:?}: expected an http:// or https:// URL, or an absolute path in the vpndns jail"),
+                        );
+                    }
+                }
+            }
+            if let Some(r) = &d.refresh
+                && parse_duration(r.get_ref()).is_none_or(|d| d < MIN_REFRESH)
+            {
+                self.err(
+                    r.span(),
+                    k("refresh"),
+                    format!(
+                        "{:?}: expected a duration of at least 1m, such as \"24h\"",
+                        r.get_ref()
+                    ),
+                );
+            }
+            // Kept even when wrong (the site is rejected anyway), so later
+            // names and policies are checked against every name declared.
+            let text = |v: &[S<String>]| v.iter().map(|s| s.get_ref().clone()).collect();
+            site.dns_blocklists.push(DnsBlocklist {
+                name: name.clone(),
+                lists: text(d.lists.get_ref()),
+                allow: text(&d.allow),
+                refresh: d.refresh.as_ref().map(|r| r.get_ref().clone()),
+            });
+        }
     }
 
     /// vpndns rejects two policies with the identical CIDR: find them now.

@@ -20,6 +20,8 @@ pub struct Site {
     pub dns_static: Vec<(String, Ipv4Addr)>,
     /// `[dns] block`: names every vpndns blocks (with everything below them).
     pub dns_block: Vec<String>,
+    /// `[[dns.blocklist]]`: named list groups for the policies to choose.
+    pub dns_blocklists: Vec<DnsBlocklist>,
     /// `[site] redundancy`: 0, or 1 when no single link failure may partition
     /// the link graph (checked by `check.rs`).
     pub redundancy: u8,
@@ -226,6 +228,19 @@ pub struct DnsPolicy {
     pub source: Vec<Ipv4Net>,
     /// VPN jails tried in order (the next on timeout).
     pub via: Vec<String>,
+    /// The blocklist groups its clients get; `None`: `[dns] block` only.
+    pub block: Option<Vec<String>>,
+}
+
+/// One `[[dns.blocklist]]`, checked.
+#[derive(Debug, Clone)]
+pub struct DnsBlocklist {
+    pub name: String,
+    /// URLs or absolute paths in the vpndns jail.
+    pub lists: Vec<String>,
+    pub allow: Vec<String>,
+    /// As written (checked by vpndns's own duration parser).
+    pub refresh: Option<String>,
 }
 
 /// One host's end of a link, seen from that host.

@@ -162,6 +162,22 @@ pub struct DnsSection {
     pub static_records: Option<S<std::collections::BTreeMap<String, S<String>>>>,
     /// `block = ["ads.example.com"]`: names (and everything below) every vpndns blocks.
     pub block: Option<S<Vec<S<String>>>>,
+    /// `[[dns.blocklist]]`: named groups of lists that policies choose.
+    #[serde(default)]
+    pub blocklist: Vec<S<DnsBlocklistDef>>,
+}
+
+/// `[[dns.blocklist]]`: a vpndns `[[blocklist]]` group, written into every
+/// vpndns.toml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsBlocklistDef {
+    pub name: S<String>,
+    /// `http(s)://` URLs, or absolute paths inside the vpndns jail.
+    pub lists: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub allow: Vec<S<String>>,
+    pub refresh: Option<S<String>>,
 }
 
 /// `via = "vpnus"` or `via = ["vpnus", "vpneu"]`.
@@ -178,6 +194,9 @@ pub enum OneOrMany {
 pub struct DnsPolicyDef {
     pub source: S<Vec<S<String>>>,
     pub via: S<OneOrMany>,
+    /// `[[dns.blocklist]]` names (or "default", the `[dns] block` names);
+    /// absent: `[dns] block` only.
+    pub block: Option<S<Vec<S<String>>>>,
 }
 
 /// Parses the text of a site file; errors carry toml's own message and span.

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use hickory_proto::rr::RecordType;
 
 use super::engine::Engine;
+use super::lists;
 use super::name::Name;
+use super::policy::GroupMask;
 use super::wire::{self, CLASS_IN, Query};
 
 /// The resolved configuration, as `vpndns check` prints it.
@@ -19,9 +21,14 @@ pub fn describe(engine: &Engine) -> String {
     let _ = writeln!(s, "timeout:  {:?} per upstream attempt", c.server.timeout);
     let _ = writeln!(s, "\npolicies, most specific network first:");
     for (net, p) in engine.policies.entries() {
+        let block = match p.block {
+            GroupMask::DEFAULT => String::new(),
+            GroupMask::NONE => ", blocks nothing".into(),
+            mask => format!(", blocks {}", engine.groups.names(mask).join(", ")),
+        };
         let _ = writeln!(
             s,
-            "  {:<22} {}   (line {})",
+            "  {:<22} {}{block}   (line {})",
             net.to_string(),
             p.action,
             p.line
@@ -75,16 +82,49 @@ pub fn describe(engine: &Engine) -> String {
         "\nblocking: {} domains blocked, {} allowed; answer {} (TTL {})",
         r.blocked_domains, r.allowed_domains, c.block.response, c.block.ttl
     );
-    for (file, st) in &r.lists {
-        let _ = write!(
+    let statuses = lists::status(&engine.groups, &c.block.fetch.cache_dir, None);
+    for g in &engine.groups.groups {
+        let _ = writeln!(
             s,
-            "  {file}: {} block, {} allow entries, {} lines skipped",
-            st.blocked, st.allowed, st.skipped
+            "  group {}: {} domains blocked, {} allowed",
+            g.name,
+            g.block.len(),
+            g.allow.len()
         );
-        if let Some((line, why)) = st.first_skip {
-            let _ = write!(s, " (first at line {line}: {why})");
+        for (l, status) in g
+            .lists
+            .iter()
+            .zip(statuses.iter().filter(|x| *x.group == *g.name))
+        {
+            let st = &l.stats;
+            let _ = write!(
+                s,
+                "    {}: {} block, {} allow entries, {} lines skipped",
+                l.written, st.blocked, st.allowed, st.skipped
+            );
+            if let Some((line, why)) = st.first_skip {
+                let _ = write!(s, " (first at line {line}: {why})");
+            }
+            if let Some(why) = &l.missing {
+                let _ = write!(s, "; empty: {why}");
+            }
+            if l.url.is_some() {
+                let or_never = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".into());
+                let _ = write!(
+                    s,
+                    "\n      last success {}, last failure {}{}, next refresh {}",
+                    or_never(&status.last_success),
+                    or_never(&status.last_failure),
+                    status
+                        .failure
+                        .as_ref()
+                        .map(|f| format!(" ({f})"))
+                        .unwrap_or_default(),
+                    status.next_refresh.as_deref().unwrap_or("now"),
+                );
+            }
+            s.push('\n');
         }
-        s.push('\n');
     }
     if !c.block.exempt.is_empty() {
         let nets: Vec<String> = c.block.exempt.iter().map(|n| n.to_string()).collect();

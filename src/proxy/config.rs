@@ -14,7 +14,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::duration::parse_duration;
 use super::health::HealthConfig;
+use super::listconfig::{self, BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
 use super::name::Name;
 use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
 
@@ -126,11 +128,18 @@ pub struct StaticConfig {
     pub files: Vec<FileRef>,
 }
 
-/// `[block]`.
+/// `[block]`, and the `[[blocklist]]` groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockConfig {
-    pub lists: Vec<FileRef>,
-    pub allow: Vec<FileRef>,
+    /// The `default` group: what a policy without `block` applies.
+    pub lists: Vec<ListRef>,
+    /// Exceptions for every group.
+    pub allow: Vec<ListRef>,
+    /// How often the `[block]` URL lists are downloaded again.
+    pub refresh: Duration,
+    /// `[[blocklist]]`, in config order (group `i + 1` in a policy's mask).
+    pub groups: Vec<BlocklistGroup>,
+    pub fetch: FetchConfig,
     pub exempt: Vec<IpNet>,
     pub response: BlockResponse,
     pub ttl: u32,
@@ -209,6 +218,8 @@ struct RawFile {
     #[serde(default)]
     block: RawBlock,
     #[serde(default)]
+    blocklist: Vec<RawBlocklist>,
+    #[serde(default)]
     log: RawLog,
     #[serde(default)]
     cache: RawCache,
@@ -272,6 +283,8 @@ struct RawForwarder {
 struct RawPolicy {
     source: Vec<Spanned<String>>,
     forward: Spanned<StringOrList>,
+    /// Blocklist groups by name; absent: the `[block]` lists.
+    block: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +318,11 @@ struct RawBlock {
     ttl: Option<u32>,
     #[serde(default)]
     local_only: Vec<Spanned<String>>,
+    refresh: Option<Spanned<String>>,
+    cache_dir: Option<Spanned<String>>,
+    tls_ca: Option<Spanned<String>>,
+    max_list_bytes: Option<Spanned<u64>>,
+    fetch_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -353,6 +371,20 @@ struct Checker<'a> {
     file: &'a Path,
     src: &'a str,
     problems: Vec<Problem>,
+}
+
+impl listconfig::Checks for Checker<'_> {
+    fn at(&self, span: Range<usize>) -> (usize, usize) {
+        Checker::at(self, span)
+    }
+
+    fn error(&mut self, span: Range<usize>, message: String) {
+        Checker::error(self, span, message);
+    }
+
+    fn config_dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
 }
 
 impl Checker<'_> {
@@ -432,23 +464,6 @@ pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
         .map_or(before.len(), |nl| before.len() - nl - 1)
         + 1;
     (line, col)
-}
-
-/// `"1500ms"`, `"1.5s"`, `"2s"`, `"1m"`, `"2h"`, `"1d"`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (num, unit) = s.split_at(split);
-    let num: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "ms" => num / 1000.0,
-        "s" => num,
-        "m" => num * 60.0,
-        "h" => num * 3600.0,
-        "d" => num * 86_400.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// A network `10.0.0.0/8`, or an address meaning just itself. Host bits set
@@ -603,6 +618,7 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         Some(Arc::from(list))
     };
 
+    let groups = listconfig::groups(c, &raw.blocklist);
     let mut policies = Vec::new();
     let mut seen_nets: HashMap<IpNet, usize> = HashMap::new();
     for p in &raw.policy {
@@ -632,9 +648,11 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             );
         }
         if let Some(action) = action {
+            let block = listconfig::group_mask(c, &p.block, &groups);
             policies.push(Policy {
                 sources,
                 action,
+                block,
                 line,
             });
         }
@@ -719,9 +737,26 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             },
         },
     };
+    let (fetch, refresh) = listconfig::fetch_config(
+        c,
+        &RawFetch {
+            refresh: raw.block.refresh.clone(),
+            cache_dir: raw.block.cache_dir.clone(),
+            tls_ca: raw.block.tls_ca.clone(),
+            max_list_bytes: raw.block.max_list_bytes.clone(),
+            fetch_timeout: raw.block.fetch_timeout.clone(),
+        },
+    );
     let block = BlockConfig {
-        lists: raw.block.lists.iter().map(|f| c.file_ref(f)).collect(),
-        allow: raw.block.allow.iter().map(|f| c.file_ref(f)).collect(),
+        lists: (raw.block.lists.iter())
+            .filter_map(|f| listconfig::list_ref(c, f, "lists"))
+            .collect(),
+        allow: (raw.block.allow.iter())
+            .filter_map(|f| listconfig::list_ref(c, f, "allow"))
+            .collect(),
+        refresh,
+        groups,
+        fetch,
         exempt: raw
             .block
             .exempt
@@ -871,6 +906,7 @@ fn valid_forwarder_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::listconfig::ListSource;
 
     fn parse(src: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/vpndns/test.toml"), src)
@@ -939,8 +975,8 @@ local_only = ["localdomain", "home.arpa"]
             Path::new("/etc/vpndns/static.hosts")
         );
         assert_eq!(
-            c.block.lists[0].path,
-            Path::new("/etc/vpndns/blocklists/ads.txt")
+            c.block.lists[0].source,
+            ListSource::File("/etc/vpndns/blocklists/ads.txt".into())
         );
         assert_eq!(c.block.exempt[0].to_string(), "10.10.1.50/32");
         assert_eq!(c.block.response, BlockResponse::Null);

@@ -18,11 +18,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::check;
 use super::engine::{Decision, Route};
 use super::name::Name;
 use super::server::{Handle, Shared};
 use super::upstream::Targets;
+use super::{check, lists};
 
 /// Serves the API on `listener` until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, handle: Handle, mut shutdown: watch::Receiver<bool>) {
@@ -30,6 +30,7 @@ pub async fn serve(listener: TcpListener, handle: Handle, mut shutdown: watch::R
         .route("/status", get(status))
         .route("/policy", get(policy))
         .route("/reload", post(reload))
+        .route("/lists/refresh", post(refresh_lists))
         .route("/block/exceptions", get(exceptions))
         .route(
             "/block/exceptions/{name}",
@@ -105,6 +106,13 @@ async fn status(State(h): State<Handle>) -> Reply {
             "static_names": engine.statics.len(),
             "exceptions": s.exceptions.load().names().count(),
         },
+        "groups": engine.groups.groups.iter().map(|g| json!({
+            "name": &*g.name,
+            "blocked_domains": g.block.len(),
+            "allowed_domains": g.allow.len(),
+            "refresh_seconds": g.refresh.as_secs(),
+        })).collect::<Vec<Value>>(),
+        "blocklists": lists::status(&engine.groups, &engine.config.block.fetch.cache_dir, Some(&s.lists)),
         "cache": {
             "entries": cache.len(),
             "size": cache.config().size,
@@ -146,7 +154,10 @@ async fn policy(State(h): State<Handle>, Query(params): Query<HashMap<String, St
     });
     match decision {
         Decision::Refused { net } => v["policy"] = json!(net.map(|n| n.to_string())),
-        Decision::Blocked { list } => v["list"] = json!(list),
+        Decision::Blocked { group, list } => {
+            v["group"] = json!(group);
+            v["list"] = json!(list);
+        }
         Decision::Forward { route, net, domain } => {
             v["policy"] = json!(net.to_string());
             v["domain_rule_line"] = json!(domain.map(|d| d.line));
@@ -211,6 +222,24 @@ async fn reload(State(h): State<Handle>) -> Reply {
         Ok(Err(e)) => bad(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// `POST /lists/refresh`: downloads every URL list now, then the status of each.
+async fn refresh_lists(State(h): State<Handle>) -> Reply {
+    let s = shared(&h);
+    if !s.lists.refresh_now().await {
+        return bad(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the list refresher is not running",
+        );
+    }
+    let engine = s.engine.load();
+    let status = lists::status(
+        &engine.groups,
+        &engine.config.block.fetch.cache_dir,
+        Some(&s.lists),
+    );
+    ok(json!({ "refreshed": true, "blocklists": status }))
 }
 
 async fn exceptions(State(h): State<Handle>) -> Reply {

@@ -10,9 +10,10 @@ use ipnet::IpNet;
 use std::sync::Arc;
 
 use super::answer::{Answer, Records};
-use super::blocklist::{self, BoundedLines, FileStats};
+use super::blocklist::BoundedLines;
 use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
-use super::domainset::{DomainSet, DomainSetBuilder};
+use super::domainset::DomainSet;
+use super::groups::{Groups, Sources};
 use super::metrics::Outcome;
 use super::name::Name;
 use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
@@ -39,8 +40,8 @@ pub enum Decision<'e> {
     LocalOnly,
     /// A static record (or NODATA for a static name).
     Static(Hit<'e>),
-    /// A blocked name: `list` is the file that listed it.
-    Blocked { list: &'e str },
+    /// A blocked name: `list` (as written in the config) listed it, in `group`.
+    Blocked { group: &'e str, list: &'e str },
     /// Forward along `route`; `net` is the client's policy network and
     /// `domain` the `[[domain]]` rule that chose the forwarders, if any.
     Forward {
@@ -81,7 +82,7 @@ impl fmt::Display for Decision<'_> {
             Decision::Refused { net: Some(n) } => write!(f, "refused by the policy for {n}"),
             Decision::LocalOnly => f.write_str("local_only: NXDOMAIN"),
             Decision::Static(_) => f.write_str("static record"),
-            Decision::Blocked { list } => write!(f, "blocked by {list}"),
+            Decision::Blocked { group, list } => write!(f, "blocked by {list} (group {group})"),
             Decision::Forward { route, net, domain } => {
                 match route {
                     Route::Identity(a) => write!(f, "forwarded to the client itself ({a})")?,
@@ -144,11 +145,9 @@ impl Exceptions {
     }
 }
 
-/// Counts from loading, for the log and `check`.
+/// Counts from loading, for the log and `check` (per list: [`Groups`]).
 #[derive(Debug, Default, Clone)]
 pub struct LoadReport {
-    /// Per list file: (name as written, stats).
-    pub lists: Vec<(String, FileStats)>,
     pub blocked_domains: usize,
     pub allowed_domains: usize,
 }
@@ -159,16 +158,14 @@ pub struct Engine {
     pub policies: PolicyTable,
     pub domains: DomainRules,
     pub statics: StaticRecords,
-    pub block: DomainSet,
-    pub allow: DomainSet,
+    /// The blocklist groups, each built once; policies choose them by mask.
+    pub groups: Groups,
     pub local_only: DomainSet,
     /// Per-client rate limits (`[server] client_rate`); buckets start full
     /// on every reload.
     pub limiter: Option<RateLimiter>,
     /// Run-time exceptions, shared with the server so they survive reloads.
     pub exceptions: Arc<ArcSwap<Exceptions>>,
-    /// List file names by source index, for explanations.
-    list_names: Vec<String>,
     /// The `[block] response` address, as a one-record answer of each family.
     block_addr4: [Ipv4Addr; 1],
     block_addr6: [Ipv6Addr; 1],
@@ -181,53 +178,34 @@ impl Engine {
         let mut problems = Vec::new();
         let statics = load_statics(&config, &mut problems);
 
-        let mut report = LoadReport::default();
-        let mut block = DomainSetBuilder::default();
-        let mut allow = DomainSetBuilder::default();
-        let mut list_names = Vec::new();
-        let files = config.block.lists.iter().chain(&config.block.allow);
-        for (i, file) in files.enumerate() {
-            let is_allow = i >= config.block.lists.len();
-            let source = list_names.len() as u16;
-            list_names.push(file.written.clone());
-            // An allowlist's entries, in any format, all go to the allow set.
-            let result = if is_allow {
-                let mut ignored = DomainSetBuilder::default();
-                blocklist::load_file(&file.path, source, &mut allow, &mut ignored).map(|mut s| {
-                    s.allowed += s.blocked;
-                    s.blocked = 0;
-                    s
-                })
-            } else {
-                blocklist::load_file(&file.path, source, &mut block, &mut allow)
-            };
-            match result {
-                Ok(stats) => report.lists.push((file.written.clone(), stats)),
-                Err(e) => problems.push(file_problem(&config, file, &e.to_string())),
-            }
-        }
-        if list_names.len() > usize::from(u16::MAX) {
-            problems.push(Problem {
-                file: config.path.clone(),
-                at: None,
-                message: "more than 65535 list files".into(),
-            });
-        }
+        let b = &config.block;
+        let sources = Sources {
+            lists: &b.lists,
+            allow: &b.allow,
+            refresh: b.refresh,
+            groups: &b.groups,
+            cache_dir: &b.fetch.cache_dir,
+        };
+        let mut list_problems = Vec::new();
+        let groups = Groups::build(&sources, &mut list_problems);
+        problems.extend(list_problems.into_iter().map(|p| Problem {
+            file: config.path.clone(),
+            at: Some(p.at),
+            message: p.message,
+        }));
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
-        let block = block.build();
-        let allow = allow.build();
-        report.blocked_domains = block.len();
-        report.allowed_domains = allow.len();
+        let report = LoadReport {
+            blocked_domains: groups.blocked_domains(),
+            allowed_domains: groups.allowed_domains(),
+        };
         Ok(Engine {
             policies: PolicyTable::new(config.policies.clone()),
             domains: DomainRules::new(config.domains.clone()),
             local_only: DomainSet::from_names(&config.block.local_only),
             statics,
-            block,
-            allow,
-            list_names,
+            groups,
             report,
             exceptions: Arc::default(),
             limiter: RateLimiter::new(config.server.client_rate, config.server.client_burst),
@@ -260,16 +238,15 @@ impl Engine {
         {
             return Decision::Static(hit);
         }
-        if let Some(m) = self.block.lookup(&q.name)
-            && self.allow.lookup(&q.name).is_none()
+        if let Some(hit) = self.groups.lookup(policy.block, &q.name)
+            && !self.groups.allowed(&q.name)
             && !self.config.block.exempt.iter().any(|n| n.contains(&client))
             && !self.exceptions.load().covers(&q.name)
         {
-            let list = self
-                .list_names
-                .get(m.source as usize)
-                .map_or("?", String::as_str);
-            return Decision::Blocked { list };
+            return Decision::Blocked {
+                group: hit.group,
+                list: hit.list,
+            };
         }
         if let Some((rule, _)) = self.domains.lookup(&q.name) {
             return Decision::Forward {
@@ -335,13 +312,23 @@ impl Engine {
 
     /// Logs what was loaded, one line per list file.
     pub fn log_summary(&self) {
-        for (file, st) in &self.report.lists {
-            tracing::info!(
-                "list {file}: {} block, {} allow entries, {} lines skipped",
-                st.blocked,
-                st.allowed,
-                st.skipped
-            );
+        for g in &self.groups.groups {
+            for l in &g.lists {
+                let st = &l.stats;
+                match &l.missing {
+                    Some(why) => {
+                        tracing::warn!("list {} (group {}): empty: {why}", l.written, g.name)
+                    }
+                    None => tracing::info!(
+                        "list {}: {} block, {} allow entries, {} lines skipped (group {})",
+                        l.written,
+                        st.blocked,
+                        st.allowed,
+                        st.skipped,
+                        g.name
+                    ),
+                }
+            }
         }
         tracing::info!(
             "config {}: {} policies, {} static names, {} blocked and {} allowed domains",

@@ -84,6 +84,8 @@ pub struct Metrics {
     pub tcp_evicted: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// URL list refreshes that kept the last good copy.
+    pub list_refresh_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -217,6 +219,19 @@ impl Metrics {
             "vpndns_list_entries",
             "Domains loaded, by set",
             Samples::Gauge(lists),
+        );
+        let groups = (engine.groups.groups.iter())
+            .map(|g| (labels(&[("group", &g.name)]), g.block.len() as i64))
+            .collect();
+        r.register(
+            "vpndns_blocklist_group_entries",
+            "Distinct blocked domains in each blocklist group",
+            Samples::Gauge(groups),
+        );
+        r.register(
+            "vpndns_list_refresh_failures",
+            "Downloads of URL lists that failed or were refused (the last good copy kept)",
+            Samples::Counter(one(load(&self.list_refresh_failures))),
         );
         r.register(
             "vpndns_reloads",

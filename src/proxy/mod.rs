@@ -2,7 +2,11 @@
 //!
 //! - [`wire`] and [`name`] parse the datagram (untrusted bytes, no allocation);
 //! - [`engine`] decides, from the tables in [`policy`], [`statics`],
-//!   [`domainset`] and [`blocklist`], built from [`config`];
+//!   [`domainset`], [`blocklist`] and [`groups`] (named blocklist groups),
+//!   built from [`config`], [`listconfig`] (its blocklist keys) and
+//!   [`duration`] (its time spans);
+//! - [`lists`] keeps URL lists fresh in the background, one download at a
+//!   time by [`fetch`], and swaps rebuilt tables in whole;
 //! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
 //!   through the same upstream, or [`upstream`] forwards it, choosing among
 //!   forwarders by [`health`];
@@ -24,9 +28,14 @@ pub mod config;
 pub mod conntable;
 pub mod control;
 pub mod domainset;
+pub mod duration;
 pub mod engine;
+pub mod fetch;
 pub mod framing;
+pub mod groups;
 pub mod health;
+pub mod listconfig;
+pub mod lists;
 pub mod metrics;
 pub mod name;
 pub mod pipeline;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::health::{Health, HealthConfig};
+pub use super::listconfig::GroupMask;
 use super::name::Name;
 
 /// Most forwarders one policy or domain rule may list.
@@ -97,6 +98,8 @@ impl fmt::Display for Action {
 pub struct Policy {
     pub sources: Vec<IpNet>,
     pub action: Action,
+    /// The blocklist groups applied to its clients.
+    pub block: GroupMask,
     /// Line in the config file, for explanations.
     pub line: usize,
 }
@@ -201,6 +204,7 @@ mod tests {
         Policy {
             sources: sources.iter().map(|s| s.parse().unwrap()).collect(),
             action,
+            block: GroupMask::DEFAULT,
             line: 0,
         }
     }

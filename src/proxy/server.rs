@@ -20,6 +20,7 @@ use std::time::Instant;
 use super::cache::Cache;
 use super::config::{Config, ConfigError};
 use super::engine::{Engine, Exceptions};
+use super::lists::{self, Refresher};
 use super::metrics::Metrics;
 use super::{control, health, tcp, udp};
 
@@ -34,6 +35,11 @@ pub struct Shared {
     pub exceptions: Arc<ArcSwap<Exceptions>>,
     pub config_path: PathBuf,
     pub started: Instant,
+    /// The URL lists' refresh thread and what it knows.
+    pub lists: Refresher,
+    /// Held while a new engine is built and swapped in, so a reload and a
+    /// list refresh never overwrite each other's tables.
+    rebuilding: std::sync::Mutex<()>,
 }
 
 /// A bound, not yet running server.
@@ -55,7 +61,24 @@ impl Handle {
     /// Reads the config file again and, if it is good, serves with it from
     /// the next query on. A bad config leaves the old one serving.
     pub fn reload(&self) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.lock();
         let built = Config::load(&self.shared.config_path).and_then(Engine::build);
+        self.install(built)
+    }
+
+    /// Builds the tables again from the config now serving and the files it
+    /// names (the cache dir's copies of URL lists included), and swaps them in.
+    pub fn rebuild(&self) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.lock();
+        let config = self.shared.engine.load().config.clone();
+        self.install(Engine::build(config))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        (self.shared.rebuilding.lock()).unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn install(&self, built: Result<Engine, ConfigError>) -> Result<(), ConfigError> {
         let mut engine = match built {
             Ok(e) => e,
             Err(e) => {
@@ -133,6 +156,8 @@ impl Server {
                 metrics: Metrics::default(),
                 exceptions,
                 started: Instant::now(),
+                lists: Refresher::default(),
+                rebuilding: std::sync::Mutex::default(),
                 engine: ArcSwap::from_pointee(engine),
             }),
             udp,
@@ -185,6 +210,9 @@ impl Server {
             ));
         }
         tokio::spawn(health::probe(self.shared.clone(), stopped.clone()));
+        Refresher::start(Handle {
+            shared: self.shared.clone(),
+        })?;
         let listen = &self.shared.engine.load().config.server.listen;
         info!(
             "serving on {} with {} UDP workers",
@@ -195,6 +223,7 @@ impl Server {
         shutdown.await;
         info!("shutting down: draining queries in flight");
         let _ = stop.send(true);
+        self.shared.lists.stop();
         for t in tcp_tasks {
             let _ = t.await;
         }
@@ -284,4 +313,26 @@ pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+impl lists::Tables for Handle {
+    fn current(&self) -> lists::Current {
+        let engine = self.shared.engine.load();
+        lists::Current {
+            fetch: engine.config.block.fetch.clone(),
+            lists: lists::url_lists(&engine.groups),
+        }
+    }
+
+    fn rebuild(&self) -> Result<(), String> {
+        Handle::rebuild(self).map_err(|e| e.to_string())
+    }
+
+    fn refresh_failed(&self) {
+        (self.shared.metrics.list_refresh_failures).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn refresher(&self) -> &Refresher {
+        &self.shared.lists
+    }
 }

@@ -18,8 +18,24 @@ struct Config {
     #[serde(rename = "static", skip_serializing_if = "Option::is_none")]
     statics: Option<Static>,
     block: Block,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    blocklist: Vec<Blocklist>,
     log: Log,
 }
+
+/// A `[[dns.blocklist]]`, as vpndns's `[[blocklist]]`.
+#[derive(Serialize)]
+struct Blocklist {
+    name: String,
+    lists: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allow: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh: Option<String>,
+}
+
+/// Where the vpndns jail keeps downloaded lists, when the site names groups.
+pub const LIST_CACHE_DIR: &str = "/var/db/vpndns/lists";
 
 #[derive(Serialize)]
 struct Server {
@@ -44,6 +60,8 @@ enum Forward {
 struct Policy {
     source: Vec<String>,
     forward: Forward,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +91,8 @@ pub fn blocklist(site: &Site) -> Option<String> {
 struct Block {
     lists: Vec<String>,
     local_only: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_dir: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +109,7 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
             policy.push(Policy {
                 source: vec![format!("{}/32", j.address)],
                 forward: Forward::Mode("source"),
+                block: None,
             });
         }
     }
@@ -97,6 +118,7 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
         policy.push(Policy {
             source: p.source.iter().map(|n| n.to_string()).collect(),
             forward: Forward::List(p.via.clone()),
+            block: p.block.clone(),
         });
     }
     for j in &host.jails {
@@ -105,6 +127,7 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
             policy.push(Policy {
                 source: vec![format!("{}/32", j.address)],
                 forward: Forward::List(vec![v.clone()]),
+                block: None,
             });
         }
     }
@@ -146,7 +169,16 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
                 vec![BLOCKLIST_FILE.into()]
             },
             local_only: vec!["localdomain".into(), "home.arpa".into()],
+            cache_dir: (!site.dns_blocklists.is_empty()).then(|| LIST_CACHE_DIR.into()),
         },
+        blocklist: (site.dns_blocklists.iter())
+            .map(|b| Blocklist {
+                name: b.name.clone(),
+                lists: b.lists.clone(),
+                allow: b.allow.clone(),
+                refresh: b.refresh.clone(),
+            })
+            .collect(),
         log: Log { queries: false },
     };
     let body =

@@ -134,10 +134,17 @@ address = "10.10.1.2"
 [[policy]]
 source = ["10.10.2.0/24"]
 forward = ["vpnus"]
+block = ["ads"]
 
 [block]
 lists = []
 local_only = ["localdomain", "home.arpa"]
+cache_dir = "/var/db/vpndns/lists"
+
+[[blocklist]]
+name = "ads"
+lists = ["https://raw.githubusercontent.com/StevenBlack/hosts/master/hosts"]
+refresh = "24h"
 
 [log]
 queries = false
