@@ -379,6 +379,22 @@ pub mod linux {
     pub fn link_show(ns: &str, ifname: &str) -> Cmd {
         ip(Some(ns), ["-o", "link", "show", "dev", ifname])
     }
+    /// `[ip netns exec NS] env STRONGSWAN_CONF=CONF SWANCTL_DIR=DIR swanctl
+    /// ARGS...`: swanctl.conf and the credential directories (x509/, ...) in DIR.
+    pub fn swanctl_dir(
+        ns: Option<&str>,
+        strongswan_conf: &Path,
+        dir: &Path,
+        args: Vec<String>,
+    ) -> Cmd {
+        let mut a = vec![
+            format!("STRONGSWAN_CONF={}", p(strongswan_conf)),
+            format!("SWANCTL_DIR={}", p(dir)),
+            "swanctl".into(),
+        ];
+        a.extend(args);
+        in_ns(ns, "env", a)
+    }
     /// `[ip netns exec NS] env STRONGSWAN_CONF=CONF swanctl ARGS...`
     pub fn swanctl(ns: Option<&str>, strongswan_conf: &Path, args: Vec<String>) -> Cmd {
         let mut a = vec![

@@ -11,6 +11,8 @@
 //! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
 //!   decides which steps create or destroy a jail, and [`exec`] is the one
 //!   executor that runs, prints (dry-run) or records them.
+//! - [`pki`] is the site's certificate authority (`vpnjail pki`, revocation),
+//!   [`profile`] the files a road warrior imports (`vpnjail client`).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -22,6 +24,7 @@ pub mod keygen;
 pub mod lint;
 pub mod model;
 pub mod monitor;
+pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod site;
