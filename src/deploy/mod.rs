@@ -26,5 +26,6 @@ pub mod model;
 pub mod monitor;
 pub mod pki;
 pub mod plan;
+pub mod profile;
 pub mod render;
 pub mod site;

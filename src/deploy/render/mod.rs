@@ -95,6 +95,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("vpn.nft", include_str!("../../../nft/vpn.nft.tera")),
     ("host.nft", include_str!("../../../nft/host.nft.tera")),
     (
+        "client-swanctl.conf",
+        include_str!("../../../ipsec/client-swanctl.conf.tera"),
+    ),
+    (
         "roadwarrior.nft",
         include_str!("../../../nft/roadwarrior.nft.tera"),
     ),
