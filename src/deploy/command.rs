@@ -166,6 +166,16 @@ pub mod freebsd {
         in_jail(Some(jail), "setkey", vec!["-f".into(), p(file)])
     }
     /// `jexec JAIL swanctl --load-all`.
+    /// `jexec JAIL swanctl --load-all --clear`: credentials cleared first, so
+    /// a new CRL replaces the old one (charon keeps using a CRL loaded earlier
+    /// otherwise: seen on the Linux twin).
+    pub fn swanctl_reload_all(jail: &str) -> Cmd {
+        in_jail(
+            Some(jail),
+            "swanctl",
+            vec!["--load-all".into(), "--clear".into()],
+        )
+    }
     pub fn swanctl_load_all(jail: &str) -> Cmd {
         in_jail(Some(jail), "swanctl", vec!["--load-all".into()])
     }

@@ -407,7 +407,11 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
         steps.push(run(
             "load strongSwan connections and secrets",
             Guard::Always,
-            fb::swanctl_load_all(&j.name),
+            if render::roadwarrior::needs_pki(site, host) {
+                fb::swanctl_reload_all(&j.name)
+            } else {
+                fb::swanctl_load_all(&j.name)
+            },
             vec![],
         ));
     }

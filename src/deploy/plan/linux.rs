@@ -137,7 +137,8 @@ fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
             Some(&site.jail_netns(host, j)),
             &dir.join(rl::STRONGSWAN_FILE),
             &dir,
-            vec!["--load-all".into()],
+            // --clear: a new CRL replaces the old one (docs/clients.md).
+            vec!["--load-all".into(), "--clear".into()],
         );
     }
     lx::swanctl(
