@@ -151,6 +151,20 @@ impl Checker<'_> {
                     Some(e.get_ref().clone())
                 }
             };
+            if exit.is_some() {
+                // vpndns refuses two policies for one CIDR: the client's own wins here.
+                let own = Ipv4Net::from(address);
+                for (j, pd) in f.dns.policy.iter().enumerate() {
+                    for src in pd.get_ref().source.get_ref() {
+                        if src.get_ref().parse::<Ipv4Net>().ok() == Some(own) {
+                            let msg = format!(
+                                "{own} is client {name:?}'s own DNS policy (its exit); remove it here"
+                            );
+                            self.err(src.span(), format!("dns.policy[{j}].source"), msg);
+                        }
+                    }
+                }
+            }
             site.clients.push(Client {
                 name,
                 host: host_name.clone(),
