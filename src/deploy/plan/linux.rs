@@ -505,7 +505,15 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         // A pidfile left by a process that died on its own.
         steps.push(remove(pidfile(host, &j.name, d)));
     }
-    let swanctl_dirs = ["x509", "x509ca", "x509crl", "private"].map(|d| dir.join(d));
+    // The ipsec namespace's credential directories (docs/clients.md).
+    let swanctl_dirs: Vec<PathBuf> =
+        if j.kind == JailKind::Ipsec && render::roadwarrior::needs_pki(site, host) {
+            ["x509", "x509ca", "x509crl", "private"]
+                .map(|d| dir.join(d))
+                .to_vec()
+        } else {
+            Vec::new()
+        };
     for d in swanctl_dirs
         .into_iter()
         .chain([dir.join("run"), dir.clone()])
