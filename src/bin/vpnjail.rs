@@ -179,6 +179,43 @@ enum Cmd {
         #[arg(value_enum)]
         shell: vpndns::completions::Shell,
     },
+    /// Create the site's certificate authority under pki/ beside the site
+    /// file: an ECDSA P-256 CA, a certificate for every ipsec jail (identity:
+    /// its host's name) and every [[client]] (identity: NAME@SITE), and an
+    /// empty CRL. Running it again issues only what is missing; it never
+    /// overwrites a key (docs/clients.md).
+    Pki {
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// Export a road warrior's profile, or revoke its certificate (docs/clients.md).
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:
+  vpnjail client phone --site site.toml --format mobileconfig --out phone.mobileconfig
+  vpnjail client phone --site site.toml --format sswan --out phone.sswan --password-file pw
+  vpnjail client laptop --site site.toml --format swanctl --out /tmp/laptop-swanctl
+  vpnjail client revoke phone --site site.toml"
+    )]
+    Client {
+        #[command(subcommand)]
+        action: Option<ClientAction>,
+        /// The [[client]] to export.
+        name: Option<String>,
+        #[command(flatten)]
+        site: SiteArg,
+        /// swanctl: a swanctl directory (Linux, FreeBSD); sswan: the strongSwan
+        /// Android app's profile; mobileconfig: an Apple configuration profile.
+        #[arg(long, value_enum, default_value = "swanctl")]
+        format: FormatArg,
+        /// Where to write it (a directory for swanctl); never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The PKCS#12 password (first line of the file); without it one is
+        /// generated and printed once.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
     /// Install the ipsec jail's swanctl.conf / ipsec.conf and load it
     /// (swanctl --load-all, setkey -f) inside the running ipsec jail.
     Ipsec {
@@ -191,6 +228,27 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Add the client's certificate to the site's CRL and load it into its
+    /// host's ipsec jail (swanctl --load-all): its SAs are refused from then on.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        site: SiteArg,
+        /// Only write the CRL; load it later with `vpnjail ipsec --load`.
+        #[arg(long)]
+        no_load: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Swanctl,
+    Sswan,
+    Mobileconfig,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -320,6 +378,24 @@ fn main() -> ExitCode {
             dry_run,
             ..
         } => act(&site.path, Target::IpsecLoad { host }, dry_run),
+        Cmd::Pki { site } => pki(&site.path),
+        Cmd::Client {
+            action:
+                Some(ClientAction::Revoke {
+                    name,
+                    site,
+                    no_load,
+                }),
+            ..
+        } => revoke(&site.path, &name, no_load),
+        Cmd::Client {
+            action: None,
+            name,
+            site,
+            format,
+            out,
+            password_file,
+        } => client(&site.path, name, format, out, password_file),
         Cmd::Monitor {
             site,
             host,
@@ -385,4 +461,84 @@ fn act(site: &std::path::Path, t: Target, dry_run: bool) -> anyhow::Result<()> {
     let s = vpndns::deploy::check::load(site)?;
     vpndns::deploy::apply::apply(&s, &t, dry_run, &mut std::io::stdout().lock())?;
     Ok(())
+}
+
+fn pki(site: &std::path::Path) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load_without_pki(site)?;
+    let created = vpndns::deploy::pki::ensure(&s)?;
+    for p in &created {
+        println!("created {}", p.display());
+    }
+    if created.is_empty() {
+        println!(
+            "{}: nothing to issue",
+            vpndns::deploy::pki::Paths::beside(site).dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn client(
+    site: &std::path::Path,
+    name: Option<String>,
+    format: FormatArg,
+    out: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use vpndns::deploy::profile::{self, Format};
+    let (Some(name), Some(out)) = (name, out) else {
+        anyhow::bail!("vpnjail client NAME --out PATH (or vpnjail client revoke NAME)");
+    };
+    let s = vpndns::deploy::check::load(site)?;
+    let password = match password_file {
+        None => None,
+        Some(p) => {
+            let t =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            let pw = t.lines().next().unwrap_or("").to_string();
+            if pw.len() < 8 {
+                anyhow::bail!(
+                    "{}: the password must be at least 8 characters on its first line",
+                    p.display()
+                );
+            }
+            Some(pw)
+        }
+    };
+    let f = match format {
+        FormatArg::Swanctl => Format::Swanctl,
+        FormatArg::Sswan => Format::Sswan,
+        FormatArg::Mobileconfig => Format::Mobileconfig,
+    };
+    let generated = profile::export(
+        &s,
+        &name,
+        f,
+        &out,
+        password,
+        &mut vpndns::deploy::exec::RealSystem,
+    )?;
+    println!("wrote {}", out.display());
+    if let Some(pw) = generated {
+        println!("PKCS#12 password (shown once, not stored): {pw}");
+    }
+    Ok(())
+}
+
+fn revoke(site: &std::path::Path, name: &str, no_load: bool) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load(site)?;
+    let crl = vpndns::deploy::pki::revoke(&s, name)?;
+    println!("revoked {name}: {}", crl.display());
+    if no_load {
+        return Ok(());
+    }
+    let host = s
+        .clients
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.host.clone())
+        .unwrap_or_default();
+    // Read again: the site now carries the new CRL.
+    act(site, Target::IpsecLoad { host }, false)
 }

@@ -4,7 +4,8 @@
 
 use super::model::{Anycast, MonitorSettings, Replication};
 use super::model::{
-    Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkMode, Platform,
+    Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkAuth, LinkMode,
+    Platform,
     Provision, SaKey, Site, Vpn,
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 pub const IFNAME_MAX: usize = 15;
 /// `e0a_` + name must fit in [`IFNAME_MAX`].
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
+
+mod clients;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,11 +84,29 @@ pub fn load(path: &Path) -> Result<Site, Problems> {
 /// Parses and validates site text; `path` names it in messages and anchors
 /// relative secret files.
 pub fn check_text(path: &Path, text: &str) -> Result<Site, Problems> {
+    check_with(path, text, true)
+}
+
+/// Like [`load`], without reading `pki/` (`vpnjail pki` creates it).
+pub fn load_without_pki(path: &Path) -> Result<Site, Problems> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problems(vec![Problem {
+            file: path.to_path_buf(),
+            line: 0,
+            key: "-".into(),
+            message: format!("cannot read the site file: {e}"),
+        }])
+    })?;
+    check_with(path, &text, false)
+}
+
+fn check_with(path: &Path, text: &str, read_pki: bool) -> Result<Site, Problems> {
     let mut c = Checker {
         file: path.to_path_buf(),
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         text,
         problems: Vec::new(),
+        read_pki,
     };
     let parsed = match site::parse(text) {
         Ok(p) => p,
@@ -118,6 +139,8 @@ struct Checker<'t> {
     dir: PathBuf,
     text: &'t str,
     problems: Vec<Problem>,
+    /// Read and check `pki/` (off for `vpnjail pki`, which creates it).
+    read_pki: bool,
 }
 
 fn is_name(s: &str) -> bool {
@@ -362,6 +385,8 @@ impl Checker<'_> {
             bgp: self.routing(&f),
             anycast: None,
             monitor: self.monitor(&f),
+            clients: Vec::new(),
+            pki: None,
         };
         site.anycast = self.anycast(&f, &mut addrs);
         self.replicas(&f, &mut site, &mut addrs);
@@ -431,6 +456,9 @@ impl Checker<'_> {
             }
         }
         self.hosts_need_ipsec(&f, &site);
+        // Road warriors and the site's certificates (check/clients.rs).
+        self.clients(&f, &mut site);
+        self.pki(&f, &mut site);
         if site.redundancy >= 1 && self.problems.is_empty() {
             self.single_points_of_failure(&f, &site, &link_index);
         }
@@ -605,6 +633,7 @@ impl Checker<'_> {
             vpndns_bin,
             vpnjail_bin,
             asn: 0,
+            client_pool: None,
         }
     }
 
@@ -1388,19 +1417,48 @@ impl Checker<'_> {
                         self.err(span, k(key), format!("{key} is only for mode = \"setkey\""));
                     }
                 }
-                let Some(pf) = &d.psk_file else {
-                    self.err(l.span(), k("psk_file"), "missing: mode = \"swanctl\" needs psk_file, a file holding the pre-shared key");
-                    return None;
-                };
-                let (full, text) = self.secret(pf, &k("psk_file"))?;
-                let psk = text.trim().to_string();
-                if psk.len() < 16 || psk.contains(['"', '\\', '\n', '\r']) {
-                    self.err(pf.span(), k("psk_file"), format!("{}: the key must be one line of at least 16 characters without '\"' or '\\'", full.display()));
-                    return None;
+                match d.auth.as_ref().map(|a| (a.get_ref().as_str(), a)) {
+                    Some(("pubkey", _)) => {
+                        if let Some(p) = &d.psk_file {
+                            self.err(
+                                p.span(),
+                                k("psk_file"),
+                                "psk_file is only for auth = \"psk\"",
+                            );
+                        }
+                        LinkMode::Swanctl {
+                            auth: LinkAuth::Pubkey,
+                        }
+                    }
+                    None | Some(("psk", _)) => {
+                        let Some(pf) = &d.psk_file else {
+                            self.err(l.span(), k("psk_file"), "missing: mode = \"swanctl\" needs psk_file, a file holding the pre-shared key (or auth = \"pubkey\")");
+                            return None;
+                        };
+                        let (full, text) = self.secret(pf, &k("psk_file"))?;
+                        let psk = text.trim().to_string();
+                        if psk.len() < 16 || psk.contains(['"', '\\', '\n', '\r']) {
+                            self.err(pf.span(), k("psk_file"), format!("{}: the key must be one line of at least 16 characters without '\"' or '\\'", full.display()));
+                            return None;
+                        }
+                        LinkMode::Swanctl {
+                            auth: LinkAuth::Psk(psk),
+                        }
+                    }
+                    Some((other, a)) => {
+                        self.err(
+                            a.span(),
+                            k("auth"),
+                            format!("{other:?}: expected \"psk\" or \"pubkey\""),
+                        );
+                        return None;
+                    }
                 }
-                LinkMode::Swanctl { psk }
             }
             "setkey" => {
+                if let Some(a) = &d.auth {
+                    self.err(a.span(), k("auth"), "auth is only for mode = \"swanctl\"");
+                }
                 if let Some(p) = &d.psk_file {
                     self.err(
                         p.span(),

@@ -166,6 +166,16 @@ pub mod freebsd {
         in_jail(Some(jail), "setkey", vec!["-f".into(), p(file)])
     }
     /// `jexec JAIL swanctl --load-all`.
+    /// `jexec JAIL swanctl --load-all --clear`: credentials cleared first, so
+    /// a new CRL replaces the old one (charon keeps using a CRL loaded earlier
+    /// otherwise: seen on the Linux twin).
+    pub fn swanctl_reload_all(jail: &str) -> Cmd {
+        in_jail(
+            Some(jail),
+            "swanctl",
+            vec!["--load-all".into(), "--clear".into()],
+        )
+    }
     pub fn swanctl_load_all(jail: &str) -> Cmd {
         in_jail(Some(jail), "swanctl", vec!["--load-all".into()])
     }
@@ -378,6 +388,22 @@ pub mod linux {
     /// `ip -o -n NS link show dev IF`: one line with the interface's flags.
     pub fn link_show(ns: &str, ifname: &str) -> Cmd {
         ip(Some(ns), ["-o", "link", "show", "dev", ifname])
+    }
+    /// `[ip netns exec NS] env STRONGSWAN_CONF=CONF SWANCTL_DIR=DIR swanctl
+    /// ARGS...`: swanctl.conf and the credential directories (x509/, ...) in DIR.
+    pub fn swanctl_dir(
+        ns: Option<&str>,
+        strongswan_conf: &Path,
+        dir: &Path,
+        args: Vec<String>,
+    ) -> Cmd {
+        let mut a = vec![
+            format!("STRONGSWAN_CONF={}", p(strongswan_conf)),
+            format!("SWANCTL_DIR={}", p(dir)),
+            "swanctl".into(),
+        ];
+        a.extend(args);
+        in_ns(ns, "env", a)
     }
     /// `[ip netns exec NS] env STRONGSWAN_CONF=CONF swanctl ARGS...`
     pub fn swanctl(ns: Option<&str>, strongswan_conf: &Path, args: Vec<String>) -> Cmd {

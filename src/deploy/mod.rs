@@ -15,6 +15,8 @@
 //!   executor that runs, prints (dry-run) or records them.
 //! - [`diagram`] draws a validated site (`vpnjail diagram`): what the picture
 //!   shows, then SVG (written by us) or Graphviz dot.
+//! - [`pki`] is the site's certificate authority (`vpnjail pki`, revocation),
+//!   [`profile`] the files a road warrior imports (`vpnjail client`).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -28,7 +30,9 @@ pub mod linknet;
 pub mod lint;
 pub mod model;
 pub mod monitor;
+pub mod pki;
 pub mod plan;
+pub mod profile;
 pub mod render;
 pub mod site;
 pub mod sitepath;

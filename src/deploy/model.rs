@@ -33,6 +33,52 @@ pub struct Site {
     pub anycast: Option<Anycast>,
     /// `[site.monitor]`: settings of `vpnjail monitor`.
     pub monitor: MonitorSettings,
+    /// `[[client]]`: road warriors dialling an ipsec jail (docs/clients.md).
+    pub clients: Vec<Client>,
+    /// The certificates of `pki/` the ipsec jails need (`vpnjail pki`); read
+    /// when a client or a `auth = "pubkey"` link needs them.
+    pub pki: Option<Pki>,
+}
+
+/// `[[client]]`: a phone or laptop that dials its host's ipsec jail with IKEv2
+/// and a certificate, and gets a fixed virtual address from the host's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub name: String,
+    /// The host it dials (its `public_address`).
+    pub host: String,
+    /// Its fixed virtual address, inside the host's `client_pool`.
+    pub address: Ipv4Addr,
+    /// A vpn jail of that host: its Internet traffic and its DNS go there.
+    /// `None`: it reaches the WAN only (split tunnel).
+    pub exit: Option<String>,
+}
+
+impl Client {
+    /// Its IKE identity, also its certificate's rfc822Name: `NAME@SITE`.
+    pub fn identity(&self, site: &str) -> String {
+        format!("{}@{site}", self.name)
+    }
+}
+
+/// The site's certificates as the ipsec jails load them (PEM text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pki {
+    pub ca_cert: String,
+    /// The CRL of revoked clients (`vpnjail client revoke`).
+    pub crl: String,
+    /// Each host's ipsec jail: (host name, certificate, private key).
+    pub gateways: Vec<(String, String, String)>,
+}
+
+impl Pki {
+    /// The certificate and key of a host's ipsec jail.
+    pub fn gateway(&self, host: &str) -> Option<(&str, &str)> {
+        self.gateways
+            .iter()
+            .find(|(h, _, _)| h == host)
+            .map(|(_, c, k)| (c.as_str(), k.as_str()))
+    }
 }
 
 /// The anycast network: on every host a second bridge holding the ipsec
@@ -88,6 +134,8 @@ pub struct Host {
     pub vpnjail_bin: PathBuf,
     /// BGP AS number of the host's ipsec jail (unique in the site).
     pub asn: u32,
+    /// `client_pool`: the virtual addresses its ipsec jail hands to `[[client]]`s.
+    pub client_pool: Option<Ipv4Net>,
 }
 
 /// Which backend builds a host's containers.
@@ -176,8 +224,8 @@ pub struct Link {
 
 #[derive(Debug, Clone)]
 pub enum LinkMode {
-    /// strongSwan (IKEv2) with a pre-shared key.
-    Swanctl { psk: String },
+    /// strongSwan (IKEv2), with a pre-shared key or the site's certificates.
+    Swanctl { auth: LinkAuth },
     /// Static keys loaded with setkey(8): for testing only.
     Setkey {
         cipher: Cipher,
@@ -185,6 +233,15 @@ pub enum LinkMode {
         spi: [u32; 2],
         keys: [SaKey; 2],
     },
+}
+
+/// How the two ipsec jails of a strongSwan link authenticate each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkAuth {
+    /// `psk_file`: a pre-shared key.
+    Psk(String),
+    /// `auth = "pubkey"`: each host's certificate from `pki/`.
+    Pubkey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,6 +372,28 @@ impl Site {
         } else {
             self.link_ends(host).iter().map(|e| e.peer).collect()
         }
+    }
+
+    /// The `[[client]]`s that dial this host, in file order.
+    pub fn clients_of<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Client> + 'a {
+        self.clients.iter().filter(move |c| c.host == host)
+    }
+
+    /// Whether this host's ipsec jail runs charon and loads swanctl.conf: it
+    /// has links or a client pool.
+    pub fn runs_strongswan(&self, host: &Host) -> bool {
+        host.client_pool.is_some() || !self.link_ends(host).is_empty()
+    }
+
+    /// The road warriors whose Internet traffic leaves through vpn jail
+    /// `jail`: the sources its ruleset must admit and translate out of its
+    /// tunnel (one /32 per `[[client]]` with `exit = jail`).
+    pub fn road_warriors_via(&self, jail: &str) -> Vec<Ipv4Net> {
+        self.clients
+            .iter()
+            .filter(|c| c.exit.as_deref() == Some(jail))
+            .map(|c| Ipv4Net::from(c.address))
+            .collect()
     }
 
     /// GRE tunnels terminating in this jail.

@@ -8,6 +8,7 @@
 //! executor, the dry-run printer, the recorder and rollback are shared.
 
 pub mod linux;
+pub mod roadwarrior;
 
 use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
 use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site};
@@ -380,6 +381,8 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
         if p.ends_with("swanctl.conf")
             || p.ends_with("strongswan.conf")
             || p.ends_with("/etc/ipsec.conf")
+            || p.contains("/swanctl/x509")
+            || p.contains("/swanctl/private/")
         {
             steps.push(write(&f)?);
         }
@@ -396,14 +399,19 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
             vec![],
         ));
     }
-    if ends
-        .iter()
-        .any(|e| matches!(e.link.mode, LinkMode::Swanctl { .. }))
+    if host.client_pool.is_some()
+        || ends
+            .iter()
+            .any(|e| matches!(e.link.mode, LinkMode::Swanctl { .. }))
     {
         steps.push(run(
             "load strongSwan connections and secrets",
             Guard::Always,
-            fb::swanctl_load_all(&j.name),
+            if render::roadwarrior::needs_pki(site, host) {
+                fb::swanctl_reload_all(&j.name)
+            } else {
+                fb::swanctl_load_all(&j.name)
+            },
             vec![],
         ));
     }

@@ -20,6 +20,19 @@ pub struct SiteFile {
     pub gre: Vec<S<GreDef>>,
     #[serde(default)]
     pub dns: DnsSection,
+    /// `[[client]]`: road warriors (docs/clients.md).
+    #[serde(default)]
+    pub client: Vec<S<ClientDef>>,
+}
+
+/// `[[client]]`: a phone or laptop dialling a host's ipsec jail with IKEv2.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDef {
+    pub name: S<String>,
+    pub host: S<String>,
+    pub address: S<String>,
+    pub exit: Option<S<String>>,
 }
 
 /// `[site]`: facts about the whole WAN.
@@ -96,6 +109,8 @@ pub struct HostDef {
     pub vpnjail_bin: Option<S<String>>,
     pub base: Option<S<String>>,
     pub zfs_clone: Option<S<String>>,
+    /// The virtual addresses the ipsec jail hands to `[[client]]`s.
+    pub client_pool: Option<S<String>>,
     #[serde(default)]
     pub jail: Vec<S<JailDef>>,
 }
@@ -137,6 +152,8 @@ pub struct LinkDef {
     /// Absent: two addresses allocated from `[site] link_network`.
     pub inner: Option<S<Vec<S<String>>>>,
     pub psk_file: Option<S<String>>,
+    /// `"psk"` (default, with `psk_file`) or `"pubkey"` (the site's certificates).
+    pub auth: Option<S<String>>,
     pub cipher: Option<S<String>>,
     pub spi: Option<S<Vec<S<i64>>>>,
     pub key_file: Option<S<String>>,

@@ -131,6 +131,16 @@ pub fn frr_start(host: &Host, ns: &str, j: &Jail, daemon: &str) -> Cmd {
 
 fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
     let dir = host.jail_path(&j.name);
+    if render::roadwarrior::needs_pki(site, host) {
+        // The jail's directory is its swanctl directory: x509/, private/, ...
+        return lx::swanctl_dir(
+            Some(&site.jail_netns(host, j)),
+            &dir.join(rl::STRONGSWAN_FILE),
+            &dir,
+            // --clear: a new CRL replaces the old one (docs/clients.md).
+            vec!["--load-all".into(), "--clear".into()],
+        );
+    }
     lx::swanctl(
         Some(&site.jail_netns(host, j)),
         &dir.join(rl::STRONGSWAN_FILE),
@@ -297,6 +307,9 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         lx::route_replace(nsr, "default", &gw.to_string()),
         vec![],
     ));
+    if j.kind != JailKind::Ipsec {
+        steps.extend(super::roadwarrior::pool_route(host, nsr));
+    }
     match &j.kind {
         JailKind::Vpn(_) => {
             steps.push(run(
@@ -341,11 +354,12 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 lx::forwarding_on(nsr),
                 vec![],
             ));
-            if !site.link_ends(host).is_empty() {
+            if site.runs_strongswan(host) {
                 steps.push(mkdir(&dir.join("run"), false));
                 for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
                     steps.push(write(&file_of(&files, name)?)?);
                 }
+                steps.extend(super::roadwarrior::ipsec_steps(site, host, j, &files)?);
                 let pid = pidfile(host, &j.name, "charon");
                 steps.push(run(
                     format!("start charon (kernel-libipsec) in {ns}"),
@@ -413,7 +427,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     let mut steps = Vec::new();
     let daemon = match j.kind {
         JailKind::Vpndns => Some(("vpndns", vpndns_start(host, &ns, j))),
-        JailKind::Ipsec if !site.link_ends(host).is_empty() => {
+        JailKind::Ipsec if site.runs_strongswan(host) => {
             Some(("charon", charon_start(host, &ns, j)))
         }
         _ => None,
@@ -491,7 +505,19 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         // A pidfile left by a process that died on its own.
         steps.push(remove(pidfile(host, &j.name, d)));
     }
-    for d in [dir.join("run"), dir.clone()] {
+    // The ipsec namespace's credential directories (docs/clients.md).
+    let swanctl_dirs: Vec<PathBuf> =
+        if j.kind == JailKind::Ipsec && render::roadwarrior::needs_pki(site, host) {
+            ["x509", "x509ca", "x509crl", "private"]
+                .map(|d| dir.join(d))
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+    for d in swanctl_dirs
+        .into_iter()
+        .chain([dir.join("run"), dir.clone()])
+    {
         steps.push(run(
             format!("remove the directory {} if empty", d.display()),
             Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&d)])),
@@ -619,6 +645,7 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
             ));
         }
     }
+    steps.extend(super::roadwarrior::pool_route(host, hns));
     Ok(steps)
 }
 
@@ -751,6 +778,16 @@ pub fn ipsec_load(site: &Site, host: &Host, j: &Jail) -> Result<Plan, PlanError>
     )];
     for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
         steps.push(write(&file_of(&files, name)?)?);
+    }
+    // The certificates and CRL (`vpnjail client revoke` reloads through here).
+    for f in &files {
+        let dir = host.jail_path(&j.name);
+        if ["x509", "x509ca", "x509crl", "private"]
+            .into_iter()
+            .any(|d| f.path.starts_with(dir.join(d)))
+        {
+            steps.push(write(f)?);
+        }
     }
     steps.push(run(
         "load strongSwan connections and secrets",

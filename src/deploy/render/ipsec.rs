@@ -2,7 +2,7 @@
 //! strongSwan links, an ipsec.conf for setkey(8) links. May touch: nothing (pure).
 
 use super::{RenderError, render};
-use crate::deploy::model::{Host, Jail, LinkMode, Platform, Site};
+use crate::deploy::model::{Host, Jail, LinkAuth, LinkMode, Platform, Site};
 use serde::Serialize;
 use tera::Context;
 
@@ -18,7 +18,8 @@ struct Conn {
     reqid: u16,
     local_ts: String,
     remote_ts: String,
-    psk: String,
+    /// `None`: certificates (`auth = "pubkey"`).
+    psk: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -53,7 +54,7 @@ pub fn files(
         let local = j.address.to_string();
         let remote = e.peer.public_address.to_string();
         match &e.link.mode {
-            LinkMode::Swanctl { psk } => conns.push(Conn {
+            LinkMode::Swanctl { auth } => conns.push(Conn {
                 peer: e.peer.name.clone(),
                 local_addr: local,
                 remote_addr: remote,
@@ -72,7 +73,10 @@ pub fn files(
                 } else {
                     e.peer.bridge.network.to_string()
                 },
-                psk: psk.clone(),
+                psk: match auth {
+                    LinkAuth::Psk(k) => Some(k.clone()),
+                    LinkAuth::Pubkey => None,
+                },
             }),
             LinkMode::Setkey { cipher, spi, keys } => {
                 // Index 0 is hosts[0] -> hosts[1]. Our outbound direction is ours.
@@ -97,8 +101,9 @@ pub fn files(
     ctx.insert("host", &host.name);
     ctx.insert("freebsd", &(host.platform == Platform::FreeBsd));
     ctx.insert("bgp", &site.bgp);
+    super::roadwarrior::swanctl_context(site, host, &j.address.to_string(), &mut ctx);
     let mut out = Vec::new();
-    if !conns.is_empty() {
+    if !conns.is_empty() || host.client_pool.is_some() {
         ctx.insert("conns", &conns);
         out.push((
             SWANCTL_CONF.trim_start_matches('/'),

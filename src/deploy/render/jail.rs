@@ -3,7 +3,7 @@
 
 use super::{
     File, Owner, RenderError, VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, frr, ipsec, pf, rcconf,
-    render, vpndns,
+    render, roadwarrior, vpndns,
 };
 use crate::deploy::model::{Host, Jail, JailKind, Site};
 use std::path::PathBuf;
@@ -137,6 +137,24 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
         JailKind::Ipsec => {
             for (rel, mode, content) in ipsec::files(site, host, j)? {
                 out.push(in_root(rel, mode, content));
+            }
+            // Road warriors (docs/clients.md): certificates and the vpnjail/rw anchor.
+            for (rel, mode, content) in roadwarrior::pki_files(site, host)? {
+                let path = format!("{}/{rel}", roadwarrior::SWANCTL_DIR.trim_start_matches('/'));
+                out.push(in_root(&path, mode, content));
+            }
+            if let Some(anchor) = roadwarrior::pf(site, host, &j.epair_jail())? {
+                let main = pf::main_conf(
+                    site,
+                    &format!("/etc/pf.conf of ipsec jail {}", j.name),
+                    &[("rw", roadwarrior::PF_ANCHOR_FILE)],
+                )?;
+                out.push(in_root("etc/pf.conf", 0o644, main));
+                out.push(in_root(
+                    roadwarrior::PF_ANCHOR_FILE.trim_start_matches('/'),
+                    0o644,
+                    anchor,
+                ));
             }
             if site.bgp {
                 out.push(in_root(

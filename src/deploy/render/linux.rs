@@ -3,7 +3,7 @@
 //! kernel-libipsec. Namespaces share the host's filesystem, so every file of a
 //! jail lives in its own directory `<jail_root>/<jail>/`. May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, frr, ipsec, render, vpndns};
+use super::{File, Owner, RenderError, frr, ipsec, render, roadwarrior, vpndns};
 use crate::deploy::model::{Host, Jail, JailKind, Site};
 use std::path::PathBuf;
 use tera::Context;
@@ -69,7 +69,13 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
     let mut out = Vec::new();
     match &j.kind {
         JailKind::Vpn(v) => {
-            let clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
+            let mut clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
+            // Road warriors whose exit is this namespace (docs/clients.md).
+            clients.extend(
+                site.road_warriors_via(&j.name)
+                    .iter()
+                    .map(|n| n.to_string()),
+            );
             let vpndns = host
                 .vpndns_jail()
                 .map(|d| d.address.to_string())
@@ -126,6 +132,14 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
                 if rel.ends_with("swanctl.conf") {
                     out.push(file(SWANCTL_FILE, mode, content));
                 }
+            }
+            // Road warriors (docs/clients.md): the jail's directory is its
+            // swanctl directory (SWANCTL_DIR), with x509/, x509ca/, ...
+            for (rel, mode, content) in roadwarrior::pki_files(site, host)? {
+                out.push(file(&rel, mode, content));
+            }
+            if let Some(t) = roadwarrior::nft(site, host)? {
+                out.push(file(roadwarrior::NFT_FILE, 0o644, t));
             }
             if site.bgp {
                 out.push(file(FRR_FILE, 0o644, frr::conf(site, host, j)?));

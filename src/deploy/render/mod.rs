@@ -8,6 +8,7 @@ mod jail;
 pub mod linux;
 mod pf;
 pub mod rcconf;
+pub mod roadwarrior;
 mod vpndns;
 
 use super::model::{Host, Platform, Site};
@@ -93,6 +94,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("vpn.nft", include_str!("../../../nft/vpn.nft.tera")),
     ("host.nft", include_str!("../../../nft/host.nft.tera")),
+    (
+        "client-swanctl.conf",
+        include_str!("../../../ipsec/client-swanctl.conf.tera"),
+    ),
+    (
+        "roadwarrior.nft",
+        include_str!("../../../nft/roadwarrior.nft.tera"),
+    ),
+    (
+        "roadwarrior-pf.conf",
+        include_str!("../../../pf/roadwarrior.conf.tera"),
+    ),
     ("frr.conf", include_str!("../../../frr/frr.conf.tera")),
     (
         "strongswan-linux.conf",

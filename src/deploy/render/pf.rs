@@ -17,7 +17,11 @@ struct Anchor {
     file: String,
 }
 
-fn main_conf(site: &Site, what: &str, anchors: &[(&str, &str)]) -> Result<String, RenderError> {
+pub(super) fn main_conf(
+    site: &Site,
+    what: &str,
+    anchors: &[(&str, &str)],
+) -> Result<String, RenderError> {
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("what", what);
@@ -92,6 +96,12 @@ pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, Strin
     for g in site.gres_of(&j.name) {
         clients.push(format!("{}/32", g.inner[1]));
     }
+    // Road warriors whose exit is this jail (docs/clients.md).
+    clients.extend(
+        site.road_warriors_via(&j.name)
+            .iter()
+            .map(|n| n.to_string()),
+    );
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);

@@ -103,6 +103,7 @@ pub fn host(site: &Site, host: &Host) -> RcConf {
         remote_routes(&mut rc, site, host, ipsec.address);
         anycast_route(&mut rc, site, ipsec.address);
     }
+    super::roadwarrior::pool_route(&mut rc, host);
     if host.replicas().next().is_some() {
         rc.set("vpnjail_monitor_enable", "YES");
         rc.set("vpnjail_monitor_host", &host.name);
@@ -225,6 +226,7 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 rc.set("ipsec_enable", "YES");
                 rc.set("ipsec_file", "/etc/ipsec.conf");
             }
+            super::roadwarrior::ipsec_rc(&mut rc, host);
         }
         JailKind::Vpn(_) => {
             rc.set("gateway_enable", "YES");
@@ -260,6 +262,9 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 anycast_route(&mut rc, site, ipsec.address);
             }
         }
+    }
+    if j.kind != JailKind::Ipsec {
+        super::roadwarrior::pool_route(&mut rc, host);
     }
     gre_client_ends(&mut rc, site, j);
     rc

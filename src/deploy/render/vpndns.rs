@@ -131,6 +131,17 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
             });
         }
     }
+    // Road warriors with an exit (docs/clients.md): their DNS goes there too.
+    for c in site.clients_of(&host.name) {
+        if let Some(e) = &c.exit {
+            used.push(e);
+            policy.push(Policy {
+                source: vec![format!("{}/32", c.address)],
+                forward: Forward::List(vec![e.clone()]),
+                block: None,
+            });
+        }
+    }
     let statics = (!site.dns_static.is_empty()).then(|| Static {
         records: site
             .dns_static
