@@ -15,6 +15,8 @@
 //!   executor that runs, prints (dry-run) or records them.
 //! - [`diagram`] draws a validated site (`vpnjail diagram`): what the picture
 //!   shows, then SVG (written by us) or Graphviz dot.
+//! - [`status`] reads the live system, never changing it, and reports
+//!   whether every host, jail, tunnel, link and session is up (`vpnjail status`).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -32,3 +34,4 @@ pub mod plan;
 pub mod render;
 pub mod site;
 pub mod sitepath;
+pub mod status;
