@@ -156,6 +156,25 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Is everything up? Reads the live system (never changes it): per host
+    /// and jail, running or not; vpn jails' tunnel, DNS and firewall
+    /// counters; the ipsec jail's SAs and BGP sessions; which host serves
+    /// each replicated jail; vpndns's forwarders (with [control]). Exit
+    /// status 0 when all is up, 1 when something is down, 2 when it could not
+    /// look. The JSON schema is in docs/status.md.
+    #[command(after_help = "Examples:
+  vpnjail status --site /usr/local/etc/vpnjail/site.toml
+  vpnjail status --site site.toml --host alpha --json | jq '.hosts[].jails[] | select(.up == false)'")]
+    Status {
+        #[command(flatten)]
+        site: SiteArg,
+        /// Only this [[host]] (the one this machine is).
+        #[arg(long)]
+        host: Option<String>,
+        /// The report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the site: hosts with their bridges and jails, IPsec links (and
     /// BGP), GRE tunnels and clients, which vpn jail each service jail leaves
     /// through, replicas. SVG (written by vpnjail itself) or Graphviz dot, on
@@ -355,6 +374,7 @@ fn main() -> ExitCode {
                 .map(|k| print!("{k}"))
                 .map_err(anyhow::Error::from)
         }
+        Cmd::Status { site, host, json } => return status(&site.path, host.as_deref(), json),
         Cmd::Diagram { site, format } => vpndns::deploy::check::load(&site.path)
             .map_err(anyhow::Error::from)
             .map(|s| {
@@ -418,6 +438,33 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `vpnjail status`: its own exit statuses (0 up, 1 down, 2 could not look).
+fn status(site: &std::path::Path, host: Option<&str>, json: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    use vpndns::deploy::status;
+    let report = vpndns::deploy::check::load(site)
+        .map_err(anyhow::Error::from)
+        .and_then(|s| Ok(status::gather(&s, host, &mut status::probe::Live)?));
+    match report {
+        Ok(r) => {
+            if json {
+                print!("{}", status::report::json(&r));
+            } else {
+                let colour = status::report::want_colour(
+                    std::io::stdout().is_terminal(),
+                    std::env::var_os("NO_COLOR").as_deref(),
+                );
+                print!("{}", status::report::table(&r, colour));
+            }
+            ExitCode::from(status::exit_code(&r))
+        }
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -17,6 +17,8 @@
 //!   shows, then SVG (written by us) or Graphviz dot.
 //! - [`pki`] is the site's certificate authority (`vpnjail pki`, revocation),
 //!   [`profile`] the files a road warrior imports (`vpnjail client`).
+//! - [`status`] reads the live system, never changing it, and reports
+//!   whether every host, jail, tunnel, link and session is up (`vpnjail status`).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -36,3 +38,4 @@ pub mod profile;
 pub mod render;
 pub mod site;
 pub mod sitepath;
+pub mod status;
