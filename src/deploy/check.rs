@@ -649,7 +649,14 @@ impl Checker<'_> {
         let kind = d.kind.get_ref().as_str();
         // Keys that only some kinds take.
         let allowed: &[&str] = match kind {
-            "vpn" => &["tun", "provider_dns", "clients", "replicas", "anycast"],
+            "vpn" => &[
+                "tun",
+                "provider_dns",
+                "clients",
+                "replicas",
+                "anycast",
+                "endpoints",
+            ],
             "service" => &["via"],
             "ipsec" | "vpndns" => &[],
             other => {
@@ -661,13 +668,14 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let present: [(&str, Option<Range<usize>>); 6] = [
+        let present: [(&str, Option<Range<usize>>); 7] = [
             ("tun", d.tun.as_ref().map(|v| v.span())),
             ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
             ("clients", d.clients.as_ref().map(|v| v.span())),
             ("via", d.via.as_ref().map(|v| v.span())),
             ("replicas", d.replicas.as_ref().map(|v| v.span())),
             ("anycast", d.anycast.as_ref().map(|v| v.span())),
+            ("endpoints", d.endpoints.as_ref().map(|v| v.span())),
         ];
         for (key, span) in present {
             if let Some(span) = span
@@ -727,10 +735,21 @@ impl Checker<'_> {
                         clients.push(n);
                     }
                 }
+                let endpoints = d.endpoints.as_ref().map(|es| {
+                    es.get_ref()
+                        .iter()
+                        .filter_map(|e| {
+                            super::provider::parse_endpoint(e.get_ref())
+                                .map_err(|m| self.err(e.span(), k("endpoints"), m))
+                                .ok()
+                        })
+                        .collect()
+                });
                 JailKind::Vpn(Vpn {
                     tun,
                     provider_dns,
                     clients,
+                    endpoints,
                     // Filled in by `replicas`, which knows the hosts and the anycast network.
                     replication: None,
                 })

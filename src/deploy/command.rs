@@ -302,6 +302,14 @@ pub mod linux {
             vec!["list".into(), "table".into(), "ip".into(), table.into()],
         )
     }
+    /// `nft delete table FAMILY TABLE` (`inet` for the kill switch).
+    pub fn nft_delete_table_family(ns: Option<&str>, family: &str, table: &str) -> Cmd {
+        in_ns(
+            ns,
+            "nft",
+            vec!["delete".into(), "table".into(), family.into(), table.into()],
+        )
+    }
     pub fn nft_delete_table(ns: Option<&str>, table: &str) -> Cmd {
         in_ns(
             ns,

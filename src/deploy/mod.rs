@@ -11,6 +11,8 @@
 //! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
 //!   decides which steps create or destroy a jail, and [`exec`] is the one
 //!   executor that runs, prints (dry-run) or records them.
+//! - [`provider`] reads what a VPN provider hands out (endpoints; the
+//!   provider's OpenVPN file) for `check.rs`.
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -23,5 +25,6 @@ pub mod lint;
 pub mod model;
 pub mod monitor;
 pub mod plan;
+pub mod provider;
 pub mod render;
 pub mod site;

@@ -8,7 +8,7 @@
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
 use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site};
-use crate::deploy::render::{self, linux as rl};
+use crate::deploy::render::{self, killswitch, linux as rl};
 use std::path::{Path, PathBuf};
 
 /// charon with systemd's readiness protocol (Debian package charon-systemd).
@@ -299,6 +299,19 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
     ));
     match &j.kind {
         JailKind::Vpn(_) => {
+            // Fail closed from the first packet: the kill switch is in place
+            // before the namespace forwards anything.
+            let ks = file_of(&files, killswitch::NFT_FILE)?;
+            steps.push(write(&ks)?);
+            steps.push(run(
+                format!(
+                    "load nftables table {} (kill switch: out only through the tunnel)",
+                    killswitch::NFT_TABLE
+                ),
+                Guard::Always,
+                lx::nft_load(nsr, &ks.path),
+                vec![lx::nft_delete_table_family(nsr, "inet", killswitch::NFT_TABLE)],
+            ));
             steps.push(run(
                 "enable forwarding in the namespace",
                 Guard::Always,
@@ -705,10 +718,9 @@ pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     let files = render::host(site, &host.name)?;
     let mut steps = Vec::new();
     for f in &files {
-        if f.path
-            .file_name()
-            .is_some_and(|n| n == rl::HOST_NFT_FILE || n == rl::NFT_FILE)
-        {
+        if f.path.file_name().is_some_and(|n| {
+            n == rl::HOST_NFT_FILE || n == rl::NFT_FILE || n == killswitch::NFT_FILE
+        }) {
             steps.push(write(f)?);
         }
     }
@@ -721,6 +733,15 @@ pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     for j in &host.jails {
         if let JailKind::Vpn(_) = j.kind {
             let ns = site.jail_netns(host, j);
+            steps.push(run(
+                format!("load nftables table {} in {ns}", killswitch::NFT_TABLE),
+                Guard::IfOk(lx::netns_exists(&ns)),
+                lx::nft_load(
+                    Some(&ns),
+                    &host.jail_path(&j.name).join(killswitch::NFT_FILE),
+                ),
+                vec![],
+            ));
             steps.push(run(
                 format!("load nftables table {} in {ns}", rl::VPN_TABLE),
                 Guard::IfOk(lx::netns_exists(&ns)),

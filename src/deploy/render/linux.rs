@@ -1,9 +1,9 @@
 //! The files of a Linux host and its namespaces: nftables tables in place of
-//! the pf anchors, vpndns.toml, and strongSwan's configuration for
+//! the pf anchors (and a vpn namespace's kill switch), vpndns.toml, and strongSwan's configuration for
 //! kernel-libipsec. Namespaces share the host's filesystem, so every file of a
 //! jail lives in its own directory `<jail_root>/<jail>/`. May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, frr, ipsec, render, vpndns};
+use super::{File, Owner, RenderError, frr, ipsec, killswitch, render, vpndns};
 use crate::deploy::model::{Host, Jail, JailKind, Site};
 use std::path::PathBuf;
 use tera::Context;
@@ -104,6 +104,11 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
                 },
             );
             out.push(file(NFT_FILE, 0o644, render("vpn.nft", &ctx)?));
+            out.push(file(
+                killswitch::NFT_FILE,
+                0o644,
+                killswitch::nft(site, host, j, v)?,
+            ));
         }
         JailKind::Vpndns => {
             out.push(file(VPNDNS_FILE, 0o644, vpndns::config(site, host, j)?));

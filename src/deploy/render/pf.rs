@@ -1,7 +1,7 @@
 //! pf anchors and the main pf.conf fragments that declare and load them.
 //! May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, render};
+use super::{File, Owner, RenderError, killswitch, render};
 use crate::deploy::model::{Host, Jail, Site, Vpn};
 use serde::Serialize;
 use tera::Context;
@@ -17,8 +17,31 @@ struct Anchor {
     file: String,
 }
 
-fn main_conf(site: &Site, what: &str, anchors: &[(&str, &str)]) -> Result<String, RenderError> {
+/// What a main ruleset holds besides its anchors: the host's passes by
+/// default; a vpn jail's blocks by default (its kill switch).
+#[derive(Default)]
+struct MainOptions {
+    options: &'static [&'static str],
+    default_block: bool,
+}
+
+/// A vpn jail's main ruleset: loopback skipped, states bound to their
+/// interface (a flow whose tunnel went away is not let out through another
+/// interface by its old state), and `block log all` before the anchors.
+const VPN_MAIN: MainOptions = MainOptions {
+    options: &["set skip on lo0", "set state-policy if-bound"],
+    default_block: true,
+};
+
+fn main_conf(
+    site: &Site,
+    what: &str,
+    anchors: &[(&str, &str)],
+    opts: &MainOptions,
+) -> Result<String, RenderError> {
     let mut ctx = Context::new();
+    ctx.insert("options", opts.options);
+    ctx.insert("default_block", &opts.default_block);
     ctx.insert("site", &site.name);
     ctx.insert("what", what);
     let a: Vec<Anchor> = anchors
@@ -74,6 +97,7 @@ pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
                 site,
                 &format!("host {}: merge into /etc/pf.conf", host.name),
                 &refs,
+                &MainOptions::default(),
             )?,
             owner: Owner::Host,
         },
@@ -81,12 +105,22 @@ pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
     Ok(files)
 }
 
-/// A vpn jail's /etc/pf.conf and its `vpnjail/dns` anchor (seed steps 2 and 5).
-pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, String), RenderError> {
+/// A vpn jail's /etc/pf.conf, its `vpnjail/dns` anchor (seed steps 2 and
+/// 5: translation only) and its `vpnjail/killswitch` anchor (filtering).
+pub fn vpn(
+    site: &Site,
+    host: &Host,
+    j: &Jail,
+    v: &Vpn,
+) -> Result<(String, String, String), RenderError> {
     let main = main_conf(
         site,
         &format!("/etc/pf.conf of vpn jail {}", j.name),
-        &[("dns", VPN_ANCHOR_FILE)],
+        &[
+            ("dns", VPN_ANCHOR_FILE),
+            ("killswitch", killswitch::PF_ANCHOR_FILE),
+        ],
+        &VPN_MAIN,
     )?;
     let mut clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
     for g in site.gres_of(&j.name) {
@@ -124,5 +158,9 @@ pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, Strin
             clients.join(", ")
         },
     );
-    Ok((main, render("vpn-dns.conf", &ctx)?))
+    Ok((
+        main,
+        render("vpn-dns.conf", &ctx)?,
+        killswitch::pf(site, host, j, v)?,
+    ))
 }
