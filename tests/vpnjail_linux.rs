@@ -225,7 +225,8 @@ fn rendered_linux_files_pass_their_checkers() {
             let name = f.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.ends_with(".nft") || name == "nft.conf" {
                 assert!(
-                    f.content.contains("delete table ip") || f.content.contains("delete table inet"),
+                    f.content.contains("delete table ip")
+                        || f.content.contains("delete table inet"),
                     "{}",
                     f.path.display()
                 );

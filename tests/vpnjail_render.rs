@@ -132,8 +132,9 @@ fn every_vpn_jail_fails_closed() {
                 .find(|(_, k)| k.path == f.path.with_file_name("pf.vpnjail/killswitch.conf"))
                 .unwrap_or_else(|| panic!("no kill switch anchor beside {p}"));
             assert!(
-                f.content
-                    .contains("load anchor \"vpnjail/killswitch\" from \"/etc/pf.vpnjail/killswitch.conf\""),
+                f.content.contains(
+                    "load anchor \"vpnjail/killswitch\" from \"/etc/pf.vpnjail/killswitch.conf\""
+                ),
                 "{p}"
             );
             let ks = &ks.1.content;
@@ -141,8 +142,13 @@ fn every_vpn_jail_fails_closed() {
             // on the LAN side to anywhere but the site, the jail's own
             // address, or a provider endpoint.
             for l in ks.lines().filter(|l| l.starts_with("pass")) {
-                assert!(l.starts_with("pass in quick") || l.starts_with("pass out quick"), "{l}");
-                if l.starts_with("pass out quick on $lan_if") || l.starts_with("pass out quick on ! $tun_if") {
+                assert!(
+                    l.starts_with("pass in quick") || l.starts_with("pass out quick"),
+                    "{l}"
+                );
+                if l.starts_with("pass out quick on $lan_if")
+                    || l.starts_with("pass out quick on ! $tun_if")
+                {
                     assert!(
                         l.contains("to <site>") || l.contains("from ($lan_if)"),
                         "{l}"

@@ -212,7 +212,12 @@ mod tests {
         let good = "set skip on lo0\nnat-anchor \"vpnjail/*\"\nblock log all\nanchor \"vpnjail/*\"\nload anchor \"vpnjail/dns\" from \"/x\"\n";
         assert_eq!(fails_closed(good), Ok(()));
         let late = "anchor \"vpnjail/*\"\nblock log all\n";
-        assert!(fails_closed(late).unwrap_err().message.contains("fail open"));
+        assert!(
+            fails_closed(late)
+                .unwrap_err()
+                .message
+                .contains("fail open")
+        );
         assert!(fails_closed("anchor \"vpnjail/*\"\n").is_err());
         assert!(fails_closed("block log all\npass all\n").is_err());
         // A quick block is not a default.

@@ -310,7 +310,11 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 ),
                 Guard::Always,
                 lx::nft_load(nsr, &ks.path),
-                vec![lx::nft_delete_table_family(nsr, "inet", killswitch::NFT_TABLE)],
+                vec![lx::nft_delete_table_family(
+                    nsr,
+                    "inet",
+                    killswitch::NFT_TABLE,
+                )],
             ));
             steps.push(run(
                 "enable forwarding in the namespace",
