@@ -28,6 +28,8 @@ const VPNJAIL: &str = env!("CARGO_BIN_EXE_vpnjail");
 const VPNDNS: &str = env!("CARGO_BIN_EXE_vpndns");
 
 const HOST_PUBLIC: &str = "203.0.113.2";
+/// Provider A's public address (its OpenVPN server), behind the internet namespace.
+const PROVIDER_A: &str = "192.0.2.2";
 /// The exit service every provider runs (on its own loopback).
 const EXIT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// Every provider's resolver (on its own loopback, reached through its tunnel).
@@ -225,6 +227,8 @@ struct Lab {
     dir: tempfile::TempDir,
     site: PathBuf,
     exits: Vec<Exit>,
+    /// Pid files of the daemons the test itself started (providers' servers).
+    daemons: Vec<PathBuf>,
 }
 
 impl Lab {
@@ -239,6 +243,7 @@ impl Lab {
             dir,
             site,
             exits: Vec::new(),
+            daemons: Vec::new(),
         };
         let (h, i) = (lab.host_ns(), lab.inet_ns());
         for n in [&h, &i] {
@@ -273,7 +278,7 @@ impl Lab {
             &lab,
             "internet.nft",
             &format!(
-                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter\n\t}}\n}}\n"
+                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport 1194 counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
             ),
         );
         must(
@@ -374,7 +379,26 @@ impl Lab {
                 "pre",
             ],
         );
-        counter_of(&out, HOST_PUBLIC)
+        counter_of(&out, "comment \"leak\"")
+    }
+
+    /// Packets of the host's address to an OpenVPN endpoint (port 1194/udp).
+    fn to_endpoint(&self) -> u64 {
+        let out = must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.inet_ns(),
+                "nft",
+                "list",
+                "chain",
+                "ip",
+                "watch",
+                "pre",
+            ],
+        );
+        counter_of(&out, "comment \"tunnel\"")
     }
 
     /// A named counter of a vpn namespace's kill switch.
@@ -416,6 +440,7 @@ fn counter_of(out: &str, needle: &str) -> u64 {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.exits.clear();
+        netns::stop_pidfiles(&self.daemons);
         if let Err(e) = self.vpnjail(&["destroy", "--all"]) {
             eprintln!("cleanup: vpnjail destroy --all: {e}");
         }
@@ -459,7 +484,7 @@ name = "vpna"
 kind = "vpn"
 address = "10.10.1.2"
 provider_dns = "{RESOLVER}"
-endpoints = ["192.0.2.2:1194/udp"]
+endpoints = ["{PROVIDER_A}:1194/udp"]
 
 [[host.jail]]
 name = "vpnb"
@@ -587,15 +612,346 @@ fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
     assert!(lab.dropped("vpna", "output_dropped") > out0);
     assert_eq!(lab.leaked(), before);
     let vpna = lab.ns("vpna");
+    let t0 = lab.to_endpoint();
     spawn_in_netns(&vpna, || {
         let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
-        s.send_to(b"hello provider", "192.0.2.2:1194")
+        s.send_to(b"hello provider", (PROVIDER_A, 1194))
             .expect("send");
     })
     .join()
     .expect("thread");
     eventually("the jail's own packet to its endpoint leaves", || {
-        lab.leaked() > before
+        lab.to_endpoint() > t0
     });
+    assert_eq!(lab.leaked(), before);
     eprintln!("byo kill switch: {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------- OpenVPN
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and two certificates signed by it (P-256), `name.crt`/`name.key`
+/// in `dir`: `server` (serverAuth) and `client` (clientAuth). keyUsage is
+/// set: `remote-cert-tls server` requires it (platform.md).
+fn pki(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stand-in CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &a);
+    for (name, eku) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage={eku}\n"),
+        )
+        .expect("ext");
+        let (key, csr, crt, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        let mut r = vec!["req"];
+        r.extend(ec);
+        let subj = format!("/CN={name}");
+        r.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(dir, &r);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+}
+
+/// The provider's client file, as a provider hands it out: inline keys,
+/// `dev tun`, and its endpoint.
+fn client_ovpn(dir: &Path, remote: &str) -> String {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pki file");
+    format!(
+        "# stand-in provider's client file\nclient\ndev tun\nproto udp\nremote {remote} 1194\nnobind\nremote-cert-tls server\nverb 3\n<ca>\n{}</ca>\n<cert>\n{}</cert>\n<key>\n{}</key>\n",
+        read("ca.crt"),
+        read("client.crt"),
+        read("client.key")
+    )
+}
+
+impl Lab {
+    /// Provider A behind the internet namespace at `PROVIDER_A`: its exit
+    /// services, and an OpenVPN server that pushes `redirect-gateway def1`
+    /// and its resolver as `dhcp-option DNS`.
+    fn openvpn_provider(&mut self) -> String {
+        let p = self.provider("a", ANSWER_A);
+        let inet = self.inet_ns();
+        self.wire(
+            &inet,
+            "pa",
+            "192.0.2.1/30",
+            &p,
+            "up0",
+            &format!("{PROVIDER_A}/30"),
+        );
+        must(
+            "ip",
+            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
+        );
+        let d = self.dir.path();
+        let conf = d.join("server.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "dev tun\nproto udp\nlocal {PROVIDER_A}\nport 1194\nserver 10.8.0.0 255.255.255.0\ntopology subnet\nca {d}/ca.crt\ncert {d}/server.crt\nkey {d}/server.key\ndh none\npush \"redirect-gateway def1\"\npush \"dhcp-option DNS {RESOLVER}\"\nkeepalive 2 10\nverb 3\n",
+                d = d.display()
+            ),
+        )
+        .expect("server.conf");
+        let pid = d.join("provider-openvpn.pid");
+        let log = d.join("provider-openvpn.log");
+        self.daemons.push(pid.clone());
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &p,
+                "openvpn",
+                "--daemon",
+                "stand-in-provider",
+                "--writepid",
+                &pid.display().to_string(),
+                "--log",
+                &log.display().to_string(),
+                "--config",
+                &conf.display().to_string(),
+            ],
+        );
+        p
+    }
+
+    fn jail_file(&self, jail: &str, name: &str) -> PathBuf {
+        self.dir.path().join("alpha").join(jail).join(name)
+    }
+
+    fn link_exists(&self, jail: &str, ifname: &str) -> bool {
+        ok("ip", &["-n", &self.ns(jail), "link", "show", "dev", ifname])
+    }
+}
+
+/// Whether the process of a pid file runs (a zombie counts as gone).
+fn alive(pidfile: &Path) -> bool {
+    std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|p| std::fs::read_to_string(format!("/proc/{}/stat", p.trim())).ok())
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// vpna runs OpenVPN from the stand-in provider's file (no provider_dns:
+/// the pushed DNS is used); vpnc's file names an endpoint where nobody
+/// answers, so its tunnel never comes up.
+fn openvpn_site(tag: &str, dir: &Path) -> String {
+    format!(
+        r#"[site]
+name = "{tag}"
+
+[[host]]
+name = "alpha"
+platform = "linux"
+netns = "vjh-{tag}-alpha"
+external_if = "wan0"
+public_address = "{HOST_PUBLIC}"
+bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
+jail_root = "{root}"
+vpndns_bin = "{VPNDNS}"
+vpnjail_bin = "{VPNJAIL}"
+
+[[host.jail]]
+name = "dns"
+kind = "vpndns"
+address = "{VPNDNS_ADDR}"
+
+[[host.jail]]
+name = "vpna"
+kind = "vpn"
+address = "10.10.1.2"
+openvpn = "a.ovpn"
+
+[[host.jail]]
+name = "vpnc"
+kind = "vpn"
+address = "10.10.1.4"
+openvpn = "c.ovpn"
+
+[[host.jail]]
+name = "svca"
+kind = "service"
+address = "10.10.1.30"
+via = "vpna"
+
+[[host.jail]]
+name = "svcc"
+kind = "service"
+address = "10.10.1.32"
+via = "vpnc"
+"#,
+        root = dir.join("alpha").display()
+    )
+}
+
+/// OpenVPN from the provider's own file: the tunnel comes up, the pushed
+/// DNS answers the service's DNS through vpndns, a killed client leaks
+/// nothing, `create --all` brings it back, a tunnel that never comes up
+/// leaks nothing either, and `destroy --all` leaves no process behind.
+#[test]
+fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
+    require_root_netns!();
+    if !ok("openvpn", &["--version"]) || !ok("openssl", &["version"]) {
+        eprintln!("SKIP openvpn test: needs openvpn and openssl (.ci/run installs them)");
+        return;
+    }
+    let started = Instant::now();
+    let mut lab = Lab::new(openvpn_site);
+    let d = lab.dir.path().to_path_buf();
+    pki(&d);
+    std::fs::write(d.join("a.ovpn"), client_ovpn(&d, PROVIDER_A)).expect("a.ovpn");
+    std::fs::write(d.join("c.ovpn"), client_ovpn(&d, "192.0.2.99")).expect("c.ovpn");
+    lab.openvpn_provider();
+    let out = lab
+        .vpnjail(&["create", "--all"])
+        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    assert!(out.contains("done: start openvpn in"), "{out}");
+    let conf = lab.jail_file("vpna", "openvpn.conf");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&conf)
+        .expect("openvpn.conf")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the client's keys are owner-only");
+    let (svca, svcc) = (lab.ns("svca"), lab.ns("svcc"));
+
+    // The tunnel comes up: the service reaches the provider's exit through
+    // it, and its DNS through vpndns is answered by the pushed resolver.
+    eventually("svca through vpna's OpenVPN tunnel", || {
+        udp_echo(&svca, EXIT, QUICK)
+    });
+    let up = started.elapsed();
+    assert!(tcp_get(&svca, EXIT, QUICK));
+    let vpna_log =
+        || std::fs::read_to_string(lab.jail_file("vpna", "openvpn.log")).unwrap_or_default();
+    if dns(
+        &svca,
+        VPNDNS_ADDR,
+        "first.example.com",
+        Duration::from_secs(2),
+    ) != Some(ANSWER_A)
+    {
+        eprintln!("vpna's log:\n{}", vpna_log());
+    }
+    eventually("svca's DNS via vpndns and the pushed resolver", || {
+        dns(&svca, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
+    });
+    let log = std::fs::read_to_string(lab.jail_file("vpna", "openvpn.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("DNS pushed by the provider: {RESOLVER}")),
+        "vpnjail says which DNS was pushed:\n{log}"
+    );
+
+    // vpnc never gets a tunnel: its service's traffic goes nowhere.
+    let before = lab.leaked();
+    assert_eq!(hammer(&svcc, 2), 0);
+    assert_eq!(lab.leaked(), before, "leak with the tunnel never up");
+
+    // Kill vpna's client outright.
+    let pid = lab.jail_file("vpna", "openvpn.pid");
+    let n: i32 = std::fs::read_to_string(&pid)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(n),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill openvpn");
+    eventually("tun0 goes with the client", || {
+        !lab.link_exists("vpna", "tun0") && !alive(&pid)
+    });
+    let fwd0 = lab.dropped("vpna", "forward_dropped");
+    assert_eq!(hammer(&svca, 4), 0, "nothing answered with the client dead");
+    assert_eq!(lab.leaked(), before, "leak with the client dead");
+    assert!(lab.dropped("vpna", "forward_dropped") > fwd0);
+
+    // create --all again restarts the client, and the tunnel is back.
+    let out = lab.vpnjail(&["create", "--all"]).expect("create again");
+    assert!(out.contains("done: start openvpn in"), "{out}");
+    eventually("the tunnel is back", || udp_echo(&svca, EXIT, QUICK));
+    eventually("and so is DNS", || {
+        dns(&svca, VPNDNS_ADDR, "back.example.com", QUICK) == Some(ANSWER_A)
+    });
+    assert_eq!(lab.leaked(), before);
+
+    // destroy leaves no client running and no tunnel state behind.
+    lab.vpnjail(&["destroy", "--all"]).expect("destroy --all");
+    assert!(!alive(&pid), "openvpn still runs");
+    assert!(!lab.jail_file("vpna", "tunnel.nft").exists());
+    let ours = must("ip", &["netns", "list"]);
+    assert!(
+        !ours.contains(&format!("vj-{}-", lab.tag)),
+        "namespaces left:\n{ours}"
+    );
+    eprintln!(
+        "openvpn e2e: tunnel up after {up:?}, whole test {:?}",
+        started.elapsed()
+    );
 }

@@ -362,6 +362,24 @@ pub mod linux {
         a.extend(args.iter().cloned());
         Cmd::new("ip", a)
     }
+    /// `ip netns exec NS openvpn --daemon NAME --writepid PID --log-append
+    /// LOG --config CONF`: OpenVPN forks into the background itself.
+    pub fn openvpn_start(ns: &str, name: &str, pidfile: &Path, log: &Path, conf: &Path) -> Cmd {
+        in_ns(
+            Some(ns),
+            "openvpn",
+            vec![
+                "--daemon".into(),
+                name.into(),
+                "--writepid".into(),
+                p(pidfile),
+                "--log-append".into(),
+                p(log),
+                "--config".into(),
+                p(conf),
+            ],
+        )
+    }
     /// Stops the process of a pidfile: SIGTERM, then SIGKILL after 5 s.
     pub fn daemon_stop(pidfile: &Path) -> Cmd {
         Cmd::new(

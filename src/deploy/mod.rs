@@ -13,6 +13,8 @@
 //!   executor that runs, prints (dry-run) or records them.
 //! - [`provider`] reads what a VPN provider hands out (endpoints; the
 //!   provider's OpenVPN file) for `check.rs`.
+//! - [`tunnel`] decides what a vpn jail's tunnel coming up changes (the
+//!   pushed DNS; `vpnjail tunnel-up`, OpenVPN's route-up hook).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -28,3 +30,4 @@ pub mod plan;
 pub mod provider;
 pub mod render;
 pub mod site;
+pub mod tunnel;

@@ -138,8 +138,9 @@ pub enum JailKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vpn {
     pub tun: String,
-    /// Seed step 5: where port 53 arriving on the LAN side is redirected.
-    pub provider_dns: Ipv4Addr,
+    /// Seed step 5: where port 53 arriving on the LAN side is redirected;
+    /// `None` when the tunnel pushes it (OpenVPN's `dhcp-option DNS`).
+    pub provider_dns: Option<Ipv4Addr>,
     /// Seed step 2: remote clients whose DNS to vpndns is source-translated.
     pub clients: Vec<Ipv4Net>,
     /// Replicated on several hosts behind one anycast address (docs/ha.md).
@@ -147,6 +148,26 @@ pub struct Vpn {
     /// Where the jail's own traffic may go besides the site's networks (the
     /// kill switch, docs/site.md): `None` leaves it unrestricted.
     pub endpoints: Option<Vec<Endpoint>>,
+    /// Who runs the tunnel: the user (bring your own) or vpnjail.
+    pub client: VpnClient,
+}
+
+/// The VPN client of a vpn jail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpnClient {
+    /// Installed, configured and run by the user.
+    Own,
+    /// OpenVPN from the provider's file (`openvpn = "FILE"`), run by vpnjail.
+    OpenVpn(OpenVpnClient),
+}
+
+/// What vpnjail installs for an OpenVPN client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenVpnClient {
+    /// The provider's file as checked (`provider::openvpn::OpenVpnFile::body`).
+    pub config: String,
+    /// The `auth-user-pass` file's text (two lines), from `openvpn_auth`.
+    pub auth: Option<String>,
 }
 
 /// A provider endpoint the vpn jail's client may reach outside the tunnel.

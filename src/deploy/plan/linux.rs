@@ -7,8 +7,8 @@
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
-use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site};
-use crate::deploy::render::{self, killswitch, linux as rl};
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, VpnClient};
+use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
 /// charon with systemd's readiness protocol (Debian package charon-systemd).
@@ -75,6 +75,16 @@ fn vpndns_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
         &host.vpndns_bin,
         &["-c".into(), p(&conf), "run".into()],
         false,
+    )
+}
+
+fn openvpn_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
+    lx::openvpn_start(
+        ns,
+        &format!("vpnjail-{}", j.name),
+        &pidfile(host, &j.name, "openvpn"),
+        &logfile(host, &j.name, "openvpn"),
+        &host.jail_path(&j.name).join(openvpn::LINUX_CONF),
     )
 }
 
@@ -330,6 +340,21 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 lx::nft_load(nsr, &f.path),
                 vec![lx::nft_delete_table(nsr, rl::VPN_TABLE)],
             ));
+            if let JailKind::Vpn(v) = &j.kind
+                && let VpnClient::OpenVpn(o) = &v.client
+            {
+                steps.push(write(&file_of(&files, openvpn::LINUX_CONF)?)?);
+                if o.auth.is_some() {
+                    steps.push(write(&file_of(&files, openvpn::LINUX_AUTH)?)?);
+                }
+                let pid = pidfile(host, &j.name, "openvpn");
+                steps.push(run(
+                    format!("start openvpn in {ns} (after the kill switch)"),
+                    Guard::UnlessOk(lx::daemon_running(&pid)),
+                    openvpn_start(host, &ns, j),
+                    vec![lx::daemon_stop(&pid)],
+                ));
+            }
         }
         JailKind::Vpndns => {
             for f in &files {
@@ -428,8 +453,11 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     let ns = site.jail_netns(host, j);
     let va = site.veth_host(host, j);
     let mut steps = Vec::new();
-    let daemon = match j.kind {
+    let daemon = match &j.kind {
         JailKind::Vpndns => Some(("vpndns", vpndns_start(host, &ns, j))),
+        JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_)) => {
+            Some(("openvpn", openvpn_start(host, &ns, j)))
+        }
         JailKind::Ipsec if !site.link_ends(host).is_empty() => {
             Some(("charon", charon_start(host, &ns, j)))
         }
@@ -496,7 +524,14 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
             vec![],
         ));
     }
+    if let JailKind::Vpn(_) = j.kind {
+        // Written by `vpnjail tunnel-up` when the tunnel came up.
+        steps.push(remove(dir.join(killswitch::TUNNEL_FILE)));
+    }
     let mut names = vec!["vpndns", "charon"];
+    if matches!(&j.kind, JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_))) {
+        names.push("openvpn");
+    }
     if j.kind == JailKind::Ipsec && site.bgp {
         names.extend(FRR_DAEMONS);
     }

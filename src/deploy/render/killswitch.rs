@@ -7,7 +7,6 @@
 use super::{RenderError, render};
 use crate::deploy::model::{Host, Jail, Proto, Site, Vpn};
 use serde::Serialize;
-use std::net::Ipv4Addr;
 use tera::Context;
 
 /// The anchor file inside a vpn jail (FreeBSD).
@@ -18,6 +17,10 @@ pub const NFT_FILE: &str = "killswitch.nft";
 /// The set holding the DNS servers reached through the tunnel (nftables),
 /// and the table of the same name (pf).
 pub const DNS_SET: &str = "dns";
+/// The table `vpnjail tunnel-up` loads in a vpn namespace whose tunnel
+/// pushes its DNS, and its file in the jail's directory.
+pub const TUNNEL_TABLE: &str = "vpnjail_tunnel";
+pub const TUNNEL_FILE: &str = "tunnel.nft";
 
 #[derive(Serialize)]
 struct Ep {
@@ -27,13 +30,9 @@ struct Ep {
 }
 
 /// The DNS server the tunnel leads to, when it is known before the tunnel
-/// comes up (an unspecified address means "pushed by the tunnel").
+/// comes up (`provider_dns`); a pushed one is added by the tunnel's hook.
 fn dns(v: &Vpn) -> String {
-    if v.provider_dns == Ipv4Addr::UNSPECIFIED {
-        String::new()
-    } else {
-        v.provider_dns.to_string()
-    }
+    v.provider_dns.map(|a| a.to_string()).unwrap_or_default()
 }
 
 fn join<T: ToString>(v: &[T]) -> String {
@@ -94,4 +93,30 @@ pub fn nft(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<String, Render
         .collect();
     ctx.insert("endpoints", &eps.join(", "));
     render("killswitch.nft", &ctx)
+}
+
+/// The Linux table `inet vpnjail_tunnel` of a vpn namespace whose tunnel
+/// pushed `dns`: step 5 to the first of them, and DNS through the tunnel
+/// only to them (no DNS at all when the tunnel pushed none).
+pub fn tunnel_nft(
+    site: &Site,
+    host: &Host,
+    j: &Jail,
+    v: &Vpn,
+    dns: &[std::net::Ipv4Addr],
+) -> Result<String, RenderError> {
+    let mut ctx = context(site, host, j, v);
+    ctx.insert("netns", &site.jail_netns(host, j));
+    ctx.insert("table", TUNNEL_TABLE);
+    ctx.insert("dns", &join(dns));
+    ctx.insert(
+        "first_dns",
+        &dns.first().map(|a| a.to_string()).unwrap_or_default(),
+    );
+    let address = match (&v.replication, &site.anycast) {
+        (Some(r), Some(_)) => format!("{{ {}, {} }}", j.address, r.anycast),
+        _ => j.address.to_string(),
+    };
+    ctx.insert("address", &address);
+    render("tunnel.nft", &ctx)
 }

@@ -4,14 +4,16 @@
 //!
 //! One module per kind of file: `jail` (jail.conf, devfs.rules, each jail's
 //! root), `pf` (anchors), [`killswitch`] (what may leave a vpn jail, pf and
-//! nftables), `ipsec`, [`frr`], [`rcconf`], `vpndns`, and [`linux`] (the
-//! Linux twin of them all).
+//! nftables), [`openvpn`] (the client's config around the provider's file),
+//! `ipsec`, [`frr`], [`rcconf`], `vpndns`, and [`linux`] (the Linux twin of
+//! them all).
 
 pub mod frr;
 mod ipsec;
 mod jail;
 pub mod killswitch;
 pub mod linux;
+pub mod openvpn;
 mod pf;
 pub mod rcconf;
 mod vpndns;
@@ -102,6 +104,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "killswitch.nft",
         include_str!("../../../nft/killswitch.nft.tera"),
     ),
+    ("tunnel.nft", include_str!("../../../nft/tunnel.nft.tera")),
     (
         "vpn-killswitch.conf",
         include_str!("../../../pf/vpn-killswitch.conf.tera"),

@@ -8,6 +8,8 @@ use tera::Context;
 
 /// Directory (on the host and inside vpn jails) holding vpnjail's anchor files.
 pub const ANCHOR_DIR: &str = "/etc/pf.vpnjail";
+/// `vpn_dns` of a jail whose tunnel pushes its DNS, until it does.
+pub const PUSHED_DNS_PLACEHOLDER: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
 /// The anchor file inside a vpn jail.
 pub const VPN_ANCHOR_FILE: &str = "/etc/pf.vpnjail/dns.conf";
 
@@ -144,7 +146,12 @@ pub fn vpn(
         }
     }
     ctx.insert("tun_if", &v.tun);
-    ctx.insert("vpn_dns", &v.provider_dns.to_string());
+    // Without provider_dns the tunnel's hook loads this anchor with
+    // `pfctl -D vpn_dns=<pushed>`; until then DNS is redirected to nothing.
+    ctx.insert(
+        "vpn_dns",
+        &v.provider_dns.unwrap_or(PUSHED_DNS_PLACEHOLDER).to_string(),
+    );
     let vpndns = host
         .vpndns_jail()
         .map(|d| d.address.to_string())

@@ -338,8 +338,8 @@ table inet vpnjail_killswitch {
 		elements = { 10.10.1.0/24, 10.10.2.0/24 }
 	}
 
-	# The only DNS servers reached through the tunnel (the provider's; the
-	# tunnel's pushed DNS replaces them when it comes up).
+	# The only DNS server reached through the tunnel (provider_dns; without
+	# it, the table vpnjail_tunnel holds the DNS the tunnel pushed).
 	set dns {
 		type ipv4_addr
 		elements = { 10.8.1.1 }
@@ -475,8 +475,8 @@ table inet vpnjail_killswitch {
 		elements = { 10.10.1.0/24, 10.10.2.0/24 }
 	}
 
-	# The only DNS servers reached through the tunnel (the provider's; the
-	# tunnel's pushed DNS replaces them when it comes up).
+	# The only DNS server reached through the tunnel (provider_dns; without
+	# it, the table vpnjail_tunnel holds the DNS the tunnel pushed).
 	set dns {
 		type ipv4_addr
 		elements = { 10.8.2.1 }
