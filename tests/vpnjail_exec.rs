@@ -55,6 +55,7 @@ fn create_vpn_jail_exact_sequence() {
         format!("write {root}/etc/resolv.conf"),
         format!("write {root}/etc/pf.conf"),
         format!("write {root}/etc/pf.vpnjail/dns.conf"),
+        format!("write {root}/etc/pf.vpnjail/killswitch.conf"),
         "jls -j vpnus jid".into(),
         "jail -f /etc/jail.conf.d/vpnus.conf -c vpnus".into(),
     ];

@@ -64,9 +64,15 @@ fn create_all_is_idempotent_and_destroy_all_leaves_nothing() {
     let tables: BTreeSet<&str> = f.state.nft.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(
         tables,
-        BTreeSet::from(["vpnjail", "vpnjail_demo_alpha", "vpnjail_demo_beta"])
+        BTreeSet::from([
+            "inet vpnjail_killswitch",
+            "vpnjail",
+            "vpnjail_demo_alpha",
+            "vpnjail_demo_beta"
+        ])
     );
-    assert_eq!(f.state.nft.len(), 4);
+    // Each of the two vpn namespaces has its NAT table and its kill switch.
+    assert_eq!(f.state.nft.len(), 6);
     // Bridge plus one veth end per jail on each host, the other end inside.
     let alpha: Vec<_> = f
         .state
@@ -219,7 +225,8 @@ fn rendered_linux_files_pass_their_checkers() {
             let name = f.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.ends_with(".nft") || name == "nft.conf" {
                 assert!(
-                    f.content.contains("delete table ip"),
+                    f.content.contains("delete table ip")
+                        || f.content.contains("delete table inet"),
                     "{}",
                     f.path.display()
                 );

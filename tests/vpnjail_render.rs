@@ -111,8 +111,54 @@ fn every_pf_file_declares_its_macros_and_translates_before_filtering() {
             n += 1;
         }
     }
-    // alpha: main + nat + ipsec + vpn jail main + dns anchor; beta: main + nat + ipsec.
-    assert_eq!(n, 8);
+    // alpha: main + nat + ipsec + vpn jail main + dns and killswitch anchors;
+    // beta: main + nat + ipsec.
+    assert_eq!(n, 9);
+}
+
+/// Every vpn jail's pf.conf blocks (and logs) by default before its anchors,
+/// and its kill switch anchor lets its clients out only through the tunnel.
+#[test]
+fn every_vpn_jail_fails_closed() {
+    let files = all_files();
+    let mut n = 0;
+    for (_, f) in &files {
+        let p = f.path.to_string_lossy();
+        if p.ends_with("/etc/pf.conf") && p != "/etc/pf.conf" {
+            lint::pf::fails_closed(&f.content).unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert!(f.content.contains("set state-policy if-bound"), "{p}");
+            let ks = files
+                .iter()
+                .find(|(_, k)| k.path == f.path.with_file_name("pf.vpnjail/killswitch.conf"))
+                .unwrap_or_else(|| panic!("no kill switch anchor beside {p}"));
+            assert!(
+                f.content.contains(
+                    "load anchor \"vpnjail/killswitch\" from \"/etc/pf.vpnjail/killswitch.conf\""
+                ),
+                "{p}"
+            );
+            let ks = &ks.1.content;
+            // Every pass rule is quick (first match decides), none passes out
+            // on the LAN side to anywhere but the site, the jail's own
+            // address, or a provider endpoint.
+            for l in ks.lines().filter(|l| l.starts_with("pass")) {
+                assert!(
+                    l.starts_with("pass in quick") || l.starts_with("pass out quick"),
+                    "{l}"
+                );
+                if l.starts_with("pass out quick on $lan_if")
+                    || l.starts_with("pass out quick on ! $tun_if")
+                {
+                    assert!(
+                        l.contains("to <site>") || l.contains("from ($lan_if)"),
+                        "{l}"
+                    );
+                }
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(n, 1, "the example has one vpn jail");
 }
 
 #[test]

@@ -112,6 +112,24 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// OpenVPN's route-up hook in a vpn namespace (Linux; vpnjail sets it in
+    /// the client's config): the DNS the tunnel pushed (`foreign_option_N`)
+    /// becomes the target of seed step 5 and the only resolver the kill switch
+    /// lets through, unless the site names provider_dns. Prints which DNS the
+    /// tunnel pushed (into the client's log).
+    #[command(name = "tunnel-up")]
+    TunnelUp {
+        #[command(flatten)]
+        site: SiteArg,
+        /// The host holding the jail (needed for replicated vpn jails).
+        #[arg(long)]
+        host: Option<String>,
+        /// The vpn jail whose tunnel came up.
+        #[arg(long)]
+        jail: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a new key file for a [[link]] with mode = "setkey" (testing only):
     /// two lines of random keys, hosts[0] -> hosts[1] then back.
     Keygen {
@@ -365,6 +383,12 @@ fn main() -> ExitCode {
             dry_run,
             ..
         } => act(&site.path, Target::PfLoad { host }, dry_run),
+        Cmd::TunnelUp {
+            site,
+            host,
+            jail,
+            dry_run,
+        } => tunnel_up(&site.path, host.as_deref(), &jail, dry_run),
         Cmd::Keygen { cipher } => {
             let c = match cipher {
                 CipherArg::AesGcm16 => vpndns::deploy::model::Cipher::AesGcm16,
@@ -588,4 +612,25 @@ fn revoke(site: &std::path::Path, name: &str, no_load: bool) -> anyhow::Result<(
         .unwrap_or_default();
     // Read again: the site now carries the new CRL.
     act(site, Target::IpsecLoad { host }, false)
+}
+
+fn tunnel_up(
+    site: &std::path::Path,
+    host: Option<&str>,
+    jail: &str,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let s = vpndns::deploy::check::load(site)?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let pushed = vpndns::deploy::provider::openvpn::pushed_dns(
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let up = vpndns::deploy::tunnel::up(&s, host, jail, &pushed)?;
+    println!("{}", up.message);
+    if dry_run {
+        print!("{}", up.plan.to_shell());
+    } else {
+        vpndns::deploy::exec::execute(&up.plan, &mut vpndns::deploy::exec::RealSystem)?;
+    }
+    Ok(())
 }

@@ -5,8 +5,7 @@
 use super::model::{Anycast, MonitorSettings, Replication};
 use super::model::{
     Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkAuth, LinkMode,
-    Platform,
-    Provision, SaKey, Site, Vpn,
+    OpenVpnClient, Platform, Provision, SaKey, Site, Vpn, VpnClient,
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
 use super::{linknet, sitepath};
@@ -693,7 +692,16 @@ impl Checker<'_> {
         let kind = d.kind.get_ref().as_str();
         // Keys that only some kinds take.
         let allowed: &[&str] = match kind {
-            "vpn" => &["tun", "provider_dns", "clients", "replicas", "anycast"],
+            "vpn" => &[
+                "tun",
+                "provider_dns",
+                "clients",
+                "replicas",
+                "anycast",
+                "endpoints",
+                "openvpn",
+                "openvpn_auth",
+            ],
             "service" => &["via"],
             "ipsec" | "vpndns" => &[],
             other => {
@@ -705,13 +713,16 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let present: [(&str, Option<Range<usize>>); 6] = [
+        let present: [(&str, Option<Range<usize>>); 9] = [
             ("tun", d.tun.as_ref().map(|v| v.span())),
             ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
             ("clients", d.clients.as_ref().map(|v| v.span())),
             ("via", d.via.as_ref().map(|v| v.span())),
             ("replicas", d.replicas.as_ref().map(|v| v.span())),
             ("anycast", d.anycast.as_ref().map(|v| v.span())),
+            ("endpoints", d.endpoints.as_ref().map(|v| v.span())),
+            ("openvpn", d.openvpn.as_ref().map(|v| v.span())),
+            ("openvpn_auth", d.openvpn_auth.as_ref().map(|v| v.span())),
         ];
         for (key, span) in present {
             if let Some(span) = span
@@ -745,15 +756,17 @@ impl Checker<'_> {
                     }
                     None => "tun0".to_string(),
                 };
+                let (client, openvpn_endpoints) = self.vpn_client(d, &k);
                 let provider_dns = match &d.provider_dns {
-                    Some(p) => self.addr(p, &k("provider_dns")),
+                    Some(p) => Some(self.addr(p, &k("provider_dns"))),
+                    None if client != VpnClient::Own => None,
                     None => {
                         self.err(
                             j.span(),
                             k("provider_dns"),
-                            "missing: a vpn jail needs provider_dns, the DNS server reached through its tun (seed step 5)",
+                            "missing: a vpn jail needs provider_dns, the DNS server reached through its tun (seed step 5), unless its openvpn file's tunnel pushes one",
                         );
-                        Ipv4Addr::UNSPECIFIED
+                        None
                     }
                 };
                 let mut clients = Vec::new();
@@ -771,10 +784,31 @@ impl Checker<'_> {
                         clients.push(n);
                     }
                 }
+                if let (Some(e), Some(_)) = (&d.endpoints, &openvpn_endpoints) {
+                    self.err(
+                        e.span(),
+                        k("endpoints"),
+                        "the endpoints of a vpn jail with openvpn are its file's `remote` lines",
+                    );
+                }
+                let endpoints = openvpn_endpoints.or_else(|| {
+                    d.endpoints.as_ref().map(|es| {
+                        es.get_ref()
+                            .iter()
+                            .filter_map(|e| {
+                                super::provider::parse_endpoint(e.get_ref())
+                                    .map_err(|m| self.err(e.span(), k("endpoints"), m))
+                                    .ok()
+                            })
+                            .collect()
+                    })
+                });
                 JailKind::Vpn(Vpn {
                     tun,
                     provider_dns,
                     clients,
+                    endpoints,
+                    client,
                     // Filled in by `replicas`, which knows the hosts and the anycast network.
                     replication: None,
                 })
@@ -785,6 +819,92 @@ impl Checker<'_> {
             address,
             kind,
         })
+    }
+
+    /// A vpn jail's client: `openvpn = "FILE"` read and judged (problems at
+    /// the provider file's own lines), `openvpn_auth` read; the endpoints of
+    /// the file's `remote` lines.
+    fn vpn_client(
+        &mut self,
+        d: &JailDef,
+        k: &dyn Fn(&str) -> String,
+    ) -> (VpnClient, Option<Vec<super::model::Endpoint>>) {
+        let Some(f) = &d.openvpn else {
+            if let Some(a) = &d.openvpn_auth {
+                self.err(a.span(), k("openvpn_auth"), "openvpn_auth needs openvpn");
+            }
+            return (VpnClient::Own, None);
+        };
+        let Some((path, text)) = self.provider_file(f, &k("openvpn"), "OpenVPN") else {
+            return (VpnClient::OpenVpn(OpenVpnClient::default()), None);
+        };
+        let parsed = match super::provider::openvpn::parse(&text) {
+            Ok(p) => p,
+            Err(errs) => {
+                for e in errs {
+                    self.problems.push(Problem {
+                        file: path.clone(),
+                        line: e.line,
+                        key: k("openvpn"),
+                        message: e.message,
+                    });
+                }
+                return (VpnClient::OpenVpn(OpenVpnClient::default()), None);
+            }
+        };
+        let auth = d.openvpn_auth.as_ref().and_then(|a| {
+            let (p, t) = self.provider_file(a, &k("openvpn_auth"), "auth-user-pass")?;
+            let lines: Vec<&str> = t.lines().collect();
+            if lines.len() != 2 || lines.iter().any(|l| l.trim().is_empty()) {
+                self.err(
+                    a.span(),
+                    k("openvpn_auth"),
+                    format!(
+                        "{}: an auth-user-pass file is two lines, the user name and the password",
+                        p.display()
+                    ),
+                );
+            }
+            Some(t)
+        });
+        if parsed.needs_auth && d.openvpn_auth.is_none() {
+            self.err(
+                f.span(),
+                k("openvpn_auth"),
+                format!(
+                    "missing: {} asks for auth-user-pass; name the file with the user name and password",
+                    path.display()
+                ),
+            );
+        }
+        (
+            VpnClient::OpenVpn(OpenVpnClient {
+                config: parsed.body,
+                auth,
+            }),
+            Some(parsed.endpoints),
+        )
+    }
+
+    /// Reads a provider's file named relative to the site file.
+    fn provider_file(&mut self, v: &S<String>, key: &str, what: &str) -> Option<(PathBuf, String)> {
+        let rel = self.path(v, key, false);
+        let full = if rel.is_absolute() {
+            rel
+        } else {
+            self.dir.join(rel)
+        };
+        match std::fs::read_to_string(&full) {
+            Ok(t) => Some((full, t)),
+            Err(e) => {
+                self.err(
+                    v.span(),
+                    key,
+                    format!("cannot read the {what} file {}: {e}", full.display()),
+                );
+                None
+            }
+        }
     }
 
     /// At most one ipsec and one vpndns jail per host; `via` names a local VPN jail.

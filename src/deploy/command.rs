@@ -312,6 +312,14 @@ pub mod linux {
             vec!["list".into(), "table".into(), "ip".into(), table.into()],
         )
     }
+    /// `nft delete table FAMILY TABLE` (`inet` for the kill switch).
+    pub fn nft_delete_table_family(ns: Option<&str>, family: &str, table: &str) -> Cmd {
+        in_ns(
+            ns,
+            "nft",
+            vec!["delete".into(), "table".into(), family.into(), table.into()],
+        )
+    }
     pub fn nft_delete_table(ns: Option<&str>, table: &str) -> Cmd {
         in_ns(
             ns,
@@ -363,6 +371,24 @@ pub mod linux {
         a.extend(["--exec".into(), p(program), "--".into()]);
         a.extend(args.iter().cloned());
         Cmd::new("ip", a)
+    }
+    /// `ip netns exec NS openvpn --daemon NAME --writepid PID --log-append
+    /// LOG --config CONF`: OpenVPN forks into the background itself.
+    pub fn openvpn_start(ns: &str, name: &str, pidfile: &Path, log: &Path, conf: &Path) -> Cmd {
+        in_ns(
+            Some(ns),
+            "openvpn",
+            vec![
+                "--daemon".into(),
+                name.into(),
+                "--writepid".into(),
+                p(pidfile),
+                "--log-append".into(),
+                p(log),
+                "--config".into(),
+                p(conf),
+            ],
+        )
     }
     /// Stops the process of a pidfile: SIGTERM, then SIGKILL after 5 s.
     pub fn daemon_stop(pidfile: &Path) -> Cmd {

@@ -245,9 +245,11 @@ impl FakeHost {
             ("nft", ["-f", file]) => {
                 let table = st.files.get(Path::new(file)).and_then(|(c, _)| {
                     String::from_utf8_lossy(c).lines().find_map(|l| {
-                        l.strip_prefix("table ip ")
-                            .and_then(|r| r.strip_suffix(" {"))
-                            .map(str::to_string)
+                        // `ip` tables by name, `inet` ones (the kill switch) as "inet NAME".
+                        let ip = l.strip_prefix("table ip ").map(str::to_string);
+                        let inet = l.strip_prefix("table inet ").map(|r| format!("inet {r}"));
+                        ip.or(inet)
+                            .and_then(|r| r.strip_suffix(" {").map(str::to_string))
                     })
                 });
                 match table {
@@ -260,6 +262,7 @@ impl FakeHost {
                 }
             }
             ("nft", ["delete", "table", "ip", t]) => st.nft.remove(&(ns, t.to_string())),
+            ("nft", ["delete", "table", "inet", t]) => st.nft.remove(&(ns, format!("inet {t}"))),
             ("env", [bin, "-c", conf, "check"]) => {
                 st.files.contains_key(Path::new(bin)) && st.files.contains_key(Path::new(conf))
             }

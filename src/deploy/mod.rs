@@ -19,6 +19,10 @@
 //!   [`profile`] the files a road warrior imports (`vpnjail client`).
 //! - [`status`] reads the live system, never changing it, and reports
 //!   whether every host, jail, tunnel, link and session is up (`vpnjail status`).
+//! - [`provider`] reads what a VPN provider hands out (endpoints; the
+//!   provider's OpenVPN file) for `check.rs`.
+//! - [`tunnel`] decides what a vpn jail's tunnel coming up changes (the
+//!   pushed DNS; `vpnjail tunnel-up`, OpenVPN's route-up hook).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
 pub mod apply;
@@ -35,7 +39,9 @@ pub mod monitor;
 pub mod pki;
 pub mod plan;
 pub mod profile;
+pub mod provider;
 pub mod render;
 pub mod site;
 pub mod sitepath;
 pub mod status;
+pub mod tunnel;

@@ -188,12 +188,60 @@ pub enum JailKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vpn {
     pub tun: String,
-    /// Seed step 5: where port 53 arriving on the LAN side is redirected.
-    pub provider_dns: Ipv4Addr,
+    /// Seed step 5: where port 53 arriving on the LAN side is redirected;
+    /// `None` when the tunnel pushes it (OpenVPN's `dhcp-option DNS`).
+    pub provider_dns: Option<Ipv4Addr>,
     /// Seed step 2: remote clients whose DNS to vpndns is source-translated.
     pub clients: Vec<Ipv4Net>,
     /// Replicated on several hosts behind one anycast address (docs/ha.md).
     pub replication: Option<Replication>,
+    /// Where the jail's own traffic may go besides the site's networks (the
+    /// kill switch, docs/site.md): `None` leaves it unrestricted.
+    pub endpoints: Option<Vec<Endpoint>>,
+    /// Who runs the tunnel: the user (bring your own) or vpnjail.
+    pub client: VpnClient,
+}
+
+/// The VPN client of a vpn jail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpnClient {
+    /// Installed, configured and run by the user.
+    Own,
+    /// OpenVPN from the provider's file (`openvpn = "FILE"`), run by vpnjail.
+    OpenVpn(OpenVpnClient),
+}
+
+/// What vpnjail installs for an OpenVPN client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenVpnClient {
+    /// The provider's file as checked (`provider::openvpn::OpenVpnFile::body`).
+    pub config: String,
+    /// The `auth-user-pass` file's text (two lines), from `openvpn_auth`.
+    pub auth: Option<String>,
+}
+
+/// A provider endpoint the vpn jail's client may reach outside the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub proto: Proto,
+}
+
+/// The transport of an [`Endpoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
 }
 
 /// A vpn jail that runs on several hosts: each copy has the jail's `address`
@@ -394,6 +442,40 @@ impl Site {
             .filter(|c| c.exit.as_deref() == Some(jail))
             .map(|c| Ipv4Net::from(c.address))
             .collect()
+    }
+
+    /// The sources a vpn jail admits as its clients (the kill switch lets
+    /// them out only through the tunnel): the network it sits on (the bridge,
+    /// or the anycast network for a replica), its `clients`, and the inner
+    /// addresses of the GRE clients terminating in it. The one place that
+    /// says who may use a vpn jail; every renderer asks here.
+    pub fn egress_sources(&self, host: &Host, jail: &Jail, vpn: &Vpn) -> Vec<Ipv4Net> {
+        let lan = match (&vpn.replication, &self.anycast) {
+            (Some(_), Some(a)) => a.network,
+            _ => host.bridge.network,
+        };
+        let mut v = vec![lan];
+        v.extend(vpn.clients.iter().copied());
+        v.extend(
+            self.gres_of(&jail.name)
+                .filter_map(|g| Ipv4Net::new(g.inner[1], 32).ok()),
+        );
+        v.extend(self.road_warriors_via(&jail.name));
+        v
+    }
+
+    /// The site's own networks: every host's bridge, the anycast network,
+    /// every vpn jail's clients and GRE clients. Traffic to them never needs
+    /// a provider, so a kill switch lets it through outside the tunnel.
+    pub fn site_networks(&self) -> Vec<Ipv4Net> {
+        let mut v: Vec<Ipv4Net> = self.hosts.iter().map(|h| h.bridge.network).collect();
+        v.extend(self.anycast.iter().map(|a| a.network));
+        for (h, j, vpn) in self.vpn_jails() {
+            v.extend(self.egress_sources(h, j, vpn));
+        }
+        let mut v = Ipv4Net::aggregate(&v);
+        v.sort();
+        v
     }
 
     /// GRE tunnels terminating in this jail.

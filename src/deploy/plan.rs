@@ -62,7 +62,7 @@ pub fn locate<'a>(site: &'a Site, jail: &str, host: Option<&str>) -> Result<&'a 
     }
 }
 
-fn write(f: &File) -> Result<Step, PlanError> {
+pub(crate) fn write(f: &File) -> Result<Step, PlanError> {
     if f.content.lines().any(|l| l == HEREDOC) || !f.content.ends_with('\n') {
         return Err(PlanError::Invalid(format!(
             "{}: cannot be printed as a heredoc",
@@ -81,7 +81,7 @@ fn write(f: &File) -> Result<Step, PlanError> {
     })
 }
 
-fn run(what: impl Into<String>, guard: Guard, cmd: Cmd, undo: Vec<Cmd>) -> Step {
+pub(crate) fn run(what: impl Into<String>, guard: Guard, cmd: Cmd, undo: Vec<Cmd>) -> Step {
     Step {
         what: what.into(),
         guard,

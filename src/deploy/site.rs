@@ -140,6 +140,13 @@ pub struct JailDef {
     pub replicas: Option<S<Vec<S<String>>>>,
     /// vpn jails with replicas: the address clients use, in `[site] anycast`.
     pub anycast: Option<S<String>>,
+    /// vpn jails: `["ADDR:PORT/udp", ...]`, the provider endpoints the jail's
+    /// own traffic may reach outside the tunnel (the kill switch).
+    pub endpoints: Option<S<Vec<S<String>>>>,
+    /// vpn jails: the provider's OpenVPN client file, relative to the site file.
+    pub openvpn: Option<S<String>>,
+    /// vpn jails with `openvpn`: the `auth-user-pass` file (user, password).
+    pub openvpn_auth: Option<S<String>>,
 }
 
 /// `[[link]]`: a site-to-site IPsec tunnel between two hosts' ipsec jails.

@@ -139,7 +139,10 @@ pub fn picture(site: &Site) -> Picture {
                     (Kind::Vpndns, None)
                 }
                 JailKind::Vpn(v) => {
-                    notes.push(format!("{} → provider, DNS {}", v.tun, v.provider_dns));
+                    notes.push(match v.provider_dns {
+                        Some(d) => format!("{} → provider, DNS {d}", v.tun),
+                        None => format!("{} → provider, DNS pushed", v.tun),
+                    });
                     if !v.clients.is_empty() {
                         let c: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
                         notes.push(format!("clients {}", c.join(", ")));

@@ -19,7 +19,17 @@ pub fn rendered(files: &[File]) -> Vec<String> {
             || p.ends_with("/pf.conf")
             || p.ends_with("pf.conf.vpnjail")
         {
-            pf::check(&f.content).map(|_| ()).map_err(|e| e.to_string())
+            let r = pf::check(&f.content).map(|_| ());
+            // Only vpn jails have a pf.conf in their root: each must fail closed.
+            let vpn_jail = p.ends_with("/etc/pf.conf") && p != "/etc/pf.conf";
+            r.and_then(|_| {
+                if vpn_jail {
+                    pf::fails_closed(&f.content)
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|e| e.to_string())
         } else {
             Ok(())
         };

@@ -1,7 +1,9 @@
 //! A checker for pf anchor files: every `$macro` used is defined earlier in the
 //! same file (an anchor sees no macros of pf.conf), every `<table>` is declared,
 //! and statements come in pf.conf(5) order: macros, tables, options,
-//! normalization, queueing, translation, filtering. May touch: nothing (pure).
+//! normalization, queueing, translation, filtering; and that a vpn jail's
+//! main ruleset blocks by default before its anchors ([`fails_closed`]).
+//! May touch: nothing (pure).
 
 use std::collections::HashSet;
 
@@ -162,9 +164,65 @@ pub fn check(text: &str) -> Result<Vec<Class>, PfError> {
     Ok(classes)
 }
 
+/// Checks that a vpn jail's main ruleset fails closed: a `block log all`
+/// comes before every anchor and `load anchor`, and the file itself passes
+/// nothing (its anchors decide what passes, so an anchor that failed to load
+/// leaves everything blocked).
+pub fn fails_closed(text: &str) -> Result<(), PfError> {
+    let mut blocked = false;
+    for (line, st) in statements(text) {
+        let words: Vec<&str> = st.split_whitespace().collect();
+        let e = |message: &str| {
+            Err(PfError {
+                line,
+                message: message.into(),
+            })
+        };
+        match words.first().copied() {
+            Some("block") => {
+                let is_default = words.contains(&"log") && words.last() == Some(&"all");
+                let quick = words.contains(&"quick");
+                if is_default && !quick {
+                    blocked = true;
+                }
+            }
+            Some("pass") => return e("a vpn jail's pf.conf must not pass anything itself"),
+            Some("anchor") | Some("load") if !blocked => {
+                return e("the anchors come before `block log all`: the jail would fail open");
+            }
+            _ => {}
+        }
+    }
+    if blocked {
+        Ok(())
+    } else {
+        Err(PfError {
+            line: 0,
+            message: "no `block log all`: a vpn jail must block by default".into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vpn_main_ruleset_must_block_before_its_anchors() {
+        let good = "set skip on lo0\nnat-anchor \"vpnjail/*\"\nblock log all\nanchor \"vpnjail/*\"\nload anchor \"vpnjail/dns\" from \"/x\"\n";
+        assert_eq!(fails_closed(good), Ok(()));
+        let late = "anchor \"vpnjail/*\"\nblock log all\n";
+        assert!(
+            fails_closed(late)
+                .unwrap_err()
+                .message
+                .contains("fail open")
+        );
+        assert!(fails_closed("anchor \"vpnjail/*\"\n").is_err());
+        assert!(fails_closed("block log all\npass all\n").is_err());
+        // A quick block is not a default.
+        assert!(fails_closed("block log quick all\nanchor \"a\"\n").is_err());
+    }
 
     #[test]
     fn accepts_platform_reference_anchor() {

@@ -7,8 +7,8 @@
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
-use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site};
-use crate::deploy::render::{self, linux as rl};
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, VpnClient};
+use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
 /// charon with systemd's readiness protocol (Debian package charon-systemd).
@@ -75,6 +75,16 @@ fn vpndns_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
         &host.vpndns_bin,
         &["-c".into(), p(&conf), "run".into()],
         false,
+    )
+}
+
+fn openvpn_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
+    lx::openvpn_start(
+        ns,
+        &format!("vpnjail-{}", j.name),
+        &pidfile(host, &j.name, "openvpn"),
+        &logfile(host, &j.name, "openvpn"),
+        &host.jail_path(&j.name).join(openvpn::LINUX_CONF),
     )
 }
 
@@ -312,6 +322,23 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
     }
     match &j.kind {
         JailKind::Vpn(_) => {
+            // Fail closed from the first packet: the kill switch is in place
+            // before the namespace forwards anything.
+            let ks = file_of(&files, killswitch::NFT_FILE)?;
+            steps.push(write(&ks)?);
+            steps.push(run(
+                format!(
+                    "load nftables table {} (kill switch: out only through the tunnel)",
+                    killswitch::NFT_TABLE
+                ),
+                Guard::Always,
+                lx::nft_load(nsr, &ks.path),
+                vec![lx::nft_delete_table_family(
+                    nsr,
+                    "inet",
+                    killswitch::NFT_TABLE,
+                )],
+            ));
             steps.push(run(
                 "enable forwarding in the namespace",
                 Guard::Always,
@@ -326,6 +353,21 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 lx::nft_load(nsr, &f.path),
                 vec![lx::nft_delete_table(nsr, rl::VPN_TABLE)],
             ));
+            if let JailKind::Vpn(v) = &j.kind
+                && let VpnClient::OpenVpn(o) = &v.client
+            {
+                steps.push(write(&file_of(&files, openvpn::LINUX_CONF)?)?);
+                if o.auth.is_some() {
+                    steps.push(write(&file_of(&files, openvpn::LINUX_AUTH)?)?);
+                }
+                let pid = pidfile(host, &j.name, "openvpn");
+                steps.push(run(
+                    format!("start openvpn in {ns} (after the kill switch)"),
+                    Guard::UnlessOk(lx::daemon_running(&pid)),
+                    openvpn_start(host, &ns, j),
+                    vec![lx::daemon_stop(&pid)],
+                ));
+            }
         }
         JailKind::Vpndns => {
             for f in &files {
@@ -425,8 +467,11 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     let ns = site.jail_netns(host, j);
     let va = site.veth_host(host, j);
     let mut steps = Vec::new();
-    let daemon = match j.kind {
+    let daemon = match &j.kind {
         JailKind::Vpndns => Some(("vpndns", vpndns_start(host, &ns, j))),
+        JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_)) => {
+            Some(("openvpn", openvpn_start(host, &ns, j)))
+        }
         JailKind::Ipsec if site.runs_strongswan(host) => {
             Some(("charon", charon_start(host, &ns, j)))
         }
@@ -493,7 +538,14 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
             vec![],
         ));
     }
+    if let JailKind::Vpn(_) = j.kind {
+        // Written by `vpnjail tunnel-up` when the tunnel came up.
+        steps.push(remove(dir.join(killswitch::TUNNEL_FILE)));
+    }
     let mut names = vec!["vpndns", "charon"];
+    if matches!(&j.kind, JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_))) {
+        names.push("openvpn");
+    }
     if j.kind == JailKind::Ipsec && site.bgp {
         names.extend(FRR_DAEMONS);
     }
@@ -732,10 +784,9 @@ pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     let files = render::host(site, &host.name)?;
     let mut steps = Vec::new();
     for f in &files {
-        if f.path
-            .file_name()
-            .is_some_and(|n| n == rl::HOST_NFT_FILE || n == rl::NFT_FILE)
-        {
+        if f.path.file_name().is_some_and(|n| {
+            n == rl::HOST_NFT_FILE || n == rl::NFT_FILE || n == killswitch::NFT_FILE
+        }) {
             steps.push(write(f)?);
         }
     }
@@ -748,6 +799,15 @@ pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     for j in &host.jails {
         if let JailKind::Vpn(_) = j.kind {
             let ns = site.jail_netns(host, j);
+            steps.push(run(
+                format!("load nftables table {} in {ns}", killswitch::NFT_TABLE),
+                Guard::IfOk(lx::netns_exists(&ns)),
+                lx::nft_load(
+                    Some(&ns),
+                    &host.jail_path(&j.name).join(killswitch::NFT_FILE),
+                ),
+                vec![],
+            ));
             steps.push(run(
                 format!("load nftables table {} in {ns}", rl::VPN_TABLE),
                 Guard::IfOk(lx::netns_exists(&ns)),

@@ -97,12 +97,17 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
     }
     match &j.kind {
         JailKind::Vpn(v) => {
-            let (main, anchor) = pf::vpn(site, host, j, v)?;
+            let (main, anchor, killswitch) = pf::vpn(site, host, j, v)?;
             out.push(in_root("etc/pf.conf", 0o644, main));
             out.push(in_root(
                 pf::VPN_ANCHOR_FILE.trim_start_matches('/'),
                 0o644,
                 anchor,
+            ));
+            out.push(in_root(
+                super::killswitch::PF_ANCHOR_FILE.trim_start_matches('/'),
+                0o644,
+                killswitch,
             ));
         }
         JailKind::Vpndns => {
@@ -148,6 +153,7 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
                     site,
                     &format!("/etc/pf.conf of ipsec jail {}", j.name),
                     &[("rw", roadwarrior::PF_ANCHOR_FILE)],
+                    &pf::MainOptions::default(),
                 )?;
                 out.push(in_root("etc/pf.conf", 0o644, main));
                 out.push(in_root(

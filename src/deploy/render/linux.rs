@@ -1,10 +1,13 @@
 //! The files of a Linux host and its namespaces: nftables tables in place of
-//! the pf anchors, vpndns.toml, and strongSwan's configuration for
+//! the pf anchors (and a vpn namespace's kill switch), vpndns.toml, and strongSwan's configuration for
 //! kernel-libipsec. Namespaces share the host's filesystem, so every file of a
 //! jail lives in its own directory `<jail_root>/<jail>/`. May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, frr, ipsec, render, roadwarrior, vpndns};
-use crate::deploy::model::{Host, Jail, JailKind, Site};
+use super::{
+    File, Owner, RenderError, frr, ipsec, killswitch, openvpn, render, roadwarrior, vpndns,
+};
+use crate::deploy::model::{Host, Jail, JailKind, Site, Vpn, VpnClient};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use tera::Context;
 
@@ -69,47 +72,33 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
     let mut out = Vec::new();
     match &j.kind {
         JailKind::Vpn(v) => {
-            let mut clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
-            // Road warriors whose exit is this namespace (docs/clients.md).
-            clients.extend(
-                site.road_warriors_via(&j.name)
-                    .iter()
-                    .map(|n| n.to_string()),
-            );
-            let vpndns = host
-                .vpndns_jail()
-                .map(|d| d.address.to_string())
-                .unwrap_or_default();
-            let mut ctx = Context::new();
-            ctx.insert("site", &site.name);
-            ctx.insert("host", &host.name);
-            ctx.insert("jail", &j.name);
-            ctx.insert("netns", &site.jail_netns(host, j));
-            ctx.insert("table", VPN_TABLE);
-            ctx.insert("lan_if", &j.epair_jail());
-            match (&v.replication, &site.anycast) {
-                // A replica answers DNS on its own address and the anycast one.
-                (Some(r), Some(a)) => {
-                    ctx.insert("lan_net", &a.network.to_string());
-                    ctx.insert("address", &format!("{{ {}, {} }}", j.address, r.anycast));
-                }
-                _ => {
-                    ctx.insert("lan_net", &host.bridge.network.to_string());
-                    ctx.insert("address", &j.address.to_string());
+            out.push(file(
+                NFT_FILE,
+                0o644,
+                vpn_nft(site, host, j, v, v.provider_dns)?,
+            ));
+            out.push(file(
+                killswitch::NFT_FILE,
+                0o644,
+                killswitch::nft(site, host, j, v)?,
+            ));
+            if let VpnClient::OpenVpn(o) = &v.client {
+                // Keys and credentials: owner-only from the first byte.
+                let auth = dir.join(openvpn::LINUX_AUTH);
+                out.push(file(
+                    openvpn::LINUX_CONF,
+                    0o600,
+                    openvpn::client_conf(
+                        o,
+                        &v.tun,
+                        &auth.display().to_string(),
+                        &tunnel_up_command(site, host, j),
+                    )?,
+                ));
+                if let Some(a) = &o.auth {
+                    out.push(file(openvpn::LINUX_AUTH, 0o600, a.clone()));
                 }
             }
-            ctx.insert("tun_if", &v.tun);
-            ctx.insert("vpn_dns", &v.provider_dns.to_string());
-            ctx.insert("vpndns", &vpndns);
-            ctx.insert(
-                "clients",
-                &if vpndns.is_empty() {
-                    String::new()
-                } else {
-                    clients.join(", ")
-                },
-            );
-            out.push(file(NFT_FILE, 0o644, render("vpn.nft", &ctx)?));
         }
         JailKind::Vpndns => {
             out.push(file(VPNDNS_FILE, 0o644, vpndns::config(site, host, j)?));
@@ -153,4 +142,69 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
         JailKind::Service { .. } => {}
     }
     Ok(out)
+}
+
+/// The NAT table of a vpn namespace (seed steps 2 and 5), with `dns` as the
+/// target of step 5: `provider_dns`, or the DNS the tunnel pushed (`vpnjail
+/// tunnel-up` renders it again then); `None` leaves step 5 out.
+pub fn vpn_nft(
+    site: &Site,
+    host: &Host,
+    j: &Jail,
+    v: &Vpn,
+    dns: Option<Ipv4Addr>,
+) -> Result<String, RenderError> {
+    let clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
+    let vpndns = host
+        .vpndns_jail()
+        .map(|d| d.address.to_string())
+        .unwrap_or_default();
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("host", &host.name);
+    ctx.insert("jail", &j.name);
+    ctx.insert("netns", &site.jail_netns(host, j));
+    ctx.insert("table", VPN_TABLE);
+    ctx.insert("lan_if", &j.epair_jail());
+    match (&v.replication, &site.anycast) {
+        // A replica answers DNS on its own address and the anycast one.
+        (Some(r), Some(a)) => {
+            ctx.insert("lan_net", &a.network.to_string());
+            ctx.insert("address", &format!("{{ {}, {} }}", j.address, r.anycast));
+        }
+        _ => {
+            ctx.insert("lan_net", &host.bridge.network.to_string());
+            ctx.insert("address", &j.address.to_string());
+        }
+    }
+    ctx.insert("tun_if", &v.tun);
+    // A pushed DNS comes with the tunnel (`vpnjail tunnel-up`).
+    ctx.insert("vpn_dns", &dns.map(|a| a.to_string()).unwrap_or_default());
+    ctx.insert("vpndns", &vpndns);
+    ctx.insert(
+        "clients",
+        &if vpndns.is_empty() {
+            String::new()
+        } else {
+            clients.join(", ")
+        },
+    );
+    render("vpn.nft", &ctx)
+}
+
+/// The hook OpenVPN runs in a vpn namespace when its routes are up:
+/// `vpnjail tunnel-up` (by absolute paths: OpenVPN runs it from its own
+/// directory).
+pub fn tunnel_up_command(site: &Site, host: &Host, j: &Jail) -> Vec<String> {
+    let site_file = std::path::absolute(&site.file).unwrap_or_else(|_| site.file.clone());
+    vec![
+        host.vpnjail_bin.display().to_string(),
+        "tunnel-up".into(),
+        "--site".into(),
+        site_file.display().to_string(),
+        "--host".into(),
+        host.name.clone(),
+        "--jail".into(),
+        j.name.clone(),
+    ]
 }

@@ -1,11 +1,19 @@
 //! Pure functions from a validated site to the files of one host, as a tree
 //! that mirrors the host's filesystem. May touch: nothing but `write_tree`,
 //! which writes under the directory it is given.
+//!
+//! One module per kind of file: `jail` (jail.conf, devfs.rules, each jail's
+//! root), `pf` (anchors), [`killswitch`] (what may leave a vpn jail, pf and
+//! nftables), [`openvpn`] (the client's config around the provider's file),
+//! `ipsec`, [`frr`], [`rcconf`], `vpndns`, and [`linux`] (the Linux twin of
+//! them all).
 
 pub mod frr;
 mod ipsec;
 mod jail;
+pub mod killswitch;
 pub mod linux;
+pub mod openvpn;
 mod pf;
 pub mod rcconf;
 pub mod roadwarrior;
@@ -93,6 +101,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../ipsec/setkey.conf.tera"),
     ),
     ("vpn.nft", include_str!("../../../nft/vpn.nft.tera")),
+    (
+        "killswitch.nft",
+        include_str!("../../../nft/killswitch.nft.tera"),
+    ),
+    ("tunnel.nft", include_str!("../../../nft/tunnel.nft.tera")),
+    (
+        "vpn-killswitch.conf",
+        include_str!("../../../pf/vpn-killswitch.conf.tera"),
+    ),
     ("host.nft", include_str!("../../../nft/host.nft.tera")),
     (
         "client-swanctl.conf",

@@ -1,13 +1,15 @@
 //! pf anchors and the main pf.conf fragments that declare and load them.
 //! May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, render};
+use super::{File, Owner, RenderError, killswitch, render};
 use crate::deploy::model::{Host, Jail, Site, Vpn};
 use serde::Serialize;
 use tera::Context;
 
 /// Directory (on the host and inside vpn jails) holding vpnjail's anchor files.
 pub const ANCHOR_DIR: &str = "/etc/pf.vpnjail";
+/// `vpn_dns` of a jail whose tunnel pushes its DNS, until it does.
+pub const PUSHED_DNS_PLACEHOLDER: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
 /// The anchor file inside a vpn jail.
 pub const VPN_ANCHOR_FILE: &str = "/etc/pf.vpnjail/dns.conf";
 
@@ -17,12 +19,31 @@ struct Anchor {
     file: String,
 }
 
+/// What a main ruleset holds besides its anchors: the host's passes by
+/// default; a vpn jail's blocks by default (its kill switch).
+#[derive(Default)]
+pub(super) struct MainOptions {
+    options: &'static [&'static str],
+    default_block: bool,
+}
+
+/// A vpn jail's main ruleset: loopback skipped, states bound to their
+/// interface (a flow whose tunnel went away is not let out through another
+/// interface by its old state), and `block log all` before the anchors.
+const VPN_MAIN: MainOptions = MainOptions {
+    options: &["set skip on lo0", "set state-policy if-bound"],
+    default_block: true,
+};
+
 pub(super) fn main_conf(
     site: &Site,
     what: &str,
     anchors: &[(&str, &str)],
+    opts: &MainOptions,
 ) -> Result<String, RenderError> {
     let mut ctx = Context::new();
+    ctx.insert("options", opts.options);
+    ctx.insert("default_block", &opts.default_block);
     ctx.insert("site", &site.name);
     ctx.insert("what", what);
     let a: Vec<Anchor> = anchors
@@ -78,6 +99,7 @@ pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
                 site,
                 &format!("host {}: merge into /etc/pf.conf", host.name),
                 &refs,
+                &MainOptions::default(),
             )?,
             owner: Owner::Host,
         },
@@ -85,12 +107,22 @@ pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
     Ok(files)
 }
 
-/// A vpn jail's /etc/pf.conf and its `vpnjail/dns` anchor (seed steps 2 and 5).
-pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, String), RenderError> {
+/// A vpn jail's /etc/pf.conf, its `vpnjail/dns` anchor (seed steps 2 and
+/// 5: translation only) and its `vpnjail/killswitch` anchor (filtering).
+pub fn vpn(
+    site: &Site,
+    host: &Host,
+    j: &Jail,
+    v: &Vpn,
+) -> Result<(String, String, String), RenderError> {
     let main = main_conf(
         site,
         &format!("/etc/pf.conf of vpn jail {}", j.name),
-        &[("dns", VPN_ANCHOR_FILE)],
+        &[
+            ("dns", VPN_ANCHOR_FILE),
+            ("killswitch", killswitch::PF_ANCHOR_FILE),
+        ],
+        &VPN_MAIN,
     )?;
     let mut clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
     for g in site.gres_of(&j.name) {
@@ -120,7 +152,12 @@ pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, Strin
         }
     }
     ctx.insert("tun_if", &v.tun);
-    ctx.insert("vpn_dns", &v.provider_dns.to_string());
+    // Without provider_dns the tunnel's hook loads this anchor with
+    // `pfctl -D vpn_dns=<pushed>`; until then DNS is redirected to nothing.
+    ctx.insert(
+        "vpn_dns",
+        &v.provider_dns.unwrap_or(PUSHED_DNS_PLACEHOLDER).to_string(),
+    );
     let vpndns = host
         .vpndns_jail()
         .map(|d| d.address.to_string())
@@ -134,5 +171,9 @@ pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<(String, Strin
             clients.join(", ")
         },
     );
-    Ok((main, render("vpn-dns.conf", &ctx)?))
+    Ok((
+        main,
+        render("vpn-dns.conf", &ctx)?,
+        killswitch::pf(site, host, j, v)?,
+    ))
 }

@@ -332,7 +332,9 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
             s.vpn = Some(VpnStatus {
                 tun: v.tun.clone(),
                 tunnel_up,
-                dns: v.provider_dns.to_string(),
+                dns: v
+                    .provider_dns
+                    .map_or_else(|| "pushed by the tunnel".into(), |d| d.to_string()),
                 dns_source: "configured",
                 counters,
                 replica,

@@ -148,168 +148,180 @@ fi
 # 35. remove /run/vpnjail/demo/alpha/vpneu/nft.conf
 rm -f /run/vpnjail/demo/alpha/vpneu/nft.conf
 
-# 36. remove /run/vpnjail/demo/alpha/vpneu/vpndns.log
+# 36. remove /run/vpnjail/demo/alpha/vpneu/killswitch.nft
+rm -f /run/vpnjail/demo/alpha/vpneu/killswitch.nft
+
+# 37. remove /run/vpnjail/demo/alpha/vpneu/tunnel.nft
+rm -f /run/vpnjail/demo/alpha/vpneu/tunnel.nft
+
+# 38. remove /run/vpnjail/demo/alpha/vpneu/vpndns.log
 rm -f /run/vpnjail/demo/alpha/vpneu/vpndns.log
 
-# 37. remove /run/vpnjail/demo/alpha/vpneu/vpndns.pid
+# 39. remove /run/vpnjail/demo/alpha/vpneu/vpndns.pid
 rm -f /run/vpnjail/demo/alpha/vpneu/vpndns.pid
 
-# 38. remove /run/vpnjail/demo/alpha/vpneu/charon.log
+# 40. remove /run/vpnjail/demo/alpha/vpneu/charon.log
 rm -f /run/vpnjail/demo/alpha/vpneu/charon.log
 
-# 39. remove /run/vpnjail/demo/alpha/vpneu/charon.pid
+# 41. remove /run/vpnjail/demo/alpha/vpneu/charon.pid
 rm -f /run/vpnjail/demo/alpha/vpneu/charon.pid
 
-# 40. remove the directory /run/vpnjail/demo/alpha/vpneu/run if empty
+# 42. remove the directory /run/vpnjail/demo/alpha/vpneu/run if empty
 if test -d /run/vpnjail/demo/alpha/vpneu/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpneu/run
 fi
 
-# 41. remove the directory /run/vpnjail/demo/alpha/vpneu if empty
+# 43. remove the directory /run/vpnjail/demo/alpha/vpneu if empty
 if test -d /run/vpnjail/demo/alpha/vpneu; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpneu
 fi
 
-# 42. delete veth pair vjdf748c9a
+# 44. delete veth pair vjdf748c9a
 if ip -n vjh-demo-alpha link show dev vjdf748c9a >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjdf748c9a
 fi
 
-# 43. delete network namespace vj-demo-alpha-vpnus (and its nftables tables)
+# 45. delete network namespace vj-demo-alpha-vpnus (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-vpnus; then
   ip netns del vj-demo-alpha-vpnus
 fi
 
-# 44. remove /run/vpnjail/demo/alpha/vpnus/nft.conf
+# 46. remove /run/vpnjail/demo/alpha/vpnus/nft.conf
 rm -f /run/vpnjail/demo/alpha/vpnus/nft.conf
 
-# 45. remove /run/vpnjail/demo/alpha/vpnus/vpndns.log
+# 47. remove /run/vpnjail/demo/alpha/vpnus/killswitch.nft
+rm -f /run/vpnjail/demo/alpha/vpnus/killswitch.nft
+
+# 48. remove /run/vpnjail/demo/alpha/vpnus/tunnel.nft
+rm -f /run/vpnjail/demo/alpha/vpnus/tunnel.nft
+
+# 49. remove /run/vpnjail/demo/alpha/vpnus/vpndns.log
 rm -f /run/vpnjail/demo/alpha/vpnus/vpndns.log
 
-# 46. remove /run/vpnjail/demo/alpha/vpnus/vpndns.pid
+# 50. remove /run/vpnjail/demo/alpha/vpnus/vpndns.pid
 rm -f /run/vpnjail/demo/alpha/vpnus/vpndns.pid
 
-# 47. remove /run/vpnjail/demo/alpha/vpnus/charon.log
+# 51. remove /run/vpnjail/demo/alpha/vpnus/charon.log
 rm -f /run/vpnjail/demo/alpha/vpnus/charon.log
 
-# 48. remove /run/vpnjail/demo/alpha/vpnus/charon.pid
+# 52. remove /run/vpnjail/demo/alpha/vpnus/charon.pid
 rm -f /run/vpnjail/demo/alpha/vpnus/charon.pid
 
-# 49. remove the directory /run/vpnjail/demo/alpha/vpnus/run if empty
+# 53. remove the directory /run/vpnjail/demo/alpha/vpnus/run if empty
 if test -d /run/vpnjail/demo/alpha/vpnus/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpnus/run
 fi
 
-# 50. remove the directory /run/vpnjail/demo/alpha/vpnus if empty
+# 54. remove the directory /run/vpnjail/demo/alpha/vpnus if empty
 if test -d /run/vpnjail/demo/alpha/vpnus; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/vpnus
 fi
 
-# 51. stop vpndns in vj-demo-alpha-dns
+# 55. stop vpndns in vj-demo-alpha-dns
 if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
-# 52. delete veth pair vjac6eb8b1
+# 56. delete veth pair vjac6eb8b1
 if ip -n vjh-demo-alpha link show dev vjac6eb8b1 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjac6eb8b1
 fi
 
-# 53. delete network namespace vj-demo-alpha-dns (and its nftables tables)
+# 57. delete network namespace vj-demo-alpha-dns (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-dns; then
   ip netns del vj-demo-alpha-dns
 fi
 
-# 54. remove /run/vpnjail/demo/alpha/dns/vpndns.toml
+# 58. remove /run/vpnjail/demo/alpha/dns/vpndns.toml
 rm -f /run/vpnjail/demo/alpha/dns/vpndns.toml
 
-# 55. remove /run/vpnjail/demo/alpha/dns/blocked.txt
+# 59. remove /run/vpnjail/demo/alpha/dns/blocked.txt
 rm -f /run/vpnjail/demo/alpha/dns/blocked.txt
 
-# 56. remove /run/vpnjail/demo/alpha/dns/vpndns.log
+# 60. remove /run/vpnjail/demo/alpha/dns/vpndns.log
 rm -f /run/vpnjail/demo/alpha/dns/vpndns.log
 
-# 57. remove /run/vpnjail/demo/alpha/dns/vpndns.pid
+# 61. remove /run/vpnjail/demo/alpha/dns/vpndns.pid
 rm -f /run/vpnjail/demo/alpha/dns/vpndns.pid
 
-# 58. remove /run/vpnjail/demo/alpha/dns/charon.log
+# 62. remove /run/vpnjail/demo/alpha/dns/charon.log
 rm -f /run/vpnjail/demo/alpha/dns/charon.log
 
-# 59. remove /run/vpnjail/demo/alpha/dns/charon.pid
+# 63. remove /run/vpnjail/demo/alpha/dns/charon.pid
 rm -f /run/vpnjail/demo/alpha/dns/charon.pid
 
-# 60. remove the directory /run/vpnjail/demo/alpha/dns/run if empty
+# 64. remove the directory /run/vpnjail/demo/alpha/dns/run if empty
 if test -d /run/vpnjail/demo/alpha/dns/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/dns/run
 fi
 
-# 61. remove the directory /run/vpnjail/demo/alpha/dns if empty
+# 65. remove the directory /run/vpnjail/demo/alpha/dns if empty
 if test -d /run/vpnjail/demo/alpha/dns; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/dns
 fi
 
-# 62. stop charon in vj-demo-alpha-ipsec
+# 66. stop charon in vj-demo-alpha-ipsec
 if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
-# 63. delete veth pair vj973e5d58
+# 67. delete veth pair vj973e5d58
 if ip -n vjh-demo-alpha link show dev vj973e5d58 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vj973e5d58
 fi
 
-# 64. delete network namespace vj-demo-alpha-ipsec (and its nftables tables)
+# 68. delete network namespace vj-demo-alpha-ipsec (and its nftables tables)
 if test -e /run/netns/vj-demo-alpha-ipsec; then
   ip netns del vj-demo-alpha-ipsec
 fi
 
-# 65. remove /run/vpnjail/demo/alpha/ipsec/strongswan.conf
+# 69. remove /run/vpnjail/demo/alpha/ipsec/strongswan.conf
 rm -f /run/vpnjail/demo/alpha/ipsec/strongswan.conf
 
-# 66. remove /run/vpnjail/demo/alpha/ipsec/swanctl.conf
+# 70. remove /run/vpnjail/demo/alpha/ipsec/swanctl.conf
 rm -f /run/vpnjail/demo/alpha/ipsec/swanctl.conf
 
-# 67. remove /run/vpnjail/demo/alpha/ipsec/vpndns.log
+# 71. remove /run/vpnjail/demo/alpha/ipsec/vpndns.log
 rm -f /run/vpnjail/demo/alpha/ipsec/vpndns.log
 
-# 68. remove /run/vpnjail/demo/alpha/ipsec/vpndns.pid
+# 72. remove /run/vpnjail/demo/alpha/ipsec/vpndns.pid
 rm -f /run/vpnjail/demo/alpha/ipsec/vpndns.pid
 
-# 69. remove /run/vpnjail/demo/alpha/ipsec/charon.log
+# 73. remove /run/vpnjail/demo/alpha/ipsec/charon.log
 rm -f /run/vpnjail/demo/alpha/ipsec/charon.log
 
-# 70. remove /run/vpnjail/demo/alpha/ipsec/charon.pid
+# 74. remove /run/vpnjail/demo/alpha/ipsec/charon.pid
 rm -f /run/vpnjail/demo/alpha/ipsec/charon.pid
 
-# 71. remove the directory /run/vpnjail/demo/alpha/ipsec/run if empty
+# 75. remove the directory /run/vpnjail/demo/alpha/ipsec/run if empty
 if test -d /run/vpnjail/demo/alpha/ipsec/run; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/ipsec/run
 fi
 
-# 72. remove the directory /run/vpnjail/demo/alpha/ipsec if empty
+# 76. remove the directory /run/vpnjail/demo/alpha/ipsec if empty
 if test -d /run/vpnjail/demo/alpha/ipsec; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha/ipsec
 fi
 
-# 73. delete nftables table vpnjail_demo_alpha
+# 77. delete nftables table vpnjail_demo_alpha
 if ip netns exec vjh-demo-alpha nft list table ip vpnjail_demo_alpha >/dev/null 2>&1; then
   ip netns exec vjh-demo-alpha nft delete table ip vpnjail_demo_alpha
 fi
 
-# 74. delete bridge vjbr0
+# 78. delete bridge vjbr0
 if ip -n vjh-demo-alpha link show dev vjbr0 >/dev/null 2>&1; then
   ip -n vjh-demo-alpha link del dev vjbr0
 fi
 
-# 75. delete the host's network namespace vjh-demo-alpha
+# 79. delete the host's network namespace vjh-demo-alpha
 if test -e /run/netns/vjh-demo-alpha; then
   ip netns del vjh-demo-alpha
 fi
 
-# 76. remove /run/vpnjail/demo/alpha/host.nft
+# 80. remove /run/vpnjail/demo/alpha/host.nft
 rm -f /run/vpnjail/demo/alpha/host.nft
 
-# 77. remove the directory /run/vpnjail/demo/alpha if empty
+# 81. remove the directory /run/vpnjail/demo/alpha if empty
 if test -d /run/vpnjail/demo/alpha; then
   rmdir --ignore-fail-on-non-empty /run/vpnjail/demo/alpha
 fi

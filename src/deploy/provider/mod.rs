@@ -1,0 +1,59 @@
+//! What vpnjail reads from a VPN provider: the endpoints a vpn jail's client
+//! may reach outside the tunnel (`endpoints = ["ADDR:PORT/udp"]`, or the
+//! `remote` lines of an OpenVPN file) and, in [`openvpn`], the provider's
+//! OpenVPN client file. May touch: nothing (pure parsing).
+
+pub mod openvpn;
+
+use super::model::{Endpoint, Proto};
+use std::net::Ipv4Addr;
+
+/// Parses `ADDR:PORT/udp` or `ADDR:PORT/tcp` (an IPv4 address: the kill
+/// switch pins addresses, never names).
+pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+    let want = || format!("{s:?} is not an endpoint such as \"203.0.113.7:1194/udp\"");
+    let (hostport, proto) = s.rsplit_once('/').ok_or_else(want)?;
+    let proto = parse_proto(proto).ok_or_else(want)?;
+    let (addr, port) = hostport.rsplit_once(':').ok_or_else(want)?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| want())?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(want)?;
+    Ok(Endpoint { addr, port, proto })
+}
+
+/// `udp` or `tcp` (OpenVPN also writes `udp4`, `tcp-client`, `tcp4-client`).
+pub fn parse_proto(s: &str) -> Option<Proto> {
+    match s {
+        "udp" | "udp4" => Some(Proto::Udp),
+        "tcp" | "tcp4" | "tcp-client" | "tcp4-client" => Some(Proto::Tcp),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_and_bad_ones_are_named() {
+        let e = parse_endpoint("203.0.113.7:1194/udp").unwrap();
+        assert_eq!(
+            (e.addr, e.port, e.proto),
+            (Ipv4Addr::new(203, 0, 113, 7), 1194, Proto::Udp)
+        );
+        assert_eq!(
+            parse_endpoint("198.51.100.1:443/tcp").unwrap().proto,
+            Proto::Tcp
+        );
+        for bad in [
+            "203.0.113.7:1194",
+            "203.0.113.7/udp",
+            "vpn.example.com:1194/udp",
+            "203.0.113.7:0/udp",
+            "203.0.113.7:70000/udp",
+            "203.0.113.7:1194/icmp",
+        ] {
+            let e = parse_endpoint(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+}

@@ -1,0 +1,957 @@
+//! A vpn jail's egress fails closed, with real packets in Linux network
+//! namespaces built by `vpnjail create --all` (issue 11). Runs as root; skips
+//! with a message otherwise.
+//!
+//! The machine: the host namespace's `external_if` (`wan0`, the host's
+//! public address 203.0.113.2) is wired to an "internet" namespace that
+//! counts, with nftables, every packet arriving from the host's address. The
+//! providers sit in their own namespaces, each with an exit service (UDP
+//! echo, TCP, DNS) on 198.51.100.1. Whatever a vpn jail's clients send with
+//! the tunnel down must never show up in the internet namespace.
+//!
+//! Each test has its own site name (a run tag) that every namespace it makes
+//! carries, so parallel tests or runs cannot collide; a guard destroys
+//! everything on drop, also when the test fails.
+
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{must, ok, sh, spawn_in_netns};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const VPNJAIL: &str = env!("CARGO_BIN_EXE_vpnjail");
+const VPNDNS: &str = env!("CARGO_BIN_EXE_vpndns");
+
+const HOST_PUBLIC: &str = "203.0.113.2";
+/// Provider A's public address (its OpenVPN server), behind the internet namespace.
+const PROVIDER_A: &str = "192.0.2.2";
+/// The exit service every provider runs (on its own loopback).
+const EXIT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// Every provider's resolver (on its own loopback, reached through its tunnel).
+const RESOLVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 53);
+const VPNDNS_ADDR: &str = "10.10.1.53";
+/// Answers unique to each provider's resolver.
+const ANSWER_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const ANSWER_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+fn skip_reason() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root (network namespaces need root; CI runs as root)".into());
+    }
+    if !ok("ip", &["netns", "list"]) {
+        return Some("`ip netns` is unavailable (install iproute2)".into());
+    }
+    if !ok("nft", &["--version"]) {
+        return Some("nft is missing (install nftables)".into());
+    }
+    if !ok("start-stop-daemon", &["--version"]) {
+        return Some("start-stop-daemon is missing (dpkg)".into());
+    }
+    None
+}
+
+macro_rules! require_root_netns {
+    () => {
+        if let Some(r) = skip_reason() {
+            eprintln!("SKIP egress_e2e: {r}");
+            return;
+        }
+    };
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn run_tag() -> String {
+    format!(
+        "e{:x}{}",
+        std::process::id() & 0xfffff,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// ---------------------------------------------------------------- probes
+
+fn dns_query_packet(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::new();
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// One A query from inside `ns`; the first A address of the answer.
+fn dns(ns: &str, server: &str, name: &str, wait: Duration) -> Option<Ipv4Addr> {
+    let server: SocketAddr = format!("{server}:53").parse().expect("server");
+    let name = name.to_string();
+    spawn_in_netns(ns, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        s.set_read_timeout(Some(wait)).ok();
+        let id = SEQ.fetch_add(1, Ordering::Relaxed) as u16 ^ 0x5a5a;
+        s.send_to(&dns_query_packet(id, &name), server).ok()?;
+        let mut b = [0u8; 1500];
+        let (n, _) = s.recv_from(&mut b).ok()?;
+        let b = &b[..n];
+        // Our responders put the A record's address last.
+        (n >= 16 && b[..2] == id.to_be_bytes() && b[7] > 0)
+            .then(|| Ipv4Addr::new(b[n - 4], b[n - 3], b[n - 2], b[n - 1]))
+    })
+    .join()
+    .expect("dns thread")
+}
+
+/// A UDP datagram to `dst:7` from inside `ns`; true when it is echoed.
+fn udp_echo(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
+    spawn_in_netns(ns, move || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        s.set_read_timeout(Some(wait)).ok();
+        if s.send_to(b"ping", (dst, 7)).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 16];
+        s.recv_from(&mut b).is_ok_and(|(n, _)| &b[..n] == b"ping")
+    })
+    .join()
+    .expect("udp thread")
+}
+
+/// A TCP connection to `dst:80` from inside `ns`; true when it is answered.
+fn tcp_get(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
+    spawn_in_netns(ns, move || {
+        let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from((dst, 80)), wait) else {
+            return false;
+        };
+        s.set_read_timeout(Some(wait)).ok();
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).is_ok() && &b == b"ok"
+    })
+    .join()
+    .expect("tcp thread")
+}
+
+// ---------------------------------------------------------------- exit service
+
+/// UDP echo on `EXIT`:7, TCP on `EXIT`:80 and a DNS resolver on
+/// `RESOLVER`:53 answering `answer`, in namespace `ns`; counts what it
+/// served. (Bound to their addresses, so replies leave from them.)
+struct Exit {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    served: Arc<AtomicUsize>,
+}
+
+impl Exit {
+    fn start(ns: &str, answer: Ipv4Addr) -> Exit {
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let mut threads = Vec::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (addr, port) in [(EXIT, 7u16), (RESOLVER, 53)] {
+            let (st, sv, tx) = (stop.clone(), served.clone(), tx.clone());
+            threads.push(spawn_in_netns(ns, move || {
+                let s = UdpSocket::bind((addr, port)).expect("exit bind");
+                s.set_read_timeout(Some(Duration::from_millis(50))).ok();
+                tx.send(()).ok();
+                let mut b = [0u8; 1500];
+                while !st.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = s.recv_from(&mut b) else {
+                        continue;
+                    };
+                    sv.fetch_add(1, Ordering::Relaxed);
+                    if port == 7 {
+                        s.send_to(&b[..n], from).ok();
+                    } else if n > 12 {
+                        let mut r = b[..n].to_vec();
+                        r[2] = 0x81;
+                        r[3] = 0x80;
+                        r[7] = 1;
+                        r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                        r.extend_from_slice(&answer.octets());
+                        s.send_to(&r, from).ok();
+                    }
+                }
+            }));
+        }
+        let (st, sv) = (stop.clone(), served.clone());
+        threads.push(spawn_in_netns(ns, move || {
+            let l = TcpListener::bind((EXIT, 80)).expect("exit tcp bind");
+            l.set_nonblocking(true).ok();
+            tx.send(()).ok();
+            while !st.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        sv.fetch_add(1, Ordering::Relaxed);
+                        c.write_all(b"ok").ok();
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }));
+        for _ in 0..3 {
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("exit service did not start");
+        }
+        Exit {
+            stop,
+            threads,
+            served,
+        }
+    }
+    fn served(&self) -> usize {
+        self.served.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            t.join().ok();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the lab
+
+/// Everything a test made; dropping it destroys all of it.
+struct Lab {
+    tag: String,
+    dir: tempfile::TempDir,
+    site: PathBuf,
+    exits: Vec<Exit>,
+    /// Pid files of the daemons the test itself started (providers' servers).
+    daemons: Vec<PathBuf>,
+}
+
+impl Lab {
+    /// The host and internet namespaces, wired; the site file written.
+    fn new(site_text: impl FnOnce(&str, &Path) -> String) -> Lab {
+        let tag = run_tag();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let site = dir.path().join("site.toml");
+        std::fs::write(&site, site_text(&tag, dir.path())).expect("write site");
+        let lab = Lab {
+            tag,
+            dir,
+            site,
+            exits: Vec::new(),
+            daemons: Vec::new(),
+        };
+        let (h, i) = (lab.host_ns(), lab.inet_ns());
+        for n in [&h, &i] {
+            must("ip", &["netns", "add", n]);
+            must("ip", &["-n", n, "link", "set", "dev", "lo", "up"]);
+        }
+        lab.wire(
+            &h,
+            "wan0",
+            &format!("{HOST_PUBLIC}/24"),
+            &i,
+            "i0",
+            "203.0.113.1/24",
+        );
+        must(
+            "ip",
+            &["-n", &h, "route", "add", "default", "via", "203.0.113.1"],
+        );
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &i,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        );
+        // Count every packet that reaches the Internet from the host's address.
+        let rules = dir_file(
+            &lab,
+            "internet.nft",
+            &format!(
+                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport 1194 counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
+            ),
+        );
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &i,
+                "nft",
+                "-f",
+                &rules.display().to_string(),
+            ],
+        );
+        lab
+    }
+
+    fn host_ns(&self) -> String {
+        format!("vjh-{}-alpha", self.tag)
+    }
+    fn inet_ns(&self) -> String {
+        format!("vji-{}-net", self.tag)
+    }
+    fn ns(&self, jail: &str) -> String {
+        format!("vj-{}-alpha-{jail}", self.tag)
+    }
+
+    fn vpnjail(&self, args: &[&str]) -> Result<String, String> {
+        let site = self.site.display().to_string();
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--site", &site]);
+        sh(VPNJAIL, &a)
+    }
+
+    fn wire(&self, ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
+        must(
+            "ip",
+            &[
+                "-n", ns_a, "link", "add", "name", a, "type", "veth", "peer", "name", b, "netns",
+                ns_b,
+            ],
+        );
+        for (ns, ifname, addr) in [(ns_a, a, addr_a), (ns_b, b, addr_b)] {
+            must("ip", &["-n", ns, "addr", "add", addr, "dev", ifname]);
+            must("ip", &["-n", ns, "link", "set", "dev", ifname, "up"]);
+        }
+    }
+
+    /// A provider namespace with the exit service on `EXIT` (its loopback)
+    /// and its resolver answering `answer`.
+    fn provider(&mut self, name: &str, answer: Ipv4Addr) -> String {
+        let p = format!("vjp-{}-{name}", self.tag);
+        must("ip", &["netns", "add", &p]);
+        must("ip", &["-n", &p, "link", "set", "dev", "lo", "up"]);
+        for a in [EXIT, RESOLVER] {
+            must(
+                "ip",
+                &["-n", &p, "addr", "add", &format!("{a}/32"), "dev", "lo"],
+            );
+        }
+        self.exits.push(Exit::start(&p, answer));
+        p
+    }
+
+    /// A bring-your-own tunnel: a veth pair `tun0` (vpn namespace,
+    /// `net`.2/30) / `p0` (provider, `net`.1/30) and the vpn namespace's
+    /// routes through it, as a VPN client would set them (`def1`).
+    fn veth_tunnel(&self, jail: &str, provider: &str, net: &str) {
+        let v = self.ns(jail);
+        self.wire(
+            &v,
+            "tun0",
+            &format!("{net}.2/30"),
+            provider,
+            "p0",
+            &format!("{net}.1/30"),
+        );
+        for half in ["0.0.0.0/1", "128.0.0.0/1"] {
+            must(
+                "ip",
+                &["-n", &v, "route", "add", half, "via", &format!("{net}.1")],
+            );
+        }
+    }
+
+    /// Packets that reached the internet namespace from the host's address.
+    fn leaked(&self) -> u64 {
+        let out = must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.inet_ns(),
+                "nft",
+                "list",
+                "chain",
+                "ip",
+                "watch",
+                "pre",
+            ],
+        );
+        counter_of(&out, "comment \"leak\"")
+    }
+
+    /// Packets of the host's address to an OpenVPN endpoint (port 1194/udp).
+    fn to_endpoint(&self) -> u64 {
+        let out = must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.inet_ns(),
+                "nft",
+                "list",
+                "chain",
+                "ip",
+                "watch",
+                "pre",
+            ],
+        );
+        counter_of(&out, "comment \"tunnel\"")
+    }
+
+    /// A named counter of a vpn namespace's kill switch.
+    fn dropped(&self, jail: &str, counter: &str) -> u64 {
+        let out = must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.ns(jail),
+                "nft",
+                "list",
+                "counter",
+                "inet",
+                "vpnjail_killswitch",
+                counter,
+            ],
+        );
+        counter_of(&out, "packets")
+    }
+}
+
+fn dir_file(lab: &Lab, name: &str, text: &str) -> PathBuf {
+    let p = lab.dir.path().join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// `packets N` on the first line of `out` that contains `needle`.
+fn counter_of(out: &str, needle: &str) -> u64 {
+    out.lines()
+        .find(|l| l.contains(needle))
+        .and_then(|l| l.split("packets ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter with {needle:?} in:\n{out}"))
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.exits.clear();
+        netns::stop_pidfiles(&self.daemons);
+        if let Err(e) = self.vpnjail(&["destroy", "--all"]) {
+            eprintln!("cleanup: vpnjail destroy --all: {e}");
+        }
+        let mark = format!("-{}-", self.tag);
+        let list = sh("ip", &["netns", "list"]).unwrap_or_default();
+        for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
+            if ns.contains(&mark) {
+                let _ = sh("ip", &["netns", "del", ns]);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- sites
+
+/// One host behind the internet namespace: vpndns, two vpn jails with
+/// bring-your-own tunnels (vpna restricted to one provider endpoint), a
+/// service via each, and a LAN client that uses no VPN.
+fn byo_site(tag: &str, dir: &Path) -> String {
+    format!(
+        r#"[site]
+name = "{tag}"
+
+[[host]]
+name = "alpha"
+platform = "linux"
+netns = "vjh-{tag}-alpha"
+external_if = "wan0"
+public_address = "{HOST_PUBLIC}"
+bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
+jail_root = "{root}"
+vpndns_bin = "{VPNDNS}"
+
+[[host.jail]]
+name = "dns"
+kind = "vpndns"
+address = "{VPNDNS_ADDR}"
+
+[[host.jail]]
+name = "vpna"
+kind = "vpn"
+address = "10.10.1.2"
+provider_dns = "{RESOLVER}"
+endpoints = ["{PROVIDER_A}:1194/udp"]
+
+[[host.jail]]
+name = "vpnb"
+kind = "vpn"
+address = "10.10.1.3"
+provider_dns = "{RESOLVER}"
+
+[[host.jail]]
+name = "svca"
+kind = "service"
+address = "10.10.1.30"
+via = "vpna"
+
+[[host.jail]]
+name = "svcb"
+kind = "service"
+address = "10.10.1.31"
+via = "vpnb"
+
+[[host.jail]]
+name = "lan"
+kind = "service"
+address = "10.10.1.40"
+"#,
+        root = dir.join("alpha").display()
+    )
+}
+
+// ---------------------------------------------------------------- the tests
+
+const QUICK: Duration = Duration::from_millis(300);
+
+#[track_caller]
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within 10 s");
+}
+
+/// For `secs` seconds, `ns` sends UDP, TCP and DNS (through vpndns, to its
+/// vpn jail's own address, and straight to an outside resolver) towards the
+/// Internet; returns how many of them were answered.
+fn hammer(ns: &str, secs: u64) -> usize {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut answered = 0;
+    while Instant::now() < end {
+        answered += usize::from(udp_echo(ns, EXIT, QUICK));
+        answered += usize::from(tcp_get(ns, EXIT, QUICK));
+        answered += usize::from(dns(ns, VPNDNS_ADDR, "leak.example.com", QUICK).is_some());
+        answered += usize::from(dns(ns, &EXIT.to_string(), "direct.example.com", QUICK).is_some());
+    }
+    answered
+}
+
+/// A bring-your-own vpn jail whose tunnel goes away: its service's UDP, TCP
+/// and DNS are dropped and counted in the jail, nothing reaches the Internet
+/// from the host's address, the other vpn jail keeps working, and the jail's
+/// own traffic reaches only its provider endpoint.
+#[test]
+fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
+    require_root_netns!();
+    let started = Instant::now();
+    let mut lab = Lab::new(byo_site);
+    lab.vpnjail(&["create", "--all"])
+        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    let pa = lab.provider("a", ANSWER_A);
+    let pb = lab.provider("b", ANSWER_B);
+    lab.veth_tunnel("vpna", &pa, "10.8.1");
+    lab.veth_tunnel("vpnb", &pb, "10.8.2");
+    let (svca, svcb, lan) = (lab.ns("svca"), lab.ns("svcb"), lab.ns("lan"));
+
+    // The probe can see a leak: the LAN client (no VPN) reaches the
+    // Internet from the host's address, and it is counted there.
+    let l0 = lab.leaked();
+    let _ = udp_echo(&lan, EXIT, QUICK);
+    assert!(
+        lab.leaked() > l0,
+        "the internet namespace counts the host's packets"
+    );
+
+    // Tunnels up: each service reaches its provider's exit, and its DNS
+    // through vpndns is answered by its own provider.
+    eventually("svca through vpna", || udp_echo(&svca, EXIT, QUICK));
+    assert!(tcp_get(&svca, EXIT, QUICK));
+    eventually("svca's DNS via vpndns and vpna", || {
+        dns(&svca, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
+    });
+    eventually("svcb through vpnb", || udp_echo(&svcb, EXIT, QUICK));
+    assert!(lab.exits[0].served() > 0 && lab.exits[1].served() > 0);
+    let before = lab.leaked();
+
+    // vpna's tunnel dies (its client is gone, and so is tun0 with its routes).
+    must("ip", &["-n", &lab.ns("vpna"), "link", "del", "tun0"]);
+    let (fwd0, dns0) = (
+        lab.dropped("vpna", "forward_dropped"),
+        lab.dropped("vpna", "dns_dropped"),
+    );
+    let answered = hammer(&svca, 4);
+    assert_eq!(answered, 0, "nothing is answered with the tunnel down");
+    assert_eq!(
+        lab.leaked(),
+        before,
+        "packets reached the Internet from the host's address"
+    );
+    assert!(lab.dropped("vpna", "forward_dropped") > fwd0);
+    assert!(lab.dropped("vpna", "dns_dropped") > dns0);
+
+    // The other vpn jail is unaffected.
+    assert!(udp_echo(&svcb, EXIT, QUICK));
+    assert!(tcp_get(&svcb, EXIT, QUICK));
+    assert_eq!(
+        dns(&svcb, VPNDNS_ADDR, "b.example.org", QUICK),
+        Some(ANSWER_B)
+    );
+
+    // vpna's own traffic (endpoints = [...]): to anywhere but its provider
+    // endpoint it is dropped; to the endpoint it leaves (and is counted).
+    let out0 = lab.dropped("vpna", "output_dropped");
+    assert!(!udp_echo(&lab.ns("vpna"), EXIT, QUICK));
+    assert!(lab.dropped("vpna", "output_dropped") > out0);
+    assert_eq!(lab.leaked(), before);
+    let vpna = lab.ns("vpna");
+    let t0 = lab.to_endpoint();
+    spawn_in_netns(&vpna, || {
+        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        s.send_to(b"hello provider", (PROVIDER_A, 1194))
+            .expect("send");
+    })
+    .join()
+    .expect("thread");
+    eventually("the jail's own packet to its endpoint leaves", || {
+        lab.to_endpoint() > t0
+    });
+    assert_eq!(lab.leaked(), before);
+    eprintln!("byo kill switch: {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------- OpenVPN
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and two certificates signed by it (P-256), `name.crt`/`name.key`
+/// in `dir`: `server` (serverAuth) and `client` (clientAuth). keyUsage is
+/// set: `remote-cert-tls server` requires it (platform.md).
+fn pki(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=stand-in CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &a);
+    for (name, eku) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage={eku}\n"),
+        )
+        .expect("ext");
+        let (key, csr, crt, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        let mut r = vec!["req"];
+        r.extend(ec);
+        let subj = format!("/CN={name}");
+        r.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(dir, &r);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+}
+
+/// The provider's client file, as a provider hands it out: inline keys,
+/// `dev tun`, and its endpoint.
+fn client_ovpn(dir: &Path, remote: &str) -> String {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pki file");
+    format!(
+        "# stand-in provider's client file\nclient\ndev tun\nproto udp\nremote {remote} 1194\nnobind\nremote-cert-tls server\nverb 3\n<ca>\n{}</ca>\n<cert>\n{}</cert>\n<key>\n{}</key>\n",
+        read("ca.crt"),
+        read("client.crt"),
+        read("client.key")
+    )
+}
+
+impl Lab {
+    /// Provider A behind the internet namespace at `PROVIDER_A`: its exit
+    /// services, and an OpenVPN server that pushes `redirect-gateway def1`
+    /// and its resolver as `dhcp-option DNS`.
+    fn openvpn_provider(&mut self) -> String {
+        let p = self.provider("a", ANSWER_A);
+        let inet = self.inet_ns();
+        self.wire(
+            &inet,
+            "pa",
+            "192.0.2.1/30",
+            &p,
+            "up0",
+            &format!("{PROVIDER_A}/30"),
+        );
+        must(
+            "ip",
+            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
+        );
+        let d = self.dir.path();
+        let conf = d.join("server.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "dev tun\nproto udp\nlocal {PROVIDER_A}\nport 1194\nserver 10.8.0.0 255.255.255.0\ntopology subnet\nca {d}/ca.crt\ncert {d}/server.crt\nkey {d}/server.key\ndh none\npush \"redirect-gateway def1\"\npush \"dhcp-option DNS {RESOLVER}\"\nkeepalive 2 10\nverb 3\n",
+                d = d.display()
+            ),
+        )
+        .expect("server.conf");
+        let pid = d.join("provider-openvpn.pid");
+        let log = d.join("provider-openvpn.log");
+        self.daemons.push(pid.clone());
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &p,
+                "openvpn",
+                "--daemon",
+                "stand-in-provider",
+                "--writepid",
+                &pid.display().to_string(),
+                "--log",
+                &log.display().to_string(),
+                "--config",
+                &conf.display().to_string(),
+            ],
+        );
+        p
+    }
+
+    fn jail_file(&self, jail: &str, name: &str) -> PathBuf {
+        self.dir.path().join("alpha").join(jail).join(name)
+    }
+
+    fn link_exists(&self, jail: &str, ifname: &str) -> bool {
+        ok("ip", &["-n", &self.ns(jail), "link", "show", "dev", ifname])
+    }
+}
+
+/// Whether the process of a pid file runs (a zombie counts as gone).
+fn alive(pidfile: &Path) -> bool {
+    std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|p| std::fs::read_to_string(format!("/proc/{}/stat", p.trim())).ok())
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// vpna runs OpenVPN from the stand-in provider's file (no provider_dns:
+/// the pushed DNS is used); vpnc's file names an endpoint where nobody
+/// answers, so its tunnel never comes up.
+fn openvpn_site(tag: &str, dir: &Path) -> String {
+    format!(
+        r#"[site]
+name = "{tag}"
+
+[[host]]
+name = "alpha"
+platform = "linux"
+netns = "vjh-{tag}-alpha"
+external_if = "wan0"
+public_address = "{HOST_PUBLIC}"
+bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
+jail_root = "{root}"
+vpndns_bin = "{VPNDNS}"
+vpnjail_bin = "{VPNJAIL}"
+
+[[host.jail]]
+name = "dns"
+kind = "vpndns"
+address = "{VPNDNS_ADDR}"
+
+[[host.jail]]
+name = "vpna"
+kind = "vpn"
+address = "10.10.1.2"
+openvpn = "a.ovpn"
+
+[[host.jail]]
+name = "vpnc"
+kind = "vpn"
+address = "10.10.1.4"
+openvpn = "c.ovpn"
+
+[[host.jail]]
+name = "svca"
+kind = "service"
+address = "10.10.1.30"
+via = "vpna"
+
+[[host.jail]]
+name = "svcc"
+kind = "service"
+address = "10.10.1.32"
+via = "vpnc"
+"#,
+        root = dir.join("alpha").display()
+    )
+}
+
+/// OpenVPN from the provider's own file: the tunnel comes up, the pushed
+/// DNS answers the service's DNS through vpndns, a killed client leaks
+/// nothing, `create --all` brings it back, a tunnel that never comes up
+/// leaks nothing either, and `destroy --all` leaves no process behind.
+#[test]
+fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
+    require_root_netns!();
+    if !ok("openvpn", &["--version"]) || !ok("openssl", &["version"]) {
+        eprintln!("SKIP openvpn test: needs openvpn and openssl (.ci/run installs them)");
+        return;
+    }
+    let started = Instant::now();
+    let mut lab = Lab::new(openvpn_site);
+    let d = lab.dir.path().to_path_buf();
+    pki(&d);
+    std::fs::write(d.join("a.ovpn"), client_ovpn(&d, PROVIDER_A)).expect("a.ovpn");
+    std::fs::write(d.join("c.ovpn"), client_ovpn(&d, "192.0.2.99")).expect("c.ovpn");
+    lab.openvpn_provider();
+    let out = lab
+        .vpnjail(&["create", "--all"])
+        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    assert!(out.contains("done: start openvpn in"), "{out}");
+    let conf = lab.jail_file("vpna", "openvpn.conf");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&conf)
+        .expect("openvpn.conf")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the client's keys are owner-only");
+    let (svca, svcc) = (lab.ns("svca"), lab.ns("svcc"));
+
+    // The tunnel comes up: the service reaches the provider's exit through
+    // it, and its DNS through vpndns is answered by the pushed resolver.
+    eventually("svca through vpna's OpenVPN tunnel", || {
+        udp_echo(&svca, EXIT, QUICK)
+    });
+    let up = started.elapsed();
+    assert!(tcp_get(&svca, EXIT, QUICK));
+    let vpna_log =
+        || std::fs::read_to_string(lab.jail_file("vpna", "openvpn.log")).unwrap_or_default();
+    if dns(
+        &svca,
+        VPNDNS_ADDR,
+        "first.example.com",
+        Duration::from_secs(2),
+    ) != Some(ANSWER_A)
+    {
+        eprintln!("vpna's log:\n{}", vpna_log());
+    }
+    eventually("svca's DNS via vpndns and the pushed resolver", || {
+        dns(&svca, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
+    });
+    let log = std::fs::read_to_string(lab.jail_file("vpna", "openvpn.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("DNS pushed by the provider: {RESOLVER}")),
+        "vpnjail says which DNS was pushed:\n{log}"
+    );
+
+    // vpnc never gets a tunnel: its service's traffic goes nowhere.
+    let before = lab.leaked();
+    assert_eq!(hammer(&svcc, 2), 0);
+    assert_eq!(lab.leaked(), before, "leak with the tunnel never up");
+
+    // Kill vpna's client outright.
+    let pid = lab.jail_file("vpna", "openvpn.pid");
+    let n: i32 = std::fs::read_to_string(&pid)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(n),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill openvpn");
+    eventually("tun0 goes with the client", || {
+        !lab.link_exists("vpna", "tun0") && !alive(&pid)
+    });
+    let fwd0 = lab.dropped("vpna", "forward_dropped");
+    assert_eq!(hammer(&svca, 4), 0, "nothing answered with the client dead");
+    assert_eq!(lab.leaked(), before, "leak with the client dead");
+    assert!(lab.dropped("vpna", "forward_dropped") > fwd0);
+
+    // create --all again restarts the client, and the tunnel is back.
+    let out = lab.vpnjail(&["create", "--all"]).expect("create again");
+    assert!(out.contains("done: start openvpn in"), "{out}");
+    eventually("the tunnel is back", || udp_echo(&svca, EXIT, QUICK));
+    eventually("and so is DNS", || {
+        dns(&svca, VPNDNS_ADDR, "back.example.com", QUICK) == Some(ANSWER_A)
+    });
+    assert_eq!(lab.leaked(), before);
+
+    // destroy leaves no client running and no tunnel state behind.
+    lab.vpnjail(&["destroy", "--all"]).expect("destroy --all");
+    assert!(!alive(&pid), "openvpn still runs");
+    assert!(!lab.jail_file("vpna", "tunnel.nft").exists());
+    let ours = must("ip", &["netns", "list"]);
+    assert!(
+        !ours.contains(&format!("vj-{}-", lab.tag)),
+        "namespaces left:\n{ours}"
+    );
+    eprintln!(
+        "openvpn e2e: tunnel up after {up:?}, whole test {:?}",
+        started.elapsed()
+    );
+}
