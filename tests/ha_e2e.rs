@@ -369,7 +369,7 @@ impl Ha {
             must("chown", &["frr:frr", &run_dir.display().to_string()]);
             let ns = site.jail_netns(h, ipsec);
             let zserv = run_dir.join("zserv.api");
-            for daemon in plan_linux::FRR_DAEMONS {
+            for &daemon in plan_linux::frr_daemons(&site) {
                 ha.pidfiles
                     .push(plan_linux::pidfile(h, &ipsec.name, daemon));
                 let c = plan_linux::frr_start(h, &ns, ipsec, daemon);

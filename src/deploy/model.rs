@@ -31,6 +31,35 @@ pub struct Site {
     pub anycast: Option<Anycast>,
     /// `[site.monitor]`: settings of `vpnjail monitor`.
     pub monitor: MonitorSettings,
+    /// `[site] bfd`: BFD on every BGP session (FRR's bfdd); `None` without
+    /// BGP or with `bfd = false`.
+    pub bfd: Option<Bfd>,
+}
+
+/// BFD timers of every BGP session (docs/bgp.md): a silent link is declared
+/// down after `multiplier` intervals without a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    /// Transmit and receive interval in milliseconds (FRR: 10..60000).
+    pub interval_ms: u32,
+    /// Detect multiplier (FRR: 2..255).
+    pub multiplier: u8,
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        Bfd {
+            interval_ms: 100,
+            multiplier: 3,
+        }
+    }
+}
+
+impl Bfd {
+    /// How long a silent peer takes to be declared down.
+    pub fn detect_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(self.interval_ms) * u64::from(self.multiplier))
+    }
 }
 
 /// The anycast network: on every host a second bridge holding the ipsec

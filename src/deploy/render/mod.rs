@@ -94,6 +94,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("vpn.nft", include_str!("../../../nft/vpn.nft.tera")),
     ("host.nft", include_str!("../../../nft/host.nft.tera")),
     ("frr.conf", include_str!("../../../frr/frr.conf.tera")),
+    ("bfd.conf", include_str!("../../../frr/bfd.conf.tera")),
     (
         "strongswan-linux.conf",
         include_str!("../../../ipsec/strongswan-linux.conf.tera"),
