@@ -371,49 +371,6 @@ impl Wan {
         String::new()
     }
 
-    /// Waits until every host's bfdd reports each of its link peers up
-    /// (`show bfd peers json`); returns the time it took.
-    fn wait_bfd_up(&self, bound: Duration) -> Duration {
-        let t = Instant::now();
-        loop {
-            let mut down = Vec::new();
-            for h in &self.site.hosts {
-                let ipsec = h.ipsec_jail().expect("ipsec");
-                let vty = h.jail_path(&ipsec.name).join(render::linux::FRR_RUN_DIR);
-                let json = sh(
-                    "vtysh",
-                    &[
-                        "--vty_socket",
-                        &vty.display().to_string(),
-                        "-c",
-                        "show bfd peers json",
-                    ],
-                )
-                .unwrap_or_default();
-                let peers: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
-                for e in self.site.link_ends(h) {
-                    let peer = e.remote_inner().to_string();
-                    let up = peers.iter().any(|p| {
-                        p["peer"].as_str() == Some(peer.as_str())
-                            && p["status"].as_str() == Some("up")
-                    });
-                    if !up {
-                        down.push(format!("{}->{peer}", h.name));
-                    }
-                }
-            }
-            if down.is_empty() {
-                return t.elapsed();
-            }
-            assert!(
-                t.elapsed() < bound,
-                "BFD sessions not up after {bound:?}: {}",
-                down.join(" ")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
     /// Silences the link between `a` and `b` without taking it down: an
     /// nftables netdev ingress chain on each end drops every packet that
     /// arrives (this kernel has no netem; platform.md).
@@ -462,7 +419,7 @@ fn triangle_heals_a_cut_link() {
     assert!(wan.site.bfd.is_some(), "BFD is on by default with BGP");
     let all = wan.all_pairs();
     wan.wait_reachable("triangle: initial convergence", &all, CONVERGE_BOUND);
-    let took = wan.wait_bfd_up(CONVERGE_BOUND);
+    let took = netns::wait_bfd_up(&wan.site, CONVERGE_BOUND);
     eprintln!("bgp_e2e: BFD sessions up {} ms later", took.as_millis());
     let (alpha, gamma) = (wan.index("alpha"), wan.index("gamma"));
     let direct = wan.link_if("alpha", "gamma");
