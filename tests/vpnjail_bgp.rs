@@ -100,7 +100,27 @@ fn every_session_is_configured_at_both_ends() {
             })
             .map(|(_, f)| f.content.as_str())
             .expect("the ipsec jail's rc.conf enables frr");
-        assert!(rc.contains("frr_daemons=\"mgmtd zebra bgpd\""), "{rc}");
+        // BFD is on by default with BGP: bfdd runs too (platform.md).
+        assert!(
+            rc.contains("frr_daemons=\"mgmtd zebra staticd bgpd bfdd\""),
+            "{rc}"
+        );
+        // Every session runs BFD with the one profile, defined once.
+        for e in site.link_ends(h) {
+            let n = format!(" neighbor {} bfd profile vpnjail\n", e.remote_inner());
+            assert!(conf.contains(&n), "{n} in\n{conf}");
+        }
+        assert_eq!(
+            conf.matches("\nbfd\n profile vpnjail\n").count(),
+            1,
+            "{conf}"
+        );
+        assert!(
+            conf.contains(
+                "  detect-multiplier 3\n  receive-interval 100\n  transmit-interval 100\n"
+            ),
+            "{conf}"
+        );
         // No static routes in the ipsec jail: BGP owns them.
         assert!(!rc.contains("static_routes"), "{rc}");
     }
@@ -194,7 +214,11 @@ fn linux_create_all_starts_frr_and_destroy_all_stops_it() {
     let before = f.state.clone();
     let p = build(&site, &Target::CreateAll { host: None }).expect("plan");
     let shell = p.to_shell();
-    for d in ["/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"] {
+    for d in [
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/bfdd",
+        "/usr/lib/frr/bgpd",
+    ] {
         assert_eq!(
             shell.matches(d).count(),
             3,
@@ -202,9 +226,9 @@ fn linux_create_all_starts_frr_and_destroy_all_stops_it() {
         );
     }
     execute(&p, &mut f).unwrap_or_else(|e| panic!("create --all: {e}"));
-    // Per host: charon, zebra, bgpd; on the replica hosts of vpnha (alpha,
-    // beta) also vpnjail monitor.
-    assert_eq!(f.state.daemons.len(), 11, "{:?}", f.state.daemons);
+    // Per host: charon, zebra, bfdd, bgpd; on the replica hosts of vpnha
+    // (alpha, beta) also vpnjail monitor.
+    assert_eq!(f.state.daemons.len(), 14, "{:?}", f.state.daemons);
     for host_dir in ["/usr/local/jails/ipsec", "/jails/ipsec_b"] {
         let pid = Path::new(host_dir).join("monitor.pid");
         assert!(f.state.daemons.contains(&pid), "monitor on {host_dir}");
@@ -216,6 +240,14 @@ fn linux_create_all_starts_frr_and_destroy_all_stops_it() {
     );
     let conf = Path::new("/usr/local/jails/ipsec/frr.conf");
     assert!(f.state.files.contains_key(conf), "frr.conf installed");
+    // bgpd's file on Linux holds no BFD block (bfdd's is its own file).
+    let bgpd = String::from_utf8_lossy(&f.state.files[conf].0).into_owned();
+    assert!(
+        bgpd.contains("bfd profile vpnjail") && !bgpd.contains("\nbfd\n"),
+        "{bgpd}"
+    );
+    let bfdd = Path::new("/usr/local/jails/ipsec/bfdd.conf");
+    assert!(f.state.files.contains_key(bfdd), "bfdd.conf installed");
     let after = f.state.clone();
     execute(&p, &mut f).expect("create again");
     assert_eq!(f.state, after, "create --all twice changes nothing");
@@ -291,6 +323,10 @@ fn frr_accepts_the_generated_config() {
         let conf = render::frr::conf(&linux, h, j).expect("frr.conf");
         assert!(conf.contains("route-map vpnjail-own-only out"), "{conf}");
         confs.push((format!("{}-linux", h.name), conf));
+        let bfdd = render::frr::bfdd_conf(&linux, h, j)
+            .expect("bfdd.conf")
+            .expect("BFD is on");
+        confs.push((format!("{}-linux-bfdd", h.name), bfdd));
     }
     for (name, conf) in &confs {
         let h = &name;

@@ -178,10 +178,10 @@ fn anycast_network_and_monitor_settings_are_checked() {
         "site.anycast.bridge",
         "\"vjbr0\" is already the bridge of host",
     );
-    let r = rejected(|t| t.replace("interval = \"1s\"", "interval = \"10ms\""));
+    let r = rejected(|t| t.replace("interval = \"200ms\"", "interval = \"10ms\""));
     assert_line(
         &r,
-        line_of("interval = \"1s\""),
+        line_of("interval = \"200ms\""),
         "site.monitor.interval",
         "expected a duration from 100ms to 1h",
     );
@@ -200,7 +200,12 @@ fn anycast_network_and_monitor_settings_are_checked() {
 fn the_example_has_defaults_and_a_replica_on_alpha_and_beta() {
     let site = wan();
     let m = &site.monitor;
-    assert_eq!(m.interval, std::time::Duration::from_secs(1));
+    assert_eq!(m.interval, std::time::Duration::from_millis(200));
+    assert_eq!(
+        *m,
+        vpndns::deploy::model::MonitorSettings::default(),
+        "the example spells out the defaults"
+    );
     assert_eq!(m.fail_after, 3);
     assert_eq!(m.hold_down, std::time::Duration::from_secs(10));
     assert!(m.failback);

@@ -2,7 +2,7 @@
 //! problem reported as `file:line: key: what was expected`.
 //! May touch: the site file and the secret files it names (read only).
 
-use super::model::{Anycast, MonitorSettings, Replication};
+use super::model::{Anycast, Bfd, MonitorSettings, Replication};
 use super::model::{
     Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkAuth, LinkMode,
     OpenVpnClient, Platform, Provision, SaKey, Site, Vpn, VpnClient,
@@ -386,7 +386,9 @@ impl Checker<'_> {
             monitor: self.monitor(&f),
             clients: Vec::new(),
             pki: None,
+            bfd: None,
         };
+        site.bfd = self.bfd(&f, site.bgp);
         site.anycast = self.anycast(&f, &mut addrs);
         self.replicas(&f, &mut site, &mut addrs);
         self.asns(&f, &mut site);
@@ -1263,6 +1265,62 @@ impl Checker<'_> {
             );
         }
         bgp
+    }
+
+    /// `[site] bfd`: on by default with BGP (100 ms × 3); `false` turns it
+    /// off; it needs `routing = "bgp"` (BFD only speeds up BGP here).
+    fn bfd(&mut self, f: &SiteFile, bgp: bool) -> Option<Bfd> {
+        let Some(b) = &f.site.bfd else {
+            return bgp.then(Bfd::default);
+        };
+        let timers = match b.get_ref() {
+            site::BfdDef::Enabled(false) => return None,
+            site::BfdDef::Enabled(true) => None,
+            site::BfdDef::Timers(t) => Some(t),
+        };
+        if !bgp {
+            self.err(
+                b.span(),
+                "site.bfd",
+                "BFD needs routing = \"bgp\" (it runs on the BGP sessions); remove it or set bfd = false",
+            );
+            return None;
+        }
+        let mut bfd = Bfd::default();
+        let Some(t) = timers else {
+            return Some(bfd);
+        };
+        if let Some(v) = &t.interval {
+            // Whole milliseconds, as FRR takes them ("100ms" parses to 0.1 s).
+            let ms = crate::proxy::config::parse_duration(v.get_ref())
+                .map(|d| (d.as_nanos() + 500_000) / 1_000_000)
+                .and_then(|ms| u32::try_from(ms).ok());
+            match ms {
+                Some(ms) if (10..=60_000).contains(&ms) => bfd.interval_ms = ms,
+                _ => self.err(
+                    v.span(),
+                    "site.bfd.interval",
+                    format!(
+                        "{:?}: expected a duration from 10ms to 60s such as \"100ms\" (FRR's range)",
+                        v.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(n) = &t.multiplier {
+            match u8::try_from(*n.get_ref()) {
+                Ok(m) if m >= 2 => bfd.multiplier = m,
+                _ => self.err(
+                    n.span(),
+                    "site.bfd.multiplier",
+                    format!(
+                        "{}: expected 2..255 packets missed in a row before a session is down",
+                        n.get_ref()
+                    ),
+                ),
+            }
+        }
+        Some(bfd)
     }
 
     /// Every host's BGP AS number: as given, else [`ASN_BASE`] + its position
@@ -2150,6 +2208,64 @@ mod tests {
         assert_eq!(names(&s), ["h1"]);
         let s = check_wan(&wan("routing = \"bgp\"", &[], 3, &chain)).expect("bgp");
         assert_eq!(names(&s), ["h1", "h2"]);
+    }
+
+    #[test]
+    fn bfd_is_on_with_bgp_unless_turned_off_and_its_timers_are_checked() {
+        let ring = [(0, 1), (1, 2), (2, 0)];
+        let s = check_wan(&wan(R1, &[], 3, &ring)).expect("bgp");
+        assert_eq!(s.bfd, Some(Bfd::default()));
+        assert_eq!(s.bfd.map(|b| b.detect_time().as_millis()), Some(300));
+        assert_eq!(
+            check_wan(&wan("", &[], 3, &ring)).expect("static").bfd,
+            None
+        );
+        let off = check_wan(&wan(&format!("{R1}\nbfd = false"), &[], 3, &ring)).expect("off");
+        assert_eq!(off.bfd, None);
+        let t = format!("{R1}\nbfd = {{ interval = \"250ms\", multiplier = 4 }}");
+        let b = check_wan(&wan(&t, &[], 3, &ring)).expect("timers").bfd;
+        assert_eq!(
+            b,
+            Some(Bfd {
+                interval_ms: 250,
+                multiplier: 4
+            })
+        );
+        let bad = format!("{R1}\nbfd = {{ interval = \"5ms\", multiplier = 1 }}");
+        let e = check_wan(&wan(&bad, &[], 3, &ring))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":5: site.bfd.interval: \"5ms\": expected a duration from 10ms to 60s"),
+            "{e}"
+        );
+        assert!(
+            e.contains(":5: site.bfd.multiplier: 1: expected 2..255"),
+            "{e}"
+        );
+        let e = check_wan(&wan("bfd = { multiplier = 3 }", &[], 3, &ring))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":3: site.bfd: BFD needs routing = \"bgp\""),
+            "{e}"
+        );
+        let typo = format!("{R1}\nbfd = {{ intervall = \"1s\" }}");
+        let e = check_wan(&wan(&typo, &[], 3, &ring))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":5:") && e.contains("unknown field `intervall`"),
+            "{e}"
+        );
+        let word = format!("{R1}\nbfd = \"on\"");
+        let e = check_wan(&wan(&word, &[], 3, &ring))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":5:") && e.contains("expected false, true or a table"),
+            "{e}"
+        );
     }
 
     #[test]

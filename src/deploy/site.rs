@@ -52,6 +52,50 @@ pub struct SiteSection {
     /// The network `[[link]]`s without `inner` take their addresses from
     /// (default [`DEFAULT_LINK_NETWORK`]).
     pub link_network: Option<S<String>>,
+    /// `bfd = { interval = "100ms", multiplier = 3 }` or `bfd = false`: BFD on
+    /// every BGP session (default on with `routing = "bgp"`, docs/bgp.md).
+    pub bfd: Option<S<BfdDef>>,
+}
+
+/// `[site] bfd`: `false` turns BFD off; a table sets its timers.
+#[derive(Debug)]
+pub enum BfdDef {
+    Enabled(bool),
+    Timers(BfdTimers),
+}
+
+/// By hand rather than `untagged`, so that a wrong key inside the table is
+/// reported as such (and the table's values keep their spans).
+impl<'de> Deserialize<'de> for BfdDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BfdDef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "false, true or a table such as { interval = \"100ms\", multiplier = 3 }",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<BfdDef, E> {
+                Ok(BfdDef::Enabled(b))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<BfdDef, A::Error> {
+                BfdTimers::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(BfdDef::Timers)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `bfd = { interval = "100ms", multiplier = 3 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdTimers {
+    /// Transmit and receive interval; default "100ms".
+    pub interval: Option<S<String>>,
+    /// Packets missed in a row before the session is down; default 3.
+    pub multiplier: Option<S<i64>>,
 }
 
 /// `[site] link_network` when absent: a private /24 for the inner addresses

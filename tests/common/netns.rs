@@ -128,6 +128,47 @@ pub fn veth_links(site: &vpndns::deploy::model::Site, ns_of: impl Fn(&str) -> St
     }
 }
 
+/// Waits until every host's bfdd (its vty sockets in the ipsec jail's FRR
+/// directory) reports each of its link peers up (`show bfd peers json`);
+/// returns the time it took, or panics naming the sessions still down.
+pub fn wait_bfd_up(site: &vpndns::deploy::model::Site, bound: Duration) -> Duration {
+    let t = Instant::now();
+    loop {
+        let mut down = Vec::new();
+        for h in &site.hosts {
+            let ipsec = h.ipsec_jail().expect("ipsec");
+            let vty = h
+                .jail_path(&ipsec.name)
+                .join(vpndns::deploy::render::linux::FRR_RUN_DIR);
+            let vty = vty.display().to_string();
+            let json = sh(
+                "vtysh",
+                &["--vty_socket", &vty, "-c", "show bfd peers json"],
+            )
+            .unwrap_or_default();
+            let peers: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap_or_default();
+            for e in site.link_ends(h) {
+                let peer = e.remote_inner().to_string();
+                let up = peers.iter().any(|p| {
+                    p["peer"].as_str() == Some(peer.as_str()) && p["status"].as_str() == Some("up")
+                });
+                if !up {
+                    down.push(format!("{}->{peer}", h.name));
+                }
+            }
+        }
+        if down.is_empty() {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < bound,
+            "BFD sessions not up after {bound:?}: {}",
+            down.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// SIGTERM to the process of each pid file, all at once; waits (bounded)
 /// for them to exit, then SIGKILL to what is left.
 pub fn stop_pidfiles(pidfiles: &[PathBuf]) {

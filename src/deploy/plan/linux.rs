@@ -101,21 +101,28 @@ fn charon_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
     )
 }
 
-/// FRR's daemons, in start order.
-pub const FRR_DAEMONS: [&str; 2] = ["zebra", "bgpd"];
+/// FRR's daemons, in start order: bfdd (with `[site] bfd`) before bgpd,
+/// which registers its sessions' BFD peers through zebra.
+pub fn frr_daemons(site: &Site) -> &'static [&'static str] {
+    if site.bfd.is_some() {
+        &["zebra", "bfdd", "bgpd"]
+    } else {
+        &["zebra", "bgpd"]
+    }
+}
 /// Where Debian's frr package installs them.
 pub const FRR_DIR: &str = "/usr/lib/frr";
 
-/// `zebra` or `bgpd` in the foreground under start-stop-daemon, with its
+/// `zebra`, `bfdd` or `bgpd` in the foreground under start-stop-daemon, with its
 /// configuration, pid file, vty and zebra sockets in the jail's directory
 /// (platform.md: `-N`, `--vty_socket`, `-z`).
 pub fn frr_start(host: &Host, ns: &str, j: &Jail, daemon: &str) -> Cmd {
     let dir = host.jail_path(&j.name);
     let run_dir = dir.join(rl::FRR_RUN_DIR);
-    let conf = if daemon == "bgpd" {
-        rl::FRR_FILE
-    } else {
-        rl::ZEBRA_FILE
+    let conf = match daemon {
+        "bgpd" => rl::FRR_FILE,
+        "bfdd" => rl::BFDD_FILE,
+        _ => rl::ZEBRA_FILE,
     };
     lx::daemon_start(
         ns,
@@ -431,7 +438,10 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 for name in [rl::FRR_FILE, rl::ZEBRA_FILE] {
                     steps.push(write(&file_of(&files, name)?)?);
                 }
-                for d in FRR_DAEMONS {
+                if site.bfd.is_some() {
+                    steps.push(write(&file_of(&files, rl::BFDD_FILE)?)?);
+                }
+                for &d in frr_daemons(site) {
                     let pid = pidfile(host, &j.name, d);
                     steps.push(run(
                         format!("start {d} (FRR) in {ns}"),
@@ -479,7 +489,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     };
     let mut daemons: Vec<(&str, Cmd)> = Vec::new();
     if j.kind == JailKind::Ipsec && site.bgp {
-        for d in FRR_DAEMONS.iter().rev() {
+        for d in frr_daemons(site).iter().rev() {
             daemons.push((d, frr_start(host, &ns, j, d)));
         }
     }
@@ -547,7 +557,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         names.push("openvpn");
     }
     if j.kind == JailKind::Ipsec && site.bgp {
-        names.extend(FRR_DAEMONS);
+        names.extend(frr_daemons(site));
     }
     if j.kind == JailKind::Ipsec && host.replicas().next().is_some() {
         names.push("monitor");

@@ -15,6 +15,18 @@ pub const VTYSH_CONF: &str = "/usr/local/etc/frr/vtysh.conf";
 /// hold time is 3 s. docs/bgp.md gives the convergence this yields.
 pub const KEEPALIVE_SECS: u32 = 1;
 pub const HOLD_SECS: u32 = 3;
+/// The BFD profile every BGP session names (`neighbor X bfd profile ...`).
+pub const BFD_PROFILE: &str = "vpnjail";
+
+/// Where the BFD profile goes: the integrated frr.conf holds it for every
+/// daemon (FreeBSD's `vtysh -b` hands each its part); on Linux each daemon
+/// reads its own file, and bgpd must not see bfdd's block (its `exit` lines
+/// end bgpd's parse before `router bgp`, seen with FRR 8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BfdBlock {
+    In,
+    Out,
+}
 
 /// The standard community `65100:<priority>` marks an anycast route with the
 /// priority of the replica that announces it (65100 is a private AS number;
@@ -70,8 +82,51 @@ struct Neighbor {
     own_only: bool,
 }
 
-/// frr.conf for `host`'s ipsec jail `j`.
+/// frr.conf for `host`'s ipsec jail `j`: integrated (with the BFD profile)
+/// on FreeBSD; on Linux bgpd's part only, bfdd's is [`bfdd_conf`].
 pub fn conf(site: &Site, host: &Host, j: &Jail) -> Result<String, RenderError> {
+    let block = match host.platform {
+        Platform::FreeBsd => BfdBlock::In,
+        Platform::Linux => BfdBlock::Out,
+    };
+    conf_with(site, host, j, block)
+}
+
+/// bgpd's part of frr.conf whatever the platform (the namespace tests run a
+/// FreeBSD host's sessions under Linux's separate daemons with it).
+pub fn bgpd_conf(site: &Site, host: &Host, j: &Jail) -> Result<String, RenderError> {
+    conf_with(site, host, j, BfdBlock::Out)
+}
+
+/// Linux: bfdd's own configuration, the BFD profile alone; `None` without BFD.
+pub fn bfdd_conf(site: &Site, host: &Host, j: &Jail) -> Result<Option<String>, RenderError> {
+    let Some(bfd) = site.bfd else {
+        return Ok(None);
+    };
+    let mut ctx = Context::new();
+    ctx.insert("site", &site.name);
+    ctx.insert("host", &host.name);
+    ctx.insert("jail", &j.name);
+    ctx.insert("bfd_profile", BFD_PROFILE);
+    ctx.insert("bfd", &bfd_ctx(bfd));
+    ctx.insert("standalone", &true);
+    render("bfd.conf", &ctx).map(Some)
+}
+
+#[derive(Serialize)]
+struct BfdTimers {
+    interval_ms: u32,
+    multiplier: u8,
+}
+
+fn bfd_ctx(b: crate::deploy::model::Bfd) -> BfdTimers {
+    BfdTimers {
+        interval_ms: b.interval_ms,
+        multiplier: b.multiplier,
+    }
+}
+
+fn conf_with(site: &Site, host: &Host, j: &Jail, block: BfdBlock) -> Result<String, RenderError> {
     let neighbors: Vec<Neighbor> = site
         .link_ends(host)
         .iter()
@@ -122,6 +177,16 @@ pub fn conf(site: &Site, host: &Host, j: &Jail) -> Result<String, RenderError> {
     ctx.insert("max_priority", &max.unwrap_or(0));
     ctx.insert("priorities", &priorities);
     ctx.insert("replicas", &replicas);
+    ctx.insert("bfd", &site.bfd.map(bfd_ctx));
+    ctx.insert("bfd_profile", BFD_PROFILE);
+    let bfd_block = match site.bfd {
+        Some(_) if block == BfdBlock::In => {
+            ctx.insert("standalone", &false);
+            render("bfd.conf", &ctx)?
+        }
+        _ => String::new(),
+    };
+    ctx.insert("bfd_block", &bfd_block);
     let text = render("frr.conf", &ctx)?;
     debug_assert!(text.contains(&format!("timers bgp {KEEPALIVE_SECS} {HOLD_SECS}")));
     Ok(text)

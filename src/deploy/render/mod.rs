@@ -124,6 +124,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../pf/roadwarrior.conf.tera"),
     ),
     ("frr.conf", include_str!("../../../frr/frr.conf.tera")),
+    ("bfd.conf", include_str!("../../../frr/bfd.conf.tera")),
     (
         "strongswan-linux.conf",
         include_str!("../../../ipsec/strongswan-linux.conf.tera"),

@@ -194,8 +194,17 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 // (its own comment: "Order matters"); watchfrr supervises
                 // them by default. frr_vtysh_boot: load the integrated
                 // frr.conf with vtysh -b.
+                // With BFD (platform.md): bfdd too, with staticd as the
+                // port's own daemon list has it.
                 rc.set("frr_enable", "YES");
-                rc.set("frr_daemons", "mgmtd zebra bgpd");
+                rc.set(
+                    "frr_daemons",
+                    if site.bfd.is_some() {
+                        "mgmtd zebra staticd bgpd bfdd"
+                    } else {
+                        "mgmtd zebra bgpd"
+                    },
+                );
                 rc.set("frr_vtysh_boot", "YES");
             } else if !ends.is_empty() {
                 rc.set(

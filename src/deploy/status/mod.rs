@@ -255,7 +255,7 @@ fn daemons(site: &Site, h: &Host, j: &Jail) -> Vec<&'static str> {
                 d.push("charon");
             }
             if site.bgp {
-                d.extend(pl::FRR_DAEMONS);
+                d.extend(pl::frr_daemons(site).iter().copied());
             }
         }
         _ => {}
