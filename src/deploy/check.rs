@@ -2255,7 +2255,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains(":5:") && e.contains("unknown field `intervall`"),
+            e.contains(":5: site.bfd.intervall: unknown key intervall"),
             "{e}"
         );
         let word = format!("{R1}\nbfd = \"on\"");
