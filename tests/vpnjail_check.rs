@@ -233,7 +233,7 @@ fn unknown_key_is_rejected_with_its_line() {
         |t| t.replace("tun = \"tun0\"", "tun = \"tun0\"\ncolour = \"red\""),
         |_| (),
     );
-    assert!(r.contains("unknown field `colour`"), "{r}");
+    assert!(r.contains("jail[vpnus].colour: unknown key colour"), "{r}");
     let text = std::fs::read_to_string(example_path()).expect("example");
     let line = text
         .lines()

@@ -20,8 +20,11 @@ pub fn rendered(files: &[File]) -> Vec<String> {
             || p.ends_with("pf.conf.vpnjail")
         {
             let r = pf::check(&f.content).map(|_| ());
-            // Only vpn jails have a pf.conf in their root: each must fail closed.
-            let vpn_jail = p.ends_with("/etc/pf.conf") && p != "/etc/pf.conf";
+            // A jail's own pf.conf: a vpn jail's must fail closed; an ipsec
+            // jail's (road warriors' route-to, named so in its header) routes.
+            let vpn_jail = p.ends_with("/etc/pf.conf")
+                && p != "/etc/pf.conf"
+                && !f.content.contains("of ipsec jail");
             r.and_then(|_| {
                 if vpn_jail {
                     pf::fails_closed(&f.content)
