@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,11 @@ struct ListServer {
 
 impl ListServer {
     fn start(addr: SocketAddr) -> ListServer {
+        ListServer::start_with(addr, None)
+    }
+
+    /// The same over TLS (rustls with ring), with this certificate.
+    fn start_with(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> ListServer {
         let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let replies: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
@@ -58,7 +63,22 @@ impl ListServer {
         let thread = thread::spawn(move || {
             while !st.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => serve_one(stream, &r, &s),
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        stream
+                            .set_read_timeout(Some(Duration::from_secs(5)))
+                            .unwrap();
+                        match &tls {
+                            None => serve_one(stream, &r, &s),
+                            Some(config) => {
+                                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                                let mut tls = rustls::StreamOwned::new(conn, stream);
+                                serve_one(&mut tls, &r, &s);
+                                tls.conn.send_close_notify();
+                                let _ = tls.flush();
+                            }
+                        }
+                    }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -74,6 +94,10 @@ impl ListServer {
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
     }
 
     fn set(&self, path: &str, reply: Reply) {
@@ -105,15 +129,11 @@ impl Drop for ListServer {
 }
 
 fn serve_one(
-    stream: std::net::TcpStream,
+    mut stream: impl Read + Write,
     replies: &Mutex<HashMap<String, Reply>>,
     seen: &Mutex<Vec<Request>>,
 ) {
-    stream.set_nonblocking(false).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut reader = BufReader::new(&mut stream);
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
         return;
@@ -135,6 +155,7 @@ fn serve_one(
         path: path.clone(),
         if_none_match: if_none_match.clone(),
     });
+    drop(reader);
     let reply = replies.lock().unwrap().get(&path).cloned();
     let mut out = stream;
     let _ = match reply {
@@ -536,4 +557,143 @@ fn the_real_lists_over_http_load_as_from_files() {
         );
     }
     assert!(!blocked(&p, by_url, "www.example.org"));
+}
+
+/// A CA and a server certificate for `ip`, made with openssl(1) in `dir`:
+/// (CA PEM path, server config).
+fn test_pki(
+    dir: &std::path::Path,
+    ip: Ipv4Addr,
+) -> (std::path::PathBuf, Arc<rustls::ServerConfig>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=vpndns test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=lists",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("srv.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("srv.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    (dir.join("ca.pem"), Arc::new(config))
+}
+
+#[test]
+fn https_lists_are_verified_against_tls_ca() {
+    let b = Block::new();
+    let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, tls) = test_pki(pki.path(), b.ip(3));
+    let https = ListServer::start_with(b.addr(3, 8443), Some(tls));
+    https.list("/l.txt", "secure.example\n", "\"s1\"");
+    let cache = tempfile::tempdir().unwrap();
+    let url = https.https_url("/l.txt");
+    let config = |ca_line: &str| {
+        format!(
+            "{}[block]\nlists = [{url:?}]\ncache_dir = {:?}\n{ca_line}\n[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n",
+            head(&b, up.addr),
+            cache.path(),
+            b.net()
+        )
+    };
+    let c = ip(&b, 20);
+    {
+        // The web's roots do not know the test CA: refused, nothing blocked.
+        let p = Proxy::start(b.addr(PROXY, 5353), &config(""), &[]);
+        refresh(&b);
+        let s = list_status(&b, &url);
+        assert!(
+            s["failure"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("certificate"),
+            "{s}"
+        );
+        assert!(!blocked(&p, c, "secure.example"));
+    }
+    let p = Proxy::start(
+        b.addr(PROXY, 5353),
+        &config(&format!("tls_ca = {ca:?}")),
+        &[],
+    );
+    wait_blocked(&p, c, "secure.example", true);
+    assert_eq!(https.requests().last().unwrap().path, "/l.txt");
 }

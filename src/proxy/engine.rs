@@ -186,6 +186,15 @@ impl Engine {
             groups: &b.groups,
             cache_dir: &b.fetch.cache_dir,
         };
+        if b.fetch.tls_ca.is_some()
+            && let Err(why) = super::fetch::agent(&b.fetch)
+        {
+            problems.push(Problem {
+                file: config.path.clone(),
+                at: None,
+                message: format!("[block] {why}"),
+            });
+        }
         let mut list_problems = Vec::new();
         let groups = Groups::build(&sources, &mut list_problems);
         problems.extend(list_problems.into_iter().map(|p| Problem {

@@ -38,6 +38,8 @@ pub trait Tables: Send + 'static {
 enum Msg {
     /// Refresh every URL list now, then answer.
     Now(tokio::sync::oneshot::Sender<()>),
+    /// The tables changed (a reload): look again at what is due.
+    Wake,
     Stop,
 }
 
@@ -64,6 +66,13 @@ impl Refresher {
     pub fn stop(&self) {
         if let Some(tx) = lock(&self.tx).take() {
             let _ = tx.send(Msg::Stop);
+        }
+    }
+
+    /// Tells the thread the config changed, so new lists are fetched at once.
+    pub fn wake(&self) {
+        if let Some(tx) = lock(&self.tx).as_ref() {
+            let _ = tx.send(Msg::Wake);
         }
     }
 
@@ -133,7 +142,20 @@ pub fn next_due(meta: &Meta, refresh: Duration, has_copy: bool) -> u64 {
     }
 }
 
+/// Which lists a round downloads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// Those due by their history.
+    Due,
+    /// Those due, and those without a copy whatever their history: at
+    /// start and after a reload, so a fixed config is tried at once.
+    DueOrMissing,
+    /// Every one (`POST /lists/refresh`).
+    All,
+}
+
 fn run<T: Tables>(tables: &T, rx: &mpsc::Receiver<Msg>) {
+    round(tables, Which::DueOrMissing);
     loop {
         let current = tables.current();
         let dir = &current.fetch.cache_dir;
@@ -146,21 +168,22 @@ fn run<T: Tables>(tables: &T, rx: &mpsc::Receiver<Msg>) {
             .min();
         // With nothing to fetch, still wake now and then: a reload may add lists.
         let wait = soonest.map_or(60, |t| t.saturating_sub(now).min(60));
-        let (force, reply) = match rx.recv_timeout(Duration::from_secs(wait)) {
-            Ok(Msg::Now(reply)) => (true, Some(reply)),
+        let (which, reply) = match rx.recv_timeout(Duration::from_secs(wait)) {
+            Ok(Msg::Now(reply)) => (Which::All, Some(reply)),
+            Ok(Msg::Wake) => (Which::DueOrMissing, None),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => (false, None),
+            Err(RecvTimeoutError::Timeout) => (Which::Due, None),
         };
-        round(tables, force);
+        round(tables, which);
         if let Some(reply) = reply {
             let _ = reply.send(());
         }
     }
 }
 
-/// Downloads every due URL list (every one when `force`), then rebuilds
-/// the tables if any copy changed.
-fn round<T: Tables>(tables: &T, force: bool) {
+/// Downloads the URL lists `which` picks, then rebuilds the tables if any
+/// copy changed.
+fn round<T: Tables>(tables: &T, which: Which) {
     let Current {
         fetch: config,
         lists,
@@ -171,7 +194,8 @@ fn round<T: Tables>(tables: &T, force: bool) {
     let due: Vec<Due> = (lists.into_iter())
         .filter(|d| {
             let has_copy = fetch::cache_path(&config.cache_dir, &d.url).exists();
-            force
+            which == Which::All
+                || (which == Which::DueOrMissing && !has_copy)
                 || next_due(
                     &refresher.meta(&config.cache_dir, &d.url),
                     d.refresh,

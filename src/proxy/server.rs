@@ -63,7 +63,9 @@ impl Handle {
     pub fn reload(&self) -> Result<(), ConfigError> {
         let _one_at_a_time = self.lock();
         let built = Config::load(&self.shared.config_path).and_then(Engine::build);
-        self.install(built)
+        self.install(built)?;
+        self.shared.lists.wake();
+        Ok(())
     }
 
     /// Builds the tables again from the config now serving and the files it
