@@ -69,15 +69,18 @@ impl std::error::Error for Problems {}
 
 /// Reads, parses and validates the site file at `path`.
 pub fn load(path: &Path) -> Result<Site, Problems> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    check_text(path, &read_site(path)?)
+}
+
+fn read_site(path: &Path) -> Result<String, Problems> {
+    std::fs::read_to_string(path).map_err(|e| {
         Problems(vec![Problem {
             file: path.to_path_buf(),
             line: 0,
             key: "-".into(),
             message: format!("cannot read the site file: {e}"),
         }])
-    })?;
-    check_text(path, &text)
+    })
 }
 
 /// Parses and validates site text; `path` names it in messages and anchors
@@ -88,15 +91,7 @@ pub fn check_text(path: &Path, text: &str) -> Result<Site, Problems> {
 
 /// Like [`load`], without reading `pki/` (`vpnjail pki` creates it).
 pub fn load_without_pki(path: &Path) -> Result<Site, Problems> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Problems(vec![Problem {
-            file: path.to_path_buf(),
-            line: 0,
-            key: "-".into(),
-            message: format!("cannot read the site file: {e}"),
-        }])
-    })?;
-    check_with(path, &text, false)
+    check_with(path, &read_site(path)?, false)
 }
 
 fn check_with(path: &Path, text: &str, read_pki: bool) -> Result<Site, Problems> {

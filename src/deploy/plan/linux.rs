@@ -169,6 +169,24 @@ fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
     )
 }
 
+/// The road-warrior decisions (plan/roadwarrior.rs) as steps of the plan.
+fn rw_steps(
+    v: impl IntoIterator<Item = super::roadwarrior::RwStep>,
+    files: &[render::File],
+) -> Result<Vec<Step>, PlanError> {
+    use super::roadwarrior::RwStep;
+    v.into_iter()
+        .map(|s| match s {
+            RwStep::Write(path) => files
+                .iter()
+                .find(|f| f.path == path)
+                .ok_or_else(|| PlanError::Invalid(format!("{} was not rendered", path.display())))
+                .and_then(write),
+            RwStep::Run { what, cmd, undo } => Ok(run(what, Guard::Always, cmd, undo)),
+        })
+        .collect()
+}
+
 /// kernel-libipsec's TUN device, shared by every SA of the namespace.
 pub const LIBIPSEC_IF: &str = "ipsec0";
 
@@ -325,7 +343,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         vec![],
     ));
     if j.kind != JailKind::Ipsec {
-        steps.extend(super::roadwarrior::pool_route(host, nsr));
+        steps.extend(rw_steps(super::roadwarrior::pool_route(host, nsr), &[])?);
     }
     match &j.kind {
         JailKind::Vpn(_) => {
@@ -408,7 +426,9 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
                     steps.push(write(&file_of(&files, name)?)?);
                 }
-                steps.extend(super::roadwarrior::ipsec_steps(site, host, j, &files)?);
+                let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+                let rw = super::roadwarrior::ipsec_steps(site, host, j, &paths);
+                steps.extend(rw_steps(rw, &files)?);
                 let pid = pidfile(host, &j.name, "charon");
                 steps.push(run(
                     format!("start charon (kernel-libipsec) in {ns}"),
@@ -707,7 +727,7 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
             ));
         }
     }
-    steps.extend(super::roadwarrior::pool_route(host, hns));
+    steps.extend(rw_steps(super::roadwarrior::pool_route(host, hns), &[])?);
     Ok(steps)
 }
 

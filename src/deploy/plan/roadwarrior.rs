@@ -2,12 +2,35 @@
 //! namespace the site's certificates, the pool's filter and the policy
 //! routing that sends each full-tunnel client to its exit namespace; on the
 //! host and in every other namespace the route for the pool back through the
-//! ipsec namespace. May touch: nothing (it only builds steps).
+//! ipsec namespace. It only decides, as a list of [`RwStep`]s that
+//! `plan/linux.rs` turns into the plan's steps (so this file imports nothing
+//! of the plan). May touch: nothing.
 
-use super::{PlanError, run, write};
-use crate::deploy::command::{Cmd, Guard, Step, linux as lx};
+use crate::deploy::command::{Cmd, linux as lx};
 use crate::deploy::model::{Host, Jail, Site};
-use crate::deploy::render::{self, roadwarrior as rw};
+use crate::deploy::render::roadwarrior as rw;
+use std::path::{Path, PathBuf};
+
+/// One step to take, always (each is idempotent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RwStep {
+    /// Install the rendered file of this path.
+    Write(PathBuf),
+    /// Run a command; `undo` if a later step fails.
+    Run {
+        what: String,
+        cmd: Cmd,
+        undo: Vec<Cmd>,
+    },
+}
+
+fn run(what: impl Into<String>, cmd: Cmd, undo: Vec<Cmd>) -> RwStep {
+    RwStep::Run {
+        what: what.into(),
+        cmd,
+        undo,
+    }
+}
 
 /// The rule that keeps the pool's traffic to the main table's specific
 /// routes (the bridge, the WAN) ahead of the clients' exit tables.
@@ -25,53 +48,46 @@ fn ip_rule(ns: &str, args: &[String]) -> Cmd {
 
 /// `ip rule flush pref P` then `ip rule add pref P ...`: idempotent (a rule
 /// added twice is refused by the kernel, and `ip rule` has no replace).
-fn rule_steps(ns: &str, what: String, pref: u32, selector: &[String]) -> [Step; 2] {
+fn rule_steps(ns: &str, what: String, pref: u32, selector: &[String]) -> [RwStep; 2] {
     let flush = ip_rule(ns, &["flush".into(), "pref".into(), pref.to_string()]);
     let mut add = vec!["add".to_string(), "pref".into(), pref.to_string()];
     add.extend(selector.iter().cloned());
     [
         run(
             format!("remove an earlier rule {pref} in {ns}"),
-            Guard::Always,
             flush.clone(),
             vec![],
         ),
-        run(what, Guard::Always, ip_rule(ns, &add), vec![flush]),
+        run(what, ip_rule(ns, &add), vec![flush]),
     ]
 }
 
 /// The ipsec namespace's road-warrior steps, run before charon loads its
 /// configuration: certificates, filter, policy routing.
-pub fn ipsec_steps(
-    site: &Site,
-    host: &Host,
-    j: &Jail,
-    files: &[render::File],
-) -> Result<Vec<Step>, PlanError> {
+pub fn ipsec_steps(site: &Site, host: &Host, j: &Jail, files: &[&Path]) -> Vec<RwStep> {
     let ns = site.jail_netns(host, j);
     let mut steps = Vec::new();
     let dir = host.jail_path(&j.name);
     for f in files {
-        let under = |d: &str| f.path.starts_with(dir.join(d));
+        let under = |d: &str| f.starts_with(dir.join(d));
         if ["x509", "x509ca", "x509crl", "private"]
             .into_iter()
             .any(under)
         {
-            steps.push(write(f)?);
+            steps.push(RwStep::Write(f.to_path_buf()));
         }
     }
     let Some(pool) = host.client_pool else {
-        return Ok(steps);
+        return steps;
     };
-    if let Some(f) = files.iter().find(|f| f.path == dir.join(rw::NFT_FILE)) {
-        steps.push(write(f)?);
+    if let Some(f) = files.iter().find(|f| **f == dir.join(rw::NFT_FILE)) {
+        steps.push(RwStep::Write(f.to_path_buf()));
         steps.push(run(
             format!(
                 "load nftables table {} (what road warriors may reach)",
                 rw::NFT_TABLE
             ),
-            Guard::Always,
-            lx::nft_load(Some(&ns), &f.path),
+            lx::nft_load(Some(&ns), f),
             vec![lx::nft_delete_table(Some(&ns), rw::NFT_TABLE)],
         ));
     }
@@ -98,7 +114,6 @@ pub fn ipsec_steps(
                 "table {t}: default route via {} ({})",
                 exit.address, exit.name
             ),
-            Guard::Always,
             lx::ip(
                 Some(&ns),
                 [
@@ -128,19 +143,18 @@ pub fn ipsec_steps(
             ],
         ));
     }
-    Ok(steps)
+    steps
 }
 
 /// The pool's route through the ipsec namespace, in `ns` (the host's when
 /// `None`); nothing on a host without a pool.
-pub fn pool_route(host: &Host, ns: Option<&str>) -> Option<Step> {
+pub fn pool_route(host: &Host, ns: Option<&str>) -> Option<RwStep> {
     let (pool, ipsec) = (host.client_pool?, host.ipsec_jail()?);
     Some(run(
         format!(
             "route the client pool {pool} via the ipsec namespace {}",
             ipsec.address
         ),
-        Guard::Always,
         lx::route_replace(ns, &pool.to_string(), &ipsec.address.to_string()),
         vec![],
     ))

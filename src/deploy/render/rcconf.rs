@@ -69,6 +69,14 @@ fn remote_routes(rc: &mut RcConf, site: &Site, host: &Host, gateway: std::net::I
     }
 }
 
+/// The road warriors' pool via the ipsec jail (docs/clients.md).
+fn pool_route(rc: &mut RcConf, host: &Host) {
+    if let Some(r) = super::roadwarrior::pool_route(host) {
+        rc.append_word("static_routes", "rw_pool");
+        rc.set("route_rw_pool", r);
+    }
+}
+
 /// The host's fragment: bridge, modules, forwarding, pf, jails, routes.
 pub fn host(site: &Site, host: &Host) -> RcConf {
     let mut rc = RcConf::default();
@@ -103,7 +111,7 @@ pub fn host(site: &Site, host: &Host) -> RcConf {
         remote_routes(&mut rc, site, host, ipsec.address);
         anycast_route(&mut rc, site, ipsec.address);
     }
-    super::roadwarrior::pool_route(&mut rc, host);
+    pool_route(&mut rc, host);
     if host.replicas().next().is_some() {
         rc.set("vpnjail_monitor_enable", "YES");
         rc.set("vpnjail_monitor_host", &host.name);
@@ -235,7 +243,15 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 rc.set("ipsec_enable", "YES");
                 rc.set("ipsec_file", "/etc/ipsec.conf");
             }
-            super::roadwarrior::ipsec_rc(&mut rc, host);
+            if host.client_pool.is_some() {
+                // Road warriors (docs/clients.md): charon, and pf for vpnjail/rw.
+                if rc.get("strongswan_enable").is_none() {
+                    rc.set("strongswan_enable", "YES");
+                    rc.set("strongswan_interface", "vici");
+                }
+                rc.set("pf_enable", "YES");
+                rc.set("pf_rules", "/etc/pf.conf");
+            }
         }
         JailKind::Vpn(_) => {
             rc.set("gateway_enable", "YES");
@@ -273,7 +289,7 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
         }
     }
     if j.kind != JailKind::Ipsec {
-        super::roadwarrior::pool_route(&mut rc, host);
+        pool_route(&mut rc, host);
     }
     gre_client_ends(&mut rc, site, j);
     rc

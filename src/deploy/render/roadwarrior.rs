@@ -19,6 +19,9 @@ pub const ESP_PROPOSALS: &str =
     "aes256gcm16-aes128gcm16-ecp256-ecp384-modp2048, aes256gcm16-aes128gcm16, aes256-sha256";
 /// The nftables table of the ipsec namespace (Linux) holding the filter.
 pub const NFT_TABLE: &str = "vpnjail_rw";
+/// Where kernel-libipsec delivers the clients' traffic (the TUN device
+/// `plan::linux::LIBIPSEC_IF`; named here so that render never imports plan).
+const TUNNEL_IF: &str = "ipsec0";
 /// Its file in the ipsec jail's directory.
 pub const NFT_FILE: &str = "roadwarrior.nft";
 /// The swanctl directory inside a FreeBSD ipsec jail.
@@ -149,7 +152,7 @@ pub fn nft(site: &Site, host: &Host) -> Result<Option<String>, RenderError> {
         return Ok(None);
     }
     ctx.insert("table", NFT_TABLE);
-    ctx.insert("tunnel_if", crate::deploy::plan::linux::LIBIPSEC_IF);
+    ctx.insert("tunnel_if", TUNNEL_IF);
     render("roadwarrior.nft", &ctx).map(Some)
 }
 
@@ -184,24 +187,9 @@ pub fn pf(site: &Site, host: &Host, lan_if: &str) -> Result<Option<String>, Rend
     render("roadwarrior-pf.conf", &ctx).map(Some)
 }
 
-/// rc.conf: the client pool routed to the ipsec jail (the host's and every
-/// other jail's static routes), so answers find their way back.
-pub fn pool_route(rc: &mut super::rcconf::RcConf, host: &Host) {
-    if let (Some(pool), Some(ipsec)) = (host.client_pool, host.ipsec_jail()) {
-        rc.append_word("static_routes", "rw_pool");
-        rc.set("route_rw_pool", format!("-net {pool} {}", ipsec.address));
-    }
-}
-
-/// rc.conf of the ipsec jail of a host with a pool: strongSwan, and pf for
-/// the `vpnjail/rw` anchor.
-pub fn ipsec_rc(rc: &mut super::rcconf::RcConf, host: &Host) {
-    if host.client_pool.is_some() {
-        if rc.get("strongswan_enable").is_none() {
-            rc.set("strongswan_enable", "YES");
-            rc.set("strongswan_interface", "vici");
-        }
-        rc.set("pf_enable", "YES");
-        rc.set("pf_rules", "/etc/pf.conf");
-    }
+/// rc.conf's static route for the client pool via the ipsec jail (on the
+/// host and in every other jail), so answers find their way back.
+pub fn pool_route(host: &Host) -> Option<String> {
+    let (pool, ipsec) = (host.client_pool?, host.ipsec_jail()?);
+    Some(format!("-net {pool} {}", ipsec.address))
 }
