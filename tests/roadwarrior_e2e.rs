@@ -244,6 +244,14 @@ fn echo(ns: &str) -> bool {
     })
 }
 
+/// The packet count of an nftables rule printed with `counter packets N`.
+fn counter(rule: &str) -> u64 {
+    rule.split_once("counter packets ")
+        .and_then(|(_, r)| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A phone: a namespace behind the carrier, its charon and its profiles.
 struct Phone {
     ns: String,
@@ -408,7 +416,6 @@ impl Drop for Topo {
 }
 
 #[test]
-#[ignore = "fails since the merge with the egress kill switch: the phone's DNS is answered through its exit, but its datagram to the Internet gets no reply (issue 12 stays open; see the session note)"]
 fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     if let Some(r) = skip_reason() {
         eprintln!("SKIP roadwarrior_e2e: {r}");
@@ -512,8 +519,30 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     assert!(up.contains("10.20.0.5/32 === 0.0.0.0/0"), "{up}");
     let sas = phone.swanctl(&pp, &["--list-sas"]).expect("list-sas");
     assert!(
-        sas.contains("NAT-T") || sas.contains("4500"),
-        "NAT-T: {sas}"
+        sas.contains(&format!("{PUBLIC}[4500]")) && sas.contains("TUNNEL-in-UDP"),
+        "NAT-T (ESP in UDP to the host's port 4500): {sas}"
+    );
+    // ... and it went through the host's DNAT to the ipsec namespace.
+    let host_nft = must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &host,
+            "nft",
+            "list",
+            "table",
+            "ip",
+            &format!("vpnjail_{tag}_alpha"),
+        ],
+    );
+    let dnat = host_nft
+        .lines()
+        .find(|l| l.contains("dnat to 10.10.1.4"))
+        .unwrap_or_else(|| panic!("the host's DNAT rule: {host_nft}"));
+    assert!(
+        counter(dnat) > 0,
+        "IKE reached the ipsec namespace through the host's DNAT: {dnat}"
     );
     let addrs = must(
         "ip",
@@ -529,6 +558,24 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
         got,
         Some(ANSWER),
         "the phone's DNS is answered through vpna's provider"
+    );
+    // The exit's kill switch is in force (policy drop) and admits the phone.
+    let ks = must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &vpna,
+            "nft",
+            "list",
+            "table",
+            "inet",
+            "vpnjail_killswitch",
+        ],
+    );
+    assert!(
+        ks.contains("hook forward priority filter; policy drop;"),
+        "{ks}"
     );
     assert!(echo(&phone.ns), "the phone reaches the Internet");
     let from = t

@@ -208,19 +208,22 @@ fn freebsd_responder_golden_files_and_checkers() {
     drop(d);
 }
 
+/// The example with host alpha on Linux.
+fn linux_alpha(t: String) -> String {
+    t.replacen(
+        "external_if = \"vtnet0\"",
+        "external_if = \"vtnet0\"\nplatform = \"linux\"\nnetns = \"vjh-ex-alpha\"",
+        1,
+    )
+    .replace(
+        "jail_root = \"/usr/local/jails\"\nbase = \"/usr/freebsd-dist/base.txz\"",
+        "jail_root = \"/var/lib/vpnjail\"",
+    )
+}
+
 #[test]
 fn linux_plan_of_the_ipsec_namespace() {
-    let (d, p) = site_with_pki(|t| {
-        t.replacen(
-            "external_if = \"vtnet0\"",
-            "external_if = \"vtnet0\"\nplatform = \"linux\"\nnetns = \"vjh-ex-alpha\"",
-            1,
-        )
-        .replace(
-            "jail_root = \"/usr/local/jails\"\nbase = \"/usr/freebsd-dist/base.txz\"",
-            "jail_root = \"/var/lib/vpnjail\"",
-        )
-    });
+    let (d, p) = site_with_pki(linux_alpha);
     let out = vpnjail(&[
         "plan",
         "create",
@@ -231,6 +234,24 @@ fn linux_plan_of_the_ipsec_namespace() {
     .expect("plan");
     let out = out.replace(&d.path().display().to_string(), "<dir>");
     golden(Path::new("clients/linux-plan-create-ipsec.txt"), &out);
+}
+
+/// The exit namespace of a road warrior admits it through its kill switch
+/// and translates it out of the tunnel (the provider cannot answer a pool
+/// address; roadwarrior_e2e runs this for real).
+#[test]
+fn linux_exit_admits_and_translates_its_road_warrior() {
+    let (d, p) = site_with_pki(linux_alpha);
+    let s = check::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let files = render::host(&s, "alpha").expect("render");
+    for name in ["nft.conf", "killswitch.nft"] {
+        let f = files
+            .iter()
+            .find(|f| f.path.ends_with(Path::new("vpnus").join(name)))
+            .unwrap_or_else(|| panic!("vpnus/{name} rendered"));
+        golden(&Path::new("clients/linux-vpnus").join(name), &f.content);
+    }
+    drop(d);
 }
 
 #[test]

@@ -493,7 +493,18 @@ impl Site {
             _ => host.bridge.network,
         };
         let mut v = vec![lan];
-        v.extend(vpn.clients.iter().copied());
+        v.extend(self.remote_egress_sources(jail, vpn));
+        v
+    }
+
+    /// The [`egress_sources`](Self::egress_sources) that are not on the
+    /// jail's own network: its `clients`, its GRE clients' inner addresses
+    /// and the road warriors whose exit it is. Their packets arrive routed,
+    /// with sources the provider cannot reach, so the jail translates them
+    /// out of its tunnel like its own network's (pf `nat`, nftables
+    /// `masquerade`).
+    pub fn remote_egress_sources(&self, jail: &Jail, vpn: &Vpn) -> Vec<Ipv4Net> {
+        let mut v = vpn.clients.clone();
         v.extend(
             self.gres_of(&jail.name)
                 .filter_map(|g| Ipv4Net::new(g.inner[1], 32).ok()),

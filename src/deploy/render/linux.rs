@@ -160,7 +160,14 @@ pub fn vpn_nft(
     v: &Vpn,
     dns: Option<Ipv4Addr>,
 ) -> Result<String, RenderError> {
-    let clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
+    // Routed sources (remote clients, road warriors whose exit this is):
+    // translated out of the tunnel like the bridge, or the provider sees
+    // addresses it cannot answer.
+    let clients: Vec<String> = site
+        .remote_egress_sources(j, v)
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let vpndns = host
         .vpndns_jail()
         .map(|d| d.address.to_string())
@@ -187,14 +194,7 @@ pub fn vpn_nft(
     // A pushed DNS comes with the tunnel (`vpnjail tunnel-up`).
     ctx.insert("vpn_dns", &dns.map(|a| a.to_string()).unwrap_or_default());
     ctx.insert("vpndns", &vpndns);
-    ctx.insert(
-        "clients",
-        &if vpndns.is_empty() {
-            String::new()
-        } else {
-            clients.join(", ")
-        },
-    );
+    ctx.insert("clients", &clients.join(", "));
     render("vpn.nft", &ctx)
 }
 

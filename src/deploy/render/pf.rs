@@ -124,16 +124,11 @@ pub fn vpn(
         ],
         &VPN_MAIN,
     )?;
-    let mut clients: Vec<String> = v.clients.iter().map(|n| n.to_string()).collect();
-    for g in site.gres_of(&j.name) {
-        clients.push(format!("{}/32", g.inner[1]));
-    }
-    // Road warriors whose exit is this jail (docs/clients.md).
-    clients.extend(
-        site.road_warriors_via(&j.name)
-            .iter()
-            .map(|n| n.to_string()),
-    );
+    let clients: Vec<String> = site
+        .remote_egress_sources(j, v)
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
@@ -163,14 +158,7 @@ pub fn vpn(
         .map(|d| d.address.to_string())
         .unwrap_or_default();
     ctx.insert("vpndns", &vpndns);
-    ctx.insert(
-        "clients",
-        &if vpndns.is_empty() {
-            String::new()
-        } else {
-            clients.join(", ")
-        },
-    );
+    ctx.insert("clients", &clients.join(", "));
     Ok((
         main,
         render("vpn-dns.conf", &ctx)?,
