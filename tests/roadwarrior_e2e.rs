@@ -8,8 +8,9 @@
 //! - `phone` (exit = vpna): its fixed virtual address, DNS to vpndns answered
 //!   by vpna's provider, and a datagram to an Internet address leaves through
 //!   vpna's (stand-in) tunnel, seen at the provider from the tunnel's address.
-//! - `laptop` (no exit): reaches the bridge (vpndns) but not the Internet: its
-//!   child SA is narrowed to the WAN, and its datagram never reaches the provider.
+//! - `laptop` (no exit): reaches the bridge (vpndns), and over the link the
+//!   second host beta's bridge (its vpndns), but not the Internet: its child
+//!   SA is narrowed to the WAN, and its datagram never reaches the provider.
 //! - `old`: connects, is revoked with `vpnjail client revoke`, then is refused
 //!   (AUTH_FAILED).
 //!
@@ -38,6 +39,10 @@ const ANSWER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 const INTERNET: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 80);
 const ECHO_PORT: u16 = 7;
 const PUBLIC: &str = "203.0.113.1";
+/// Host beta, alpha's link peer, on the other half of the "internet".
+const BETA_PUBLIC: &str = "203.0.113.130";
+/// vpndns on beta's bridge: the WAN beyond the host the clients dial.
+const BETA_DNS: Ipv4Addr = Ipv4Addr::new(10, 10, 2, 53);
 
 fn skip_reason() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
@@ -97,6 +102,33 @@ address = "10.10.1.2"
 tun = "tun0"
 provider_dns = "10.8.1.1"
 
+[[host]]
+name = "beta"
+platform = "linux"
+netns = "vjh-{tag}-beta"
+external_if = "wan0"
+public_address = "{BETA_PUBLIC}"
+bridge = {{ name = "vjbr0", network = "10.10.2.0/24", address = "10.10.2.1" }}
+jail_root = "{beta_root}"
+vpndns_bin = "{VPNDNS}"
+
+[[host.jail]]
+name = "ipsecb"
+kind = "ipsec"
+address = "10.10.2.4"
+
+[[host.jail]]
+name = "dnsb"
+kind = "vpndns"
+address = "{BETA_DNS}"
+
+[[link]]
+hosts = ["alpha", "beta"]
+mode = "swanctl"
+auth = "pubkey"
+reqid = 100
+inner = ["172.16.0.1", "172.16.0.2"]
+
 [[client]]
 name = "phone"
 host = "alpha"
@@ -113,7 +145,8 @@ name = "old"
 host = "alpha"
 address = "10.20.0.7"
 "#,
-        root = dir.join("alpha").display()
+        root = dir.join("alpha").display(),
+        beta_root = dir.join("beta").display(),
     )
 }
 
@@ -446,11 +479,23 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     t.wire(
         &host,
         "wan0",
-        &format!("{PUBLIC}/24"),
+        &format!("{PUBLIC}/25"),
         &inet,
         "inet0",
-        "203.0.113.254/24",
+        "203.0.113.126/25",
     );
+    let beta = format!("vjh-{tag}-beta");
+    t.wire(
+        &beta,
+        "wan0",
+        &format!("{BETA_PUBLIC}/25"),
+        &inet,
+        "inet1",
+        "203.0.113.129/25",
+    );
+    for (ns, gw) in [(&host, "203.0.113.126"), (&beta, "203.0.113.129")] {
+        must("ip", &["-n", ns, "route", "replace", "default", "via", gw]);
+    }
     must(
         "ip",
         &[
@@ -465,7 +510,7 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     let nat = t.dir.path().join("carrier.nft");
     std::fs::write(
         &nat,
-        "table ip carrier {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"inet0\" masquerade\n\t}\n}\n",
+        "table ip carrier {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"inet0\" ip saddr 198.51.0.0/16 masquerade\n\t}\n}\n",
     )
     .expect("carrier.nft");
     must(
@@ -608,6 +653,17 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     }
     // vpndns answers it (by the site's default policy: none here, so REFUSED).
     assert!(got.is_some(), "the laptop reaches vpndns on the bridge");
+    // The WAN is also the link peer's bridge: the link carries the pool,
+    // and beta routes it back (selectors and routes: Host::wan_networks).
+    let mut got = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline && got.is_none() {
+        got = reply(&laptop.ns, BETA_DNS);
+    }
+    assert!(
+        got.is_some(),
+        "the laptop reaches vpndns on beta's bridge over the link"
+    );
     assert!(!echo(&laptop.ns), "the laptop does not reach the Internet");
     assert_eq!(
         t.provider

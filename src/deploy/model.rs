@@ -534,6 +534,15 @@ impl Site {
 }
 
 impl Host {
+    /// The networks the WAN reaches at this host: its bridge network and its
+    /// road warriors' `client_pool` (docs/clients.md). A link's selectors
+    /// and the static routes to a link peer carry all of them.
+    pub fn wan_networks(&self) -> Vec<Ipv4Net> {
+        std::iter::once(self.bridge.network)
+            .chain(self.client_pool)
+            .collect()
+    }
+
     /// The replicated vpn jails that have a replica on this host, with this
     /// host's priority for each.
     pub fn replicas(&self) -> impl Iterator<Item = (&Jail, &Replication, usize)> {

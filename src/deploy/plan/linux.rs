@@ -705,8 +705,12 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
         vec![lx::nft_delete_table(hns, &table)],
     ));
     if let Some(ipsec) = host.ipsec_jail() {
-        for peer in site.remote_hosts(host) {
-            let net = peer.bridge.network.to_string();
+        for net in site
+            .remote_hosts(host)
+            .iter()
+            .flat_map(|h| h.wan_networks())
+        {
+            let net = net.to_string();
             steps.push(run(
                 format!("route {net} via the ipsec namespace {}", ipsec.address),
                 Guard::Always,

@@ -80,6 +80,13 @@ pub fn ipsec_steps(site: &Site, host: &Host, j: &Jail, files: &[&Path]) -> Vec<R
     let Some(pool) = host.client_pool else {
         return steps;
     };
+    for a in libipsec_anchors(site, host, j) {
+        steps.push(run(
+            format!("anchor address {a} on lo: kernel-libipsec routes need a source in every local selector"),
+            lx::addr_replace(Some(&ns), &format!("{a}/32"), "lo"),
+            vec![],
+        ));
+    }
     if let Some(f) = files.iter().find(|f| **f == dir.join(rw::NFT_FILE)) {
         steps.push(RwStep::Write(f.to_path_buf()));
         steps.push(run(
@@ -144,6 +151,28 @@ pub fn ipsec_steps(site: &Site, host: &Host, j: &Jail, files: &[&Path]) -> Vec<R
         ));
     }
     steps
+}
+
+/// The addresses the ipsec namespace holds on `lo` so that kernel-libipsec
+/// can install a route for every selector pair of its children: it refuses a
+/// child whose local selector holds none of the namespace's addresses. Those
+/// selectors are the pool (a link's local side) and, for a split-tunnel
+/// client, the WAN's other networks; each gets its network address, which
+/// no host and no client ever has (check refuses it), so nothing else is
+/// shadowed.
+pub fn libipsec_anchors(site: &Site, host: &Host, j: &Jail) -> Vec<std::net::Ipv4Addr> {
+    let mut nets: Vec<ipnet::Ipv4Net> = host.client_pool.into_iter().collect();
+    if site.clients_of(&host.name).any(|c| c.exit.is_none()) {
+        nets.extend(rw::wan(site));
+    }
+    let mut v: Vec<_> = nets
+        .iter()
+        .filter(|n| !n.contains(&j.address))
+        .map(|n| n.network())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// The pool's route through the ipsec namespace, in `ns` (the host's when

@@ -33,6 +33,16 @@ struct Sa {
     auth: Option<String>,
 }
 
+/// A link end's selectors: the host's bridge network and its road
+/// warriors' pool.
+fn nets(h: &Host) -> String {
+    h.wan_networks()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// (path relative to the jail root, mode, content) for each IPsec file.
 pub fn files(
     site: &Site,
@@ -46,7 +56,7 @@ pub fn files(
     // its SAs cover everything. On Linux, kernel-libipsec puts every SA of the
     // namespace on one TUN device and tells them apart by their selectors, so
     // a link covers its two ends only: the inner /32s (the BGP session) and
-    // the two bridge networks; FRR advertises only the host's own network over
+    // the two hosts' WAN networks (bridge, road-warrior pool); FRR advertises only the host's own network over
     // it (frr.conf), so BGP never routes transit traffic into it.
     let bgp_any = site.bgp && host.platform == Platform::FreeBsd;
     let inner = site.bgp && host.platform == Platform::Linux;
@@ -62,16 +72,16 @@ pub fn files(
                 local_ts: if bgp_any {
                     "0.0.0.0/0".into()
                 } else if inner {
-                    format!("{}/32, {}", e.local_inner(), host.bridge.network)
+                    format!("{}/32, {}", e.local_inner(), nets(host))
                 } else {
-                    host.bridge.network.to_string()
+                    nets(host)
                 },
                 remote_ts: if bgp_any {
                     "0.0.0.0/0".into()
                 } else if inner {
-                    format!("{}/32, {}", e.remote_inner(), e.peer.bridge.network)
+                    format!("{}/32, {}", e.remote_inner(), nets(e.peer))
                 } else {
-                    e.peer.bridge.network.to_string()
+                    nets(e.peer)
                 },
                 psk: match auth {
                     LinkAuth::Psk(k) => Some(k.clone()),

@@ -53,19 +53,30 @@ fn remote_routes(rc: &mut RcConf, site: &Site, host: &Host, gateway: std::net::I
     if peers.is_empty() {
         return;
     }
-    rc.set(
-        "static_routes",
-        peers
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    for p in peers {
-        rc.set(
-            format!("route_{}", p.name),
-            format!("-net {} {gateway}", p.bridge.network),
-        );
+    peer_routes(rc, peers.iter().map(|p| (*p, gateway)));
+}
+
+/// `static_routes` and a `route_<name>` for each network of each peer
+/// ([`Host::wan_networks`]) through its gateway: `route_<peer>` for its
+/// bridge network, `route_<peer>_pool` for its road warriors' pool.
+fn peer_routes<'a>(
+    rc: &mut RcConf,
+    peers: impl IntoIterator<Item = (&'a Host, std::net::Ipv4Addr)>,
+) {
+    let mut routes = Vec::new();
+    for (p, gw) in peers {
+        for (k, net) in p.wan_networks().iter().enumerate() {
+            let name = match k {
+                0 => p.name.clone(),
+                _ => format!("{}_pool", p.name),
+            };
+            routes.push((name, format!("-net {net} {gw}")));
+        }
+    }
+    let names: Vec<&str> = routes.iter().map(|(n, _)| n.as_str()).collect();
+    rc.set("static_routes", names.join(" "));
+    for (name, route) in &routes {
+        rc.set(format!("route_{name}"), route.clone());
     }
 }
 
@@ -215,19 +226,7 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 );
                 rc.set("frr_vtysh_boot", "YES");
             } else if !ends.is_empty() {
-                rc.set(
-                    "static_routes",
-                    ends.iter()
-                        .map(|e| e.peer.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                );
-                for e in &ends {
-                    rc.set(
-                        format!("route_{}", e.peer.name),
-                        format!("-net {} {}", e.peer.bridge.network, e.remote_inner()),
-                    );
-                }
+                peer_routes(&mut rc, ends.iter().map(|e| (e.peer, e.remote_inner())));
             }
             if ends
                 .iter()
