@@ -2,7 +2,7 @@
 //! problem reported as `file:line: key: what was expected`.
 //! May touch: the site file and the secret files it names (read only).
 
-use super::model::{Anycast, Bfd, MonitorSettings, Replication};
+use super::model::{Anycast, Bfd, MonitorSettings, Replication, Standby};
 use super::model::{
     Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkAuth, LinkMode,
     OpenVpnClient, Platform, Provision, SaKey, Site, Vpn, VpnClient,
@@ -24,6 +24,7 @@ pub const IFNAME_MAX: usize = 15;
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
+mod cold;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -698,6 +699,7 @@ impl Checker<'_> {
                 "endpoints",
                 "openvpn",
                 "openvpn_auth",
+                "standby",
             ],
             "service" => &["via"],
             "ipsec" | "vpndns" => &[],
@@ -710,7 +712,8 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let present: [(&str, Option<Range<usize>>); 9] = [
+        let present: [(&str, Option<Range<usize>>); 10] = [
+            ("standby", d.standby.as_ref().map(|v| v.span())),
             ("tun", d.tun.as_ref().map(|v| v.span())),
             ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
             ("clients", d.clients.as_ref().map(|v| v.span())),
@@ -1084,7 +1087,16 @@ impl Checker<'_> {
                 let jname = site.hosts[hi].jails[ji].name.clone();
                 let k = |key: &str| format!("host[{hname}].jail[{jname}].{key}");
                 let (reps, any) = match (&d.replicas, &d.anycast) {
-                    (None, None) => continue,
+                    (None, None) => {
+                        if let Some(s) = &d.standby {
+                            self.err(
+                                s.span(),
+                                k("standby"),
+                                "standby applies only to a replicated vpn jail (replicas = [...])",
+                            );
+                        }
+                        continue;
+                    }
                     (Some(r), Some(a)) => (r, a),
                     (Some(r), None) => {
                         self.err(
@@ -1193,6 +1205,7 @@ impl Checker<'_> {
                 let rep = Replication {
                     anycast,
                     replicas: names.clone(),
+                    standby: self.standby(d, &k, site, &site.hosts[hi].jails[ji], &names),
                 };
                 if let JailKind::Vpn(v) = &mut site.hosts[hi].jails[ji].kind {
                     v.replication = Some(rep);
@@ -1206,6 +1219,34 @@ impl Checker<'_> {
         for (h, j) in copies {
             if let Some(host) = site.hosts.iter_mut().find(|x| x.name == h) {
                 host.jails.push(j);
+            }
+        }
+    }
+
+    /// `standby` of a replicated vpn jail (model::Standby, monitor/cold.rs).
+    fn standby(
+        &mut self,
+        d: &JailDef,
+        k: &dyn Fn(&str) -> String,
+        site: &Site,
+        jail: &Jail,
+        names: &[String],
+    ) -> Standby {
+        let Some(s) = &d.standby else {
+            return Standby::Hot;
+        };
+        let problem = match s.get_ref().as_str() {
+            "hot" => return Standby::Hot,
+            "cold" => cold::problem(site, jail, names),
+            other => Some(format!(
+                "{other:?}: expected \"hot\" (every replica runs its VPN client) or \"cold\" (only the elected one)"
+            )),
+        };
+        match problem {
+            None => Standby::Cold,
+            Some(p) => {
+                self.err(s.span(), k("standby"), p);
+                Standby::Hot
             }
         }
     }

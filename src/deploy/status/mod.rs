@@ -322,7 +322,7 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                 let priority = r.priority(&h.name)?;
                 let show = monitor::show_cmd(h, r.anycast).ok()?;
                 let standby = 100u32.saturating_sub(r.replicas.len() as u32);
-                let announced = monitor::bgp_view(&look.ask(&show).1, standby).0;
+                let announced = monitor::bgp_view(&look.ask(&show).1, standby).ours;
                 Some(ReplicaStatus {
                     anycast: r.anycast.to_string(),
                     priority,
