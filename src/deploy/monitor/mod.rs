@@ -56,7 +56,7 @@ pub struct Watched {
 
 /// How long a cold replica's route must be BGP's best before its client
 /// starts: longer than BGP takes to carry a better replica's route here.
-pub const COLD_SETTLE: Duration = Duration::from_secs(1);
+pub const COLD_SETTLE: Duration = Duration::from_millis(500);
 /// How long after its start the monitor starts no client (cold::Policy).
 pub const COLD_START_WAIT: Duration = Duration::from_secs(5);
 /// How long a started client may fail the checks while it connects.
