@@ -62,9 +62,10 @@ const COLD_FAILOVER_BOUND: Duration = Duration::from_secs(8);
 /// is involved. Bound as for a silent link in docs/bgp.md.
 const HOST_SILENT_BOUND: Duration = Duration::from_secs(1);
 /// How long one client query waits, and the pause between queries, while
-/// waiting for an answer to change: the measured times are this coarse.
-const ASK_TIMEOUT: Duration = Duration::from_millis(150);
-const ASK_PAUSE: Duration = Duration::from_millis(50);
+/// waiting for an answer to change: the measured times are this coarse
+/// (an answer through the namespaces takes a few milliseconds).
+const ASK_TIMEOUT: Duration = Duration::from_millis(60);
+const ASK_PAUSE: Duration = Duration::from_millis(20);
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 

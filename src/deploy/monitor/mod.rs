@@ -428,9 +428,11 @@ pub fn run(
                 cold_round(site, host, w, &name, timeout, start, opts, sys, out)?;
                 continue;
             }
-            let h = health(site, host, w, &name, timeout);
             let standby_lp = frr::anycast_local_pref(w.state.policy.standby);
-            let (ours, other) = match read_bgp(host, w, standby_lp) {
+            let (h, view) = beside_bgp(host, w, standby_lp, || {
+                health(site, host, w, &name, timeout)
+            });
+            let (ours, other) = match view {
                 Some(v) => (v.ours, v.other_serving),
                 None => (matches!(w.state.announced, decide::Announced::At(_)), false),
             };
@@ -466,6 +468,22 @@ pub fn run(
     }
 }
 
+/// Runs `checks` while BGP's view of `w`'s /32 is read beside them, so that
+/// a round (a probe may wait out its whole timeout) takes one interval, not
+/// one interval plus a `vtysh` call: detection stays fail_after intervals.
+fn beside_bgp<T: Send>(
+    host: &Host,
+    w: &Watched,
+    standby_lp: u32,
+    checks: impl FnOnce() -> T + Send,
+) -> (T, Option<BgpView>) {
+    std::thread::scope(|s| {
+        let bgp = s.spawn(|| read_bgp(host, w, standby_lp));
+        let t = checks();
+        (t, bgp.join().ok().flatten())
+    })
+}
+
 /// BGP's view of `w`'s /32, or `None` (logged) when FRR cannot be asked.
 fn read_bgp(host: &Host, w: &Watched, standby_lp: u32) -> Option<BgpView> {
     match show_cmd(host, w.anycast).map(|c| exec::query(&c)) {
@@ -494,15 +512,20 @@ fn cold_round(
     let Some(c) = &w.cold else {
         return Ok(());
     };
-    let up = jail_up(site, host, w);
-    let checks = if up && c.client != cold::Client::Stopped {
-        health(site, host, w, name, timeout)
-    } else {
-        Err("client stopped".into())
-    };
     let standby_lp = frr::anycast_local_pref(c.policy.cold);
-    let view = read_bgp(host, w, standby_lp).unwrap_or(BgpView {
-        ours: matches!(c.announced, decide::Announced::At(_)),
+    let stopped = c.client == cold::Client::Stopped;
+    let announced = matches!(c.announced, decide::Announced::At(_));
+    let ((up, checks), view) = beside_bgp(host, w, standby_lp, || {
+        let up = jail_up(site, host, w);
+        let checks = if up && !stopped {
+            health(site, host, w, name, timeout)
+        } else {
+            Err("client stopped".into())
+        };
+        (up, checks)
+    });
+    let view = view.unwrap_or(BgpView {
+        ours: announced,
         ..BgpView::default()
     });
     let Some(c) = &mut w.cold else {
