@@ -617,3 +617,65 @@ fn a_cold_replica_is_created_without_its_client_and_the_monitor_drives_it() {
         );
     }
 }
+
+/// `vpnjail status` of a cold standby: its jail is up with the tunnel down
+/// while it waits, and the replica that serves is the one whose tunnel is up,
+/// not the best priority among those announced (alpha waits cold, beta serves).
+#[test]
+fn status_counts_a_waiting_cold_replica_up_and_the_tunnel_holder_as_serving() {
+    use vpndns::deploy::command::Cmd;
+    use vpndns::deploy::status::{self, probe::Probe};
+    struct Answers;
+    impl Probe for Answers {
+        fn query(&mut self, cmd: &Cmd) -> std::io::Result<(bool, String)> {
+            let c = cmd.to_string();
+            Ok(if c.contains("link show dev tun0") {
+                // Only beta's client runs.
+                (
+                    c.contains("-beta-"),
+                    "9: tun0: <POINTOPOINT,UP,LOWER_UP> mtu 1500".into(),
+                )
+            } else if c.contains("show ip bgp 10.10.200.1/32 json") {
+                let lp = if c.contains("ipsec_alpha") { 98 } else { 99 };
+                let json = format!(
+                    r#"{{"paths":[{{"locPrf":{lp},"valid":true,"local":true,"peer":{{"peerId":"0.0.0.0"}}}}]}}"#
+                );
+                (true, json)
+            } else {
+                (true, String::new())
+            })
+        }
+        fn http_get(
+            &mut self,
+            _: Option<&str>,
+            _: std::net::SocketAddr,
+            _: &str,
+        ) -> Result<String, String> {
+            Err("no".into())
+        }
+        fn read(&mut self, _: &std::path::Path) -> Option<String> {
+            None
+        }
+    }
+    let d = tempfile::tempdir().expect("tempdir");
+    let cold = "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n";
+    let site = check_report(&linux_replicas(d.path(), cold, "linux")).expect("site");
+    let r = status::gather(&site, None, &mut Answers).expect("gather");
+    let vpnx = |h: &str| {
+        r.hosts
+            .iter()
+            .find(|x| x.name == h)
+            .and_then(|x| x.jails.iter().find(|j| j.name == "vpnx"))
+            .expect("vpnx")
+    };
+    let (a, b) = (vpnx("alpha"), vpnx("beta"));
+    let ra = a
+        .vpn
+        .as_ref()
+        .and_then(|v| v.replica.as_ref())
+        .expect("replica");
+    assert!(ra.cold && ra.announced, "{ra:?}");
+    assert!(a.up && !a.vpn.as_ref().expect("vpn").tunnel_up, "{a:?}");
+    assert!(b.up && b.vpn.as_ref().expect("vpn").tunnel_up, "{b:?}");
+    assert_eq!(r.replicated[0].served_by.as_deref(), Some("beta"));
+}
