@@ -1,8 +1,9 @@
 //! Validation of a parsed site file into the typed [`model::Site`], with every
-//! problem reported as `file:line: key: what was expected`.
+//! problem reported as `file:line: key: what was expected`. Parts live in
+//! [`clients`] (road warriors) and [`cold`] (cold standby's requirements).
 //! May touch: the site file and the secret files it names (read only).
 
-use super::model::{Anycast, Bfd, MonitorSettings, Replication, Standby};
+use super::model::{Anycast, Bfd, MonitorSettings, Replication};
 use super::model::{
     Bridge, Cipher, DnsBlocklist, DnsPolicy, Gre, Host, Jail, JailKind, Link, LinkAuth, LinkMode,
     OpenVpnClient, Platform, Provision, SaKey, Site, Vpn, VpnClient,
@@ -1219,34 +1220,6 @@ impl Checker<'_> {
         for (h, j) in copies {
             if let Some(host) = site.hosts.iter_mut().find(|x| x.name == h) {
                 host.jails.push(j);
-            }
-        }
-    }
-
-    /// `standby` of a replicated vpn jail (model::Standby, monitor/cold.rs).
-    fn standby(
-        &mut self,
-        d: &JailDef,
-        k: &dyn Fn(&str) -> String,
-        site: &Site,
-        jail: &Jail,
-        names: &[String],
-    ) -> Standby {
-        let Some(s) = &d.standby else {
-            return Standby::Hot;
-        };
-        let problem = match s.get_ref().as_str() {
-            "hot" => return Standby::Hot,
-            "cold" => cold::problem(site, jail, names),
-            other => Some(format!(
-                "{other:?}: expected \"hot\" (every replica runs its VPN client) or \"cold\" (only the elected one)"
-            )),
-        };
-        match problem {
-            None => Standby::Cold,
-            Some(p) => {
-                self.err(s.span(), k("standby"), p);
-                Standby::Hot
             }
         }
     }
