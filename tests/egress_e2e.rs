@@ -676,23 +676,7 @@ impl Lab {
         let pid = d.join("provider-openvpn.pid");
         let log = d.join("provider-openvpn.log");
         self.daemons.push(pid.clone());
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &p,
-                "openvpn",
-                "--daemon",
-                "stand-in-provider",
-                "--writepid",
-                &pid.display().to_string(),
-                "--log",
-                &log.display().to_string(),
-                "--config",
-                &conf.display().to_string(),
-            ],
-        );
+        ovpn::start_server(&p, &conf, &pid, &log);
         p
     }
 

@@ -494,23 +494,7 @@ impl Ha {
         let pid = self.dir.join(format!("server-{host}.pid"));
         let log = self.dir.join(format!("server-{host}.log"));
         self.pidfiles.push(pid.clone());
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                pns,
-                "openvpn",
-                "--daemon",
-                "stand-in-provider",
-                "--writepid",
-                &pid.display().to_string(),
-                "--log",
-                &log.display().to_string(),
-                "--config",
-                &conf.display().to_string(),
-            ],
-        );
+        ovpn::start_server(pns, &conf, &pid, &log);
         let h = self.site.host(host).expect("host");
         self.clients.push(plan_linux::pidfile(h, "vpnx", "openvpn"));
     }

@@ -1,6 +1,7 @@
-//! A throw-away PKI for the stand-in OpenVPN providers of the namespace
-//! tests (egress_e2e, ha_e2e), made with openssl in the test's directory.
-//! May touch: files in that directory.
+//! The stand-in OpenVPN providers of the namespace tests (egress_e2e,
+//! ha_e2e): a throw-away PKI made with openssl in the test's directory, and
+//! the server started in a namespace. May touch: files in that directory;
+//! starts `openvpn` (the caller stops it by its pid file).
 
 use std::path::Path;
 
@@ -85,4 +86,31 @@ pub fn pki(dir: &Path) {
             ],
         );
     }
+}
+
+/// Starts an OpenVPN server in namespace `ns` from `conf`, daemonized, with
+/// its pid file and log.
+pub fn start_server(ns: &str, conf: &Path, pid: &Path, log: &Path) {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "openvpn",
+            "--daemon",
+            "stand-in-provider",
+        ])
+        .arg("--writepid")
+        .arg(pid)
+        .arg("--log")
+        .arg(log)
+        .arg("--config")
+        .arg(conf)
+        .output()
+        .expect("openvpn runs");
+    assert!(
+        out.status.success(),
+        "openvpn server in {ns}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
