@@ -45,6 +45,8 @@ pub struct Observation {
     pub ours_in_bgp: bool,
     /// BGP's best route for the /32 is this host's own.
     pub best_ours: bool,
+    /// FRR answered (`false`: the two fields above are guesses).
+    pub bgp_known: bool,
 }
 
 /// What to do, in order.
@@ -77,6 +79,8 @@ pub struct Replica {
     pub up_since: Option<Duration>,
     /// When our cold route became BGP's best (unbroken since).
     pub best_since: Option<Duration>,
+    /// Rounds in a row FRR could not be asked.
+    pub bgp_unknown: u32,
 }
 
 impl Replica {
@@ -90,15 +94,30 @@ impl Replica {
             failures: 0,
             up_since: None,
             best_since: None,
+            bgp_unknown: 0,
         }
     }
 
     /// Takes one round; returns the actions to carry out, in order. The
     /// client is always stopped before the route that elected it goes, so
     /// two replicas never run their clients at once.
-    pub fn step(&mut self, o: Observation) -> Vec<Action> {
+    pub fn step(&mut self, mut o: Observation) -> Vec<Action> {
         let p = self.policy;
         let mut out = Vec::new();
+        // FRR not answering once (a slow vtysh) changes nothing; for
+        // fail_after rounds, this host is taken as not elected, so a running
+        // client stops (the others may have elected another replica).
+        self.bgp_unknown = if o.bgp_known {
+            0
+        } else {
+            self.bgp_unknown.saturating_add(1)
+        };
+        if self.bgp_unknown > 0 {
+            if self.bgp_unknown < p.fail_after {
+                return out;
+            }
+            o.best_ours = false;
+        }
         if o.jail_up {
             self.up_since.get_or_insert(o.now);
         } else {
@@ -204,7 +223,28 @@ mod tests {
             healthy,
             ours_in_bgp: ours,
             best_ours: best,
+            bgp_known: true,
         }
+    }
+
+    #[test]
+    fn frr_silent_once_changes_nothing_for_fail_after_rounds_it_stops_the_client() {
+        let mut r = Replica::new(policy(0), Client::Running);
+        r.announced = Announced::At(0);
+        let unknown = |ms| Observation {
+            bgp_known: false,
+            best_ours: false,
+            ..obs(ms, true, true, true, false)
+        };
+        assert_eq!(r.step(unknown(0)), []);
+        assert_eq!(r.step(obs(200, true, true, true, true)), []);
+        assert_eq!(r.step(unknown(400)), []);
+        assert_eq!(r.step(unknown(600)), []);
+        assert_eq!(
+            r.step(unknown(800)),
+            [Action::StopClient, Action::Announce(2)]
+        );
+        assert_eq!(r.client, Client::Stopped);
     }
 
     #[test]

@@ -524,6 +524,7 @@ fn cold_round(
         };
         (up, checks)
     });
+    let bgp_known = view.is_some();
     let view = view.unwrap_or(BgpView {
         ours: announced,
         ..BgpView::default()
@@ -538,6 +539,7 @@ fn cold_round(
         healthy: checks.is_ok(),
         ours_in_bgp: view.ours,
         best_ours: view.best_ours,
+        bgp_known,
     });
     if actions.is_empty() {
         return Ok(());
