@@ -15,8 +15,11 @@
 
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/ovpn.rs"]
+mod ovpn;
 
-use netns::{must, ok, sh, spawn_in_netns};
+use netns::{alive, must, ok, sh, spawn_in_netns};
+use ovpn::pki;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -629,89 +632,6 @@ fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
 
 // ---------------------------------------------------------------- OpenVPN
 
-/// Runs openssl with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and two certificates signed by it (P-256), `name.crt`/`name.key`
-/// in `dir`: `server` (serverAuth) and `client` (clientAuth). keyUsage is
-/// set: `remote-cert-tls server` requires it (platform.md).
-fn pki(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=stand-in CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(dir, &a);
-    for (name, eku) in [("server", "serverAuth"), ("client", "clientAuth")] {
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage={eku}\n"),
-        )
-        .expect("ext");
-        let (key, csr, crt, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-        );
-        let mut r = vec!["req"];
-        r.extend(ec);
-        let subj = format!("/CN={name}");
-        r.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        openssl(dir, &r);
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-}
-
 /// The provider's client file, as a provider hands it out: inline keys,
 /// `dev tun`, and its endpoint.
 fn client_ovpn(dir: &Path, remote: &str) -> String {
@@ -756,23 +676,7 @@ impl Lab {
         let pid = d.join("provider-openvpn.pid");
         let log = d.join("provider-openvpn.log");
         self.daemons.push(pid.clone());
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &p,
-                "openvpn",
-                "--daemon",
-                "stand-in-provider",
-                "--writepid",
-                &pid.display().to_string(),
-                "--log",
-                &log.display().to_string(),
-                "--config",
-                &conf.display().to_string(),
-            ],
-        );
+        ovpn::start_server(&p, &conf, &pid, &log);
         p
     }
 
@@ -783,18 +687,6 @@ impl Lab {
     fn link_exists(&self, jail: &str, ifname: &str) -> bool {
         ok("ip", &["-n", &self.ns(jail), "link", "show", "dev", ifname])
     }
-}
-
-/// Whether the process of a pid file runs (a zombie counts as gone).
-fn alive(pidfile: &Path) -> bool {
-    std::fs::read_to_string(pidfile)
-        .ok()
-        .and_then(|p| std::fs::read_to_string(format!("/proc/{}/stat", p.trim())).ok())
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
 }
 
 /// vpna runs OpenVPN from the stand-in provider's file (no provider_dns:

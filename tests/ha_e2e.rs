@@ -21,8 +21,11 @@
 
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/ovpn.rs"]
+mod ovpn;
 
-use netns::{must, sh, spawn_in_netns, veth_links};
+use netns::{alive, must, sh, spawn_in_netns, veth_links};
+use ovpn::pki;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +38,10 @@ use vpndns::deploy::render;
 const ANYCAST: Ipv4Addr = Ipv4Addr::new(10, 10, 200, 1);
 const PROVIDER_DNS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 53);
 const TUN_JAIL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// The stand-in OpenVPN server of each replica's provider (cold standby),
+/// over a /30 from the replica: the same address in both providers'
+/// namespaces, as one provider's endpoint seen from two hosts.
+const OVPN_SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const ALPHA_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const BETA_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
@@ -42,20 +49,27 @@ const BETA_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const START_BOUND: Duration = Duration::from_secs(20);
 /// Failover bound of issue 17 for a dead or silent provider with the
 /// defaults (interval 200 ms, fail_after 3): detection takes 3 checks of at
-/// most 200 ms each plus the round's commands, and up to one interval more
-/// for where in it the failure lands; BGP then moves the route in well under
-/// a second (MRAI 0). docs/ha.md has the measured range; 1.5 s leaves about
-/// 0.3 s for a loaded 2-core machine.
+/// most 200 ms each (BGP is read beside them), and up to one interval more
+/// for where in it the failure lands; BGP then moves the route in
+/// milliseconds (MRAI 0). Measured 0.77-1.19 s on the loaded 2-core machine
+/// (docs/ha.md); 1.5 s is the issue's bound, 0.3 s over the slowest run.
 const FAILOVER_BOUND: Duration = Duration::from_millis(1500);
 /// Failback: the hold-down (3 s here) + one interval + BGP, with margin.
 const FAILBACK_BOUND: Duration = Duration::from_secs(8);
+/// Cold standby (`standby = "cold"`): detection as above, the stop (about
+/// 1.1-1.6 s here: this container's pid 1 reaps late), then the other
+/// replica's route must be BGP's best for 500 ms before it starts OpenVPN,
+/// which connects (0.2-0.3 s to the stand-in) before the replica answers.
+/// Measured 2.87-3.90 s (docs/ha.md).
+const COLD_FAILOVER_BOUND: Duration = Duration::from_secs(8);
 /// A host that falls silent: BFD (100 ms x 3) ends its sessions; no monitor
 /// is involved. Bound as for a silent link in docs/bgp.md.
 const HOST_SILENT_BOUND: Duration = Duration::from_secs(1);
 /// How long one client query waits, and the pause between queries, while
-/// waiting for an answer to change: the measured times are this coarse.
-const ASK_TIMEOUT: Duration = Duration::from_millis(150);
-const ASK_PAUSE: Duration = Duration::from_millis(50);
+/// waiting for an answer to change: the measured times are this coarse
+/// (an answer through the namespaces takes a few milliseconds).
+const ASK_TIMEOUT: Duration = Duration::from_millis(60);
+const ASK_PAUSE: Duration = Duration::from_millis(20);
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -71,7 +85,7 @@ fn run_tag() -> String {
 /// The test's site: the wan triangle on Linux with `vpnx` replicated on
 /// alpha and beta; the defaults of [site.monitor] (and of BFD) but a 3 s
 /// hold-down.
-fn site_text(tag: &str, dir: &Path, failback: bool) -> String {
+fn site_text(tag: &str, dir: &Path, failback: bool, cold: bool) -> String {
     let psk = dir.join("link.psk");
     let psk = psk.display();
     let mut t = format!(
@@ -80,12 +94,18 @@ fn site_text(tag: &str, dir: &Path, failback: bool) -> String {
          [site.monitor]\nhold_down = \"3s\"\nfailback = {failback}\n\
          probe_name = \"probe.test\"\n"
     );
+    // Cold standby: OpenVPN's route-up hook runs this build's vpnjail.
+    let bin = if cold {
+        format!("vpnjail_bin = \"{}\"\n", env!("CARGO_BIN_EXE_vpnjail"))
+    } else {
+        String::new()
+    };
     for (i, h) in ["alpha", "beta", "gamma"].iter().enumerate() {
         let n = i + 1;
         t += &format!(
             "\n[[host]]\nname = \"{h}\"\nexternal_if = \"eth0\"\npublic_address = \"192.0.2.{}\"\n\
              bridge = {{ name = \"vjbr0\", network = \"10.10.{n}.0/24\", address = \"10.10.{n}.1\" }}\n\
-             jail_root = \"{}\"\nplatform = \"linux\"\n\n\
+             jail_root = \"{}\"\nplatform = \"linux\"\n{bin}\n\
              [[host.jail]]\nname = \"ipsec_{h}\"\nkind = \"ipsec\"\naddress = \"10.10.{n}.4\"\n",
             100 + n,
             dir.join(h).display()
@@ -96,6 +116,9 @@ fn site_text(tag: &str, dir: &Path, failback: bool) -> String {
                  anycast = \"{ANYCAST}\"\nreplicas = [\"alpha\", \"beta\"]\ntun = \"tun0\"\n\
                  provider_dns = \"{PROVIDER_DNS}\"\n"
             );
+            if cold {
+                t += "standby = \"cold\"\nopenvpn = \"vpnx.ovpn\"\n";
+            }
         }
     }
     for (k, (a, b)) in [("alpha", "beta"), ("beta", "gamma"), ("alpha", "gamma")]
@@ -178,6 +201,9 @@ struct Ha {
     resolvers: Vec<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
     /// Processes started directly (vpndns).
     children: Vec<std::process::Child>,
+    /// The replicas' OpenVPN clients (cold standby): stopped again after
+    /// the monitors, which may have started one while they were stopped.
+    clients: Vec<PathBuf>,
 }
 
 impl Drop for Ha {
@@ -185,6 +211,14 @@ impl Drop for Ha {
         if std::thread::panicking() {
             for h in ["alpha", "beta"] {
                 let log = self.ipsec_dir(h).join("monitor.log");
+                eprintln!(
+                    "--- {}:\n{}",
+                    log.display(),
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            for pid in &self.clients {
+                let log = pid.with_extension("log");
                 eprintln!(
                     "--- {}:\n{}",
                     log.display(),
@@ -203,6 +237,7 @@ impl Drop for Ha {
             let _ = c.wait();
         }
         netns::stop_pidfiles(&self.pidfiles);
+        netns::stop_pidfiles(&self.clients);
         for n in &self.namespaces {
             let _ = sh("ip", &["netns", "del", n]);
         }
@@ -226,11 +261,30 @@ impl Ha {
     }
 
     fn up(failback: bool) -> Ha {
+        Ha::up_as(failback, false)
+    }
+
+    /// With `cold`, the replica runs in cold standby and its tunnel is
+    /// OpenVPN (started by the monitor) to a stand-in OpenVPN server in the
+    /// provider's namespace, which pushes the route to the resolver.
+    fn up_as(failback: bool, cold: bool) -> Ha {
         let tag = run_tag();
         let dir = std::env::temp_dir().join(format!("vjha-{tag}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("link.psk"), "a-test-key-of-enough-length\n").expect("psk");
-        let text = site_text(&tag, &dir, failback);
+        if cold {
+            pki(&dir);
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pki file");
+            let ovpn = format!(
+                "client\ndev tun\nproto udp\nremote {OVPN_SERVER} 1194\nnobind\nremote-cert-tls server\nverb 3\n\
+                 <ca>\n{}</ca>\n<cert>\n{}</cert>\n<key>\n{}</key>\n",
+                read("ca.crt"),
+                read("client.crt"),
+                read("client.key")
+            );
+            std::fs::write(dir.join("vpnx.ovpn"), ovpn).expect("ovpn");
+        }
+        let text = site_text(&tag, &dir, failback, cold);
         let site_file = dir.join("site.toml");
         std::fs::write(&site_file, &text).expect("site");
         let site = vpndns::deploy::check::load(&site_file)
@@ -244,6 +298,7 @@ impl Ha {
             pidfiles: Vec::new(),
             resolvers: Vec::new(),
             children: Vec::new(),
+            clients: Vec::new(),
         };
         let anycast = site.anycast.clone().expect("anycast network");
         // The ipsec namespaces, with the bridge address on lo.
@@ -319,32 +374,36 @@ impl Ha {
                     "net.ipv4.ip_forward=1",
                 ],
             );
-            // The provider, over a veth named like the VPN's tun.
-            must(
-                "ip",
-                &[
-                    "-n", &jns, "link", "add", "tun0", "type", "veth", "peer", "name", "up0",
-                    "netns", &pns,
-                ],
-            );
-            let tun = format!("{TUN_JAIL}/24");
-            let prov = format!("{PROVIDER_DNS}/24");
-            must("ip", &["-n", &jns, "addr", "add", &tun, "dev", "tun0"]);
-            must("ip", &["-n", &jns, "link", "set", "tun0", "up"]);
-            must("ip", &["-n", &pns, "addr", "add", &prov, "dev", "up0"]);
-            must("ip", &["-n", &pns, "link", "set", "up0", "up"]);
-            must(
-                "ip",
-                &[
-                    "-n",
-                    &pns,
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &TUN_JAIL.to_string(),
-                ],
-            );
+            if cold {
+                ha.openvpn_provider(hn, &jns, &pns);
+            } else {
+                // The provider, over a veth named like the VPN's tun.
+                must(
+                    "ip",
+                    &[
+                        "-n", &jns, "link", "add", "tun0", "type", "veth", "peer", "name", "up0",
+                        "netns", &pns,
+                    ],
+                );
+                let tun = format!("{TUN_JAIL}/24");
+                let prov = format!("{PROVIDER_DNS}/24");
+                must("ip", &["-n", &jns, "addr", "add", &tun, "dev", "tun0"]);
+                must("ip", &["-n", &jns, "link", "set", "tun0", "up"]);
+                must("ip", &["-n", &pns, "addr", "add", &prov, "dev", "up0"]);
+                must("ip", &["-n", &pns, "link", "set", "up0", "up"]);
+                must(
+                    "ip",
+                    &[
+                        "-n",
+                        &pns,
+                        "route",
+                        "add",
+                        "default",
+                        "via",
+                        &TUN_JAIL.to_string(),
+                    ],
+                );
+            }
             // The nftables table vpnjail rendered for the replica (seed step 5).
             let nft = h.jail_path(&j.name).join(render::linux::NFT_FILE);
             must(
@@ -390,6 +449,54 @@ impl Ha {
             }
         }
         ha
+    }
+
+    /// The provider of `host`'s replica in cold standby: an OpenVPN server
+    /// at OVPN_SERVER in `pns`, reached from the replica `jns` over a veth
+    /// (`wan0`), pushing a route to the resolver at PROVIDER_DNS (on its
+    /// `lo`). The replica's `tun0` exists only while its client runs. The
+    /// replica source-translates only the anycast network into the tunnel,
+    /// so the server routes the site's networks back to its client (`iroute`):
+    /// gamma's queries keep their source address (see docs/ha.md, Not done).
+    fn openvpn_provider(&mut self, host: &str, jns: &str, pns: &str) {
+        must(
+            "ip",
+            &[
+                "-n", jns, "link", "add", "wan0", "type", "veth", "peer", "name", "up1", "netns",
+                pns,
+            ],
+        );
+        must(
+            "ip",
+            &["-n", jns, "addr", "add", "198.51.100.2/30", "dev", "wan0"],
+        );
+        must("ip", &["-n", jns, "link", "set", "wan0", "up"]);
+        let server = format!("{OVPN_SERVER}/30");
+        must("ip", &["-n", pns, "addr", "add", &server, "dev", "up1"]);
+        must("ip", &["-n", pns, "link", "set", "up1", "up"]);
+        let dns = format!("{PROVIDER_DNS}/32");
+        must("ip", &["-n", pns, "addr", "add", &dns, "dev", "lo"]);
+        let d = self.dir.display().to_string();
+        let conf = self.dir.join(format!("server-{host}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "dev tun\nproto udp\nlocal {OVPN_SERVER}\nport 1194\nserver 10.8.0.0 255.255.255.0\n\
+                 topology subnet\nca {d}/ca.crt\ncert {d}/server.crt\nkey {d}/server.key\ndh none\n\
+                 push \"route {PROVIDER_DNS} 255.255.255.255\"\nkeepalive 2 10\nverb 3\n\
+                 route 10.10.0.0 255.255.0.0\nclient-config-dir {d}/ccd-{host}\n"
+            ),
+        )
+        .expect("server.conf");
+        let ccd = self.dir.join(format!("ccd-{host}"));
+        std::fs::create_dir_all(&ccd).expect("mkdir ccd");
+        std::fs::write(ccd.join("client"), "iroute 10.10.0.0 255.255.0.0\n").expect("ccd");
+        let pid = self.dir.join(format!("server-{host}.pid"));
+        let log = self.dir.join(format!("server-{host}.log"));
+        self.pidfiles.push(pid.clone());
+        ovpn::start_server(pns, &conf, &pid, &log);
+        let h = self.site.host(host).expect("host");
+        self.clients.push(plan_linux::pidfile(h, "vpnx", "openvpn"));
     }
 
     /// Starts the real `vpnjail monitor` in `host`'s ipsec namespace.
@@ -462,6 +569,8 @@ impl Ha {
     }
 
     fn restore_provider(&mut self, i: usize) {
+        // Stops a muted one first: it holds the resolver's port.
+        self.kill_provider(i);
         let host = ["alpha", "beta"][i];
         let stop = Arc::new(AtomicBool::new(false));
         let t = resolver(
@@ -612,6 +721,54 @@ impl Ha {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// Polls the replicas' OpenVPN pid files every 10 ms until `stop`: the
+/// moments both ran, and the longest time neither did after one first ran.
+struct ClientPoll {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u32, Duration, u32)>>,
+}
+
+impl ClientPoll {
+    fn start(pidfiles: Vec<PathBuf>) -> ClientPoll {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut both, mut polls) = (0u32, 0u32);
+            let (mut longest, mut none_since) = (Duration::ZERO, None::<Instant>);
+            let mut seen_one = false;
+            while !flag.load(Ordering::Relaxed) {
+                let n = pidfiles.iter().filter(|p| alive(p)).count();
+                polls += 1;
+                both += u32::from(n > 1);
+                match (n, none_since) {
+                    (0, None) if seen_one => none_since = Some(Instant::now()),
+                    (1.., Some(t)) => {
+                        longest = longest.max(t.elapsed());
+                        none_since = None;
+                    }
+                    _ => {}
+                }
+                seen_one |= n > 0;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (both, longest, polls)
+        });
+        ClientPoll {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// (polls with both clients running, the longest gap with none, polls).
+    fn finish(mut self) -> (u32, Duration, u32) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -771,4 +928,146 @@ fn silent_host_fails_over() {
         Some(100),
         "alpha still announces: only BGP moved"
     );
+}
+
+/// The packets an nftables counter of table `inet vjloss` in `ns` saw.
+fn loss_counter(ns: &str, name: &str) -> u64 {
+    let out = must(
+        "ip",
+        &[
+            "netns", "exec", ns, "nft", "list", "counter", "inet", "vjloss", name,
+        ],
+    );
+    out.split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 17's false-withdraw rate, measured (opt-in, 10 minutes by default;
+/// `VJ_LOSS_SECS` sets another length): alpha's provider drops 1% of the
+/// queries at random (nftables `numgen random`), the real monitor probes
+/// every 200 ms with fail_after 3, and every withdrawal it makes counts.
+/// `cargo test --test ha_e2e -- --ignored --nocapture probe_loss` prints
+/// the probes, the ones lost and the withdrawals; docs/ha.md has the result.
+/// It asserts none: three losses in a row (1 in 10^6 checks) should not occur
+/// in 3000 checks.
+#[test]
+#[ignore = "takes 10 minutes: cargo test --test ha_e2e -- --ignored probe_loss"]
+fn probe_loss_of_one_percent_withdraws_nothing() {
+    require_root_frr!();
+    let secs: u64 = std::env::var("VJ_LOSS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let mut ha = Ha::up(true);
+    ha.start_monitors();
+    let pns = ha.provider_ns("alpha");
+    let rules = "table inet vjloss {\n counter seen { }\n counter lost { }\n chain in {\n  \
+                 type filter hook input priority -10; policy accept;\n  \
+                 udp dport 53 counter name \"seen\"\n  \
+                 udp dport 53 numgen random mod 100 < 1 counter name \"lost\" drop\n }\n}\n";
+    let file = ha.dir.join("loss.nft");
+    std::fs::write(&file, rules).expect("write nft");
+    must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &pns,
+            "nft",
+            "-f",
+            &file.display().to_string(),
+        ],
+    );
+    let log = ha.ipsec_dir("alpha").join("monitor.log");
+    let withdrawals = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("withdraw vpnx")
+            .count()
+    };
+    let before = withdrawals();
+    let t = Instant::now();
+    let mut gaps = 0;
+    while t.elapsed() < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_secs(1));
+        gaps += usize::from(ha.own_local_pref("alpha") != Some(100));
+    }
+    let (seen, lost) = (loss_counter(&pns, "seen"), loss_counter(&pns, "lost"));
+    let withdrawn = withdrawals() - before;
+    eprintln!(
+        "ha_e2e: probe loss over {secs} s: {seen} probes, {lost} dropped ({:.2}%), \
+         {withdrawn} withdrawals, {gaps} one-second samples without alpha's route at priority 0",
+        100.0 * lost as f64 / seen.max(1) as f64
+    );
+    assert!(
+        lost > 0,
+        "the loss rule dropped nothing: is it in the probes' path?"
+    );
+    assert_eq!(withdrawn, 0, "false withdrawals with 1% probe loss");
+    assert_eq!(gaps, 0, "alpha's route left BGP");
+}
+
+/// Cold standby with the real monitor, FRR and OpenVPN: only alpha's client
+/// runs; when alpha's provider falls silent alpha stops its client and
+/// withdraws, beta's cold route becomes the best, beta starts its client and
+/// serves; alpha, recovered, waits cold; when beta's provider fails in turn,
+/// alpha takes over again. A poller reads both clients' pid files every
+/// 10 ms throughout: never both at once.
+#[test]
+fn cold_standby_runs_one_client_and_fails_over() {
+    require_root_frr!();
+    if !netns::ok("openvpn", &["--version"]) || !netns::ok("openssl", &["version"]) {
+        eprintln!("SKIP cold standby: needs openvpn and openssl (.ci/run installs them)");
+        return;
+    }
+    let mut ha = Ha::up_as(true, true);
+    let poll = ClientPoll::start(ha.clients.clone());
+    let t = Instant::now();
+    ha.start_monitors();
+    eprintln!(
+        "ha_e2e: cold start, alpha's client up and answering: {} ms",
+        t.elapsed().as_millis()
+    );
+    let (a, b) = (ha.clients[0].clone(), ha.clients[1].clone());
+    assert!(alive(&a) && !alive(&b), "only alpha's client runs");
+    assert_eq!(
+        ha.own_local_pref("beta"),
+        Some(97),
+        "beta waits cold: priority 2 + 1"
+    );
+    ha.mute_provider(0);
+    let took = ha.wait_answer(
+        "cold failover: alpha's provider silent, beta starts its client",
+        BETA_ANSWER,
+        COLD_FAILOVER_BOUND,
+    );
+    eprintln!("ha_e2e: cold failover {} ms", took.as_millis());
+    assert!(alive(&b) && !alive(&a), "only beta's client runs");
+    ha.restore_provider(0);
+    // Hold-down (3 s) and more: alpha comes back cold, below the serving beta.
+    ha.stays("alpha recovered, cold", BETA_ANSWER, Duration::from_secs(5));
+    assert_eq!(
+        ha.own_local_pref("alpha"),
+        Some(98),
+        "alpha waits cold: priority 2 + 0"
+    );
+    assert!(!alive(&a), "alpha's client stays stopped");
+    ha.kill_provider(1);
+    let back = ha.wait_answer(
+        "cold failover back: beta's provider killed, alpha starts its client",
+        ALPHA_ANSWER,
+        COLD_FAILOVER_BOUND,
+    );
+    eprintln!("ha_e2e: cold failover back {} ms", back.as_millis());
+    assert!(alive(&a) && !alive(&b), "only alpha's client runs again");
+    let (both, gap, polls) = poll.finish();
+    eprintln!(
+        "ha_e2e: cold standby: {polls} polls of both pid files, {both} with both clients running, \
+         longest gap with none {} ms",
+        gap.as_millis()
+    );
+    assert_eq!(both, 0, "two replicas ran their client at once");
 }

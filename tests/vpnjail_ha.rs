@@ -445,3 +445,237 @@ fn a_replicated_jail_is_created_on_the_host_named() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{}/vpnha", root("beta"))));
 }
+
+/// Two Linux hosts with `vpnx` replicated on both and the given jail lines
+/// (`standby`, `openvpn`), written with a provider file and a psk into a
+/// temporary directory; the site's path.
+fn linux_replicas(dir: &std::path::Path, jail_lines: &str, beta_platform: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("p.ovpn"),
+        "client\ndev tun\nproto udp\nremote 198.51.100.1 1194\nnobind\n\
+         <ca>\n-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n</ca>\n",
+    )
+    .expect("ovpn");
+    std::fs::write(dir.join("l.psk"), "a-test-key-of-enough-length\n").expect("psk");
+    let mut t = "[site]\nname = \"c\"\nrouting = \"bgp\"\n\
+                 anycast = { network = \"10.10.200.0/24\", bridge = \"vjbr1\" }\n"
+        .to_string();
+    for (n, (h, platform)) in [("alpha", "linux"), ("beta", beta_platform)]
+        .iter()
+        .enumerate()
+    {
+        let n = n + 1;
+        t += &format!(
+            "\n[[host]]\nname = \"{h}\"\nexternal_if = \"eth0\"\npublic_address = \"192.0.2.{n}\"\n\
+             bridge = {{ name = \"vjbr0\", network = \"10.10.{n}.0/24\", address = \"10.10.{n}.1\" }}\n\
+             jail_root = \"/j\"\nplatform = \"{platform}\"\n\n\
+             [[host.jail]]\nname = \"ipsec_{h}\"\nkind = \"ipsec\"\naddress = \"10.10.{n}.4\"\n"
+        );
+        if *h == "alpha" {
+            t += &format!(
+                "\n[[host.jail]]\nname = \"vpnx\"\nkind = \"vpn\"\naddress = \"10.10.200.10\"\n\
+                 anycast = \"10.10.200.1\"\nreplicas = [\"alpha\", \"beta\"]\ntun = \"tun0\"\n\
+                 provider_dns = \"198.18.0.53\"\n{jail_lines}"
+            );
+        }
+    }
+    t += "\n[[link]]\nhosts = [\"alpha\", \"beta\"]\nmode = \"swanctl\"\nreqid = 100\n\
+          inner = [\"172.16.0.1\", \"172.16.0.2\"]\npsk_file = \"l.psk\"\n";
+    let site = dir.join("site.toml");
+    std::fs::write(&site, t).expect("site");
+    site
+}
+
+fn check_report(site: &std::path::Path) -> Result<Site, String> {
+    vpndns::deploy::check::load(site).map_err(|e| e.to_string())
+}
+
+#[test]
+fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs_on_linux() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let dir = d.path();
+    let key = "host[alpha].jail[vpnx].standby";
+    let r =
+        check_report(&linux_replicas(dir, "standby = \"tepid\"\n", "linux")).expect_err("tepid");
+    assert!(
+        r.contains(&format!("{key}: \"tepid\": expected \"hot\"")),
+        "{r}"
+    );
+    let r = check_report(&linux_replicas(dir, "standby = \"cold\"\n", "linux"))
+        .expect_err("a client of one's own");
+    assert!(
+        r.contains(&format!(
+            "{key}: standby = \"cold\" needs a VPN client vpnjail runs"
+        )),
+        "{r}"
+    );
+    let cold = "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n";
+    let r = check_report(&linux_replicas(dir, cold, "freebsd")).expect_err("FreeBSD");
+    assert!(
+        r.contains("standby = \"cold\" is not available on FreeBSD yet (replica hosts [\"beta\"])"),
+        "{r}"
+    );
+    // Hot is the default, and may be written.
+    for lines in [
+        "openvpn = \"p.ovpn\"\n",
+        "standby = \"hot\"\nopenvpn = \"p.ovpn\"\n",
+    ] {
+        let site = check_report(&linux_replicas(dir, lines, "linux")).expect("hot");
+        let (_, r, _) = site
+            .host("beta")
+            .expect("beta")
+            .replicas()
+            .next()
+            .expect("copy");
+        assert_eq!(r.standby, vpndns::deploy::model::Standby::Hot);
+    }
+    // A vpn jail that is not replicated has no standby.
+    let path = linux_replicas(dir, "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n", "linux");
+    let text = std::fs::read_to_string(&path).expect("site").replace(
+        "address = \"10.10.200.10\"\nanycast = \"10.10.200.1\"\nreplicas = [\"alpha\", \"beta\"]\n",
+        "address = \"10.10.1.2\"\n",
+    );
+    std::fs::write(&path, text).expect("site");
+    let r = check_report(&path).expect_err("not replicated");
+    assert!(
+        r.contains(&format!(
+            "{key}: standby applies only to a replicated vpn jail (replicas = [...])"
+        )),
+        "{r}"
+    );
+}
+
+/// In cold standby `create` writes the client's files but does not start
+/// it; the monitor's changes start and stop it with the backend's commands,
+/// and every host's FRR has the route-maps of the cold priorities.
+#[test]
+fn a_cold_replica_is_created_without_its_client_and_the_monitor_drives_it() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    let d = tempfile::tempdir().expect("tempdir");
+    let plan = |lines: &str| {
+        let site = check_report(&linux_replicas(d.path(), lines, "linux")).expect("site");
+        let shell = build(
+            &site,
+            &Target::Create {
+                jail: "vpnx".into(),
+                host: Some("beta".into()),
+            },
+        )
+        .expect("plan")
+        .to_shell();
+        (site, shell)
+    };
+    let (_, hot) = plan("openvpn = \"p.ovpn\"\n");
+    assert!(hot.contains("openvpn --daemon vpnjail-vpnx"), "{hot}");
+    let (site, cold) = plan("standby = \"cold\"\nopenvpn = \"p.ovpn\"\n");
+    assert!(cold.contains("/j/vpnx/openvpn.conf"), "{cold}");
+    assert!(!cold.contains("openvpn --daemon"), "{cold}");
+    let beta = site.host("beta").expect("beta");
+    let ws = monitor::watched(&site, beta);
+    let w = &ws[0];
+    let c = w.cold.as_ref().expect("a cold replica");
+    assert_eq!((c.policy.priority, c.policy.cold), (1, 3));
+    let p = monitor::cold_plan(
+        &site,
+        beta,
+        w,
+        c,
+        &[ColdAction::StartClient, ColdAction::Announce(1)],
+    )
+    .expect("plan")
+    .to_shell();
+    assert!(
+        p.contains("openvpn --daemon vpnjail-vpnx --writepid /j/vpnx/openvpn.pid"),
+        "{p}"
+    );
+    assert!(p.contains("route-map VJ-ANYCAST-P1'"), "{p}");
+    let p = monitor::cold_plan(
+        &site,
+        beta,
+        w,
+        c,
+        &[ColdAction::StopClient, ColdAction::Announce(3)],
+    )
+    .expect("plan")
+    .to_shell();
+    assert!(
+        p.contains("start-stop-daemon --stop --pidfile /j/vpnx/openvpn.pid"),
+        "{p}"
+    );
+    assert!(p.contains("(cold standby)"), "{p}");
+    for h in ["alpha", "beta"] {
+        let files = render::host(&site, h).expect("render");
+        let frr = files
+            .iter()
+            .find(|f| f.path.ends_with("frr.conf"))
+            .expect("frr.conf");
+        assert!(
+            frr.content.contains("route-map VJ-ANYCAST-P3 permit"),
+            "{h}: {}",
+            frr.content
+        );
+    }
+}
+
+/// `vpnjail status` of a cold standby: its jail is up with the tunnel down
+/// while it waits, and the replica that serves is the one whose tunnel is up,
+/// not the best priority among those announced (alpha waits cold, beta serves).
+#[test]
+fn status_counts_a_waiting_cold_replica_up_and_the_tunnel_holder_as_serving() {
+    use vpndns::deploy::command::Cmd;
+    use vpndns::deploy::status::{self, probe::Probe};
+    struct Answers;
+    impl Probe for Answers {
+        fn query(&mut self, cmd: &Cmd) -> std::io::Result<(bool, String)> {
+            let c = cmd.to_string();
+            Ok(if c.contains("link show dev tun0") {
+                // Only beta's client runs.
+                (
+                    c.contains("-beta-"),
+                    "9: tun0: <POINTOPOINT,UP,LOWER_UP> mtu 1500".into(),
+                )
+            } else if c.contains("show ip bgp 10.10.200.1/32 json") {
+                let lp = if c.contains("ipsec_alpha") { 98 } else { 99 };
+                let json = format!(
+                    r#"{{"paths":[{{"locPrf":{lp},"valid":true,"local":true,"peer":{{"peerId":"0.0.0.0"}}}}]}}"#
+                );
+                (true, json)
+            } else {
+                (true, String::new())
+            })
+        }
+        fn http_get(
+            &mut self,
+            _: Option<&str>,
+            _: std::net::SocketAddr,
+            _: &str,
+        ) -> Result<String, String> {
+            Err("no".into())
+        }
+        fn read(&mut self, _: &std::path::Path) -> Option<String> {
+            None
+        }
+    }
+    let d = tempfile::tempdir().expect("tempdir");
+    let cold = "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n";
+    let site = check_report(&linux_replicas(d.path(), cold, "linux")).expect("site");
+    let r = status::gather(&site, None, &mut Answers).expect("gather");
+    let vpnx = |h: &str| {
+        r.hosts
+            .iter()
+            .find(|x| x.name == h)
+            .and_then(|x| x.jails.iter().find(|j| j.name == "vpnx"))
+            .expect("vpnx")
+    };
+    let (a, b) = (vpnx("alpha"), vpnx("beta"));
+    let ra = a
+        .vpn
+        .as_ref()
+        .and_then(|v| v.replica.as_ref())
+        .expect("replica");
+    assert!(ra.cold && ra.announced, "{ra:?}");
+    assert!(a.up && !a.vpn.as_ref().expect("vpn").tunnel_up, "{a:?}");
+    assert!(b.up && b.vpn.as_ref().expect("vpn").tunnel_up, "{b:?}");
+    assert_eq!(r.replicated[0].served_by.as_deref(), Some("beta"));
+}

@@ -139,7 +139,7 @@ enum Cmd {
     /// Watch this host's replicas of replicated vpn jails and announce or
     /// withdraw their anycast addresses in BGP (docs/ha.md).
     ///
-    /// Every `[site.monitor] interval` (default 1s), for each vpn jail with
+    /// Every `[site.monitor] interval` (default 200ms), for each vpn jail with
     /// `replicas = [...]` that includes --host, it checks that the jail runs,
     /// that its tun is up, and that a DNS query (A for `probe_name`) sent to the
     /// jail's own address is answered through its provider. A healthy replica is
@@ -151,7 +151,10 @@ enum Cmd {
     /// healthy for `hold_down` (default 10s). With `failback = false` a replica
     /// that comes back while another one serves announces itself as standby
     /// (priority = number of replicas) and takes over only when no other replica
-    /// serves.
+    /// serves. With `standby = "cold"` only the elected replica runs its OpenVPN
+    /// client: the others wait announced below every serving replica, and the
+    /// monitor starts their client when BGP makes them the best route and stops
+    /// it when they lose that.
     ///
     /// FreeBSD: runs on the host (rc.d/vpnjail_monitor), uses jls, `jexec JAIL
     /// ifconfig TUN` and `jexec IPSEC vtysh`. Linux: runs in the host's or the

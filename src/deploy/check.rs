@@ -1,5 +1,6 @@
 //! Validation of a parsed site file into the typed [`model::Site`], with every
-//! problem reported as `file:line: key: what was expected`.
+//! problem reported as `file:line: key: what was expected`. Parts live in
+//! [`clients`] (road warriors) and [`cold`] (cold standby's requirements).
 //! May touch: the site file and the secret files it names (read only).
 
 use super::model::{Anycast, Bfd, MonitorSettings, Replication};
@@ -24,6 +25,7 @@ pub const IFNAME_MAX: usize = 15;
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
+mod cold;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -698,6 +700,7 @@ impl Checker<'_> {
                 "endpoints",
                 "openvpn",
                 "openvpn_auth",
+                "standby",
             ],
             "service" => &["via"],
             "ipsec" | "vpndns" => &[],
@@ -710,7 +713,8 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let present: [(&str, Option<Range<usize>>); 9] = [
+        let present: [(&str, Option<Range<usize>>); 10] = [
+            ("standby", d.standby.as_ref().map(|v| v.span())),
             ("tun", d.tun.as_ref().map(|v| v.span())),
             ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
             ("clients", d.clients.as_ref().map(|v| v.span())),
@@ -1084,7 +1088,16 @@ impl Checker<'_> {
                 let jname = site.hosts[hi].jails[ji].name.clone();
                 let k = |key: &str| format!("host[{hname}].jail[{jname}].{key}");
                 let (reps, any) = match (&d.replicas, &d.anycast) {
-                    (None, None) => continue,
+                    (None, None) => {
+                        if let Some(s) = &d.standby {
+                            self.err(
+                                s.span(),
+                                k("standby"),
+                                "standby applies only to a replicated vpn jail (replicas = [...])",
+                            );
+                        }
+                        continue;
+                    }
                     (Some(r), Some(a)) => (r, a),
                     (Some(r), None) => {
                         self.err(
@@ -1193,6 +1206,7 @@ impl Checker<'_> {
                 let rep = Replication {
                     anycast,
                     replicas: names.clone(),
+                    standby: self.standby(d, &k, site, &site.hosts[hi].jails[ji], &names),
                 };
                 if let JailKind::Vpn(v) = &mut site.hosts[hi].jails[ji].kind {
                     v.replication = Some(rep);

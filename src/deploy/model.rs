@@ -290,6 +290,22 @@ pub struct Replication {
     pub anycast: Ipv4Addr,
     /// Host names in priority order: index 0 is the primary.
     pub replicas: Vec<String>,
+    /// Whether the replicas that do not serve run their VPN client.
+    pub standby: Standby,
+}
+
+/// `standby` of a replicated vpn jail (docs/ha.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Standby {
+    /// Every healthy replica runs its client; BGP picks one (the default).
+    #[default]
+    Hot,
+    /// Only the elected replica runs its client (providers that allow one
+    /// session per account): the others announce a lower preference while
+    /// their jail runs, and `vpnjail monitor` starts their client (the one
+    /// vpnjail runs, `openvpn = "FILE"`) when BGP makes them the best route
+    /// and stops it when they lose that.
+    Cold,
 }
 
 impl Replication {

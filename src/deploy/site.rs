@@ -191,6 +191,9 @@ pub struct JailDef {
     pub openvpn: Option<S<String>>,
     /// vpn jails with `openvpn`: the `auth-user-pass` file (user, password).
     pub openvpn_auth: Option<S<String>>,
+    /// vpn jails with replicas: `"hot"` (default, every replica runs its VPN
+    /// client) or `"cold"` (only the elected one does; docs/ha.md).
+    pub standby: Option<S<String>>,
 }
 
 /// `[[link]]`: a site-to-site IPsec tunnel between two hosts' ipsec jails.

@@ -202,3 +202,15 @@ pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
         let _ = kill(*pid, Signal::SIGKILL);
     }
 }
+
+/// Whether the process of a pid file runs (a zombie counts as gone).
+pub fn alive(pidfile: &std::path::Path) -> bool {
+    std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|p| std::fs::read_to_string(format!("/proc/{}/stat", p.trim())).ok())
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}

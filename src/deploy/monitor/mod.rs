@@ -1,7 +1,9 @@
 //! `vpnjail monitor`: checks each replica of a replicated vpn jail on this
 //! host and announces or withdraws its anycast /32 in BGP (docs/ha.md).
 //!
-//! The decisions are in [`decide`] (pure). This module does the I/O: the
+//! The decisions are in [`decide`] (pure), and for replicas in cold standby
+//! in [`cold`] (pure); [`client`] builds the commands that start and stop a
+//! cold replica's VPN client. This module does the I/O: the
 //! health checks (jail running, tun up, a DNS query through the replica), the
 //! read-only `vtysh -c 'show ip bgp A/32 json'`, and the announce/withdraw
 //! changes, which are one-step [`Plan`]s run by the one executor (so
@@ -9,11 +11,13 @@
 //! May touch: FRR's configuration in the ipsec jail (through the executor);
 //! reads jail and interface state; sends DNS probes to the local replicas.
 
+pub mod client;
+pub mod cold;
 pub mod decide;
 
 use super::command::{Action, Cmd, Guard, Plan, Step, freebsd as fb, linux as lx};
 use super::exec::{self, System};
-use super::model::{Host, Jail, JailKind, Platform, Site};
+use super::model::{Host, Jail, JailKind, Platform, Site, Standby};
 use super::render::{frr, linux as rl};
 use crate::proxy::name::Name;
 use crate::proxy::wire;
@@ -33,6 +37,10 @@ pub enum MonitorError {
     NothingToMonitor(String),
     #[error("{0:?} is not a domain name")]
     ProbeName(String),
+    #[error(
+        "vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\") on Linux"
+    )]
+    ColdClient(String),
 }
 
 /// One local replica and its decision state.
@@ -42,7 +50,17 @@ pub struct Watched {
     pub tun: String,
     pub anycast: Ipv4Addr,
     pub state: Replica,
+    /// `standby = "cold"`: its own decisions (`state` is then unused).
+    pub cold: Option<cold::Replica>,
 }
+
+/// How long a cold replica's route must be BGP's best before its client
+/// starts: longer than BGP takes to carry a better replica's route here.
+pub const COLD_SETTLE: Duration = Duration::from_millis(500);
+/// How long after its start the monitor starts no client (cold::Policy).
+pub const COLD_START_WAIT: Duration = Duration::from_secs(5);
+/// How long a started client may fail the checks while it connects.
+pub const CLIENT_GRACE: Duration = Duration::from_secs(15);
 
 /// The replicas on `host`, each with its decision policy.
 pub fn watched(site: &Site, host: &Host) -> Vec<Watched> {
@@ -51,10 +69,25 @@ pub fn watched(site: &Site, host: &Host) -> Vec<Watched> {
             let JailKind::Vpn(v) = &j.kind else {
                 return None;
             };
+            let cold = (r.standby == Standby::Cold).then(|| {
+                cold::Replica::new(
+                    cold::Policy {
+                        priority: k,
+                        cold: frr::cold_priority(r.replicas.len(), k),
+                        fail_after: site.monitor.fail_after,
+                        hold_down: site.monitor.hold_down,
+                        settle: COLD_SETTLE,
+                        start_wait: COLD_START_WAIT,
+                        grace: CLIENT_GRACE,
+                    },
+                    cold::Client::Stopped,
+                )
+            });
             Some(Watched {
                 jail: j.clone(),
                 tun: v.tun.clone(),
                 anycast: r.anycast,
+                cold,
                 state: Replica::new(Policy {
                     priority: k,
                     standby: r.replicas.len(),
@@ -131,33 +164,44 @@ pub fn show_cmd(host: &Host, anycast: Ipv4Addr) -> Result<Cmd, MonitorError> {
     vtysh(host, &[format!("show ip bgp {anycast}/32 json")])
 }
 
-/// What BGP's JSON for the /32 says: whether this host's own route is there
-/// (a `network` statement: `"local": true`, peer 0.0.0.0), and whether
-/// another host announces it better than `standby_local_pref` (a serving
-/// replica). Unparsable text reads as "nothing known".
-pub fn bgp_view(json: &str, standby_local_pref: u32) -> (bool, bool) {
+/// What BGP's JSON for the /32 says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BgpView {
+    /// This host's own route is there (a `network` statement: `"local":
+    /// true`, peer 0.0.0.0).
+    pub ours: bool,
+    /// Another host announces it better than standby (a serving replica).
+    pub other_serving: bool,
+    /// BGP's best route is this host's own.
+    pub best_ours: bool,
+}
+
+/// BGP's view from `show ip bgp A/32 json`, with `standby_local_pref` the
+/// local preference of a standby. Unparsable text reads as "nothing known".
+pub fn bgp_view(json: &str, standby_local_pref: u32) -> BgpView {
+    let mut view = BgpView::default();
     let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
-        return (false, false);
+        return view;
     };
     let Some(paths) = v.get("paths").and_then(|p| p.as_array()) else {
-        return (false, false);
+        return view;
     };
-    let mut ours = false;
-    let mut other = false;
     for p in paths {
         let local = p.get("local").and_then(|l| l.as_bool()) == Some(true)
             || p.pointer("/peer/peerId").and_then(|x| x.as_str()) == Some("0.0.0.0");
         if local {
-            ours = true;
+            view.ours = true;
+            view.best_ours |=
+                p.pointer("/bestpath/overall").and_then(|b| b.as_bool()) == Some(true);
             continue;
         }
         let valid = p.get("valid").and_then(|x| x.as_bool()).unwrap_or(true);
         let lp = p.get("locPrf").and_then(|x| x.as_u64()).unwrap_or(100);
         if valid && lp > u64::from(standby_local_pref) {
-            other = true;
+            view.other_serving = true;
         }
     }
-    (ours, other)
+    view
 }
 
 /// Whether an interface's flags (`flags=8051<UP,POINTOPOINT,RUNNING,...>`
@@ -217,6 +261,74 @@ pub fn dns_probe(addr: Ipv4Addr, name: &Name, timeout: Duration) -> Result<(), S
             c => Err(format!("{addr}:53 answered {}", wire::Rcode::name_of(c))),
         };
     }
+}
+
+/// Whether the replica's jail runs (FreeBSD: `jls`; Linux: its namespace).
+pub fn jail_up(site: &Site, host: &Host, w: &Watched) -> bool {
+    let running = match host.platform {
+        Platform::FreeBsd => fb::jail_running(&w.jail.name),
+        Platform::Linux => lx::netns_exists(&site.jail_netns(host, &w.jail)),
+    };
+    matches!(exec::query(&running), Ok((true, _)))
+}
+
+/// The plan for a cold replica's actions, in their order: client start and
+/// stop through [`client`], announcements as for a hot replica.
+pub fn cold_plan(
+    site: &Site,
+    host: &Host,
+    w: &Watched,
+    c: &cold::Replica,
+    actions: &[cold::Action],
+) -> Result<Plan, MonitorError> {
+    let mut steps = Vec::new();
+    for a in actions {
+        let (what, cmd) = match *a {
+            cold::Action::StartClient => (
+                format!(
+                    "start the VPN client of {} (elected, cold standby)",
+                    w.jail.name
+                ),
+                client::start(site, host, &w.jail)?,
+            ),
+            cold::Action::StopClient => (
+                format!("stop the VPN client of {}", w.jail.name),
+                client::stop(host, &w.jail)?,
+            ),
+            cold::Action::Announce(k) => (
+                format!(
+                    "announce {} {}/32 with priority {k}{}",
+                    w.jail.name,
+                    w.anycast,
+                    if k == c.policy.cold {
+                        " (cold standby)"
+                    } else {
+                        ""
+                    }
+                ),
+                vtysh(host, &bgp_lines(host, w.anycast, Some(k)))?,
+            ),
+            cold::Action::Withdraw => (
+                format!("withdraw {} {}/32", w.jail.name, w.anycast),
+                vtysh(host, &bgp_lines(host, w.anycast, None))?,
+            ),
+        };
+        steps.push(Step {
+            what,
+            guard: Guard::Always,
+            action: Action::Run(cmd),
+            undo: vec![],
+        });
+    }
+    let title = steps
+        .iter()
+        .map(|s| s.what.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Plan {
+        title: format!("vpnjail monitor on host {}: {title}", host.name),
+        steps,
+    })
 }
 
 /// Checks one replica: its jail runs, its tun is up, and a DNS query to its
@@ -300,18 +412,29 @@ pub fn run(
         failback = site.monitor.failback,
         "monitor starts"
     );
+    for w in &mut ws {
+        if let Some(c) = &mut w.cold
+            && matches!(exec::query(&client::running(host, &w.jail)?), Ok((true, _)))
+        {
+            // Left running by an earlier monitor: the first round decides.
+            c.client = cold::Client::Running;
+        }
+    }
     let start = Instant::now();
     loop {
         let round = Instant::now();
         for w in &mut ws {
-            let h = health(site, host, w, &name, timeout);
+            if w.cold.is_some() {
+                cold_round(site, host, w, &name, timeout, start, opts, sys, out)?;
+                continue;
+            }
             let standby_lp = frr::anycast_local_pref(w.state.policy.standby);
-            let (ours, other) = match show_cmd(host, w.anycast).map(|c| exec::query(&c)) {
-                Ok(Ok((true, json))) => bgp_view(&json, standby_lp),
-                Ok(Ok((false, _))) | Ok(Err(_)) | Err(_) => {
-                    tracing::warn!(jail = %w.jail.name, "cannot read BGP's view of the anycast route (is FRR running?)");
-                    (matches!(w.state.announced, decide::Announced::At(_)), false)
-                }
+            let (h, view) = beside_bgp(host, w, standby_lp, || {
+                health(site, host, w, &name, timeout)
+            });
+            let (ours, other) = match view {
+                Some(v) => (v.ours, v.other_serving),
+                None => (matches!(w.state.announced, decide::Announced::At(_)), false),
             };
             if let Err(reason) = &h {
                 tracing::info!(jail = %w.jail.name, failures = w.state.failures + 1, %reason, "check failed");
@@ -345,6 +468,105 @@ pub fn run(
     }
 }
 
+/// Runs `checks` while BGP's view of `w`'s /32 is read beside them, so that
+/// a round (a probe may wait out its whole timeout) takes one interval, not
+/// one interval plus a `vtysh` call: detection stays fail_after intervals.
+fn beside_bgp<T: Send>(
+    host: &Host,
+    w: &Watched,
+    standby_lp: u32,
+    checks: impl FnOnce() -> T + Send,
+) -> (T, Option<BgpView>) {
+    std::thread::scope(|s| {
+        let bgp = s.spawn(|| read_bgp(host, w, standby_lp));
+        let t = checks();
+        (t, bgp.join().ok().flatten())
+    })
+}
+
+/// BGP's view of `w`'s /32, or `None` (logged) when FRR cannot be asked.
+fn read_bgp(host: &Host, w: &Watched, standby_lp: u32) -> Option<BgpView> {
+    match show_cmd(host, w.anycast).map(|c| exec::query(&c)) {
+        Ok(Ok((true, json))) => Some(bgp_view(&json, standby_lp)),
+        Ok(Ok((false, _))) | Ok(Err(_)) | Err(_) => {
+            tracing::warn!(jail = %w.jail.name, "cannot read BGP's view of the anycast route (is FRR running?)");
+            None
+        }
+    }
+}
+
+/// One round for a replica in cold standby: the jail's state, the client's
+/// checks while it runs, BGP's view, then [`cold`]'s decision.
+#[allow(clippy::too_many_arguments)]
+fn cold_round(
+    site: &Site,
+    host: &Host,
+    w: &mut Watched,
+    name: &Name,
+    timeout: Duration,
+    start: Instant,
+    opts: Options,
+    sys: &mut dyn System,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let Some(c) = &w.cold else {
+        return Ok(());
+    };
+    let standby_lp = frr::anycast_local_pref(c.policy.cold);
+    let stopped = c.client == cold::Client::Stopped;
+    let announced = matches!(c.announced, decide::Announced::At(_));
+    let ((up, checks), view) = beside_bgp(host, w, standby_lp, || {
+        let up = jail_up(site, host, w);
+        let checks = if up && !stopped {
+            health(site, host, w, name, timeout)
+        } else {
+            Err("client stopped".into())
+        };
+        (up, checks)
+    });
+    let bgp_known = view.is_some();
+    let view = view.unwrap_or(BgpView {
+        ours: announced,
+        ..BgpView::default()
+    });
+    let Some(c) = &mut w.cold else {
+        return Ok(());
+    };
+    let before = c.clone();
+    let actions = c.step(cold::Observation {
+        now: start.elapsed(),
+        jail_up: up,
+        healthy: checks.is_ok(),
+        ours_in_bgp: view.ours,
+        best_ours: view.best_ours,
+        bgp_known,
+    });
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let c = c.clone();
+    let plan = cold_plan(site, host, w, &c, &actions)?;
+    tracing::warn!(jail = %w.jail.name, change = %plan.title, reason = checks.as_ref().err().map_or("healthy", String::as_str), "replica changes");
+    if opts.dry_run {
+        write!(out, "{}", plan.to_shell())?;
+        return Ok(());
+    }
+    if let Err(e) = exec::execute(&plan, sys) {
+        tracing::error!(jail = %w.jail.name, error = %e, "change failed; retrying next round");
+        // Forget what we believed we told BGP; the client is as it is now.
+        let runs = client::running(host, &w.jail).map(|c| exec::query(&c));
+        if let Some(c) = &mut w.cold {
+            *c = before;
+            c.announced = decide::Announced::Unknown;
+            c.client = match runs {
+                Ok(Ok((true, _))) => cold::Client::Running,
+                _ => cold::Client::Stopped,
+            };
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,11 +595,20 @@ mod tests {
         let both = r#"{"prefix":"10.99.200.1/32","paths":[
             {"locPrf":100,"valid":true,"bestpath":{"overall":true},"peer":{"peerId":"172.31.0.1","type":"external"}},
             {"locPrf":99,"valid":true,"sourced":true,"local":true,"peer":{"peerId":"0.0.0.0"}}]}"#;
-        assert_eq!(bgp_view(both, 98), (true, true));
+        let v = |ours, other_serving, best_ours| BgpView {
+            ours,
+            other_serving,
+            best_ours,
+        };
+        assert_eq!(bgp_view(both, 98), v(true, true, false));
         let standby_other =
             r#"{"paths":[{"locPrf":98,"valid":true,"peer":{"peerId":"172.31.0.1"}}]}"#;
-        assert_eq!(bgp_view(standby_other, 98), (false, false));
-        assert_eq!(bgp_view("{\n}\n", 98), (false, false));
-        assert_eq!(bgp_view("% bgpd is not running", 98), (false, false));
+        assert_eq!(bgp_view(standby_other, 98), v(false, false, false));
+        let best_local = r#"{"paths":[
+            {"locPrf":97,"valid":true,"peer":{"peerId":"172.31.0.1"}},
+            {"locPrf":98,"valid":true,"bestpath":{"overall":true},"local":true,"peer":{"peerId":"0.0.0.0"}}]}"#;
+        assert_eq!(bgp_view(best_local, 98), v(true, false, true));
+        assert_eq!(bgp_view("{\n}\n", 98), BgpView::default());
+        assert_eq!(bgp_view("% bgpd is not running", 98), BgpView::default());
     }
 }

@@ -7,7 +7,7 @@
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
-use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, VpnClient};
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, Standby, VpnClient};
 use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
@@ -78,7 +78,9 @@ fn vpndns_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
     )
 }
 
-fn openvpn_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
+/// Starts the jail's OpenVPN client (also `vpnjail monitor` in cold
+/// standby, monitor/client.rs).
+pub fn openvpn_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
     lx::openvpn_start(
         ns,
         &format!("vpnjail-{}", j.name),
@@ -385,13 +387,21 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 if o.auth.is_some() {
                     steps.push(write(&file_of(&files, openvpn::LINUX_AUTH)?)?);
                 }
+                // In cold standby `vpnjail monitor` starts it when BGP
+                // elects this replica (monitor/client.rs).
+                let cold = v
+                    .replication
+                    .as_ref()
+                    .is_some_and(|r| r.standby == Standby::Cold);
                 let pid = pidfile(host, &j.name, "openvpn");
-                steps.push(run(
-                    format!("start openvpn in {ns} (after the kill switch)"),
-                    Guard::UnlessOk(lx::daemon_running(&pid)),
-                    openvpn_start(host, &ns, j),
-                    vec![lx::daemon_stop(&pid)],
-                ));
+                if !cold {
+                    steps.push(run(
+                        format!("start openvpn in {ns} (after the kill switch)"),
+                        Guard::UnlessOk(lx::daemon_running(&pid)),
+                        openvpn_start(host, &ns, j),
+                        vec![lx::daemon_stop(&pid)],
+                    ));
+                }
             }
         }
         JailKind::Vpndns => {

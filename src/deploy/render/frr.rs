@@ -3,7 +3,7 @@
 //! host's bridge network advertised. May touch: nothing (pure).
 
 use super::{RenderError, render};
-use crate::deploy::model::{Host, Jail, LinkMode, Platform, Site};
+use crate::deploy::model::{Host, Jail, LinkMode, Platform, Site, Standby};
 use serde::Serialize;
 use tera::Context;
 
@@ -48,11 +48,24 @@ pub fn anycast_local_pref(k: usize) -> u32 {
 }
 
 /// The highest priority number in use: a standby replica announces itself
-/// with the number of replicas of its jail (below every real priority).
+/// with the number of replicas of its jail (below every real priority); in
+/// cold standby, replica k waits with [`cold_priority`], below those.
 pub fn max_priority(site: &Site) -> Option<usize> {
     site.vpn_jails()
-        .filter_map(|(_, _, v)| v.replication.as_ref().map(|r| r.replicas.len()))
+        .filter_map(|(_, _, v)| {
+            v.replication.as_ref().map(|r| match r.standby {
+                Standby::Hot => r.replicas.len(),
+                Standby::Cold => cold_priority(r.replicas.len(), r.replicas.len() - 1),
+            })
+        })
         .max()
+}
+
+/// The priority a cold replica of priority `k` announces while its client is
+/// stopped: `n + k` for `n` replicas, below every serving replica and still
+/// in priority order, so that all hosts agree which one starts its client.
+pub fn cold_priority(n: usize, k: usize) -> usize {
+    n + k
 }
 
 #[derive(Serialize)]

@@ -18,7 +18,7 @@ pub mod probe;
 pub mod report;
 
 use super::command::{Cmd, freebsd as fb, linux as lx};
-use super::model::{Host, Jail, JailKind, Platform, Site};
+use super::model::{Host, Jail, JailKind, Platform, Site, Standby};
 use super::monitor;
 use super::plan::linux as pl;
 use super::render::linux as rl;
@@ -98,6 +98,9 @@ pub struct ReplicaStatus {
     pub priority: usize,
     /// This host's FRR announces the anycast /32.
     pub announced: bool,
+    /// `standby = "cold"`: the tunnel is up only while BGP elects this copy
+    /// (docs/ha.md), so a down tunnel does not make the jail down.
+    pub cold: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -322,11 +325,12 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                 let priority = r.priority(&h.name)?;
                 let show = monitor::show_cmd(h, r.anycast).ok()?;
                 let standby = 100u32.saturating_sub(r.replicas.len() as u32);
-                let announced = monitor::bgp_view(&look.ask(&show).1, standby).0;
+                let announced = monitor::bgp_view(&look.ask(&show).1, standby).ours;
                 Some(ReplicaStatus {
                     anycast: r.anycast.to_string(),
                     priority,
                     announced,
+                    cold: r.standby == Standby::Cold,
                 })
             });
             s.vpn = Some(VpnStatus {
@@ -346,7 +350,9 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
     }
     s.up = s.running
         && s.processes.iter().all(|p| p.running)
-        && s.vpn.as_ref().is_none_or(|v| v.tunnel_up)
+        && s.vpn
+            .as_ref()
+            .is_none_or(|v| v.tunnel_up || v.replica.as_ref().is_some_and(|r| r.cold))
         && s.ipsec
             .as_ref()
             .is_none_or(|i| i.links.iter().all(|l| l.up) && i.bgp.iter().flatten().all(|b| b.up))
@@ -474,11 +480,11 @@ fn replicated(site: &Site, hosts: &[HostStatus]) -> Vec<Replicated> {
                         && h.jails.iter().any(|js| {
                             js.name == j.name
                                 && js.up
-                                && js
-                                    .vpn
-                                    .as_ref()
-                                    .and_then(|v| v.replica.as_ref())
-                                    .is_some_and(|r| r.announced)
+                                && js.vpn.as_ref().is_some_and(|v| {
+                                    // A cold standby is up and announced
+                                    // while it waits, tunnel down.
+                                    v.tunnel_up && v.replica.as_ref().is_some_and(|r| r.announced)
+                                })
                         })
                 })
             })

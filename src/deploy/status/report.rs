@@ -44,8 +44,9 @@ fn details(j: &JailStatus) -> String {
         }
         if let Some(r) = &v.replica {
             d.push(format!(
-                "replica priority {}, {}",
+                "replica priority {}{}, {}",
                 r.priority,
+                if r.cold { " (cold standby)" } else { "" },
                 if r.announced {
                     "announced"
                 } else {
