@@ -18,10 +18,10 @@ pub mod probe;
 pub mod report;
 
 use super::command::{Cmd, freebsd as fb, linux as lx};
-use super::model::{Host, Jail, JailKind, Platform, Site};
+use super::model::{Host, Jail, JailKind, Platform, Site, Vpn, VpnClient};
 use super::monitor;
 use super::plan::linux as pl;
-use super::render::linux as rl;
+use super::render::{killswitch, linux as rl};
 use parse::{BgpPeer, Counter, Forwarder};
 use probe::Probe;
 use serde::Serialize;
@@ -79,9 +79,13 @@ pub struct Process {
 pub struct VpnStatus {
     pub tun: String,
     pub tunnel_up: bool,
-    /// The resolver DNS arriving on the jail is redirected to.
-    pub dns: String,
-    /// `configured` (the site's `provider_dns`).
+    /// The resolvers DNS arriving on the jail is redirected to (the first)
+    /// and the only ones its kill switch lets through the tunnel.
+    pub dns: Vec<String>,
+    /// `configured` (the site's `provider_dns`), `pushed` (by the tunnel,
+    /// recorded by `vpnjail tunnel-up`), `none` (nothing pushed yet: DNS
+    /// through the tunnel is blocked) or `unknown` (FreeBSD without
+    /// `provider_dns`: not read).
     pub dns_source: &'static str,
     /// Every named counter in the jail's firewall (the kill switch's drops
     /// when it has them); empty when there are none.
@@ -245,22 +249,58 @@ fn host(site: &Site, h: &Host, look: &mut Look) -> HostStatus {
     }
 }
 
-/// The daemons vpnjail starts in a jail (Linux: their pid files' names).
+/// The daemons vpnjail starts in a jail (Linux: their pid files' names),
+/// as the create plans start them.
 fn daemons(site: &Site, h: &Host, j: &Jail) -> Vec<&'static str> {
     let mut d = Vec::new();
-    match j.kind {
+    match &j.kind {
         JailKind::Vpndns => d.push("vpndns"),
+        JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_)) => d.push("openvpn"),
         JailKind::Ipsec => {
-            if !site.link_ends(h).is_empty() {
+            if site.runs_strongswan(h) {
                 d.push("charon");
             }
             if site.bgp {
                 d.extend(pl::frr_daemons(site).iter().copied());
+                // On FreeBSD the monitor is the host's rc.d vpnjail_monitor.
+                if h.platform == Platform::Linux && h.replicas().next().is_some() {
+                    d.push("monitor");
+                }
             }
         }
         _ => {}
     }
     d
+}
+
+/// The DNS a vpn jail uses and where it came from: `provider_dns` wins (so
+/// `tunnel-up` records nothing); else, on Linux, the set `dns` of the table
+/// `tunnel-up` loaded when the tunnel came up.
+fn vpn_dns(
+    v: &Vpn,
+    ns: &str,
+    running: bool,
+    linux: bool,
+    look: &mut Look,
+) -> (Vec<String>, &'static str) {
+    if let Some(p) = v.provider_dns {
+        return (vec![p.to_string()], "configured");
+    }
+    if !linux {
+        return (Vec::new(), "unknown");
+    }
+    let pushed = if running {
+        let args = ["-j", "list", "set", "inet", killswitch::TUNNEL_TABLE, "dns"];
+        let (_, out) = look.ask(&lx::in_ns(Some(ns), "nft", args.map(String::from).to_vec()));
+        parse::nft_set_elements(&out)
+    } else {
+        Vec::new()
+    };
+    if pushed.is_empty() {
+        (pushed, "none")
+    } else {
+        (pushed, "pushed")
+    }
 }
 
 fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
@@ -329,13 +369,12 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                     announced,
                 })
             });
+            let (dns, dns_source) = vpn_dns(v, &ns, running, linux, look);
             s.vpn = Some(VpnStatus {
                 tun: v.tun.clone(),
                 tunnel_up,
-                dns: v
-                    .provider_dns
-                    .map_or_else(|| "pushed by the tunnel".into(), |d| d.to_string()),
-                dns_source: "configured",
+                dns,
+                dns_source,
                 counters,
                 replica,
             });
@@ -625,6 +664,65 @@ alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
         assert_eq!(json["hosts"][0]["jails"][2]["vpn"]["tunnel_up"], false);
     }
 
+    /// vpnus without `provider_dns`: the DNS is what `tunnel-up` recorded in
+    /// the table vpnjail_tunnel, or none before the tunnel first came up.
+    #[test]
+    fn pushed_dns_from_the_tunnel_table() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/linux-site.toml");
+        let text = std::fs::read_to_string(&example).expect("example");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ovpn = dir.path().join("us.ovpn");
+        std::fs::write(
+            &ovpn,
+            "client\ndev tun\nproto udp\nremote 203.0.113.7 1194\n",
+        )
+        .expect("us.ovpn");
+        let with = format!("openvpn = {:?}", ovpn.display().to_string());
+        let text = text.replacen("provider_dns = \"10.8.1.1\"", &with, 1);
+        let site = super::super::check::check_text(&example, &text).expect("checks");
+        let mut rec = healthy(&site);
+        let ask = rec
+            .commands
+            .keys()
+            .find(|k| k.contains("vpnus") && k.contains("list set inet vpnjail_tunnel dns"))
+            .cloned()
+            .expect("the tunnel table asked");
+        let dns = |rec: &mut Recorded| {
+            let r = gather(&site, Some("alpha"), rec).expect("gather");
+            let v = jail(&r, "alpha", "vpnus").vpn.clone().expect("vpn");
+            (v.dns, v.dns_source, report::table(&r, false))
+        };
+        let (d, src, _) = dns(&mut rec);
+        assert_eq!((d.len(), src), (0, "none"));
+        rec.commands.insert(
+            ask,
+            (
+                true,
+                r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "dns", "table": "vpnjail_tunnel", "type": "ipv4_addr", "handle": 1, "elem": ["198.51.100.53"]}}]}"#.into(),
+            ),
+        );
+        let (d, src, table) = dns(&mut rec);
+        assert_eq!((d, src), (vec!["198.51.100.53".to_string()], "pushed"));
+        assert!(table.contains("DNS 198.51.100.53 (pushed)"), "{table}");
+        // vpneu keeps its provider_dns, without asking the tunnel table.
+        let r = gather(&site, Some("alpha"), &mut rec).expect("gather");
+        // The OpenVPN client vpnjail runs is one of the jail's processes.
+        let us = jail(&r, "alpha", "vpnus");
+        assert_eq!(us.processes.len(), 1);
+        assert!(us.processes[0].name == "openvpn" && us.processes[0].running);
+        assert!(jail(&r, "alpha", "vpneu").processes.is_empty());
+        let eu = jail(&r, "alpha", "vpneu").vpn.clone().expect("vpn");
+        assert_eq!(
+            (eu.dns, eu.dns_source),
+            (vec!["10.8.2.1".to_string()], "configured")
+        );
+        assert!(
+            !rec.asked
+                .iter()
+                .any(|q| q.contains("vpneu") && q.contains("vpnjail_tunnel"))
+        );
+    }
+
     #[test]
     fn nothing_to_look_with_is_exit_2_and_unknown_host_an_error() {
         let site = site();
@@ -716,7 +814,10 @@ mod freebsd_tests {
             .expect("vpnus");
         let v = vpnus.vpn.as_ref().expect("vpn");
         assert!(v.tunnel_up);
-        assert_eq!(v.dns, "10.8.0.1");
+        assert_eq!(
+            (v.dns.as_slice(), v.dns_source),
+            (&["10.8.0.1".to_string()][..], "configured")
+        );
         assert_eq!(
             v.counters,
             vec![Counter {

@@ -143,6 +143,22 @@ pub fn nft_counters(json: &str) -> Vec<Counter> {
         .collect()
 }
 
+/// The elements of `nft -j list set FAMILY TABLE SET` (addresses, as nft
+/// prints them); empty for an empty or missing set.
+pub fn nft_set_elements(json: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    let items = v.get("nftables").and_then(|n| n.as_array());
+    items
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("set")?.get("elem")?.as_array())
+        .flatten()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect()
+}
+
 /// `pfctl -a ANCHOR -v -s rules`: each `block` rule with the packets and
 /// bytes of the `[ Evaluations: ... Packets: N Bytes: N ... ]` line after it.
 pub fn pf_block_counters(text: &str) -> Vec<Counter> {
@@ -313,6 +329,19 @@ gamma: #2, CONNECTING, IKEv2, 7a6f412f5b1c5e8d_i* 0000000000000000_r
         // A namespace without counters, and nft's error text.
         assert!(nft_counters(r#"{"nftables":[{"metainfo":{"version":"1.0.6"}}]}"#).is_empty());
         assert!(nft_counters("Error: syntax error").is_empty());
+    }
+
+    /// nft 1.0.6 `nft -j list set inet vpnjail_tunnel dns`, as `tunnel-up` left it.
+    #[test]
+    fn nftables_set_elements() {
+        let j = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "dns", "table": "vpnjail_tunnel", "type": "ipv4_addr", "handle": 1, "elem": ["198.51.100.53", "198.51.100.54"]}}]}"#;
+        assert_eq!(nft_set_elements(j), ["198.51.100.53", "198.51.100.54"]);
+        // The provider pushed nothing: the set has no elem.
+        let empty = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "dns", "table": "vpnjail_tunnel", "type": "ipv4_addr", "handle": 2}}]}"#;
+        assert!(nft_set_elements(empty).is_empty());
+        // No table (the tunnel never came up): nft prints its error on stderr only.
+        assert!(nft_set_elements("").is_empty());
+        assert!(nft_set_elements("Error: No such file or directory").is_empty());
     }
 
     /// FreeBSD 14 `pfctl -a vpnjail/killswitch -v -s rules`.
