@@ -24,6 +24,7 @@ pub const IFNAME_MAX: usize = 15;
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
+mod control;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -375,6 +376,7 @@ impl Checker<'_> {
             dns_static: Vec::new(),
             dns_block: Vec::new(),
             dns_blocklists: Vec::new(),
+            dns_control: self.dns_control(&f),
             redundancy: self.redundancy(&f),
             bgp: self.routing(&f),
             anycast: None,
