@@ -185,15 +185,7 @@ pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
         let _ = kill(*pid, Signal::SIGTERM);
     }
     // A zombie not yet reaped by init counts as gone.
-    let running = |pid: &Pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-            })
-            .unwrap_or(false)
-    };
+    let running = |pid: &Pid| proc_state(pid.as_raw()).is_some_and(|st| st != "Z");
     let t = Instant::now();
     while pids.iter().any(running) && t.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(20));
@@ -201,4 +193,37 @@ pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
     for pid in pids.iter().filter(|p| running(p)) {
         let _ = kill(*pid, Signal::SIGKILL);
     }
+}
+
+/// Every `*.pid` file under `dir` (the daemons vpnjail started for a site
+/// whose jails live there): for a last [`stop_pidfiles`] after `destroy`.
+pub fn pidfiles_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(pidfiles_under(&p));
+        } else if p.extension().is_some_and(|x| x == "pid") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The state letter of `/proc/PID/stat` (after the command, which is in
+/// parentheses); `None` when there is no such process.
+fn proc_state(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().next().map(str::to_string)
+}
+
+/// Whether the process of `pidfile` died and awaits reaping (a container's
+/// init may take its time).
+pub fn zombie(pidfile: &Path) -> bool {
+    std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .and_then(proc_state)
+        .is_some_and(|st| st == "Z")
 }

@@ -273,6 +273,21 @@ fn daemons(site: &Site, h: &Host, j: &Jail) -> Vec<&'static str> {
     d
 }
 
+/// Whether the process of `pidfile` died without being reaped (its pid
+/// still in /proc, so `start-stop-daemon --status` calls it running: a
+/// container's init may never reap it).
+fn zombie(look: &mut Look, pidfile: &std::path::Path) -> bool {
+    let pid = look
+        .probe
+        .read(pidfile)
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    pid.and_then(|p| {
+        look.probe
+            .read(std::path::Path::new(&format!("/proc/{p}/stat")))
+    })
+    .is_some_and(|stat| parse::proc_zombie(&stat))
+}
+
 /// The DNS a vpn jail uses and where it came from: `provider_dns` wins (so
 /// `tunnel-up` records nothing); else, on Linux, the set `dns` of the table
 /// `tunnel-up` loaded when the tunnel came up.
@@ -314,14 +329,16 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
     let processes: Vec<Process> = daemons(site, h, j)
         .into_iter()
         .map(|name| {
-            let cmd = if linux {
-                lx::daemon_running(&pl::pidfile(h, &j.name, name))
-            } else {
-                Cmd::new("pgrep", ["-j", j.name.as_str(), "-x", name])
-            };
+            let running = running
+                && if linux {
+                    let pidfile = pl::pidfile(h, &j.name, name);
+                    look.ok(&lx::daemon_running(&pidfile)) && !zombie(look, &pidfile)
+                } else {
+                    look.ok(&Cmd::new("pgrep", ["-j", j.name.as_str(), "-x", name]))
+                };
             Process {
                 name: name.to_string(),
-                running: running && look.ok(&cmd),
+                running,
             }
         })
         .collect();
@@ -416,16 +433,31 @@ fn ipsec(site: &Site, h: &Host, j: &Jail, ns: &str, running: bool, look: &mut Lo
         .iter()
         .map(|e| {
             // vpnjail names each connection and its child after the peer host.
-            let sa = sas.iter().find(|s| s.name == e.peer.name);
-            let child = sa.and_then(|s| s.children.iter().find(|c| c.name == e.peer.name));
+            // Both ends may initiate at once: of several IKE SAs the one
+            // carrying an installed CHILD SA gives the state, and the link's
+            // bytes are those of all its installed CHILD SAs (traffic may
+            // come in on one and leave on another).
+            let named = || sas.iter().filter(|s| s.name == e.peer.name);
+            let children = || {
+                named()
+                    .filter(|s| s.state == "ESTABLISHED")
+                    .flat_map(|s| &s.children)
+                    .filter(|c| c.name == e.peer.name && c.state == "INSTALLED")
+            };
+            let installed = |s: &&parse::IkeSa| {
+                s.state == "ESTABLISHED"
+                    && s.children
+                        .iter()
+                        .any(|c| c.name == e.peer.name && c.state == "INSTALLED")
+            };
+            let sa = named().find(installed).or_else(|| named().next());
             LinkStatus {
                 peer: e.peer.name.clone(),
                 reqid: e.link.reqid,
                 sa: sa.map(|s| s.state.clone()),
-                up: sa.is_some_and(|s| s.state == "ESTABLISHED")
-                    && child.is_some_and(|c| c.state == "INSTALLED"),
-                bytes_in: child.map_or(0, |c| c.bytes_in),
-                bytes_out: child.map_or(0, |c| c.bytes_out),
+                up: children().next().is_some(),
+                bytes_in: children().map(|c| c.bytes_in).sum(),
+                bytes_out: children().map(|c| c.bytes_out).sum(),
             }
         })
         .collect();
@@ -542,11 +574,18 @@ mod linux_tests {
         super::super::check::load(&path).expect("examples/linux-site.toml checks")
     }
 
+    /// alpha and beta initiated at once: alpha has three IKE SAs for beta,
+    /// one without a CHILD SA, two whose CHILD SAs carry traffic one way each.
     const SAS: &str = "\
+beta: #3, ESTABLISHED, IKEv2, 7a6f412f5b1c5e8d_i 5e8d7a6f412f5b1c_r*
+beta: #2, ESTABLISHED, IKEv2, 5b1c5e8d7a6f412f_i 412f5b1c5e8d7a6f_r*
+  beta: #2, reqid 100, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
+    in  c5a2b7d6,    336 bytes,     4 packets,     1s ago
+    out c1f7e7ca,      0 bytes,     0 packets
 beta: #1, ESTABLISHED, IKEv2, 2f5b1c5e8d7a6f41_i* 9d3e0c7a5b4f2e18_r
   beta: #1, reqid 100, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
-    in  c5a2b7d6,    336 bytes,     4 packets,     1s ago
-    out c1f7e7ca,   1204 bytes,    11 packets,     0s ago
+    in  c9a2b7d6,      0 bytes,     0 packets
+    out c8f7e7ca,   1204 bytes,    11 packets,     0s ago
 alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
   alpha: #1, reqid 100, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
 ";
@@ -721,6 +760,25 @@ alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
                 .iter()
                 .any(|q| q.contains("vpneu") && q.contains("vpnjail_tunnel"))
         );
+    }
+
+    /// A daemon killed but not reaped is not running, though its pid is in /proc.
+    #[test]
+    fn a_zombie_daemon_is_not_running() {
+        let site = site();
+        let mut rec = healthy(&site);
+        let pidfile = pl::pidfile(&site.hosts[0], "dns", "vpndns");
+        rec.files.insert(pidfile, "4242\n".into());
+        let stat = std::path::PathBuf::from("/proc/4242/stat");
+        rec.files
+            .insert(stat.clone(), "4242 (vpndns) S 1 4242 4242 0 -1".into());
+        let r = gather(&site, Some("alpha"), &mut rec).expect("gather");
+        assert!(jail(&r, "alpha", "dns").processes[0].running);
+        rec.files
+            .insert(stat, "4242 (vpn dns) Z 1 4242 4242 0 -1".into());
+        let r = gather(&site, Some("alpha"), &mut rec).expect("gather");
+        let dns = jail(&r, "alpha", "dns");
+        assert!(!dns.processes[0].running && !dns.up && !r.up);
     }
 
     #[test]
