@@ -11,7 +11,8 @@
 //! Linux reads namespaces (`ip netns`), links (`ip -o link`), processes (the
 //! pid files `create` wrote), nftables counters, charon through swanctl and
 //! FRR through vtysh; FreeBSD the same facts with `jls`, `pgrep -j`,
-//! `jexec ifconfig`, `pfctl -v -s rules`, `swanctl` and `vtysh` in the jails.
+//! `jexec ifconfig`, `pfctl [-a vpnjail/killswitch] -v -s rules`, `swanctl`
+//! and `vtysh` in the jails.
 
 pub mod parse;
 pub mod probe;
@@ -26,6 +27,9 @@ use parse::{BgpPeer, Counter, Forwarder};
 use probe::Probe;
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// The pf anchor of a FreeBSD vpn jail's kill switch (render/pf.rs).
+const PF_KILLSWITCH: &str = "vpnjail/killswitch";
 
 /// The JSON schema's version; bumped on any incompatible change.
 pub const SCHEMA: u32 = 1;
@@ -366,14 +370,21 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                 (ok && monitor::flags_up(&out), parse::nft_counters(&json.1))
             } else {
                 let (ok, out) = look.ask(&fb::jail_ifconfig(&j.name, &v.tun));
-                let rules = look.ask(&Cmd::new(
-                    "jexec",
-                    [j.name.as_str(), "pfctl", "-v", "-s", "rules"],
-                ));
-                (
-                    ok && monitor::flags_up(&out),
-                    parse::pf_block_counters(&rules.1),
-                )
+                // The jail's main ruleset (`block log all`: what no anchor
+                // passes) and the kill switch's own anchor (its DNS block).
+                let pf = |anchor: &[&str]| {
+                    let mut a = vec![j.name.as_str(), "pfctl"];
+                    a.extend_from_slice(anchor);
+                    a.extend(["-v", "-s", "rules"]);
+                    Cmd::new("jexec", a)
+                };
+                let mut counters = parse::pf_block_counters(&look.ask(&pf(&[])).1);
+                let anchor = look.ask(&pf(&["-a", PF_KILLSWITCH])).1;
+                counters.extend(parse::pf_block_counters(&anchor).into_iter().map(|mut c| {
+                    c.name = format!("{PF_KILLSWITCH}: {}", c.name);
+                    c
+                }));
+                (ok && monitor::flags_up(&out), counters)
             };
             let replica = v.replication.as_ref().and_then(|r| {
                 let priority = r.priority(&h.name)?;
@@ -840,10 +851,17 @@ mod freebsd_tests {
             "91\n",
         );
         r.answer(&fb::jail_ifconfig("vpnus", "tun0"), true, IFCONFIG_UP);
+        // FreeBSD 14's `pfctl -v -s rules` of the jail's main ruleset, and of
+        // the kill switch's anchor.
         r.answer(
             &c(&["jexec", "vpnus", "pfctl", "-v", "-s", "rules"]),
             true,
-            "block drop out log on ! tun0 all label \"ks_out\"\n  [ Evaluations: 97  Packets: 12  Bytes: 864  States: 0 ]\n",
+            "block drop log all\n  [ Evaluations: 1523      Packets: 12        Bytes: 864         States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 0     ]\nanchor \"vpnjail/*\" all\n  [ Evaluations: 1523      Packets: 3409      Bytes: 402112      States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 0     ]\n",
+        );
+        r.answer(
+            &c(&["jexec", "vpnus", "pfctl", "-a", "vpnjail/killswitch", "-v", "-s", "rules"]),
+            true,
+            "pass in quick on e0b_vpnus inet proto udp from <egress> to <site> port = domain keep state\n  [ Evaluations: 40        Packets: 8         Bytes: 560         States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 4     ]\nblock drop log quick inet proto udp from any to ! <dns> port = domain\n  [ Evaluations: 40        Packets: 3         Bytes: 180         States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 0     ]\n",
         );
         r.answer(
             &c(&["jexec", "ipsec", "swanctl", "--list-sas"]),
@@ -878,11 +896,18 @@ mod freebsd_tests {
         );
         assert_eq!(
             v.counters,
-            vec![Counter {
-                name: "ks_out".into(),
-                packets: 12,
-                bytes: 864
-            }]
+            vec![
+                Counter {
+                    name: "block drop log all".into(),
+                    packets: 12,
+                    bytes: 864
+                },
+                Counter {
+                    name: "vpnjail/killswitch: block drop log quick inet proto udp from any to ! <dns> port = domain".into(),
+                    packets: 3,
+                    bytes: 180
+                }
+            ]
         );
         let ipsec = alpha
             .jails
@@ -909,6 +934,7 @@ mod freebsd_tests {
             "jexec vpnus ifconfig tun0",
             "jexec ipsec swanctl --list-sas",
             "jexec vpnus pfctl -v -s rules",
+            "jexec vpnus pfctl -a vpnjail/killswitch -v -s rules",
         ] {
             assert!(
                 probe.asked.iter().any(|a| a == want),
