@@ -1011,6 +1011,100 @@ mod freebsd_tests {
         ));
     }
 
+    /// examples/wan-site.toml on FreeBSD: three hosts in a BGP ring, vpnha
+    /// replicated on alpha (primary) and beta. Every question gets a healthy
+    /// answer: SAs and BGP sessions to each link peer's inner address
+    /// (through `jexec ipsec vtysh`), the anycast /32 announced by alpha only.
+    #[test]
+    fn bgp_sessions_and_the_serving_replica_on_freebsd() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wan-site.toml");
+        let site = crate::deploy::check::load(&p).expect("wan-site");
+        let mut rec = Recorded::default();
+        loop {
+            let before = rec.commands.len();
+            let _ = gather(&site, None, &mut rec);
+            for q in std::mem::take(&mut rec.asked) {
+                let jail = q.split_whitespace().nth(1).unwrap_or("");
+                let host = site
+                    .hosts
+                    .iter()
+                    .find(|h| h.ipsec_jail().is_some_and(|j| j.name == jail));
+                let answer = match host {
+                    Some(h) if q.contains("--list-sas") => site
+                        .link_ends(h)
+                        .iter()
+                        .map(|e| {
+                            let n = &e.peer.name;
+                            format!("{n}: #1, ESTABLISHED, IKEv2, 2f5b_i* 9d3e_r\n  {n}: #1, reqid {}, INSTALLED, TUNNEL, ESP:AES_GCM_16-256\n    in  c5a2b7d6,    100 bytes,     1 packets\n    out c1f7e7ca,    200 bytes,     2 packets\n", e.link.reqid)
+                        })
+                        .collect(),
+                    Some(h) if q.contains("show bgp summary json") => {
+                        let peers: Vec<String> = site
+                            .link_ends(h)
+                            .iter()
+                            .map(|e| format!("\"{}\":{{\"state\":\"Established\",\"pfxRcd\":3}}", e.remote_inner()))
+                            .collect();
+                        format!("{{\"ipv4Unicast\":{{\"peers\":{{{}}}}}}}", peers.join(","))
+                    }
+                    Some(h) if q.contains("/32 json") && h.name == "alpha" => {
+                        r#"{"paths":[{"valid":true,"local":true,"locPrf":100}]}"#.into()
+                    }
+                    _ if q.contains(" ifconfig tun0") => IFCONFIG_UP.into(),
+                    _ => String::new(),
+                };
+                rec.commands.entry(q).or_insert((true, answer));
+            }
+            if rec.commands.len() == before {
+                break;
+            }
+        }
+        let r = gather(&site, None, &mut rec).expect("gather");
+        assert!(r.up, "{}", report::table(&r, false));
+        for h in &r.hosts {
+            let ipsec = h
+                .jails
+                .iter()
+                .find_map(|j| j.ipsec.as_ref())
+                .expect("ipsec jail");
+            let bgp = ipsec.bgp.as_ref().expect("routing = bgp");
+            assert_eq!(bgp.len(), ipsec.links.len(), "one session per link");
+            assert!(
+                bgp.iter().all(|b| b.up && b.prefixes_received == 3),
+                "{bgp:?}"
+            );
+            assert!(
+                ipsec
+                    .links
+                    .iter()
+                    .all(|l| l.up && l.bytes_in == 100 && l.bytes_out == 200)
+            );
+        }
+        assert!(
+            rec.asked
+                .iter()
+                .any(|q| q == "jexec ipsec vtysh -c 'show bgp summary json'"),
+            "{:?}",
+            rec.asked
+        );
+        let served: Vec<_> = r
+            .replicated
+            .iter()
+            .map(|x| (x.jail.as_str(), x.served_by.as_deref()))
+            .collect();
+        assert_eq!(served, [("vpnha", Some("alpha"))]);
+        // alpha stops announcing: beta, next in priority, is not announcing either.
+        let alpha_show = rec
+            .commands
+            .keys()
+            .find(|k| k.starts_with("jexec ipsec ") && k.contains("/32 json"))
+            .cloned()
+            .expect("alpha asked");
+        rec.commands.insert(alpha_show, (true, "{}".into()));
+        let r = gather(&site, None, &mut rec).expect("gather");
+        assert_eq!(r.replicated[0].served_by, None);
+        assert!(report::table(&r, false).contains("served by NO replica"));
+    }
+
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
         use std::ffi::OsStr;
