@@ -39,7 +39,9 @@ fn a_freebsd_site_without_jls_could_not_be_looked_at() {
     assert_eq!((&doc["schema"], &doc["up"]), (&1.into(), &false.into()));
     let missed = doc["could_not_look"].as_array().expect("a list");
     assert!(
-        missed.iter().any(|m| m.as_str().is_some_and(|m| m.starts_with("jls "))),
+        missed
+            .iter()
+            .any(|m| m.as_str().is_some_and(|m| m.starts_with("jls "))),
         "{missed:?}"
     );
     // The same as a table: no colour into a pipe, what it missed at the end.

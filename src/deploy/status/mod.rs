@@ -1105,6 +1105,64 @@ mod freebsd_tests {
         assert!(report::table(&r, false).contains("served by NO replica"));
     }
 
+    /// Every key the JSON has is in docs/status.md's schema (here with
+    /// replicas and BGP; the Linux tests add vpndns's forwarders).
+    #[test]
+    fn every_json_key_is_documented() {
+        let doc = include_str!("../../../docs/status.md");
+        let schema = doc
+            .split("```")
+            .nth(1)
+            .expect("docs/status.md has the schema in a code block");
+        let mut probe = all_up();
+        probe.answer(&Cmd::new("pgrep", ["-j", "dns", "-x", "vpndns"]), false, "");
+        let mut reports = vec![gather(&example(), None, &mut probe).expect("gather")];
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wan-site.toml");
+        let wan = crate::deploy::check::load(&p).expect("wan-site");
+        reports.push(gather(&wan, None, &mut Recorded::default()).expect("gather"));
+        let linux =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/linux-site.toml");
+        let linux = crate::deploy::check::load(&linux).expect("linux-site");
+        let mut rec = Recorded::default();
+        let conf = linux.hosts[0].jail_path("dns").join(rl::VPNDNS_FILE);
+        rec.files
+            .insert(conf, "[control]\nlisten = \"127.0.0.1:8053\"\n".into());
+        rec.answer(
+            &lx::netns_exists(&linux.jail_netns(&linux.hosts[0], &linux.hosts[0].jails[1])),
+            true,
+            "",
+        );
+        reports.push(gather(&linux, None, &mut rec).expect("gather"));
+        fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        out.insert(k.clone());
+                        keys(v, out);
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &reports {
+            let v: serde_json::Value = serde_json::from_str(&report::json(r)).expect("json");
+            keys(&v, &mut seen);
+        }
+        for k in ["replica", "bgp", "prefixes_received", "error", "served_by"] {
+            assert!(seen.contains(k), "{k} never emitted: {seen:?}");
+        }
+        let undocumented: Vec<_> = seen
+            .iter()
+            .filter(|k| !schema.contains(&format!("\"{k}\"")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in docs/status.md: {undocumented:?}"
+        );
+    }
+
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
         use std::ffi::OsStr;
