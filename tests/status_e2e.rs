@@ -172,21 +172,6 @@ impl Lab {
         (out.status.code().unwrap_or(-1), doc)
     }
 
-    /// veth `a` in `ns_a` to `b` in `ns_b`, addressed and up.
-    fn wire(&self, ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
-        must(
-            "ip",
-            &[
-                "-n", ns_a, "link", "add", "name", a, "type", "veth", "peer", "name", b, "netns",
-                ns_b,
-            ],
-        );
-        for (ns, ifname, addr) in [(ns_a, a, addr_a), (ns_b, b, addr_b)] {
-            must("ip", &["-n", ns, "addr", "add", addr, "dev", ifname]);
-            must("ip", &["-n", ns, "link", "set", "dev", ifname, "up"]);
-        }
-    }
-
     /// The internet namespace routing between the two hosts and the provider.
     fn wan(&self) {
         let (ha, hb, i, p) = (
@@ -199,9 +184,9 @@ impl Lab {
             must("ip", &["netns", "add", n]);
             must("ip", &["-n", n, "link", "set", "dev", "lo", "up"]);
         }
-        self.wire(&ha, "wan0", "10.99.1.2/24", &i, "i0", "10.99.1.1/24");
-        self.wire(&hb, "wan0", "10.99.2.2/24", &i, "i1", "10.99.2.1/24");
-        self.wire(
+        netns::veth(&ha, "wan0", "10.99.1.2/24", &i, "i0", "10.99.1.1/24");
+        netns::veth(&hb, "wan0", "10.99.2.2/24", &i, "i1", "10.99.2.1/24");
+        netns::veth(
             &p,
             "up0",
             &format!("{PROVIDER}/24"),

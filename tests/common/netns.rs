@@ -84,6 +84,21 @@ pub fn spawn_in_netns<T: Send + 'static>(
     })
 }
 
+/// A veth pair: `a` in namespace `ns_a` with `addr_a` (a CIDR), `b` in
+/// `ns_b` with `addr_b`, both up.
+pub fn veth(ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
+    must(
+        "ip",
+        &[
+            "-n", ns_a, "link", "add", "name", a, "type", "veth", "peer", "name", b, "netns", ns_b,
+        ],
+    );
+    for (ns, ifname, addr) in [(ns_a, a, addr_a), (ns_b, b, addr_b)] {
+        must("ip", &["-n", ns, "addr", "add", addr, "dev", ifname]);
+        must("ip", &["-n", ns, "link", "set", "dev", ifname, "up"]);
+    }
+}
+
 /// A veth pair per `[[link]]` of `site` in place of its tunnel, each end in
 /// the namespace `ns_of(host)` gives, named as the FreeBSD if_ipsec end, with
 /// the link's inner /32 and the peer's inner address as its point-to-point
