@@ -15,8 +15,11 @@
 
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/openvpn.rs"]
+mod openvpn;
 
 use netns::{must, ok, sh, spawn_in_netns};
+use openvpn::{client_ovpn, pki};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -629,101 +632,6 @@ fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
 
 // ---------------------------------------------------------------- OpenVPN
 
-/// Runs openssl with `args` in `dir`.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and two certificates signed by it (P-256), `name.crt`/`name.key`
-/// in `dir`: `server` (serverAuth) and `client` (clientAuth). keyUsage is
-/// set: `remote-cert-tls server` requires it (platform.md).
-fn pki(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=stand-in CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(dir, &a);
-    for (name, eku) in [("server", "serverAuth"), ("client", "clientAuth")] {
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage={eku}\n"),
-        )
-        .expect("ext");
-        let (key, csr, crt, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-        );
-        let mut r = vec!["req"];
-        r.extend(ec);
-        let subj = format!("/CN={name}");
-        r.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        openssl(dir, &r);
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-}
-
-/// The provider's client file, as a provider hands it out: inline keys,
-/// `dev tun`, and its endpoint.
-fn client_ovpn(dir: &Path, remote: &str) -> String {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pki file");
-    format!(
-        "# stand-in provider's client file\nclient\ndev tun\nproto udp\nremote {remote} 1194\nnobind\nremote-cert-tls server\nverb 3\n<ca>\n{}</ca>\n<cert>\n{}</cert>\n<key>\n{}</key>\n",
-        read("ca.crt"),
-        read("client.crt"),
-        read("client.key")
-    )
-}
-
 impl Lab {
     /// Provider A behind the internet namespace at `PROVIDER_A`: its exit
     /// services, and an OpenVPN server that pushes `redirect-gateway def1`
@@ -743,36 +651,8 @@ impl Lab {
             "ip",
             &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
         );
-        let d = self.dir.path();
-        let conf = d.join("server.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "dev tun\nproto udp\nlocal {PROVIDER_A}\nport 1194\nserver 10.8.0.0 255.255.255.0\ntopology subnet\nca {d}/ca.crt\ncert {d}/server.crt\nkey {d}/server.key\ndh none\npush \"redirect-gateway def1\"\npush \"dhcp-option DNS {RESOLVER}\"\nkeepalive 2 10\nverb 3\n",
-                d = d.display()
-            ),
-        )
-        .expect("server.conf");
-        let pid = d.join("provider-openvpn.pid");
-        let log = d.join("provider-openvpn.log");
-        self.daemons.push(pid.clone());
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &p,
-                "openvpn",
-                "--daemon",
-                "stand-in-provider",
-                "--writepid",
-                &pid.display().to_string(),
-                "--log",
-                &log.display().to_string(),
-                "--config",
-                &conf.display().to_string(),
-            ],
-        );
+        let pid = openvpn::start_server(&p, self.dir.path(), PROVIDER_A, RESOLVER);
+        self.daemons.push(pid);
         p
     }
 
