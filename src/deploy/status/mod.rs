@@ -86,10 +86,10 @@ pub struct VpnStatus {
     /// The resolvers DNS arriving on the jail is redirected to (the first)
     /// and the only ones its kill switch lets through the tunnel.
     pub dns: Vec<String>,
-    /// `configured` (the site's `provider_dns`), `pushed` (by the tunnel,
-    /// recorded by `vpnjail tunnel-up`), `none` (nothing pushed yet: DNS
-    /// through the tunnel is blocked) or `unknown` (FreeBSD without
-    /// `provider_dns`: not read).
+    /// `configured` (the site's `provider_dns`), `pushed` (by the tunnel:
+    /// on Linux as `vpnjail tunnel-up` recorded it, on FreeBSD in the kill
+    /// switch's table `<dns>`) or `none` (nothing recorded: DNS through the
+    /// tunnel is blocked).
     pub dns_source: &'static str,
     /// Every named counter in the jail's firewall (the kill switch's drops
     /// when it has them); empty when there are none.
@@ -293,11 +293,13 @@ fn zombie(look: &mut Look, pidfile: &std::path::Path) -> bool {
 }
 
 /// The DNS a vpn jail uses and where it came from: `provider_dns` wins (so
-/// `tunnel-up` records nothing); else, on Linux, the set `dns` of the table
-/// `tunnel-up` loaded when the tunnel came up.
+/// the tunnel's hook records nothing); else what the hook recorded when the
+/// tunnel came up: on Linux the set `dns` of the table `tunnel-up` loaded
+/// in namespace `ns`, on FreeBSD the table `<dns>` of jail `jail`'s kill
+/// switch anchor.
 fn vpn_dns(
     v: &Vpn,
-    ns: &str,
+    (ns, jail): (&str, &str),
     running: bool,
     linux: bool,
     look: &mut Look,
@@ -305,15 +307,26 @@ fn vpn_dns(
     if let Some(p) = v.provider_dns {
         return (vec![p.to_string()], "configured");
     }
-    if !linux {
-        return (Vec::new(), "unknown");
-    }
-    let pushed = if running {
-        let args = ["-j", "list", "set", "inet", killswitch::TUNNEL_TABLE, "dns"];
-        let (_, out) = look.ask(&lx::in_ns(Some(ns), "nft", args.map(String::from).to_vec()));
-        parse::nft_set_elements(&out)
-    } else {
-        Vec::new()
+    let pushed = match (running, linux) {
+        (false, _) => Vec::new(),
+        (true, true) => {
+            let args = ["-j", "list", "set", "inet", killswitch::TUNNEL_TABLE, "dns"];
+            let (_, out) = look.ask(&lx::in_ns(Some(ns), "nft", args.map(String::from).to_vec()));
+            parse::nft_set_elements(&out)
+        }
+        (true, false) => {
+            let args = [
+                jail,
+                "pfctl",
+                "-a",
+                PF_KILLSWITCH,
+                "-t",
+                "dns",
+                "-T",
+                "show",
+            ];
+            parse::pf_table(&look.ask(&Cmd::new("jexec", args)).1)
+        }
     };
     if pushed.is_empty() {
         (pushed, "none")
@@ -397,7 +410,7 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                     announced,
                 })
             });
-            let (dns, dns_source) = vpn_dns(v, &ns, running, linux, look);
+            let (dns, dns_source) = vpn_dns(v, (&ns, &j.name), running, linux, look);
             s.vpn = Some(VpnStatus {
                 tun: v.tun.clone(),
                 tunnel_up,
@@ -1009,6 +1022,58 @@ mod freebsd_tests {
             gather(&example(), Some("nope"), &mut all_up()),
             Err(StatusError::UnknownHost(_))
         ));
+    }
+
+    /// vpnus with OpenVPN and no `provider_dns`: the pushed DNS is what the
+    /// route-up hook put in the kill switch's table `<dns>`.
+    #[test]
+    fn pushed_dns_from_the_kill_switch_table_on_freebsd() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site.toml");
+        let text = std::fs::read_to_string(&example).expect("example");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ovpn = dir.path().join("us.ovpn");
+        std::fs::write(
+            &ovpn,
+            "client\ndev tun\nproto udp\nremote 203.0.113.7 1194\n",
+        )
+        .expect("us.ovpn");
+        let with = format!("openvpn = {:?}", ovpn.display().to_string());
+        let text = text.replacen("provider_dns = \"10.8.0.1\"", &with, 1);
+        let site = crate::deploy::check::check_text(&example, &text).expect("checks");
+        let mut probe = all_up();
+        let table = Cmd::new(
+            "jexec",
+            [
+                "vpnus",
+                "pfctl",
+                "-a",
+                "vpnjail/killswitch",
+                "-t",
+                "dns",
+                "-T",
+                "show",
+            ],
+        );
+        let vpnus = |probe: &mut Recorded| {
+            let r = gather(&site, Some("alpha"), probe).expect("gather");
+            let j = r.hosts[0].jails.iter().find(|j| j.name == "vpnus").cloned();
+            j.expect("vpnus")
+        };
+        let v = vpnus(&mut probe).vpn.expect("vpn");
+        assert_eq!((v.dns.len(), v.dns_source), (0, "none"));
+        probe.answer(&table, true, "   198.51.100.53\n");
+        probe.answer(
+            &Cmd::new("pgrep", ["-j", "vpnus", "-x", "openvpn"]),
+            true,
+            "77\n",
+        );
+        let j = vpnus(&mut probe);
+        assert!(j.up && j.processes[0].name == "openvpn", "{j:?}");
+        let v = j.vpn.expect("vpn");
+        assert_eq!(
+            (v.dns, v.dns_source),
+            (vec!["198.51.100.53".to_string()], "pushed")
+        );
     }
 
     /// examples/wan-site.toml on FreeBSD: three hosts in a BGP ring, vpnha

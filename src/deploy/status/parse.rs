@@ -159,6 +159,17 @@ pub fn nft_set_elements(json: &str) -> Vec<String> {
         .collect()
 }
 
+/// `pfctl -a ANCHOR -t TABLE -T show`: one address (or network) a line,
+/// indented; pfctl's complaints (`pfctl: Table does not exist.`) go to
+/// standard error, and anything that is not an address is skipped.
+pub fn pf_table(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.parse::<ipnet::IpNet>().is_ok() || l.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
 /// `pfctl -a ANCHOR -v -s rules`: each `block` rule with the packets and
 /// bytes of the `[ Evaluations: ... Packets: N Bytes: N ... ]` line after it.
 pub fn pf_block_counters(text: &str) -> Vec<Counter> {
@@ -350,6 +361,18 @@ gamma: #2, CONNECTING, IKEv2, 7a6f412f5b1c5e8d_i* 0000000000000000_r
         // No table (the tunnel never came up): nft prints its error on stderr only.
         assert!(nft_set_elements("").is_empty());
         assert!(nft_set_elements("Error: No such file or directory").is_empty());
+    }
+
+    /// FreeBSD 14 `pfctl -a vpnjail/killswitch -t dns -T show`.
+    #[test]
+    fn pf_table_addresses() {
+        assert_eq!(
+            pf_table("   198.51.100.53\n   198.51.100.54\n"),
+            ["198.51.100.53", "198.51.100.54"]
+        );
+        assert_eq!(pf_table("   10.8.0.0/24\n"), ["10.8.0.0/24"]);
+        assert!(pf_table("").is_empty());
+        assert!(pf_table("pfctl: Table does not exist.\n").is_empty());
     }
 
     /// FreeBSD 14 `pfctl -a vpnjail/killswitch -v -s rules`.
