@@ -156,7 +156,11 @@ impl Lab {
     /// `vpnjail status --json` (with `path` as PATH when given): its exit
     /// status and document.
     fn status(&self, path: Option<&str>) -> (i32, Value) {
-        let mut c = Command::new(VPNJAIL);
+        self.status_as(Command::new(VPNJAIL), path)
+    }
+
+    /// The same, run by `c` (`setpriv ... vpnjail`, to drop root).
+    fn status_as(&self, mut c: Command, path: Option<&str>) -> (i32, Value) {
         c.args(["status", "--json", "--site"]).arg(&self.site);
         if let Some(p) = path {
             c.env("PATH", p);
@@ -505,5 +509,18 @@ fn status_json_all_up_then_a_dead_client_and_vpndns() {
     let (code, blind) = lab.status(Some(&empty.display().to_string()));
     assert_eq!(code, 2, "{blind:#}");
     assert!(!blind["could_not_look"].as_array().expect("list").is_empty());
+    // Nor without root (user nobody): exit 2, not a table of "down".
+    if netns::ok("setpriv", &["--version"]) {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", VPNJAIL]);
+        let (code, doc) = lab.status_as(c, None);
+        assert_eq!(code, 2, "{doc:#}");
+        assert!(
+            doc["could_not_look"][0]
+                .as_str()
+                .is_some_and(|m| m.starts_with("not root")),
+            "{doc:#}"
+        );
+    }
     eprintln!("status_e2e: whole test {:.1?}", started.elapsed());
 }

@@ -207,8 +207,12 @@ pub fn gather(
         return Err(StatusError::UnknownHost(h.to_string()));
     }
     let mut look = Look {
+        could_not_look: if probe.privileged() {
+            Vec::new()
+        } else {
+            vec!["not root: what runs inside namespaces and jails (ip netns exec, jexec, nft, pfctl, swanctl, vtysh) cannot be read".into()]
+        },
         probe,
-        could_not_look: Vec::new(),
     };
     let mut hosts = Vec::new();
     for h in site
@@ -815,6 +819,20 @@ alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
         let r = gather(&site, Some("beta"), &mut rec).expect("gather");
         assert_eq!(r.hosts.len(), 1);
         assert_eq!(exit_code(&r), 2);
+        // Not root: the healthy machine's answers count for nothing.
+        let mut rec = healthy(&site);
+        assert_eq!(
+            exit_code(&gather(&site, None, &mut rec).expect("gather")),
+            0
+        );
+        rec.unprivileged = true;
+        let r = gather(&site, None, &mut rec).expect("gather");
+        assert_eq!(exit_code(&r), 2);
+        assert!(
+            r.could_not_look[0].starts_with("not root"),
+            "{:?}",
+            r.could_not_look
+        );
         assert!(matches!(
             gather(&site, Some("zeta"), &mut rec),
             Err(StatusError::UnknownHost(_))
