@@ -591,6 +591,27 @@ fn replicated(site: &Site, hosts: &[HostStatus]) -> Vec<Replicated> {
     out
 }
 
+/// `examples/NAME` with its first `provider_dns = "DNS"` replaced by an
+/// OpenVPN client file (in the returned directory, kept while it lives).
+#[cfg(test)]
+fn example_with_openvpn(name: &str, dns: &str) -> (tempfile::TempDir, Site) {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let text = std::fs::read_to_string(&example).expect("example");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ovpn = dir.path().join("us.ovpn");
+    std::fs::write(
+        &ovpn,
+        "client\ndev tun\nproto udp\nremote 203.0.113.7 1194\n",
+    )
+    .expect("us.ovpn");
+    let with = format!("openvpn = {:?}", ovpn.display().to_string());
+    let text = text.replacen(&format!("provider_dns = {dns:?}"), &with, 1);
+    let site = super::check::check_text(&example, &text).expect("checks");
+    (dir, site)
+}
+
 #[cfg(test)]
 mod linux_tests {
     use super::probe::Recorded;
@@ -735,18 +756,7 @@ alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
     /// the table vpnjail_tunnel, or none before the tunnel first came up.
     #[test]
     fn pushed_dns_from_the_tunnel_table() {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/linux-site.toml");
-        let text = std::fs::read_to_string(&example).expect("example");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ovpn = dir.path().join("us.ovpn");
-        std::fs::write(
-            &ovpn,
-            "client\ndev tun\nproto udp\nremote 203.0.113.7 1194\n",
-        )
-        .expect("us.ovpn");
-        let with = format!("openvpn = {:?}", ovpn.display().to_string());
-        let text = text.replacen("provider_dns = \"10.8.1.1\"", &with, 1);
-        let site = super::super::check::check_text(&example, &text).expect("checks");
+        let (_dir, site) = example_with_openvpn("linux-site.toml", "10.8.1.1");
         let mut rec = healthy(&site);
         let ask = rec
             .commands
@@ -1046,18 +1056,7 @@ mod freebsd_tests {
     /// route-up hook put in the kill switch's table `<dns>`.
     #[test]
     fn pushed_dns_from_the_kill_switch_table_on_freebsd() {
-        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site.toml");
-        let text = std::fs::read_to_string(&example).expect("example");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ovpn = dir.path().join("us.ovpn");
-        std::fs::write(
-            &ovpn,
-            "client\ndev tun\nproto udp\nremote 203.0.113.7 1194\n",
-        )
-        .expect("us.ovpn");
-        let with = format!("openvpn = {:?}", ovpn.display().to_string());
-        let text = text.replacen("provider_dns = \"10.8.0.1\"", &with, 1);
-        let site = crate::deploy::check::check_text(&example, &text).expect("checks");
+        let (_dir, site) = example_with_openvpn("site.toml", "10.8.0.1");
         let mut probe = all_up();
         let table = Cmd::new(
             "jexec",
