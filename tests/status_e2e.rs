@@ -485,6 +485,16 @@ fn status_json_all_up_then_a_dead_client_and_vpndns() {
     assert_eq!(jail(&down, "alpha", "svca")["up"], true);
     assert_link_and_bgp_up(&down);
 
+    // beta alone is all up: `--host beta` exits 0 while alpha is down.
+    let o = Command::new(VPNJAIL)
+        .args(["status", "--json", "--host", "beta", "--site"])
+        .arg(&lab.site)
+        .output()
+        .expect("status --host");
+    let beta: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(o.status.code(), Some(0), "{beta:#}");
+    assert_eq!(beta["hosts"].as_array().map(Vec::len), Some(1));
+
     // svca's traffic now dies in the kill switch, and status counts it.
     let svca = lab.ns("alpha", "svca");
     spawn_in_netns(&svca, || {
