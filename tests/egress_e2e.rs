@@ -15,11 +15,11 @@
 
 #[path = "common/netns.rs"]
 mod netns;
-#[path = "common/ovpn.rs"]
-mod ovpn;
+#[path = "common/openvpn.rs"]
+mod openvpn;
 
 use netns::{alive, must, ok, sh, spawn_in_netns};
-use ovpn::pki;
+use openvpn::{client_ovpn, pki};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -632,18 +632,6 @@ fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
 
 // ---------------------------------------------------------------- OpenVPN
 
-/// The provider's client file, as a provider hands it out: inline keys,
-/// `dev tun`, and its endpoint.
-fn client_ovpn(dir: &Path, remote: &str) -> String {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pki file");
-    format!(
-        "# stand-in provider's client file\nclient\ndev tun\nproto udp\nremote {remote} 1194\nnobind\nremote-cert-tls server\nverb 3\n<ca>\n{}</ca>\n<cert>\n{}</cert>\n<key>\n{}</key>\n",
-        read("ca.crt"),
-        read("client.crt"),
-        read("client.key")
-    )
-}
-
 impl Lab {
     /// Provider A behind the internet namespace at `PROVIDER_A`: its exit
     /// services, and an OpenVPN server that pushes `redirect-gateway def1`
@@ -663,20 +651,8 @@ impl Lab {
             "ip",
             &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
         );
-        let d = self.dir.path();
-        let conf = d.join("server.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "dev tun\nproto udp\nlocal {PROVIDER_A}\nport 1194\nserver 10.8.0.0 255.255.255.0\ntopology subnet\nca {d}/ca.crt\ncert {d}/server.crt\nkey {d}/server.key\ndh none\npush \"redirect-gateway def1\"\npush \"dhcp-option DNS {RESOLVER}\"\nkeepalive 2 10\nverb 3\n",
-                d = d.display()
-            ),
-        )
-        .expect("server.conf");
-        let pid = d.join("provider-openvpn.pid");
-        let log = d.join("provider-openvpn.log");
-        self.daemons.push(pid.clone());
-        ovpn::start_server(&p, &conf, &pid, &log);
+        let pid = openvpn::start_server(&p, self.dir.path(), PROVIDER_A, RESOLVER);
+        self.daemons.push(pid);
         p
     }
 

@@ -21,11 +21,11 @@
 
 #[path = "common/netns.rs"]
 mod netns;
-#[path = "common/ovpn.rs"]
-mod ovpn;
+#[path = "common/openvpn.rs"]
+mod openvpn;
 
 use netns::{alive, must, sh, spawn_in_netns, veth_links};
-use ovpn::pki;
+use openvpn::pki;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -494,7 +494,7 @@ impl Ha {
         let pid = self.dir.join(format!("server-{host}.pid"));
         let log = self.dir.join(format!("server-{host}.log"));
         self.pidfiles.push(pid.clone());
-        ovpn::start_server(pns, &conf, &pid, &log);
+        openvpn::start_server_conf(pns, &conf, &pid, &log);
         let h = self.site.host(host).expect("host");
         self.clients.push(plan_linux::pidfile(h, "vpnx", "openvpn"));
     }

@@ -26,6 +26,7 @@ pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
 mod cold;
+mod control;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -377,6 +378,7 @@ impl Checker<'_> {
             dns_static: Vec::new(),
             dns_block: Vec::new(),
             dns_blocklists: Vec::new(),
+            dns_control: self.dns_control(&f),
             redundancy: self.redundancy(&f),
             bgp: self.routing(&f),
             anycast: None,

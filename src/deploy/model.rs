@@ -22,6 +22,8 @@ pub struct Site {
     pub dns_block: Vec<String>,
     /// `[[dns.blocklist]]`: named list groups for the policies to choose.
     pub dns_blocklists: Vec<DnsBlocklist>,
+    /// `[dns] control`: each vpndns's control API, on its jail's loopback.
+    pub dns_control: Option<std::net::SocketAddr>,
     /// `[site] redundancy`: 0, or 1 when no single link failure may partition
     /// the link graph (checked by `check.rs`).
     pub redundancy: u8,

@@ -236,6 +236,9 @@ pub struct DnsSection {
     /// `[[dns.blocklist]]`: named groups of lists that policies choose.
     #[serde(default)]
     pub blocklist: Vec<S<DnsBlocklistDef>>,
+    /// `control = "127.0.0.1:8053"`: every vpndns's `[control] listen`, on
+    /// its jail's own loopback (what `vpnjail status` asks).
+    pub control: Option<S<String>>,
 }
 
 /// `[[dns.blocklist]]`: a vpndns `[[blocklist]]` group, written into every

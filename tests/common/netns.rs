@@ -84,6 +84,21 @@ pub fn spawn_in_netns<T: Send + 'static>(
     })
 }
 
+/// A veth pair: `a` in namespace `ns_a` with `addr_a` (a CIDR), `b` in
+/// `ns_b` with `addr_b`, both up.
+pub fn veth(ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
+    must(
+        "ip",
+        &[
+            "-n", ns_a, "link", "add", "name", a, "type", "veth", "peer", "name", b, "netns", ns_b,
+        ],
+    );
+    for (ns, ifname, addr) in [(ns_a, a, addr_a), (ns_b, b, addr_b)] {
+        must("ip", &["-n", ns, "addr", "add", addr, "dev", ifname]);
+        must("ip", &["-n", ns, "link", "set", "dev", ifname, "up"]);
+    }
+}
+
 /// A veth pair per `[[link]]` of `site` in place of its tunnel, each end in
 /// the namespace `ns_of(host)` gives, named as the FreeBSD if_ipsec end, with
 /// the link's inner /32 and the peer's inner address as its point-to-point
@@ -185,15 +200,7 @@ pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
         let _ = kill(*pid, Signal::SIGTERM);
     }
     // A zombie not yet reaped by init counts as gone.
-    let running = |pid: &Pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-            })
-            .unwrap_or(false)
-    };
+    let running = |pid: &Pid| proc_state(pid.as_raw()).is_some_and(|st| st != "Z");
     let t = Instant::now();
     while pids.iter().any(running) && t.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(20));
@@ -203,14 +210,44 @@ pub fn stop_pidfiles(pidfiles: &[PathBuf]) {
     }
 }
 
+/// Every `*.pid` file under `dir` (the daemons vpnjail started for a site
+/// whose jails live there): for a last [`stop_pidfiles`] after `destroy`.
+pub fn pidfiles_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(pidfiles_under(&p));
+        } else if p.extension().is_some_and(|x| x == "pid") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The state letter of `/proc/PID/stat` (after the command, which is in
+/// parentheses); `None` when there is no such process.
+fn proc_state(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().next().map(str::to_string)
+}
+
 /// Whether the process of a pid file runs (a zombie counts as gone).
-pub fn alive(pidfile: &std::path::Path) -> bool {
+pub fn alive(pidfile: &Path) -> bool {
     std::fs::read_to_string(pidfile)
         .ok()
-        .and_then(|p| std::fs::read_to_string(format!("/proc/{}/stat", p.trim())).ok())
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
-        })
-        .unwrap_or(false)
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .and_then(proc_state)
+        .is_some_and(|st| st != "Z")
+}
+
+/// Whether the process of `pidfile` died and awaits reaping (a container's
+/// init may take its time).
+pub fn zombie(pidfile: &Path) -> bool {
+    std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .and_then(proc_state)
+        .is_some_and(|st| st == "Z")
 }

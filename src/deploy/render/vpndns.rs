@@ -21,6 +21,14 @@ struct Config {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     blocklist: Vec<Blocklist>,
     log: Log,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control: Option<Control>,
+}
+
+/// `[control]`, from `[dns] control`.
+#[derive(Serialize)]
+struct Control {
+    listen: String,
 }
 
 /// A `[[dns.blocklist]]`, as vpndns's `[[blocklist]]`.
@@ -191,6 +199,9 @@ pub fn config(site: &Site, host: &Host, dns: &Jail) -> Result<String, RenderErro
             })
             .collect(),
         log: Log { queries: false },
+        control: site.dns_control.map(|a| Control {
+            listen: a.to_string(),
+        }),
     };
     let body =
         toml::to_string(&cfg).map_err(|e| RenderError::Invalid(format!("vpndns.toml: {e}")))?;

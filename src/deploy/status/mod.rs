@@ -11,21 +11,25 @@
 //! Linux reads namespaces (`ip netns`), links (`ip -o link`), processes (the
 //! pid files `create` wrote), nftables counters, charon through swanctl and
 //! FRR through vtysh; FreeBSD the same facts with `jls`, `pgrep -j`,
-//! `jexec ifconfig`, `pfctl -v -s rules`, `swanctl` and `vtysh` in the jails.
+//! `jexec ifconfig`, `pfctl [-a vpnjail/killswitch] -v -s rules`, `swanctl`
+//! and `vtysh` in the jails.
 
 pub mod parse;
 pub mod probe;
 pub mod report;
 
 use super::command::{Cmd, freebsd as fb, linux as lx};
-use super::model::{Host, Jail, JailKind, Platform, Site, Standby};
+use super::model::{Host, Jail, JailKind, Platform, Site, Standby, Vpn, VpnClient};
 use super::monitor;
 use super::plan::linux as pl;
-use super::render::linux as rl;
+use super::render::{killswitch, linux as rl};
 use parse::{BgpPeer, Counter, Forwarder};
 use probe::Probe;
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// The pf anchor of a FreeBSD vpn jail's kill switch (render/pf.rs).
+const PF_KILLSWITCH: &str = "vpnjail/killswitch";
 
 /// The JSON schema's version; bumped on any incompatible change.
 pub const SCHEMA: u32 = 1;
@@ -79,9 +83,13 @@ pub struct Process {
 pub struct VpnStatus {
     pub tun: String,
     pub tunnel_up: bool,
-    /// The resolver DNS arriving on the jail is redirected to.
-    pub dns: String,
-    /// `configured` (the site's `provider_dns`).
+    /// The resolvers DNS arriving on the jail is redirected to (the first)
+    /// and the only ones its kill switch lets through the tunnel.
+    pub dns: Vec<String>,
+    /// `configured` (the site's `provider_dns`), `pushed` (by the tunnel:
+    /// on Linux as `vpnjail tunnel-up` recorded it, on FreeBSD in the kill
+    /// switch's table `<dns>`) or `none` (nothing recorded: DNS through the
+    /// tunnel is blocked).
     pub dns_source: &'static str,
     /// Every named counter in the jail's firewall (the kill switch's drops
     /// when it has them); empty when there are none.
@@ -202,8 +210,12 @@ pub fn gather(
         return Err(StatusError::UnknownHost(h.to_string()));
     }
     let mut look = Look {
+        could_not_look: if probe.privileged() {
+            Vec::new()
+        } else {
+            vec!["not root: what runs inside namespaces and jails (ip netns exec, jexec, nft, pfctl, swanctl, vtysh) cannot be read".into()]
+        },
         probe,
-        could_not_look: Vec::new(),
     };
     let mut hosts = Vec::new();
     for h in site
@@ -248,22 +260,86 @@ fn host(site: &Site, h: &Host, look: &mut Look) -> HostStatus {
     }
 }
 
-/// The daemons vpnjail starts in a jail (Linux: their pid files' names).
+/// The daemons vpnjail starts in a jail (Linux: their pid files' names),
+/// as the create plans start them.
 fn daemons(site: &Site, h: &Host, j: &Jail) -> Vec<&'static str> {
     let mut d = Vec::new();
-    match j.kind {
+    match &j.kind {
         JailKind::Vpndns => d.push("vpndns"),
+        JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_)) => d.push("openvpn"),
         JailKind::Ipsec => {
-            if !site.link_ends(h).is_empty() {
+            if site.runs_strongswan(h) {
                 d.push("charon");
             }
             if site.bgp {
                 d.extend(pl::frr_daemons(site).iter().copied());
+                // On FreeBSD the monitor is the host's rc.d vpnjail_monitor.
+                if h.platform == Platform::Linux && h.replicas().next().is_some() {
+                    d.push("monitor");
+                }
             }
         }
         _ => {}
     }
     d
+}
+
+/// Whether the process of `pidfile` died without being reaped (its pid
+/// still in /proc, so `start-stop-daemon --status` calls it running: a
+/// container's init may never reap it).
+fn zombie(look: &mut Look, pidfile: &std::path::Path) -> bool {
+    let pid = look
+        .probe
+        .read(pidfile)
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    pid.and_then(|p| {
+        look.probe
+            .read(std::path::Path::new(&format!("/proc/{p}/stat")))
+    })
+    .is_some_and(|stat| parse::proc_zombie(&stat))
+}
+
+/// The DNS a vpn jail uses and where it came from: `provider_dns` wins (so
+/// the tunnel's hook records nothing); else what the hook recorded when the
+/// tunnel came up: on Linux the set `dns` of the table `tunnel-up` loaded
+/// in namespace `ns`, on FreeBSD the table `<dns>` of jail `jail`'s kill
+/// switch anchor.
+fn vpn_dns(
+    v: &Vpn,
+    (ns, jail): (&str, &str),
+    running: bool,
+    linux: bool,
+    look: &mut Look,
+) -> (Vec<String>, &'static str) {
+    if let Some(p) = v.provider_dns {
+        return (vec![p.to_string()], "configured");
+    }
+    let pushed = match (running, linux) {
+        (false, _) => Vec::new(),
+        (true, true) => {
+            let args = ["-j", "list", "set", "inet", killswitch::TUNNEL_TABLE, "dns"];
+            let (_, out) = look.ask(&lx::in_ns(Some(ns), "nft", args.map(String::from).to_vec()));
+            parse::nft_set_elements(&out)
+        }
+        (true, false) => {
+            let args = [
+                jail,
+                "pfctl",
+                "-a",
+                PF_KILLSWITCH,
+                "-t",
+                "dns",
+                "-T",
+                "show",
+            ];
+            parse::pf_table(&look.ask(&Cmd::new("jexec", args)).1)
+        }
+    };
+    if pushed.is_empty() {
+        (pushed, "none")
+    } else {
+        (pushed, "pushed")
+    }
 }
 
 fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
@@ -277,14 +353,16 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
     let processes: Vec<Process> = daemons(site, h, j)
         .into_iter()
         .map(|name| {
-            let cmd = if linux {
-                lx::daemon_running(&pl::pidfile(h, &j.name, name))
-            } else {
-                Cmd::new("pgrep", ["-j", j.name.as_str(), "-x", name])
-            };
+            let running = running
+                && if linux {
+                    let pidfile = pl::pidfile(h, &j.name, name);
+                    look.ok(&lx::daemon_running(&pidfile)) && !zombie(look, &pidfile)
+                } else {
+                    look.ok(&Cmd::new("pgrep", ["-j", j.name.as_str(), "-x", name]))
+                };
             Process {
                 name: name.to_string(),
-                running: running && look.ok(&cmd),
+                running,
             }
         })
         .collect();
@@ -312,14 +390,21 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                 (ok && monitor::flags_up(&out), parse::nft_counters(&json.1))
             } else {
                 let (ok, out) = look.ask(&fb::jail_ifconfig(&j.name, &v.tun));
-                let rules = look.ask(&Cmd::new(
-                    "jexec",
-                    [j.name.as_str(), "pfctl", "-v", "-s", "rules"],
-                ));
-                (
-                    ok && monitor::flags_up(&out),
-                    parse::pf_block_counters(&rules.1),
-                )
+                // The jail's main ruleset (`block log all`: what no anchor
+                // passes) and the kill switch's own anchor (its DNS block).
+                let pf = |anchor: &[&str]| {
+                    let mut a = vec![j.name.as_str(), "pfctl"];
+                    a.extend_from_slice(anchor);
+                    a.extend(["-v", "-s", "rules"]);
+                    Cmd::new("jexec", a)
+                };
+                let mut counters = parse::pf_block_counters(&look.ask(&pf(&[])).1);
+                let anchor = look.ask(&pf(&["-a", PF_KILLSWITCH])).1;
+                counters.extend(parse::pf_block_counters(&anchor).into_iter().map(|mut c| {
+                    c.name = format!("{PF_KILLSWITCH}: {}", c.name);
+                    c
+                }));
+                (ok && monitor::flags_up(&out), counters)
             };
             let replica = v.replication.as_ref().and_then(|r| {
                 let priority = r.priority(&h.name)?;
@@ -333,13 +418,12 @@ fn jail(site: &Site, h: &Host, j: &Jail, look: &mut Look) -> JailStatus {
                     cold: r.standby == Standby::Cold,
                 })
             });
+            let (dns, dns_source) = vpn_dns(v, (&ns, &j.name), running, linux, look);
             s.vpn = Some(VpnStatus {
                 tun: v.tun.clone(),
                 tunnel_up,
-                dns: v
-                    .provider_dns
-                    .map_or_else(|| "pushed by the tunnel".into(), |d| d.to_string()),
-                dns_source: "configured",
+                dns,
+                dns_source,
                 counters,
                 replica,
             });
@@ -383,16 +467,31 @@ fn ipsec(site: &Site, h: &Host, j: &Jail, ns: &str, running: bool, look: &mut Lo
         .iter()
         .map(|e| {
             // vpnjail names each connection and its child after the peer host.
-            let sa = sas.iter().find(|s| s.name == e.peer.name);
-            let child = sa.and_then(|s| s.children.iter().find(|c| c.name == e.peer.name));
+            // Both ends may initiate at once: of several IKE SAs the one
+            // carrying an installed CHILD SA gives the state, and the link's
+            // bytes are those of all its installed CHILD SAs (traffic may
+            // come in on one and leave on another).
+            let named = || sas.iter().filter(|s| s.name == e.peer.name);
+            let children = || {
+                named()
+                    .filter(|s| s.state == "ESTABLISHED")
+                    .flat_map(|s| &s.children)
+                    .filter(|c| c.name == e.peer.name && c.state == "INSTALLED")
+            };
+            let installed = |s: &&parse::IkeSa| {
+                s.state == "ESTABLISHED"
+                    && s.children
+                        .iter()
+                        .any(|c| c.name == e.peer.name && c.state == "INSTALLED")
+            };
+            let sa = named().find(installed).or_else(|| named().next());
             LinkStatus {
                 peer: e.peer.name.clone(),
                 reqid: e.link.reqid,
                 sa: sa.map(|s| s.state.clone()),
-                up: sa.is_some_and(|s| s.state == "ESTABLISHED")
-                    && child.is_some_and(|c| c.state == "INSTALLED"),
-                bytes_in: child.map_or(0, |c| c.bytes_in),
-                bytes_out: child.map_or(0, |c| c.bytes_out),
+                up: children().next().is_some(),
+                bytes_in: children().map(|c| c.bytes_in).sum(),
+                bytes_out: children().map(|c| c.bytes_out).sum(),
             }
         })
         .collect();
@@ -498,6 +597,27 @@ fn replicated(site: &Site, hosts: &[HostStatus]) -> Vec<Replicated> {
     out
 }
 
+/// `examples/NAME` with its first `provider_dns = "DNS"` replaced by an
+/// OpenVPN client file (in the returned directory, kept while it lives).
+#[cfg(test)]
+fn example_with_openvpn(name: &str, dns: &str) -> (tempfile::TempDir, Site) {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let text = std::fs::read_to_string(&example).expect("example");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ovpn = dir.path().join("us.ovpn");
+    std::fs::write(
+        &ovpn,
+        "client\ndev tun\nproto udp\nremote 203.0.113.7 1194\n",
+    )
+    .expect("us.ovpn");
+    let with = format!("openvpn = {:?}", ovpn.display().to_string());
+    let text = text.replacen(&format!("provider_dns = {dns:?}"), &with, 1);
+    let site = super::check::check_text(&example, &text).expect("checks");
+    (dir, site)
+}
+
 #[cfg(test)]
 mod linux_tests {
     use super::probe::Recorded;
@@ -509,11 +629,18 @@ mod linux_tests {
         super::super::check::load(&path).expect("examples/linux-site.toml checks")
     }
 
+    /// alpha and beta initiated at once: alpha has three IKE SAs for beta,
+    /// one without a CHILD SA, two whose CHILD SAs carry traffic one way each.
     const SAS: &str = "\
+beta: #3, ESTABLISHED, IKEv2, 7a6f412f5b1c5e8d_i 5e8d7a6f412f5b1c_r*
+beta: #2, ESTABLISHED, IKEv2, 5b1c5e8d7a6f412f_i 412f5b1c5e8d7a6f_r*
+  beta: #2, reqid 100, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
+    in  c5a2b7d6,    336 bytes,     4 packets,     1s ago
+    out c1f7e7ca,      0 bytes,     0 packets
 beta: #1, ESTABLISHED, IKEv2, 2f5b1c5e8d7a6f41_i* 9d3e0c7a5b4f2e18_r
   beta: #1, reqid 100, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
-    in  c5a2b7d6,    336 bytes,     4 packets,     1s ago
-    out c1f7e7ca,   1204 bytes,    11 packets,     0s ago
+    in  c9a2b7d6,      0 bytes,     0 packets
+    out c8f7e7ca,   1204 bytes,    11 packets,     0s ago
 alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
   alpha: #1, reqid 100, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
 ";
@@ -631,6 +758,73 @@ alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
         assert_eq!(json["hosts"][0]["jails"][2]["vpn"]["tunnel_up"], false);
     }
 
+    /// vpnus without `provider_dns`: the DNS is what `tunnel-up` recorded in
+    /// the table vpnjail_tunnel, or none before the tunnel first came up.
+    #[test]
+    fn pushed_dns_from_the_tunnel_table() {
+        let (_dir, site) = example_with_openvpn("linux-site.toml", "10.8.1.1");
+        let mut rec = healthy(&site);
+        let ask = rec
+            .commands
+            .keys()
+            .find(|k| k.contains("vpnus") && k.contains("list set inet vpnjail_tunnel dns"))
+            .cloned()
+            .expect("the tunnel table asked");
+        let dns = |rec: &mut Recorded| {
+            let r = gather(&site, Some("alpha"), rec).expect("gather");
+            let v = jail(&r, "alpha", "vpnus").vpn.clone().expect("vpn");
+            (v.dns, v.dns_source, report::table(&r, false))
+        };
+        let (d, src, _) = dns(&mut rec);
+        assert_eq!((d.len(), src), (0, "none"));
+        rec.commands.insert(
+            ask,
+            (
+                true,
+                r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "dns", "table": "vpnjail_tunnel", "type": "ipv4_addr", "handle": 1, "elem": ["198.51.100.53"]}}]}"#.into(),
+            ),
+        );
+        let (d, src, table) = dns(&mut rec);
+        assert_eq!((d, src), (vec!["198.51.100.53".to_string()], "pushed"));
+        assert!(table.contains("DNS 198.51.100.53 (pushed)"), "{table}");
+        // vpneu keeps its provider_dns, without asking the tunnel table.
+        let r = gather(&site, Some("alpha"), &mut rec).expect("gather");
+        // The OpenVPN client vpnjail runs is one of the jail's processes.
+        let us = jail(&r, "alpha", "vpnus");
+        assert_eq!(us.processes.len(), 1);
+        assert!(us.processes[0].name == "openvpn" && us.processes[0].running);
+        assert!(jail(&r, "alpha", "vpneu").processes.is_empty());
+        let eu = jail(&r, "alpha", "vpneu").vpn.clone().expect("vpn");
+        assert_eq!(
+            (eu.dns, eu.dns_source),
+            (vec!["10.8.2.1".to_string()], "configured")
+        );
+        assert!(
+            !rec.asked
+                .iter()
+                .any(|q| q.contains("vpneu") && q.contains("vpnjail_tunnel"))
+        );
+    }
+
+    /// A daemon killed but not reaped is not running, though its pid is in /proc.
+    #[test]
+    fn a_zombie_daemon_is_not_running() {
+        let site = site();
+        let mut rec = healthy(&site);
+        let pidfile = pl::pidfile(&site.hosts[0], "dns", "vpndns");
+        rec.files.insert(pidfile, "4242\n".into());
+        let stat = std::path::PathBuf::from("/proc/4242/stat");
+        rec.files
+            .insert(stat.clone(), "4242 (vpndns) S 1 4242 4242 0 -1".into());
+        let r = gather(&site, Some("alpha"), &mut rec).expect("gather");
+        assert!(jail(&r, "alpha", "dns").processes[0].running);
+        rec.files
+            .insert(stat, "4242 (vpn dns) Z 1 4242 4242 0 -1".into());
+        let r = gather(&site, Some("alpha"), &mut rec).expect("gather");
+        let dns = jail(&r, "alpha", "dns");
+        assert!(!dns.processes[0].running && !dns.up && !r.up);
+    }
+
     #[test]
     fn nothing_to_look_with_is_exit_2_and_unknown_host_an_error() {
         let site = site();
@@ -641,6 +835,20 @@ alpha: #1, ESTABLISHED, IKEv2, 9d3e0c7a5b4f2e18_i 2f5b1c5e8d7a6f41_r*
         let r = gather(&site, Some("beta"), &mut rec).expect("gather");
         assert_eq!(r.hosts.len(), 1);
         assert_eq!(exit_code(&r), 2);
+        // Not root: the healthy machine's answers count for nothing.
+        let mut rec = healthy(&site);
+        assert_eq!(
+            exit_code(&gather(&site, None, &mut rec).expect("gather")),
+            0
+        );
+        rec.unprivileged = true;
+        let r = gather(&site, None, &mut rec).expect("gather");
+        assert_eq!(exit_code(&r), 2);
+        assert!(
+            r.could_not_look[0].starts_with("not root"),
+            "{:?}",
+            r.could_not_look
+        );
         assert!(matches!(
             gather(&site, Some("zeta"), &mut rec),
             Err(StatusError::UnknownHost(_))
@@ -690,10 +898,17 @@ mod freebsd_tests {
             "91\n",
         );
         r.answer(&fb::jail_ifconfig("vpnus", "tun0"), true, IFCONFIG_UP);
+        // FreeBSD 14's `pfctl -v -s rules` of the jail's main ruleset, and of
+        // the kill switch's anchor.
         r.answer(
             &c(&["jexec", "vpnus", "pfctl", "-v", "-s", "rules"]),
             true,
-            "block drop out log on ! tun0 all label \"ks_out\"\n  [ Evaluations: 97  Packets: 12  Bytes: 864  States: 0 ]\n",
+            "block drop log all\n  [ Evaluations: 1523      Packets: 12        Bytes: 864         States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 0     ]\nanchor \"vpnjail/*\" all\n  [ Evaluations: 1523      Packets: 3409      Bytes: 402112      States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 0     ]\n",
+        );
+        r.answer(
+            &c(&["jexec", "vpnus", "pfctl", "-a", "vpnjail/killswitch", "-v", "-s", "rules"]),
+            true,
+            "pass in quick on e0b_vpnus inet proto udp from <egress> to <site> port = domain keep state\n  [ Evaluations: 40        Packets: 8         Bytes: 560         States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 4     ]\nblock drop log quick inet proto udp from any to ! <dns> port = domain\n  [ Evaluations: 40        Packets: 3         Bytes: 180         States: 0     ]\n  [ Inserted: uid 0 pid 4411 State Creations: 0     ]\n",
         );
         r.answer(
             &c(&["jexec", "ipsec", "swanctl", "--list-sas"]),
@@ -722,14 +937,24 @@ mod freebsd_tests {
             .expect("vpnus");
         let v = vpnus.vpn.as_ref().expect("vpn");
         assert!(v.tunnel_up);
-        assert_eq!(v.dns, "10.8.0.1");
+        assert_eq!(
+            (v.dns.as_slice(), v.dns_source),
+            (&["10.8.0.1".to_string()][..], "configured")
+        );
         assert_eq!(
             v.counters,
-            vec![Counter {
-                name: "ks_out".into(),
-                packets: 12,
-                bytes: 864
-            }]
+            vec![
+                Counter {
+                    name: "block drop log all".into(),
+                    packets: 12,
+                    bytes: 864
+                },
+                Counter {
+                    name: "vpnjail/killswitch: block drop log quick inet proto udp from any to ! <dns> port = domain".into(),
+                    packets: 3,
+                    bytes: 180
+                }
+            ]
         );
         let ipsec = alpha
             .jails
@@ -756,6 +981,7 @@ mod freebsd_tests {
             "jexec vpnus ifconfig tun0",
             "jexec ipsec swanctl --list-sas",
             "jexec vpnus pfctl -v -s rules",
+            "jexec vpnus pfctl -a vpnjail/killswitch -v -s rules",
         ] {
             assert!(
                 probe.asked.iter().any(|a| a == want),
@@ -830,6 +1056,199 @@ mod freebsd_tests {
             gather(&example(), Some("nope"), &mut all_up()),
             Err(StatusError::UnknownHost(_))
         ));
+    }
+
+    /// vpnus with OpenVPN and no `provider_dns`: the pushed DNS is what the
+    /// route-up hook put in the kill switch's table `<dns>`.
+    #[test]
+    fn pushed_dns_from_the_kill_switch_table_on_freebsd() {
+        let (_dir, site) = example_with_openvpn("site.toml", "10.8.0.1");
+        let mut probe = all_up();
+        let table = Cmd::new(
+            "jexec",
+            [
+                "vpnus",
+                "pfctl",
+                "-a",
+                "vpnjail/killswitch",
+                "-t",
+                "dns",
+                "-T",
+                "show",
+            ],
+        );
+        let vpnus = |probe: &mut Recorded| {
+            let r = gather(&site, Some("alpha"), probe).expect("gather");
+            let j = r.hosts[0].jails.iter().find(|j| j.name == "vpnus").cloned();
+            j.expect("vpnus")
+        };
+        let v = vpnus(&mut probe).vpn.expect("vpn");
+        assert_eq!((v.dns.len(), v.dns_source), (0, "none"));
+        probe.answer(&table, true, "   198.51.100.53\n");
+        probe.answer(
+            &Cmd::new("pgrep", ["-j", "vpnus", "-x", "openvpn"]),
+            true,
+            "77\n",
+        );
+        let j = vpnus(&mut probe);
+        assert!(j.up && j.processes[0].name == "openvpn", "{j:?}");
+        let v = j.vpn.expect("vpn");
+        assert_eq!(
+            (v.dns, v.dns_source),
+            (vec!["198.51.100.53".to_string()], "pushed")
+        );
+    }
+
+    /// examples/wan-site.toml on FreeBSD: three hosts in a BGP ring, vpnha
+    /// replicated on alpha (primary) and beta. Every question gets a healthy
+    /// answer: SAs and BGP sessions to each link peer's inner address
+    /// (through `jexec ipsec vtysh`), the anycast /32 announced by alpha only.
+    #[test]
+    fn bgp_sessions_and_the_serving_replica_on_freebsd() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wan-site.toml");
+        let site = crate::deploy::check::load(&p).expect("wan-site");
+        let mut rec = Recorded::default();
+        loop {
+            let before = rec.commands.len();
+            let _ = gather(&site, None, &mut rec);
+            for q in std::mem::take(&mut rec.asked) {
+                let jail = q.split_whitespace().nth(1).unwrap_or("");
+                let host = site
+                    .hosts
+                    .iter()
+                    .find(|h| h.ipsec_jail().is_some_and(|j| j.name == jail));
+                let answer = match host {
+                    Some(h) if q.contains("--list-sas") => site
+                        .link_ends(h)
+                        .iter()
+                        .map(|e| {
+                            let n = &e.peer.name;
+                            format!("{n}: #1, ESTABLISHED, IKEv2, 2f5b_i* 9d3e_r\n  {n}: #1, reqid {}, INSTALLED, TUNNEL, ESP:AES_GCM_16-256\n    in  c5a2b7d6,    100 bytes,     1 packets\n    out c1f7e7ca,    200 bytes,     2 packets\n", e.link.reqid)
+                        })
+                        .collect(),
+                    Some(h) if q.contains("show bgp summary json") => {
+                        let peers: Vec<String> = site
+                            .link_ends(h)
+                            .iter()
+                            .map(|e| format!("\"{}\":{{\"state\":\"Established\",\"pfxRcd\":3}}", e.remote_inner()))
+                            .collect();
+                        format!("{{\"ipv4Unicast\":{{\"peers\":{{{}}}}}}}", peers.join(","))
+                    }
+                    Some(h) if q.contains("/32 json") && h.name == "alpha" => {
+                        r#"{"paths":[{"valid":true,"local":true,"locPrf":100}]}"#.into()
+                    }
+                    _ if q.contains(" ifconfig tun0") => IFCONFIG_UP.into(),
+                    _ => String::new(),
+                };
+                rec.commands.entry(q).or_insert((true, answer));
+            }
+            if rec.commands.len() == before {
+                break;
+            }
+        }
+        let r = gather(&site, None, &mut rec).expect("gather");
+        assert!(r.up, "{}", report::table(&r, false));
+        for h in &r.hosts {
+            let ipsec = h
+                .jails
+                .iter()
+                .find_map(|j| j.ipsec.as_ref())
+                .expect("ipsec jail");
+            let bgp = ipsec.bgp.as_ref().expect("routing = bgp");
+            assert_eq!(bgp.len(), ipsec.links.len(), "one session per link");
+            assert!(
+                bgp.iter().all(|b| b.up && b.prefixes_received == 3),
+                "{bgp:?}"
+            );
+            assert!(
+                ipsec
+                    .links
+                    .iter()
+                    .all(|l| l.up && l.bytes_in == 100 && l.bytes_out == 200)
+            );
+        }
+        assert!(
+            rec.asked
+                .iter()
+                .any(|q| q == "jexec ipsec vtysh -c 'show bgp summary json'"),
+            "{:?}",
+            rec.asked
+        );
+        let served: Vec<_> = r
+            .replicated
+            .iter()
+            .map(|x| (x.jail.as_str(), x.served_by.as_deref()))
+            .collect();
+        assert_eq!(served, [("vpnha", Some("alpha"))]);
+        // alpha stops announcing: beta, next in priority, is not announcing either.
+        let alpha_show = rec
+            .commands
+            .keys()
+            .find(|k| k.starts_with("jexec ipsec ") && k.contains("/32 json"))
+            .cloned()
+            .expect("alpha asked");
+        rec.commands.insert(alpha_show, (true, "{}".into()));
+        let r = gather(&site, None, &mut rec).expect("gather");
+        assert_eq!(r.replicated[0].served_by, None);
+        assert!(report::table(&r, false).contains("served by NO replica"));
+    }
+
+    /// Every key the JSON has is in docs/status.md's schema (here with
+    /// replicas and BGP; the Linux tests add vpndns's forwarders).
+    #[test]
+    fn every_json_key_is_documented() {
+        let doc = include_str!("../../../docs/status.md");
+        let schema = doc
+            .split("```")
+            .nth(1)
+            .expect("docs/status.md has the schema in a code block");
+        let mut probe = all_up();
+        probe.answer(&Cmd::new("pgrep", ["-j", "dns", "-x", "vpndns"]), false, "");
+        let mut reports = vec![gather(&example(), None, &mut probe).expect("gather")];
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wan-site.toml");
+        let wan = crate::deploy::check::load(&p).expect("wan-site");
+        reports.push(gather(&wan, None, &mut Recorded::default()).expect("gather"));
+        let linux =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/linux-site.toml");
+        let linux = crate::deploy::check::load(&linux).expect("linux-site");
+        let mut rec = Recorded::default();
+        let conf = linux.hosts[0].jail_path("dns").join(rl::VPNDNS_FILE);
+        rec.files
+            .insert(conf, "[control]\nlisten = \"127.0.0.1:8053\"\n".into());
+        rec.answer(
+            &lx::netns_exists(&linux.jail_netns(&linux.hosts[0], &linux.hosts[0].jails[1])),
+            true,
+            "",
+        );
+        reports.push(gather(&linux, None, &mut rec).expect("gather"));
+        fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        out.insert(k.clone());
+                        keys(v, out);
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+                _ => {}
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &reports {
+            let v: serde_json::Value = serde_json::from_str(&report::json(r)).expect("json");
+            keys(&v, &mut seen);
+        }
+        for k in ["replica", "bgp", "prefixes_received", "error", "served_by"] {
+            assert!(seen.contains(k), "{k} never emitted: {seen:?}");
+        }
+        let undocumented: Vec<_> = seen
+            .iter()
+            .filter(|k| !schema.contains(&format!("\"{k}\"")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in docs/status.md: {undocumented:?}"
+        );
     }
 
     #[test]

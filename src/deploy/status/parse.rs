@@ -143,6 +143,33 @@ pub fn nft_counters(json: &str) -> Vec<Counter> {
         .collect()
 }
 
+/// The elements of `nft -j list set FAMILY TABLE SET` (addresses, as nft
+/// prints them); empty for an empty or missing set.
+pub fn nft_set_elements(json: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    let items = v.get("nftables").and_then(|n| n.as_array());
+    items
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("set")?.get("elem")?.as_array())
+        .flatten()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `pfctl -a ANCHOR -t TABLE -T show`: one address (or network) a line,
+/// indented; pfctl's complaints (`pfctl: Table does not exist.`) go to
+/// standard error, and anything that is not an address is skipped.
+pub fn pf_table(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.parse::<ipnet::IpNet>().is_ok() || l.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
 /// `pfctl -a ANCHOR -v -s rules`: each `block` rule with the packets and
 /// bytes of the `[ Evaluations: ... Packets: N Bytes: N ... ]` line after it.
 pub fn pf_block_counters(text: &str) -> Vec<Counter> {
@@ -177,6 +204,14 @@ pub fn pf_block_counters(text: &str) -> Vec<Counter> {
         }
     }
     out
+}
+
+/// Whether `/proc/PID/stat` is a zombie's (or a dead task's): the state
+/// field after the command, which is in parentheses and may hold any byte.
+pub fn proc_zombie(stat: &str) -> bool {
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|st| st == "Z" || st == "X")
 }
 
 /// One forwarder of vpndns's `/status`.
@@ -315,6 +350,31 @@ gamma: #2, CONNECTING, IKEv2, 7a6f412f5b1c5e8d_i* 0000000000000000_r
         assert!(nft_counters("Error: syntax error").is_empty());
     }
 
+    /// nft 1.0.6 `nft -j list set inet vpnjail_tunnel dns`, as `tunnel-up` left it.
+    #[test]
+    fn nftables_set_elements() {
+        let j = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"set": {"family": "inet", "name": "dns", "table": "vpnjail_tunnel", "type": "ipv4_addr", "handle": 1, "elem": ["198.51.100.53", "198.51.100.54"]}}]}"#;
+        assert_eq!(nft_set_elements(j), ["198.51.100.53", "198.51.100.54"]);
+        // The provider pushed nothing: the set has no elem.
+        let empty = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "dns", "table": "vpnjail_tunnel", "type": "ipv4_addr", "handle": 2}}]}"#;
+        assert!(nft_set_elements(empty).is_empty());
+        // No table (the tunnel never came up): nft prints its error on stderr only.
+        assert!(nft_set_elements("").is_empty());
+        assert!(nft_set_elements("Error: No such file or directory").is_empty());
+    }
+
+    /// FreeBSD 14 `pfctl -a vpnjail/killswitch -t dns -T show`.
+    #[test]
+    fn pf_table_addresses() {
+        assert_eq!(
+            pf_table("   198.51.100.53\n   198.51.100.54\n"),
+            ["198.51.100.53", "198.51.100.54"]
+        );
+        assert_eq!(pf_table("   10.8.0.0/24\n"), ["10.8.0.0/24"]);
+        assert!(pf_table("").is_empty());
+        assert!(pf_table("pfctl: Table does not exist.\n").is_empty());
+    }
+
     /// FreeBSD 14 `pfctl -a vpnjail/killswitch -v -s rules`.
     const PF: &str = "\
 pass out quick on tun0 all flags S/SA keep state
@@ -346,6 +406,15 @@ block drop in quick on e0b_vpnus inet from any to ! 10.10.1.0/24
         );
         assert_eq!((c[1].packets, c[1].bytes), (5, 300));
         assert!(pf_block_counters("pfctl: Anchor does not exist.\n").is_empty());
+    }
+
+    #[test]
+    fn proc_stat_zombies() {
+        assert!(proc_zombie("812 (openvpn) Z 1 811 811 0 -1 4227076"));
+        assert!(!proc_zombie("812 (openvpn) S 1 811 811 0 -1 4227076"));
+        // The command may hold spaces and parentheses.
+        assert!(proc_zombie("9 (a) b) Z 1"));
+        assert!(!proc_zombie(""));
     }
 
     #[test]

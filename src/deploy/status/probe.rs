@@ -26,6 +26,11 @@ pub trait Probe {
     ) -> Result<String, String>;
     /// A file's text (vpndns's config, for its `[control]`); `None` if unreadable.
     fn read(&mut self, path: &Path) -> Option<String>;
+    /// Whether it may look inside namespaces and jails (root): without,
+    /// every answer from inside them would read as "down".
+    fn privileged(&self) -> bool {
+        true
+    }
 }
 
 /// The live system.
@@ -96,6 +101,10 @@ impl Probe for Live {
     fn read(&mut self, path: &Path) -> Option<String> {
         std::fs::read_to_string(path).ok()
     }
+
+    fn privileged(&self) -> bool {
+        nix::unistd::geteuid().is_root()
+    }
 }
 
 /// Recorded answers, keyed by the command as a shell line (`Cmd`'s
@@ -108,6 +117,8 @@ pub struct Recorded {
     pub files: HashMap<std::path::PathBuf, String>,
     /// Commands not installed on the "machine": `query` gives `Err`.
     pub missing: Vec<&'static str>,
+    /// Not root on the "machine".
+    pub unprivileged: bool,
     pub asked: Vec<String>,
 }
 
@@ -154,5 +165,9 @@ impl Probe for Recorded {
     fn read(&mut self, path: &Path) -> Option<String> {
         self.asked.push(format!("read {}", path.display()));
         self.files.get(path).cloned()
+    }
+
+    fn privileged(&self) -> bool {
+        !self.unprivileged
     }
 }

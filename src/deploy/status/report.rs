@@ -38,7 +38,11 @@ fn details(j: &JailStatus) -> String {
             v.tun,
             if v.tunnel_up { "up" } else { "DOWN" }
         ));
-        d.push(format!("DNS {} ({})", v.dns, v.dns_source));
+        if v.dns.is_empty() {
+            d.push(format!("DNS {}", v.dns_source));
+        } else {
+            d.push(format!("DNS {} ({})", v.dns.join(", "), v.dns_source));
+        }
         for c in &v.counters {
             d.push(format!("{} {} pkts", c.name, c.packets));
         }
