@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dot;
 pub use super::duration::parse_duration;
 use super::health::HealthConfig;
 use super::listconfig::{self, BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
@@ -276,6 +277,8 @@ struct RawForwarder {
     rise: Option<Spanned<u32>>,
     #[serde(default)]
     servfail_is_failure: bool,
+    tls_name: Option<Spanned<String>>,
+    tls_ca: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -531,6 +534,40 @@ impl Config {
     }
 }
 
+/// A `tls://` forwarder (see [`dot`]), or `None` with its errors reported.
+fn check_tls_forwarder(
+    c: &mut Checker,
+    f: &RawForwarder,
+    timeout: Duration,
+    health: HealthConfig,
+) -> Option<Forwarder> {
+    let (name, address) = (f.name.get_ref(), f.address.get_ref());
+    if !address.starts_with(dot::SCHEME) {
+        let key = f.tls_name.as_ref().or(f.tls_ca.as_ref())?;
+        let message = format!("tls_name and tls_ca are for a \"tls://\" address, not {address:?}");
+        c.error(key.span(), message);
+        return None;
+    }
+    let ca = (f.tls_ca.as_ref()).map(|p| listconfig::Checks::config_dir(c).join(p.get_ref()));
+    let tls_name = f.tls_name.as_ref().map(|n| n.get_ref().as_str());
+    match dot::Dot::from_config(name, address, tls_name, ca.as_deref(), timeout) {
+        Ok((addr, transport)) => {
+            let mut forwarder = Forwarder::new(name, addr, health);
+            forwarder.tls = Some(Arc::new(transport));
+            Some(forwarder)
+        }
+        Err(e) => {
+            let span = match e.split_once(':').map(|(key, _)| key) {
+                Some("tls_name") => f.tls_name.as_ref().map_or(f.address.span(), |n| n.span()),
+                Some("tls_ca") => f.tls_ca.as_ref().map_or(f.address.span(), |n| n.span()),
+                _ => f.address.span(),
+            };
+            c.error(span, e);
+            None
+        }
+    }
+}
+
 fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
     let server = check_server(c, &raw.server);
 
@@ -574,6 +611,15 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
                 Some(v) => *field = *v.get_ref(),
                 None => {}
             }
+        }
+        if f.address.get_ref().starts_with(dot::SCHEME)
+            || f.tls_name.is_some()
+            || f.tls_ca.is_some()
+        {
+            if let Some(f) = check_tls_forwarder(c, f, server.timeout, health) {
+                forwarders.push(f);
+            }
+            continue;
         }
         match parse_socket_addr(f.address.get_ref(), 53) {
             Some(addr) => forwarders.push(Forwarder::new(name, addr, health)),
