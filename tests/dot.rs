@@ -174,13 +174,23 @@ async fn serve(
 /// vpndns on the block's .1 with one `tls://` forwarder at `server`.
 fn proxy(b: &Block, server: SocketAddr, tls_name: &str, ca_pem: &str) -> Proxy {
     let config = format!(
-        "[server]\nlisten = [\"{}\"]\nworkers = 2\n\n[log]\nqueries = true\n\n\
+        "[server]\nlisten = [\"{}\"]\nworkers = 2\n\n[log]\nqueries = true\n\n[control]\nlisten = \"{}\"\n\n\
          [[forwarder]]\nname = \"dot\"\naddress = \"tls://{server}\"\ntls_name = \"{tls_name}\"\ntls_ca = \"ca.pem\"\n\n\
          [[policy]]\nsource = [\"{}\"]\nforward = \"dot\"\n",
         b.addr(PROXY, 5353),
+        b.addr(PROXY, 8053),
         b.net()
     );
     Proxy::start(b.addr(PROXY, 5353), &config, &[("ca.pem", ca_pem)])
+}
+
+/// The value of the metrics line that starts with `line_start`.
+fn metric(b: &Block, line_start: &str) -> f64 {
+    let (code, text) = http(b.addr(PROXY, 8053), "GET", "/metrics");
+    assert_eq!(code, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line_start} in:\n{text}"))
 }
 
 fn client(b: &Block, host: u8) -> IpAddr {
@@ -218,6 +228,23 @@ fn answers_come_over_tls_and_are_cached() {
         1,
         "UDP and TCP clients share the one connection"
     );
+    let labels = format!("{{forwarder=\"dot\",address=\"{server}\"}}");
+    assert_eq!(
+        metric(
+            &b,
+            &format!("vpndns_forwarder_tls_connections_total{labels}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&b, &format!("vpndns_forwarder_tls_failures_total{labels}")),
+        0.0
+    );
+    assert_eq!(
+        metric(&b, &format!("vpndns_forwarder_queries_total{labels}")),
+        2.0
+    );
+    assert_eq!(metric(&b, "vpndns_cache_hits_total"), 1.0);
 }
 
 #[test]
@@ -292,6 +319,18 @@ fn refused(b: &Block, p: &Proxy, tls: &TlsServer, reason: &str) {
     assert!(
         line.contains("WARN") && line.contains("tls forwarder dot"),
         "the failure is a warning naming the forwarder: {line}"
+    );
+    let labels = format!("{{forwarder=\"dot\",address=\"{}\"}}", b.addr(SERVER, 8853));
+    assert_eq!(
+        metric(b, &format!("vpndns_forwarder_tls_failures_total{labels}")),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            b,
+            &format!("vpndns_forwarder_tls_connections_total{labels}")
+        ),
+        0.0
     );
 }
 

@@ -19,6 +19,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,16 @@ pub struct Dot {
     timeout: Duration,
     /// The connection task's queue, started on first use.
     requests: OnceLock<mpsc::UnboundedSender<Request>>,
+    counters: Arc<Counters>,
+}
+
+/// What the metrics report of a `tls://` forwarder's connections.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections opened (handshake completed).
+    pub connections: AtomicU64,
+    /// Connects or handshakes that failed.
+    pub failures: AtomicU64,
 }
 
 impl fmt::Debug for Dot {
@@ -222,8 +233,14 @@ impl Dot {
                 tls: Arc::new(tls),
                 timeout,
                 requests: OnceLock::new(),
+                counters: Arc::default(),
             },
         ))
+    }
+
+    /// Its connections so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The name the certificate is verified for.
@@ -301,6 +318,7 @@ struct Session {
     connector: TlsConnector,
     timeout: Duration,
     requests: mpsc::UnboundedReceiver<Request>,
+    counters: Arc<Counters>,
     stream: Option<TlsStream<TcpStream>>,
     /// Wire ID → query in flight.
     pending: HashMap<u16, Pending, foldhash::fast::RandomState>,
@@ -325,6 +343,7 @@ impl Session {
             connector: TlsConnector::from(dot.tls.clone()),
             timeout: dot.timeout,
             requests,
+            counters: dot.counters.clone(),
             stream: None,
             pending: HashMap::default(),
             deadlines: VecDeque::new(),
@@ -382,11 +401,13 @@ impl Session {
             match self.connect().await {
                 Ok(s) => {
                     debug!("tls forwarder {} ({}): connected", self.label, self.addr);
+                    self.counters.connections.fetch_add(1, Ordering::Relaxed);
                     self.stream = Some(s);
                     self.failed = None;
                     self.frames = Decoder::new(MAX_MESSAGE);
                 }
                 Err(e) => {
+                    self.counters.failures.fetch_add(1, Ordering::Relaxed);
                     let why = format!("tls forwarder {} ({}): {e}", self.label, self.addr);
                     warn!("{why}");
                     self.failed = Some((Instant::now(), why.clone()));
