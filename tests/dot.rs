@@ -2,12 +2,13 @@
 //! loopback, against a TLS DNS server run by the test with a CA the test
 //! makes: answers over UDP and TCP, cached; many queries pipelined on one
 //! connection; a certificate for another name, or from an unknown CA,
-//! refused with the reason logged; a restarted server reconnected to.
+//! refused with the reason logged; a restarted server reconnected to; a
+//! query on a connection the server closes sent again on a new one.
 
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -67,6 +68,8 @@ struct Counts {
     /// there ever were at once.
     waiting: AtomicUsize,
     most_waiting: AtomicUsize,
+    /// When set, the next query read closes its connection unanswered.
+    hang_up: AtomicBool,
 }
 
 /// A DNS-over-TLS server on its own thread that answers every A query with
@@ -157,6 +160,9 @@ async fn serve(
             return;
         }
         counts.queries.fetch_add(1, Ordering::SeqCst);
+        if counts.hang_up.swap(false, Ordering::SeqCst) {
+            return;
+        }
         let now = counts.waiting.fetch_add(1, Ordering::SeqCst) + 1;
         counts.most_waiting.fetch_max(now, Ordering::SeqCst);
         let (wr, counts) = (wr.clone(), counts.clone());
@@ -383,4 +389,28 @@ fn a_restarted_server_is_reconnected_to() {
     assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
     assert_eq!(counts.connections.load(Ordering::SeqCst), 2);
     assert_eq!(counts.queries.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_query_on_a_connection_the_server_closes_is_sent_again() {
+    let b = Block::new();
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    let counts = Arc::new(Counts::default());
+    let _tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, counts.clone());
+    let p = proxy(&b, server, NAME, &ca.pem);
+    counts.hang_up.store(true, Ordering::SeqCst);
+    let a = ask(p.addr, client(&b, 10), "www.example.com", RecordType::A);
+    assert_eq!(
+        a.metadata.response_code,
+        ResponseCode::NoError,
+        "answered on a second connection"
+    );
+    assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
+    assert_eq!(counts.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        counts.queries.load(Ordering::SeqCst),
+        2,
+        "the same query twice"
+    );
 }

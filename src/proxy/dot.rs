@@ -4,8 +4,9 @@
 //! carries every listener's and probe's queries at once (RFC 7766 6.2.1.1
 //! pipelining): each gets a wire ID unique on the connection and its answer
 //! is matched back by it, in any order. Messages are framed as on TCP, by
-//! [`framing`](super::framing)'s decoder. A connection that closes fails the
-//! queries it carried and the next query opens a new one; a handshake that
+//! [`framing`](super::framing)'s decoder. When a connection closes, the
+//! queries it carried are sent once more on a new one (a second close fails
+//! them), and otherwise the next query opens it; a handshake that
 //! fails (a certificate that does not verify, say) is logged with rustls'
 //! reason and fails the queries for [`BACKOFF`] before the next attempt.
 //!
@@ -111,6 +112,8 @@ struct Request {
     query: Vec<u8>,
     question_end: usize,
     reply: Reply,
+    /// Sent once already, on a connection that closed before the answer.
+    retried: bool,
 }
 
 /// Cuts `resp`, an answer over TLS, to its header and question with TC
@@ -263,6 +266,7 @@ impl Dot {
             query: query.to_vec(),
             question_end,
             reply: Reply::Tagged(to.clone(), tag),
+            retried: false,
         });
     }
 
@@ -274,6 +278,7 @@ impl Dot {
             query,
             question_end,
             reply: Reply::Once(tx),
+            retried: false,
         });
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(result)) => result,
@@ -306,6 +311,7 @@ struct Pending {
     query: Vec<u8>,
     question_end: usize,
     reply: Reply,
+    retried: bool,
     /// Tells this query from a later one that reuses its wire ID.
     seq: u64,
 }
@@ -326,6 +332,8 @@ struct Session {
     /// time plus one timeout, so the front expires first.
     deadlines: VecDeque<(Instant, u16, u64)>,
     seq: u64,
+    /// Queries of a connection that closed, to send again on a new one.
+    retry: Vec<Request>,
     /// The last connect or handshake failure, while within [`BACKOFF`].
     failed: Option<(Instant, String)>,
     last_used: Instant,
@@ -348,6 +356,7 @@ impl Session {
             pending: HashMap::default(),
             deadlines: VecDeque::new(),
             seq: 0,
+            retry: Vec::new(),
             failed: None,
             last_used: Instant::now(),
             frames: Decoder::new(MAX_MESSAGE),
@@ -382,6 +391,15 @@ impl Session {
                     Err(e) => self.lost(&format!("connection broken: {e}")),
                 },
                 _ = tokio::time::sleep_until(wake.into()) => self.expire().await,
+            }
+            if !self.retry.is_empty() {
+                self.write_buf.clear();
+                let mut retry = std::mem::take(&mut self.retry);
+                for r in retry.drain(..) {
+                    self.queue(r).await;
+                }
+                self.retry = retry; // keeps its allocation
+                self.flush().await;
             }
         }
         if let Some(mut s) = self.stream.take() {
@@ -444,6 +462,7 @@ impl Session {
                 query: r.query,
                 question_end: r.question_end,
                 reply: r.reply,
+                retried: r.retried,
                 seq: self.seq,
             },
         );
@@ -507,7 +526,9 @@ impl Session {
         }
     }
 
-    /// The connection is gone: every query on it fails with `why`.
+    /// The connection is gone: each query on it is sent once more on a new
+    /// one (RFC 7766 6.2.1: the server may close whenever it likes), and
+    /// fails with `why` if it was already.
     fn lost(&mut self, why: &str) {
         self.stream = None;
         self.deadlines.clear();
@@ -522,8 +543,17 @@ impl Session {
             self.pending.len()
         );
         for (_, p) in self.pending.drain() {
-            let e = io::Error::new(io::ErrorKind::ConnectionReset, why.to_string());
-            p.reply.send(self.addr, Err(e));
+            if p.retried {
+                let e = io::Error::new(io::ErrorKind::ConnectionReset, why.to_string());
+                p.reply.send(self.addr, Err(e));
+            } else {
+                self.retry.push(Request {
+                    query: p.query,
+                    question_end: p.question_end,
+                    reply: p.reply,
+                    retried: true,
+                });
+            }
         }
     }
 
