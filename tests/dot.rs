@@ -3,7 +3,8 @@
 //! makes: answers over UDP and TCP, cached; many queries pipelined on one
 //! connection; a certificate for another name, or from an unknown CA,
 //! refused with the reason logged; a restarted server reconnected to; a
-//! query on a connection the server closes sent again on a new one.
+//! query on a connection the server closes sent again on a new one; a
+//! refused or silent tls forwarder failed over or hedged around.
 
 mod common;
 
@@ -413,4 +414,80 @@ fn a_query_on_a_connection_the_server_closes_is_sent_again() {
         2,
         "the same query twice"
     );
+}
+
+/// vpndns with the `tls://` forwarder at `server` first, then a plain one.
+fn proxy_with_fallback(b: &Block, server: SocketAddr, ca_pem: &str, plain: SocketAddr) -> Proxy {
+    let config = format!(
+        "[server]\nlisten = [\"{}\"]\nworkers = 1\n\n[log]\nqueries = true\n\n\
+         [[forwarder]]\nname = \"dot\"\naddress = \"tls://{server}\"\ntls_name = \"{NAME}\"\ntls_ca = \"ca.pem\"\n\n\
+         [[forwarder]]\nname = \"plain\"\naddress = \"{plain}\"\n\n\
+         [[policy]]\nsource = [\"{}\"]\nforward = [\"dot\", \"plain\"]\n",
+        b.addr(PROXY, 5353),
+        b.net()
+    );
+    Proxy::start(b.addr(PROXY, 5353), &config, &[("ca.pem", ca_pem)])
+}
+
+#[test]
+fn a_refused_certificate_fails_over_to_the_next_forwarder_at_once() {
+    let b = Block::new();
+    let (trusted, other) = (Ca::new("trusted CA"), Ca::new("unknown CA"));
+    let server = b.addr(SERVER, 8853);
+    let _tls = TlsServer::start(server, other.leaf(NAME), Duration::ZERO, Arc::default());
+    let plain = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
+    let p = proxy_with_fallback(&b, server, &trusted.pem, plain.addr);
+    for n in 0..3 {
+        let began = Instant::now();
+        let a = ask(
+            p.addr,
+            client(&b, 10),
+            &format!("n{n}.example.com"),
+            RecordType::A,
+        );
+        assert_eq!(addresses(&a), vec![IpAddr::V4(plain.answer)]);
+        // Well under the 1.5 s timeout: the handshake's failure moves on.
+        assert!(
+            began.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            began.elapsed()
+        );
+    }
+    assert_eq!(plain.udp_count(), 3);
+}
+
+#[test]
+fn a_silent_tls_forwarder_is_hedged_around() {
+    let b = Block::new();
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    // Accepts and reads queries, answers none within the timeout.
+    let tls = TlsServer::start(
+        server,
+        ca.leaf(NAME),
+        Duration::from_secs(30),
+        Arc::default(),
+    );
+    let plain = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
+    let p = proxy_with_fallback(&b, server, &ca.pem, plain.addr);
+    let mut slowest = Duration::ZERO;
+    for n in 0..5 {
+        let began = Instant::now();
+        let a = ask(
+            p.addr,
+            client(&b, 10),
+            &format!("n{n}.example.com"),
+            RecordType::A,
+        );
+        assert_eq!(addresses(&a), vec![IpAddr::V4(plain.answer)]);
+        slowest = slowest.max(began.elapsed());
+    }
+    assert!(
+        tls.counts.queries.load(Ordering::SeqCst) >= 1,
+        "the tls forwarder was asked"
+    );
+    // Hedged at 50 ms (the forwarder has no RTT yet), not timed out at
+    // 1.5 s; the margin is for a loaded machine.
+    assert!(slowest < Duration::from_millis(700), "slowest {slowest:?}");
+    eprintln!("slowest of 5 answers with a silent tls forwarder first: {slowest:?}");
 }
