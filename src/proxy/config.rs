@@ -534,40 +534,6 @@ impl Config {
     }
 }
 
-/// A `tls://` forwarder (see [`dot`]), or `None` with its errors reported.
-fn check_tls_forwarder(
-    c: &mut Checker,
-    f: &RawForwarder,
-    timeout: Duration,
-    health: HealthConfig,
-) -> Option<Forwarder> {
-    let (name, address) = (f.name.get_ref(), f.address.get_ref());
-    if !address.starts_with(dot::SCHEME) {
-        let key = f.tls_name.as_ref().or(f.tls_ca.as_ref())?;
-        let message = format!("tls_name and tls_ca are for a \"tls://\" address, not {address:?}");
-        c.error(key.span(), message);
-        return None;
-    }
-    let ca = (f.tls_ca.as_ref()).map(|p| listconfig::Checks::config_dir(c).join(p.get_ref()));
-    let tls_name = f.tls_name.as_ref().map(|n| n.get_ref().as_str());
-    match dot::Dot::from_config(name, address, tls_name, ca.as_deref(), timeout) {
-        Ok((addr, transport)) => {
-            let mut forwarder = Forwarder::new(name, addr, health);
-            forwarder.tls = Some(Arc::new(transport));
-            Some(forwarder)
-        }
-        Err(e) => {
-            let span = match e.split_once(':').map(|(key, _)| key) {
-                Some("tls_name") => f.tls_name.as_ref().map_or(f.address.span(), |n| n.span()),
-                Some("tls_ca") => f.tls_ca.as_ref().map_or(f.address.span(), |n| n.span()),
-                _ => f.address.span(),
-            };
-            c.error(span, e);
-            None
-        }
-    }
-}
-
 fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
     let server = check_server(c, &raw.server);
 
@@ -616,8 +582,13 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             || f.tls_name.is_some()
             || f.tls_ca.is_some()
         {
-            if let Some(f) = check_tls_forwarder(c, f, server.timeout, health) {
-                forwarders.push(f);
+            let (tls_name, tls_ca) = (f.tls_name.as_ref(), f.tls_ca.as_ref());
+            if let Some((addr, tls)) =
+                dot::check(c, name, &f.address, tls_name, tls_ca, server.timeout)
+            {
+                let mut forwarder = Forwarder::new(name, addr, health);
+                forwarder.tls = Some(Arc::new(tls));
+                forwarders.push(forwarder);
             }
             continue;
         }

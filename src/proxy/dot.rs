@@ -32,9 +32,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+use toml::Spanned;
 use tracing::{debug, warn};
 
 use super::framing::{Decoder, MAX_MESSAGE};
+use super::listconfig::Checks;
 use super::wire;
 
 /// The port of `tls://HOST` without one.
@@ -130,6 +132,42 @@ pub fn truncate_for_udp(resp: &mut Vec<u8>, limit: usize) {
     if resp.len() >= wire::HEADER_LEN {
         resp[2] |= 0x02;
         resp[6..12].fill(0);
+    }
+}
+
+/// The config's `[[forwarder]]` `name` with a `tls://` `address` or the
+/// `tls_name` and `tls_ca` keys: its address and transport, or `None` with
+/// the problem reported at the key it is about.
+pub(super) fn check(
+    c: &mut impl Checks,
+    name: &str,
+    address: &Spanned<String>,
+    tls_name: Option<&Spanned<String>>,
+    tls_ca: Option<&Spanned<String>>,
+    timeout: Duration,
+) -> Option<(SocketAddr, Dot)> {
+    if !address.get_ref().starts_with(SCHEME) {
+        let key = tls_name.or(tls_ca)?;
+        let message = format!(
+            "tls_name and tls_ca are for a \"tls://\" address, not {:?}",
+            address.get_ref()
+        );
+        c.error(key.span(), message);
+        return None;
+    }
+    let ca = tls_ca.map(|p| c.config_dir().join(p.get_ref()));
+    let server_name = tls_name.map(|n| n.get_ref().as_str());
+    match Dot::from_config(name, address.get_ref(), server_name, ca.as_deref(), timeout) {
+        Ok(ok) => Some(ok),
+        Err(e) => {
+            let key = match e.split_once(':').map(|(key, _)| key) {
+                Some("tls_name") => tls_name,
+                Some("tls_ca") => tls_ca,
+                _ => None,
+            };
+            c.error(key.unwrap_or(address).span(), e);
+            None
+        }
     }
 }
 
