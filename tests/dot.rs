@@ -491,3 +491,42 @@ fn a_silent_tls_forwarder_is_hedged_around() {
     assert!(slowest < Duration::from_millis(700), "slowest {slowest:?}");
     eprintln!("slowest of 5 answers with a silent tls forwarder first: {slowest:?}");
 }
+
+/// A measurement, by hand (`cargo test --release --test dot -- --ignored
+/// --nocapture`): 20 clients asking 100 names each, none cached, all over the
+/// one TLS connection.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput_over_one_connection() {
+    const CLIENTS: usize = 20;
+    const EACH: usize = 100;
+    let b = Block::new();
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
+    let p = proxy(&b, server, NAME, &ca.pem);
+    ask(p.addr, client(&b, 9), "warm.example.com", RecordType::A);
+    let began = Instant::now();
+    let askers: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (addr, from) = (p.addr, client(&b, 10 + c as u8));
+            thread::spawn(move || {
+                for n in 0..EACH {
+                    let a = ask(addr, from, &format!("c{c}n{n}.example.com"), RecordType::A);
+                    assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
+                }
+            })
+        })
+        .collect();
+    for t in askers {
+        t.join().unwrap();
+    }
+    let took = began.elapsed();
+    let total = CLIENTS * EACH;
+    assert_eq!(tls.counts.connections.load(Ordering::SeqCst), 1);
+    eprintln!(
+        "{total} queries in {took:?}: {:.0}/s, {:?} each on average with {CLIENTS} at once",
+        total as f64 / took.as_secs_f64(),
+        took * CLIENTS as u32 / total as u32
+    );
+}
