@@ -4,7 +4,9 @@
 //! one. Invariants: no panic; a response is accepted exactly when it comes
 //! from the slot's socket and address, carries its upstream ID, is a response
 //! with one question, and repeats the question (name ignoring ASCII case,
-//! type and class exactly), as checked here by a plain reference.
+//! type and class exactly), or for an opcode other than QUERY is a bare
+//! FORMERR/NOTIMP/REFUSED header of that opcode, as checked here by a plain
+//! reference.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -23,6 +25,13 @@ use vpndns::proxy::wire;
 const FIXED: &[u8] = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x03www\x07Example\x03com\x00\x00\x01\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00";
 
 fn reference(resp: &[u8], asked: &[u8], qend: usize) -> bool {
+    let opcode = |m: &[u8]| (m[2] >> 3) & 0x0f;
+    if opcode(asked) != 0 && resp.len() >= wire::HEADER_LEN && resp[4..6] == [0, 0] {
+        // A bare refusal of an opcode the upstream does not know.
+        return wire::is_response(resp)
+            && opcode(resp) == opcode(asked)
+            && [1, 4, 5].contains(&(resp[3] & 0x0f));
+    }
     let name_end = qend - 4;
     resp.len() >= qend
         && wire::is_response(resp)

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dot;
 pub use super::duration::parse_duration;
 use super::health::HealthConfig;
 use super::listconfig::{self, BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
@@ -276,6 +277,8 @@ struct RawForwarder {
     rise: Option<Spanned<u32>>,
     #[serde(default)]
     servfail_is_failure: bool,
+    tls_name: Option<Spanned<String>>,
+    tls_ca: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -574,6 +577,20 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
                 Some(v) => *field = *v.get_ref(),
                 None => {}
             }
+        }
+        if f.address.get_ref().starts_with(dot::SCHEME)
+            || f.tls_name.is_some()
+            || f.tls_ca.is_some()
+        {
+            let (tls_name, tls_ca) = (f.tls_name.as_ref(), f.tls_ca.as_ref());
+            if let Some((addr, tls)) =
+                dot::check(c, name, &f.address, tls_name, tls_ca, server.timeout)
+            {
+                let mut forwarder = Forwarder::new(name, addr, health);
+                forwarder.tls = Some(Arc::new(tls));
+                forwarders.push(forwarder);
+            }
+            continue;
         }
         match parse_socket_addr(f.address.get_ref(), 53) {
             Some(addr) => forwarders.push(Forwarder::new(name, addr, health)),

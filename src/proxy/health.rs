@@ -270,7 +270,13 @@ pub async fn probe(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             tokio::spawn(async move {
                 f.health.sent();
                 let started = Instant::now();
-                match tokio::time::timeout(timeout, ask(f.addr, &query)).await {
+                let asked = async {
+                    match &f.tls {
+                        Some(dot) => dot.exchange(query.clone(), query.len()).await.map(drop),
+                        None => ask(f.addr, &query).await,
+                    }
+                };
+                match tokio::time::timeout(timeout, asked).await {
                     Ok(Ok(())) => f.succeeded(started.elapsed()),
                     Ok(Err(e)) => {
                         debug!("probe of {} ({}): {e}", f.name, f.addr);

@@ -183,6 +183,26 @@ impl Metrics {
             Samples::Histogram(latency),
         );
 
+        let (mut tls_connections, mut tls_failures) = (vec![], vec![]);
+        for f in &engine.config.forwarders {
+            if let Some(dot) = &f.tls {
+                let l = labels(&[("forwarder", &f.name), ("address", &f.addr.to_string())]);
+                let c = dot.counters();
+                tls_connections.push((l.clone(), load(&c.connections)));
+                tls_failures.push((l, load(&c.failures)));
+            }
+        }
+        r.register(
+            "vpndns_forwarder_tls_connections",
+            "TLS connections opened to each tls:// forwarder",
+            Samples::Counter(tls_connections),
+        );
+        r.register(
+            "vpndns_forwarder_tls_failures",
+            "Connects and TLS handshakes to each tls:// forwarder that failed",
+            Samples::Counter(tls_failures),
+        );
+
         let one = |v: u64| vec![(Vec::new(), v)];
         r.register(
             "vpndns_cache_entries",

@@ -9,7 +9,8 @@
 //!   time by [`fetch`], and swaps rebuilt tables in whole;
 //! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
 //!   through the same upstream, or [`upstream`] forwards it, choosing among
-//!   forwarders by [`health`];
+//!   forwarders by [`health`]; a `tls://` forwarder's queries go over
+//!   [`dot`]'s one pipelined TLS connection;
 //! - [`pipeline`] is those steps for one query whatever its transport:
 //!   answer, forward, relay, hedge, or give up with a stale answer;
 //! - [`framing`] splits a TCP stream into messages, [`conntable`] bounds
@@ -28,6 +29,7 @@ pub mod config;
 pub mod conntable;
 pub mod control;
 pub mod domainset;
+pub mod dot;
 pub mod duration;
 pub mod engine;
 pub mod fetch;

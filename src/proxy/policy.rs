@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::dot::Dot;
 use super::health::{Health, HealthConfig};
 pub use super::listconfig::GroupMask;
 use super::name::Name;
@@ -24,6 +25,8 @@ pub struct Forwarder {
     pub addr: SocketAddr,
     pub health_config: HealthConfig,
     pub health: Arc<Health>,
+    /// A `tls://` forwarder's transport; `None`: plain UDP and TCP.
+    pub tls: Option<Arc<Dot>>,
 }
 
 impl Forwarder {
@@ -34,6 +37,7 @@ impl Forwarder {
             addr,
             health_config,
             health: Arc::default(),
+            tls: None,
         }
     }
 
@@ -55,6 +59,8 @@ impl PartialEq for Forwarder {
         self.name == other.name
             && self.addr == other.addr
             && self.health_config == other.health_config
+            && self.tls.as_ref().map(|d| d.server_name())
+                == other.tls.as_ref().map(|d| d.server_name())
     }
 }
 

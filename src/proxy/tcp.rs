@@ -245,9 +245,14 @@ async fn race(
         }
         let mut q = query.to_vec();
         wire::set_id(&mut q, rand::rng().random());
-        let exchange =
-            async move { upstream::exchange_tcp(target, &q, question_end, timeout).await };
-        Some((n, Instant::now(), Box::pin(exchange)))
+        let exchange: Pin<Box<dyn Future<Output = _> + Send>> =
+            match targets.forwarder(n).and_then(|f| f.tls.clone()) {
+                Some(dot) => Box::pin(async move { dot.exchange(q, question_end).await }),
+                None => Box::pin(async move {
+                    upstream::exchange_tcp(target, &q, question_end, timeout).await
+                }),
+            };
+        Some((n, Instant::now(), exchange))
     };
     let mut running: Vec<Attempt> = Vec::with_capacity(2);
     let mut next = 0;

@@ -14,18 +14,19 @@ use std::time::Instant;
 use std::sync::atomic::Ordering;
 
 use rand::rngs::ThreadRng;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{debug, warn};
 
 use super::answer;
 use super::batch::{BATCH, RecvBatch, SendBatch, UdpSocket};
+use super::dot;
 use super::metrics::{Outcome, Protocol};
 use super::pipeline::{Pipeline, Step, Verdict};
 use super::portpool::{self, PortPool};
 use super::querylog;
 use super::server::Shared;
-use super::upstream::{InFlight, Origin, Which};
-use super::wire::{Query, Rcode};
+use super::upstream::{InFlight, NO_SOCKET, Origin, Which};
+use super::wire::{self, Query, Rcode};
 
 /// Batches read per wake-up before yielding to the worker's other tasks.
 const ROUNDS: usize = 4;
@@ -46,6 +47,8 @@ struct Worker {
     /// point can come before the timeouts already waited for.
     next_wake: Cell<Option<Instant>>,
     wake: Notify,
+    /// Where `tls://` forwarders' connections deliver this worker's answers.
+    dot_done: mpsc::UnboundedSender<dot::Done>,
 }
 
 /// Runs a worker on the current thread until `shutdown` turns true and every
@@ -60,7 +63,9 @@ pub fn run(
         .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let worker = Rc::new(Worker::new(shared, listeners)?);
+        let (dot_done, dot_answers) = mpsc::unbounded_channel();
+        let worker = Rc::new(Worker::new(shared, listeners, dot_done)?);
+        tokio::task::spawn_local(worker.clone().serve_dot(dot_answers));
         for i in 0..worker.listeners.len() {
             tokio::task::spawn_local(worker.clone().serve_clients(i, shutdown.clone()));
         }
@@ -83,7 +88,11 @@ pub fn run(
 }
 
 impl Worker {
-    fn new(shared: Arc<Shared>, listeners: Vec<std::net::UdpSocket>) -> io::Result<Worker> {
+    fn new(
+        shared: Arc<Shared>,
+        listeners: Vec<std::net::UdpSocket>,
+        dot_done: mpsc::UnboundedSender<dot::Done>,
+    ) -> io::Result<Worker> {
         let listeners = listeners
             .into_iter()
             .map(UdpSocket::from_std)
@@ -98,6 +107,7 @@ impl Worker {
             batch_socket: Cell::new(None),
             next_wake: Cell::new(None),
             wake: Notify::new(),
+            dot_done,
         })
     }
 
@@ -216,6 +226,9 @@ impl Worker {
         let s = inflight.slot(i);
         let target = s.target;
         let v6 = !target.is_ipv4();
+        if self.send_dot(&inflight, i) {
+            return;
+        }
         if !self.pool.has(v6) {
             drop(inflight);
             return self.next_target_or_fail_after(i, false);
@@ -257,6 +270,9 @@ impl Worker {
     /// error moves on as if it had timed out. For retries, off the batch path.
     fn send_upstream(&self, i: u32) {
         let mut inflight = self.inflight.borrow_mut();
+        if self.send_dot(&inflight, i) {
+            return;
+        }
         let s = inflight.slot(i);
         let target = s.target;
         if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
@@ -281,6 +297,65 @@ impl Worker {
             debug!("send to {target}: {e}");
             drop(inflight);
             self.next_target_or_fail(i);
+        }
+    }
+
+    /// Sends slot `i`'s current attempt over its forwarder's TLS connection
+    /// if it is a `tls://` one; `false` if it is not.
+    fn send_dot(&self, inflight: &InFlight, i: u32) -> bool {
+        let s = inflight.slot(i);
+        let forwarder = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt));
+        let Some((f, dot)) = forwarder.and_then(|f| Some((f, f.tls.as_ref()?))) else {
+            return false;
+        };
+        f.health.sent();
+        let tag = u64::from(i) << 16 | u64::from(wire::id(&s.query).unwrap_or(0));
+        dot.send(&s.query, s.question_end, &self.dot_done, tag);
+        true
+    }
+
+    /// Relays the answers `tls://` forwarders' connections deliver, and
+    /// moves a query whose connection failed on to its next target.
+    async fn serve_dot(self: Rc<Self>, mut answers: mpsc::UnboundedReceiver<dot::Done>) {
+        let mut tx = SendBatch::default();
+        while let Some(done) = answers.recv().await {
+            self.on_dot(done, &mut tx);
+            while let Ok(more) = answers.try_recv() {
+                self.on_dot(more, &mut tx);
+            }
+            tx.flush(&self.listeners);
+            self.recycle_sockets();
+        }
+    }
+
+    fn on_dot(&self, done: dot::Done, tx: &mut SendBatch) {
+        let (i, id) = ((done.tag >> 16) as u32, done.tag as u16);
+        let Some(which) = self.inflight.borrow().awaiting(i, id) else {
+            return; // timed out or answered by another attempt meanwhile
+        };
+        match done.result {
+            Ok(mut resp) => {
+                let limit = self.inflight.borrow().slot(i).question.udp_limit();
+                dot::truncate_for_udp(&mut resp, limit);
+                self.on_response(NO_SOCKET, &mut resp, done.from, tx);
+            }
+            Err(e) => {
+                debug!("{e}");
+                let inflight = self.inflight.borrow();
+                let s = inflight.slot(i);
+                let attempt = match (which, s.earlier) {
+                    (Which::Earlier, Some(e)) => e.attempt,
+                    _ => s.attempt,
+                };
+                if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(attempt)) {
+                    f.failed(e.kind() == io::ErrorKind::TimedOut);
+                }
+                drop(inflight);
+                match which {
+                    Which::Earlier => self.inflight.borrow_mut().drop_earlier(i),
+                    Which::Current => self.next_target_or_fail_after(i, false),
+                }
+            }
         }
     }
 

@@ -112,8 +112,8 @@ pub enum Which {
     Earlier,
 }
 
-/// No socket yet.
-const NO_SOCKET: usize = usize::MAX;
+/// No socket: not sent yet, or sent over a `tls://` forwarder's connection.
+pub const NO_SOCKET: usize = usize::MAX;
 
 /// One forwarded query.
 #[derive(Debug)]
@@ -360,6 +360,19 @@ impl InFlight {
             return Err(Mismatch::WrongQuestion);
         }
         Ok((i, which))
+    }
+
+    /// Which attempt of slot `i`, if any, still waits for an answer to
+    /// upstream ID `id` (a transport that failed asks before moving on).
+    pub fn awaiting(&self, i: u32, id: u16) -> Option<Which> {
+        let s = self.slots.get(i as usize).filter(|s| s.live)?;
+        if s.upstream_id == id {
+            Some(Which::Current)
+        } else {
+            s.earlier
+                .filter(|e| e.upstream_id == id)
+                .map(|_| Which::Earlier)
+        }
     }
 
     /// Stops waiting for slot `i`'s earlier (hedged) attempt.

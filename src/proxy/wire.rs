@@ -181,6 +181,9 @@ pub fn is_response(msg: &[u8]) -> bool {
     msg.get(2).is_some_and(|b| b & 0x80 != 0)
 }
 
+/// The opcode's bits in the third header byte.
+const OPCODE_BITS: u8 = 0x78;
+
 /// Whether the message has the TC (truncated) bit.
 pub fn is_truncated(msg: &[u8]) -> bool {
     msg.get(2).is_some_and(|b| b & 0x02 != 0)
@@ -384,8 +387,18 @@ pub fn question_end(msg: &[u8]) -> Option<usize> {
 
 /// Whether `resp` is a response that repeats the question of `query` (whose
 /// question ends at `query_qend`): same name ignoring ASCII case, same type and
-/// class. The IDs are the caller's business.
+/// class. The IDs are the caller's business. For an opcode other than QUERY,
+/// also a bare header with the same opcode and FORMERR, NOTIMP or REFUSED:
+/// how BIND refuses an opcode it does not know (the `opcode` compliance test).
 pub fn answers_question(resp: &[u8], query: &[u8], query_qend: usize) -> bool {
+    if let ([_, _, q_op, ..], [_, _, r_op, _, 0, 0, ..]) = (query, resp)
+        && q_op & OPCODE_BITS != 0
+    {
+        return is_response(resp)
+            && resp.len() >= HEADER_LEN
+            && r_op & OPCODE_BITS == q_op & OPCODE_BITS
+            && matches!(rcode(resp), 1 | 4 | 5);
+    }
     if resp.len() < HEADER_LEN || !is_response(resp) || u16_at(resp, 4) != Some(1) {
         return false;
     }
@@ -576,6 +589,28 @@ pub(crate) mod tests {
         let mut stripped = only.clone();
         strip_ecs(&mut stripped, &q);
         assert_eq!(stripped, query("a.example", TYPE_A, Some((1232, false))));
+    }
+
+    #[test]
+    fn a_bare_notimp_answers_an_unknown_opcode_only() {
+        let mut q = query("example.com", TYPE_A, None);
+        let qend = question_end(&q).unwrap();
+        q[2] = (15 << 3) | 0x01; // opcode 15, RD
+        // BIND's answer: the header alone, QR and the opcode, NOTIMP.
+        let mut bare = q[..HEADER_LEN].to_vec();
+        bare[2] = 0x80 | (15 << 3);
+        bare[3] = Rcode::NotImp as u8;
+        bare[4..12].fill(0);
+        assert!(answers_question(&bare, &q, qend));
+        let mut other_opcode = bare.clone();
+        other_opcode[2] = 0x80 | (14 << 3);
+        assert!(!answers_question(&other_opcode, &q, qend));
+        let mut noerror = bare.clone();
+        noerror[3] = 0;
+        assert!(!answers_question(&noerror, &q, qend), "only a refusal");
+        q[2] = 0x01; // QUERY: the question must be repeated
+        bare[2] = 0x80;
+        assert!(!answers_question(&bare, &q, qend));
     }
 
     #[test]
