@@ -390,19 +390,9 @@ impl Ha {
                 must("ip", &["-n", &jns, "addr", "add", &tun, "dev", "tun0"]);
                 must("ip", &["-n", &jns, "link", "set", "tun0", "up"]);
                 must("ip", &["-n", &pns, "addr", "add", &prov, "dev", "up0"]);
+                // No route back to the site: the replica translates all
+                // that leaves through its tun, as a provider needs.
                 must("ip", &["-n", &pns, "link", "set", "up0", "up"]);
-                must(
-                    "ip",
-                    &[
-                        "-n",
-                        &pns,
-                        "route",
-                        "add",
-                        "default",
-                        "via",
-                        &TUN_JAIL.to_string(),
-                    ],
-                );
             }
             // The nftables table vpnjail rendered for the replica (seed step 5).
             let nft = h.jail_path(&j.name).join(render::linux::NFT_FILE);
@@ -455,9 +445,8 @@ impl Ha {
     /// at OVPN_SERVER in `pns`, reached from the replica `jns` over a veth
     /// (`wan0`), pushing a route to the resolver at PROVIDER_DNS (on its
     /// `lo`). The replica's `tun0` exists only while its client runs. The
-    /// replica source-translates only the anycast network into the tunnel,
-    /// so the server routes the site's networks back to its client (`iroute`):
-    /// gamma's queries keep their source address (see docs/ha.md, Not done).
+    /// server knows no route to the site's networks (no `iroute`): gamma's
+    /// queries come back only because the replica translates them.
     fn openvpn_provider(&mut self, host: &str, jns: &str, pns: &str) {
         must(
             "ip",
@@ -483,14 +472,10 @@ impl Ha {
             format!(
                 "dev tun\nproto udp\nlocal {OVPN_SERVER}\nport 1194\nserver 10.8.0.0 255.255.255.0\n\
                  topology subnet\nca {d}/ca.crt\ncert {d}/server.crt\nkey {d}/server.key\ndh none\n\
-                 push \"route {PROVIDER_DNS} 255.255.255.255\"\nkeepalive 2 10\nverb 3\n\
-                 route 10.10.0.0 255.255.0.0\nclient-config-dir {d}/ccd-{host}\n"
+                 push \"route {PROVIDER_DNS} 255.255.255.255\"\nkeepalive 2 10\nverb 3\n"
             ),
         )
         .expect("server.conf");
-        let ccd = self.dir.join(format!("ccd-{host}"));
-        std::fs::create_dir_all(&ccd).expect("mkdir ccd");
-        std::fs::write(ccd.join("client"), "iroute 10.10.0.0 255.255.0.0\n").expect("ccd");
         let pid = self.dir.join(format!("server-{host}.pid"));
         let log = self.dir.join(format!("server-{host}.log"));
         self.pidfiles.push(pid.clone());

@@ -518,9 +518,9 @@ impl Site {
     /// The [`egress_sources`](Self::egress_sources) that are not on the
     /// jail's own network: its `clients`, its GRE clients' inner addresses
     /// and the road warriors whose exit it is. Their packets arrive routed,
-    /// with sources the provider cannot reach, so the jail translates them
-    /// out of its tunnel like its own network's (pf `nat`, nftables
-    /// `masquerade`).
+    /// so their DNS to the host's vpndns is source-translated to the jail's
+    /// own address (seed step 2); out of the tunnel the jail translates
+    /// everything, whoever sent it.
     pub fn remote_egress_sources(&self, jail: &Jail, vpn: &Vpn) -> Vec<Ipv4Net> {
         let mut v = vpn.clients.clone();
         v.extend(

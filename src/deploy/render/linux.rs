@@ -160,18 +160,7 @@ pub fn vpn_nft(
     v: &Vpn,
     dns: Option<Ipv4Addr>,
 ) -> Result<String, RenderError> {
-    // Routed sources (remote clients, road warriors whose exit this is):
-    // translated out of the tunnel like the bridge, or the provider sees
-    // addresses it cannot answer.
-    let clients: Vec<String> = site
-        .remote_egress_sources(j, v)
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    let vpndns = host
-        .vpndns_jail()
-        .map(|d| d.address.to_string())
-        .unwrap_or_default();
+    let (vpndns, clients) = super::vpn_step2(site, host, j, v);
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
@@ -181,20 +170,16 @@ pub fn vpn_nft(
     ctx.insert("lan_if", &j.epair_jail());
     match (&v.replication, &site.anycast) {
         // A replica answers DNS on its own address and the anycast one.
-        (Some(r), Some(a)) => {
-            ctx.insert("lan_net", &a.network.to_string());
+        (Some(r), Some(_)) => {
             ctx.insert("address", &format!("{{ {}, {} }}", j.address, r.anycast));
         }
-        _ => {
-            ctx.insert("lan_net", &host.bridge.network.to_string());
-            ctx.insert("address", &j.address.to_string());
-        }
+        _ => ctx.insert("address", &j.address.to_string()),
     }
     ctx.insert("tun_if", &v.tun);
     // A pushed DNS comes with the tunnel (`vpnjail tunnel-up`).
     ctx.insert("vpn_dns", &dns.map(|a| a.to_string()).unwrap_or_default());
     ctx.insert("vpndns", &vpndns);
-    ctx.insert("clients", &clients.join(", "));
+    ctx.insert("clients", &clients);
     render("vpn.nft", &ctx)
 }
 

@@ -19,7 +19,7 @@ pub mod rcconf;
 pub mod roadwarrior;
 mod vpndns;
 
-use super::model::{Host, Platform, Site};
+use super::model::{Host, Jail, Platform, Site, Vpn};
 
 pub use ipsec::{SETKEY_CONF, STRONGSWAN_CONF as STRONGSWAN_CONF_PATH, SWANCTL_CONF};
 pub use pf::{VPN_ANCHOR_FILE, host_anchors as pf_host_anchors};
@@ -157,6 +157,23 @@ pub(crate) fn render(name: &'static str, ctx: &tera::Context) -> Result<String, 
             s
         })
         .map_err(|source| RenderError::Template { name, source })
+}
+
+/// Seed step 2 of vpn jail `j`, as its NAT templates want it: the address
+/// of the host's vpndns and the routed sources (its `clients`, GRE clients,
+/// road warriors) whose DNS to it the jail source-translates to its own
+/// address; both empty without a vpndns jail. (What leaves through the
+/// tunnel is translated whoever sent it: the kill switch decides who may.)
+fn vpn_step2(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> (String, String) {
+    let Some(d) = host.vpndns_jail() else {
+        return (String::new(), String::new());
+    };
+    let clients: Vec<String> = site
+        .remote_egress_sources(j, v)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    (d.address.to_string(), clients.join(", "))
 }
 
 /// Every file of one host: its own and those of its jails.

@@ -124,11 +124,7 @@ pub fn vpn(
         ],
         &VPN_MAIN,
     )?;
-    let clients: Vec<String> = site
-        .remote_egress_sources(j, v)
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let (vpndns, clients) = super::vpn_step2(site, host, j, v);
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
@@ -136,16 +132,11 @@ pub fn vpn(
     ctx.insert("lan_if", &j.epair_jail());
     // A replica sits on the anycast bridge with two addresses: translate to
     // the first (its own), never to the shared anycast alias.
-    match (&v.replication, &site.anycast) {
-        (Some(_), Some(a)) => {
-            ctx.insert("lan_net", &a.network.to_string());
-            ctx.insert("nat_to", "($lan_if:0)");
-        }
-        _ => {
-            ctx.insert("lan_net", &host.bridge.network.to_string());
-            ctx.insert("nat_to", "($lan_if)");
-        }
-    }
+    let nat_to = match (&v.replication, &site.anycast) {
+        (Some(_), Some(_)) => "($lan_if:0)",
+        _ => "($lan_if)",
+    };
+    ctx.insert("nat_to", nat_to);
     ctx.insert("tun_if", &v.tun);
     // Without provider_dns the tunnel's hook loads this anchor with
     // `pfctl -D vpn_dns=<pushed>`; until then DNS is redirected to nothing.
@@ -153,12 +144,8 @@ pub fn vpn(
         "vpn_dns",
         &v.provider_dns.unwrap_or(PUSHED_DNS_PLACEHOLDER).to_string(),
     );
-    let vpndns = host
-        .vpndns_jail()
-        .map(|d| d.address.to_string())
-        .unwrap_or_default();
     ctx.insert("vpndns", &vpndns);
-    ctx.insert("clients", &clients.join(", "));
+    ctx.insert("clients", &clients);
     Ok((
         main,
         render("vpn-dns.conf", &ctx)?,

@@ -544,9 +544,10 @@ table ip vpnjail {
 
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
-		# Traffic of the bridge network (and of remote clients) leaves through
-		# the VPN with the tun's current address.
-		oifname "tun0" ip saddr 10.10.200.0/24 counter masquerade
+		# Everything that leaves through the VPN leaves with the tun's current
+		# address, or the provider sees sources it cannot answer. Who may leave
+		# is the kill switch's decision (table inet vpnjail_killswitch).
+		oifname "tun0" counter masquerade
 	}
 }
 VPNJAIL_EOF
