@@ -246,6 +246,16 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                     },
                 );
                 rc.set("frr_vtysh_boot", "YES");
+                if let Some(pool) = host.client_pool {
+                    // frr.conf advertises the pool (`network POOL`), which
+                    // FRR does only while the pool is a route here (its
+                    // import check). The clients' SAs are policy-based:
+                    // IPsec output takes a packet for a connected client
+                    // after the route lookup, so this route only stands
+                    // where the default route would (docs/bgp.md).
+                    rc.append_word("static_routes", "rw_pool");
+                    rc.set("route_rw_pool", format!("-net {pool} {gw}"));
+                }
             } else if !ends.is_empty() {
                 peer_routes(&mut rc, ends.iter().map(|e| (e.peer, e.remote_inner())));
             }
