@@ -455,6 +455,40 @@ impl Drop for Topo {
     }
 }
 
+/// Whether `server` answers a question from `ns` (any reply) within `bound`.
+fn answered(ns: &str, server: Ipv4Addr, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if reply(ns, server).is_some() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The laptop's SA, narrowed to the WAN, and vpndns on alpha's bridge
+/// answering it (by the site's default policy: none here, so REFUSED).
+fn laptop_up(laptop: &Phone, profile: &Path, tag: &str) {
+    laptop
+        .swanctl(profile, &["--load-all"])
+        .expect("load laptop");
+    let up = laptop
+        .swanctl(profile, &["--initiate", "--child", tag, "--timeout", "20"])
+        .unwrap_or_else(|e| panic!("laptop's SA: {e}"));
+    assert!(
+        up.contains("10.20.0.6/32 === 10.10.1.0/24"),
+        "narrowed to the WAN: {up}"
+    );
+    assert!(
+        answered(
+            &laptop.ns,
+            Ipv4Addr::new(10, 10, 1, 53),
+            Duration::from_secs(10)
+        ),
+        "the laptop reaches vpndns on its own bridge"
+    );
+}
+
 /// Both hosts made by `vpnjail create --all`, on the Internet namespace
 /// (returned) with the carrier NAT, and vpna's provider. `t` is a prefix
 /// that keeps the two tests' names apart when they run at once.
@@ -660,30 +694,11 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     );
 
     // The laptop: the WAN only.
-    laptop.swanctl(&lp, &["--load-all"]).expect("load laptop");
-    let up = laptop
-        .swanctl(&lp, &["--initiate", "--child", &tag, "--timeout", "20"])
-        .unwrap_or_else(|e| panic!("laptop's SA: {e}"));
-    assert!(
-        up.contains("10.20.0.6/32 === 10.10.1.0/24"),
-        "narrowed to the WAN: {up}"
-    );
-    let mut got = None;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && got.is_none() {
-        got = reply(&laptop.ns, Ipv4Addr::new(10, 10, 1, 53));
-    }
-    // vpndns answers it (by the site's default policy: none here, so REFUSED).
-    assert!(got.is_some(), "the laptop reaches vpndns on the bridge");
+    laptop_up(&laptop, &lp, &tag);
     // The WAN is also the link peer's bridge: the link carries the pool,
     // and beta routes it back (selectors and routes: Host::wan_networks).
-    let mut got = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && got.is_none() {
-        got = reply(&laptop.ns, BETA_DNS);
-    }
     assert!(
-        got.is_some(),
+        answered(&laptop.ns, BETA_DNS, Duration::from_secs(30)),
         "the laptop reaches vpndns on beta's bridge over the link"
     );
     assert!(!echo(&laptop.ns), "the laptop does not reach the Internet");
@@ -763,20 +778,7 @@ fn with_bgp_a_road_warrior_reaches_the_other_host() {
     let tag = t.tag.clone();
     let laptop = t.phone(&inet, 1);
     let lp = t.profile("laptop");
-    laptop.swanctl(&lp, &["--load-all"]).expect("load laptop");
-    let up = laptop
-        .swanctl(&lp, &["--initiate", "--child", &tag, "--timeout", "20"])
-        .unwrap_or_else(|e| panic!("laptop's SA: {e}"));
-    assert!(
-        up.contains("10.20.0.6/32 === 10.10.1.0/24"),
-        "narrowed to the WAN: {up}"
-    );
-    let mut got = None;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && got.is_none() {
-        got = reply(&laptop.ns, Ipv4Addr::new(10, 10, 1, 53));
-    }
-    assert!(got.is_some(), "the laptop reaches vpndns on its own bridge");
+    laptop_up(&laptop, &lp, &tag);
     // beta learns the pool from alpha over the link.
     let ipsec_b = format!("vj-{tag}-beta-ipsecb");
     let route = || {
@@ -797,13 +799,8 @@ fn with_bgp_a_road_warrior_reaches_the_other_host() {
         t0.elapsed()
     );
     let learned = t0.elapsed();
-    let mut got = None;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && got.is_none() {
-        got = reply(&laptop.ns, BETA_DNS);
-    }
     assert!(
-        got.is_some(),
+        answered(&laptop.ns, BETA_DNS, Duration::from_secs(10)),
         "the laptop reaches vpndns on beta's bridge over the BGP-routed link"
     );
     assert!(!echo(&laptop.ns), "the laptop does not reach the Internet");
