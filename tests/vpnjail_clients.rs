@@ -495,6 +495,26 @@ fn bgp_advertises_the_pool() {
         "{}",
         confs[0]
     );
+    // Linux: the pool's route into kernel-libipsec's TUN, after charon.
+    let (ld, lp) =
+        site_with_pki(|t| linux_alpha(t).replacen("[site]\n", "[site]\nrouting = \"bgp\"\n", 1));
+    let plan = vpnjail(&[
+        "plan",
+        "create",
+        "ipsec",
+        "--site",
+        &lp.display().to_string(),
+    ])
+    .expect("plan");
+    let (charon, route) = (
+        plan.find("start charon"),
+        plan.find("route replace 10.30.0.0/24 dev ipsec0"),
+    );
+    assert!(
+        charon.is_some() && route > charon,
+        "the pool routed into ipsec0 after charon starts:\n{plan}"
+    );
+    drop(ld);
     let vtysh = Path::new("/usr/bin/vtysh");
     if !vtysh.exists() {
         eprintln!("SKIP the vtysh --dryrun part: no /usr/bin/vtysh (apt-get install frr)");
