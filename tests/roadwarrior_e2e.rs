@@ -13,8 +13,12 @@
 //!   SA is narrowed to the WAN, and its datagram never reaches the provider.
 //! - `old`: connects, is revoked with `vpnjail client revoke`, then is refused
 //!   (AUTH_FAILED).
+//! - The same two hosts with `routing = "bgp"` (a second test, its own tag):
+//!   beta learns alpha's pool from alpha's FRR and the laptop reaches vpndns
+//!   on beta's bridge through that route.
 //!
-//! Runs as root with strongSwan installed; skips with a message otherwise.
+//! Runs as root with strongSwan installed (the BGP test also FRR); skips
+//! with a message otherwise.
 //! Every namespace carries a per-run tag; a guard kills the charons it started
 //! (by pid) and destroys every namespace on drop, also when the test fails.
 //! Addresses are used only inside the namespaces the test creates.
@@ -69,10 +73,13 @@ fn skip_reason() -> Option<String> {
     None
 }
 
-fn site(tag: &str, dir: &Path) -> String {
+/// The site; with `bgp`, `routing = "bgp"` (FRR in both ipsec namespaces).
+fn site(tag: &str, dir: &Path, bgp: bool) -> String {
+    let routing = if bgp { "routing = \"bgp\"\n" } else { "" };
     format!(
         r#"[site]
 name = "{tag}"
+{routing}
 
 [[host]]
 name = "alpha"
@@ -448,17 +455,53 @@ impl Drop for Topo {
     }
 }
 
-#[test]
-fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
-    if let Some(r) = skip_reason() {
-        eprintln!("SKIP roadwarrior_e2e: {r}");
-        return;
+/// Whether `server` answers a question from `ns` (any reply) within `bound`.
+fn answered(ns: &str, server: Ipv4Addr, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if reply(ns, server).is_some() {
+            return true;
+        }
     }
-    let started = Instant::now();
-    let tag = format!("r{:x}", std::process::id() & 0xfffff);
+    false
+}
+
+/// The laptop's SA, narrowed to the WAN, and vpndns on alpha's bridge
+/// answering it (by the site's default policy: none here, so REFUSED).
+fn laptop_up(laptop: &Phone, profile: &Path, tag: &str) {
+    laptop
+        .swanctl(profile, &["--load-all"])
+        .expect("load laptop");
+    let up = laptop
+        .swanctl(profile, &["--initiate", "--child", tag, "--timeout", "20"])
+        .unwrap_or_else(|e| panic!("laptop's SA: {e}"));
+    assert!(
+        up.contains("10.20.0.6/32 === 10.10.1.0/24"),
+        "narrowed to the WAN: {up}"
+    );
+    assert!(
+        answered(
+            &laptop.ns,
+            Ipv4Addr::new(10, 10, 1, 53),
+            Duration::from_secs(10)
+        ),
+        "the laptop reaches vpndns on its own bridge"
+    );
+}
+
+/// Both hosts made by `vpnjail create --all`, on the Internet namespace
+/// (returned) with the carrier NAT, and vpna's provider. `t` is a prefix
+/// that keeps the two tests' names apart when they run at once.
+fn build(t: char, bgp: bool) -> (Topo, String) {
+    let tag = format!("{t}{:x}", std::process::id() & 0xfffff);
     let dir = tempfile::tempdir().expect("tempdir");
+    if bgp {
+        // FRR runs as user frr and reads its files under the jails'
+        // directories (the keys in pki/ stay 0600).
+        must("chmod", &["755", &dir.path().display().to_string()]);
+    }
     let site_file = dir.path().join("site.toml");
-    std::fs::write(&site_file, site(&tag, dir.path())).expect("site");
+    std::fs::write(&site_file, site(&tag, dir.path(), bgp)).expect("site");
     let mut t = Topo {
         tag: tag.clone(),
         dir,
@@ -547,7 +590,20 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
         ],
     );
     t.provider = Some(Provider::start(&prov));
+    (t, inet)
+}
 
+#[test]
+fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
+    if let Some(r) = skip_reason() {
+        eprintln!("SKIP roadwarrior_e2e: {r}");
+        return;
+    }
+    let started = Instant::now();
+    let (mut t, inet) = build('r', false);
+    let tag = t.tag.clone();
+    let host = format!("vjh-{tag}-alpha");
+    let vpna = format!("vj-{tag}-alpha-vpna");
     let phone = t.phone(&inet, 0);
     let laptop = t.phone(&inet, 1);
     let (pp, lp, op) = (t.profile("phone"), t.profile("laptop"), t.profile("old"));
@@ -638,30 +694,11 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     );
 
     // The laptop: the WAN only.
-    laptop.swanctl(&lp, &["--load-all"]).expect("load laptop");
-    let up = laptop
-        .swanctl(&lp, &["--initiate", "--child", &tag, "--timeout", "20"])
-        .unwrap_or_else(|e| panic!("laptop's SA: {e}"));
-    assert!(
-        up.contains("10.20.0.6/32 === 10.10.1.0/24"),
-        "narrowed to the WAN: {up}"
-    );
-    let mut got = None;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && got.is_none() {
-        got = reply(&laptop.ns, Ipv4Addr::new(10, 10, 1, 53));
-    }
-    // vpndns answers it (by the site's default policy: none here, so REFUSED).
-    assert!(got.is_some(), "the laptop reaches vpndns on the bridge");
+    laptop_up(&laptop, &lp, &tag);
     // The WAN is also the link peer's bridge: the link carries the pool,
     // and beta routes it back (selectors and routes: Host::wan_networks).
-    let mut got = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline && got.is_none() {
-        got = reply(&laptop.ns, BETA_DNS);
-    }
     assert!(
-        got.is_some(),
+        answered(&laptop.ns, BETA_DNS, Duration::from_secs(30)),
         "the laptop reaches vpndns on beta's bridge over the link"
     );
     assert!(!echo(&laptop.ns), "the laptop does not reach the Internet");
@@ -716,6 +753,59 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     eprintln!(
         "roadwarrior_e2e: phone SA up in {:?}; whole run {:?}",
         sa_time,
+        started.elapsed()
+    );
+}
+
+/// IKE of the link, then BGP's first session and update, on a loaded 2-core
+/// machine (docs/bgp.md measures 5.8–10.8 s for the link and BGP alone).
+const BGP_BOUND: Duration = Duration::from_secs(40);
+
+/// With `routing = "bgp"` the pool is advertised from alpha's ipsec
+/// namespace: beta's ipsec namespace learns it over the link (`proto bgp`),
+/// and the split-tunnel laptop on alpha reaches vpndns on beta's bridge.
+/// Without the advertisement beta has no route back to the pool (its ipsec
+/// namespace's default route leads to its host) and the laptop's question
+/// stays unanswered.
+#[test]
+fn with_bgp_a_road_warrior_reaches_the_other_host() {
+    if let Some(r) = skip_reason().or_else(netns::skip_reason) {
+        eprintln!("SKIP roadwarrior_e2e (bgp): {r}");
+        return;
+    }
+    let started = Instant::now();
+    let (mut t, inet) = build('b', true);
+    let tag = t.tag.clone();
+    let laptop = t.phone(&inet, 1);
+    let lp = t.profile("laptop");
+    laptop_up(&laptop, &lp, &tag);
+    // beta learns the pool from alpha over the link.
+    let ipsec_b = format!("vj-{tag}-beta-ipsecb");
+    let route = || {
+        sh(
+            "ip",
+            &["-n", &ipsec_b, "-4", "route", "show", "10.20.0.0/24"],
+        )
+        .unwrap_or_default()
+    };
+    let t0 = Instant::now();
+    while !route().contains("proto bgp") && t0.elapsed() < BGP_BOUND {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = route();
+    assert!(
+        r.contains("proto bgp") && r.contains("via 172.16.0.1"),
+        "beta's ipsec namespace learns the pool over the link: {r:?} after {:?}",
+        t0.elapsed()
+    );
+    let learned = t0.elapsed();
+    assert!(
+        answered(&laptop.ns, BETA_DNS, Duration::from_secs(10)),
+        "the laptop reaches vpndns on beta's bridge over the BGP-routed link"
+    );
+    assert!(!echo(&laptop.ns), "the laptop does not reach the Internet");
+    eprintln!(
+        "roadwarrior_e2e (bgp): pool learned by beta {learned:?} after the laptop's SA; whole run {:?}",
         started.elapsed()
     );
 }

@@ -462,3 +462,76 @@ fn revoking_writes_a_crl_naming_the_certificate() {
     assert!(vpnjail(&["client", "revoke", "nobody", "--site", &site, "--no-load"]).is_err());
     drop(d);
 }
+
+/// With `routing = "bgp"` each host's ipsec jail advertises its pool
+/// (frr.conf `network POOL`), has the route FRR's import check needs
+/// (rc.conf `route_rw_pool`), and FRR's own parser accepts the result
+/// (`vtysh --dryrun`, where FRR is installed). roadwarrior_e2e runs it.
+#[test]
+fn bgp_advertises_the_pool() {
+    let (d, p) = site_with_pki(|t| t.replacen("[site]\n", "[site]\nrouting = \"bgp\"\n", 1));
+    let s = check::load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.bgp);
+    let files = render::host(&s, "alpha").expect("render");
+    assert!(lint::rendered(&files).is_empty());
+    let mut confs = Vec::new();
+    for f in &files {
+        let path = f.path.display().to_string();
+        if path.ends_with("jails/ipsec/usr/local/etc/frr/frr.conf")
+            || path.ends_with("jails/ipsec/etc/rc.conf")
+        {
+            golden(
+                &Path::new("clients-bgp/alpha").join(path.trim_start_matches('/')),
+                &f.content,
+            );
+        }
+        if path.ends_with("frr.conf") {
+            confs.push(f.content.clone());
+        }
+    }
+    assert_eq!(confs.len(), 1, "one frr.conf");
+    assert!(
+        confs[0].contains("\n  network 10.30.0.0/24\n"),
+        "{}",
+        confs[0]
+    );
+    // Linux: the pool's route into kernel-libipsec's TUN, after charon.
+    let (ld, lp) =
+        site_with_pki(|t| linux_alpha(t).replacen("[site]\n", "[site]\nrouting = \"bgp\"\n", 1));
+    let plan = vpnjail(&[
+        "plan",
+        "create",
+        "ipsec",
+        "--site",
+        &lp.display().to_string(),
+    ])
+    .expect("plan");
+    let (charon, route) = (
+        plan.find("start charon"),
+        plan.find("route replace 10.30.0.0/24 dev ipsec0"),
+    );
+    assert!(
+        charon.is_some() && route > charon,
+        "the pool routed into ipsec0 after charon starts:\n{plan}"
+    );
+    drop(ld);
+    let vtysh = Path::new("/usr/bin/vtysh");
+    if !vtysh.exists() {
+        eprintln!("SKIP the vtysh --dryrun part: no /usr/bin/vtysh (apt-get install frr)");
+        return;
+    }
+    let conf = d.path().join("alpha-frr.conf");
+    std::fs::write(&conf, &confs[0]).expect("write");
+    let out = std::process::Command::new(vtysh)
+        .arg("--dryrun")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .expect("run vtysh");
+    assert!(
+        out.status.success(),
+        "vtysh --dryrun: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

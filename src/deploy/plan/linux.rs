@@ -195,8 +195,9 @@ pub const LIBIPSEC_IF: &str = "ipsec0";
 /// With BGP, each strongSwan link's inner /32 on ipsec0 with the peer's inner
 /// address as its point-to-point peer: the BGP session runs between the two
 /// (a connected neighbour, as over FreeBSD's if_ipsec), and BGP's routes via
-/// the peer's inner address enter the tunnel. charon creates ipsec0 when it
-/// starts, before its vici socket answers the load above.
+/// the peer's inner address enter the tunnel. With road warriors, their
+/// pool's route into ipsec0 too. charon creates ipsec0 when it starts,
+/// before its vici socket answers the load above.
 pub fn inner_address_steps(site: &Site, host: &Host, ns: &str) -> Vec<Step> {
     let nsr = Some(ns);
     let mut steps = Vec::new();
@@ -215,11 +216,26 @@ pub fn inner_address_steps(site: &Site, host: &Host, ns: &str) -> Vec<Step> {
             vec![],
         ));
     }
-    if !steps.is_empty() {
+    if !steps.is_empty() || host.client_pool.is_some() {
         steps.push(run(
             format!("bring up {LIBIPSEC_IF}"),
             Guard::Always,
             lx::link_up(nsr, LIBIPSEC_IF),
+            vec![],
+        ));
+    }
+    if let Some(pool) = host.client_pool {
+        // With BGP, charon's table 220 comes after the main table
+        // (strongswan.conf), whose default route would send the clients'
+        // traffic back to the host: the pool goes into the TUN device in
+        // the main table, where kernel-libipsec picks the client's SA by its
+        // selectors. It is also the route FRR's import check needs to
+        // advertise the pool (frr.conf).
+        let pool = pool.to_string();
+        steps.push(run(
+            format!("route the client pool {pool} into {LIBIPSEC_IF}"),
+            Guard::Always,
+            lx::ip(nsr, ["route", "replace", &pool, "dev", LIBIPSEC_IF]),
             vec![],
         ));
     }

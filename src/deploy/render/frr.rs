@@ -1,6 +1,7 @@
 //! FRR configuration of a host's ipsec jail when `[site] routing = "bgp"`:
 //! one eBGP session per `[[link]]` over the link's inner /32 addresses, the
-//! host's bridge network advertised. May touch: nothing (pure).
+//! host's bridge network and road-warrior pool advertised. May touch:
+//! nothing (pure).
 
 use super::{RenderError, render};
 use crate::deploy::model::{Host, Jail, LinkMode, Platform, Site, Standby};
@@ -167,6 +168,8 @@ fn conf_with(site: &Site, host: &Host, j: &Jail, block: BfdBlock) -> Result<Stri
     ctx.insert("asn", &host.asn);
     ctx.insert("router_id", &j.address.to_string());
     ctx.insert("bridge_net", &host.bridge.network.to_string());
+    // Road warriors (docs/clients.md): the host's pool is advertised too.
+    ctx.insert("client_pool", &host.client_pool.map(|p| p.to_string()));
     ctx.insert("own_only", &neighbors.iter().any(|n| n.own_only));
     ctx.insert("neighbors", &neighbors);
     let max = max_priority(site);

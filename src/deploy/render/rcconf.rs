@@ -56,9 +56,29 @@ fn remote_routes(rc: &mut RcConf, site: &Site, host: &Host, gateway: std::net::I
     peer_routes(rc, peers.iter().map(|p| (*p, gateway)));
 }
 
+/// The name of the rc.conf route to `host`'s bridge network (`route_net_<host>`)
+/// or road-warrior pool (`route_pool_<host>`). Collision-free by construction:
+/// host names are unique and every name is `<kind>_<host>` with kinds that
+/// differ in their first letter, and the fixed names (`rw_pool`, `anycast`)
+/// start with neither `net_` nor `pool_`. (With `route_<host>` and
+/// `route_<host>_pool`, a host `beta_pool` and a host `beta` with a pool
+/// both had `route_beta_pool`.)
+fn route_name(kind: RouteKind, host: &Host) -> String {
+    let k = match kind {
+        RouteKind::Net => "net",
+        RouteKind::Pool => "pool",
+    };
+    format!("{k}_{}", host.name)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RouteKind {
+    Net,
+    Pool,
+}
+
 /// `static_routes` and a `route_<name>` for each network of each peer
-/// ([`Host::wan_networks`]) through its gateway: `route_<peer>` for its
-/// bridge network, `route_<peer>_pool` for its road warriors' pool.
+/// ([`Host::wan_networks`]) through its gateway ([`route_name`]).
 fn peer_routes<'a>(
     rc: &mut RcConf,
     peers: impl IntoIterator<Item = (&'a Host, std::net::Ipv4Addr)>,
@@ -66,11 +86,12 @@ fn peer_routes<'a>(
     let mut routes = Vec::new();
     for (p, gw) in peers {
         for (k, net) in p.wan_networks().iter().enumerate() {
-            let name = match k {
-                0 => p.name.clone(),
-                _ => format!("{}_pool", p.name),
+            let kind = if k == 0 {
+                RouteKind::Net
+            } else {
+                RouteKind::Pool
             };
-            routes.push((name, format!("-net {net} {gw}")));
+            routes.push((route_name(kind, p), format!("-net {net} {gw}")));
         }
     }
     let names: Vec<&str> = routes.iter().map(|(n, _)| n.as_str()).collect();
@@ -225,6 +246,16 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                     },
                 );
                 rc.set("frr_vtysh_boot", "YES");
+                if let Some(pool) = host.client_pool {
+                    // frr.conf advertises the pool (`network POOL`), which
+                    // FRR does only while the pool is a route here (its
+                    // import check). The clients' SAs are policy-based:
+                    // IPsec output takes a packet for a connected client
+                    // after the route lookup, so this route only stands
+                    // where the default route would (docs/bgp.md).
+                    rc.append_word("static_routes", "rw_pool");
+                    rc.set("route_rw_pool", format!("-net {pool} {gw}"));
+                }
             } else if !ends.is_empty() {
                 peer_routes(&mut rc, ends.iter().map(|e| (e.peer, e.remote_inner())));
             }
@@ -319,17 +350,15 @@ fn replica(
     rc.set("gateway_enable", "YES");
     rc.set("pf_enable", "YES");
     rc.set("pf_rules", "/etc/pf.conf");
-    rc.set(
-        "static_routes",
-        site.hosts
-            .iter()
-            .map(|h| h.name.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    for h in &site.hosts {
+    let names: Vec<String> = site
+        .hosts
+        .iter()
+        .map(|h| route_name(RouteKind::Net, h))
+        .collect();
+    rc.set("static_routes", names.join(" "));
+    for (h, name) in site.hosts.iter().zip(&names) {
         rc.set(
-            format!("route_{}", h.name),
+            format!("route_{name}"),
             format!("-net {} {}", h.bridge.network, a.router),
         );
     }
@@ -356,5 +385,89 @@ fn gre_client_ends(rc: &mut RcConf, site: &Site, j: &Jail) {
             format!("ifconfig_{ifname}_alias0"),
             format!("inet {} {} netmask 0xffffffff", g.inner[1], g.inner[0]),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn host_block(name: &str, n: u8, pool: bool) -> String {
+        let pool = if pool {
+            format!("client_pool = \"10.30.{n}.0/24\"\n")
+        } else {
+            String::new()
+        };
+        format!(
+            "[[host]]\nname = \"{name}\"\nexternal_if = \"em0\"\npublic_address = \"192.0.2.{n}\"\n\
+             bridge = {{ name = \"vjbr0\", network = \"10.10.{n}.0/24\", address = \"10.10.{n}.1\" }}\n\
+             jail_root = \"/jails\"\nzfs_clone = \"zroot/jails/base@clean\"\n{pool}\n\
+             [[host.jail]]\nname = \"ipsec{n}\"\nkind = \"ipsec\"\naddress = \"10.10.{n}.4\"\n\n"
+        )
+    }
+
+    /// Every `static_routes` word has its own `route_` variable, none twice.
+    fn assert_routes_distinct(rc: &RcConf) {
+        let words: Vec<&str> = rc
+            .get("static_routes")
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let unique: HashSet<&str> = words.iter().copied().collect();
+        assert_eq!(unique.len(), words.len(), "{words:?}");
+        let vars: Vec<&str> =
+            rc.0.iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| k.starts_with("route_"))
+                .collect();
+        assert_eq!(vars.len(), words.len(), "{vars:?} for {words:?}");
+        for w in words {
+            assert!(vars.contains(&format!("route_{w}").as_str()), "{w}");
+        }
+    }
+
+    #[test]
+    fn route_names_never_collide_whatever_the_host_names() {
+        // A host `beta_pool` beside `beta` with a pool, and hosts named like
+        // the fixed routes (`rw_pool`, `anycast`) and like a kind prefix.
+        let mut text = "[site]\nname = \"s\"\nrouting = \"bgp\"\n\n".to_string();
+        for (i, (name, pool)) in [
+            ("alpha", true),
+            ("beta", true),
+            ("beta_pool", false),
+            ("rw_pool", false),
+            ("anycast", false),
+            ("pool_beta", false),
+            ("net_beta", false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text.push_str(&host_block(name, i as u8 + 1, pool));
+        }
+        let site = crate::deploy::check::check_text(std::path::Path::new("s.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let alpha = &site.hosts[0];
+        let rc = host(&site, alpha);
+        assert_routes_distinct(&rc);
+        assert_eq!(
+            rc.get("route_pool_beta"),
+            Some("-net 10.30.2.0/24 10.10.1.4")
+        );
+        assert_eq!(
+            rc.get("route_net_beta_pool"),
+            Some("-net 10.10.3.0/24 10.10.1.4")
+        );
+        assert_eq!(
+            rc.get("route_net_rw_pool"),
+            Some("-net 10.10.4.0/24 10.10.1.4")
+        );
+        assert_eq!(rc.get("route_rw_pool"), Some("-net 10.30.1.0/24 10.10.1.4"));
+        for h in &site.hosts {
+            for j in &h.jails {
+                assert_routes_distinct(&jail(&site, h, j));
+            }
+        }
     }
 }

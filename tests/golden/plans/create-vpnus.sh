@@ -56,8 +56,8 @@ pf_rules="/etc/pf.conf"
 cloned_interfaces="gre0"
 ifconfig_gre0="inet tunnel 10.10.1.2 10.10.2.77"
 ifconfig_gre0_alias0="inet 10.255.0.1 10.255.0.2 netmask 0xffffffff"
-static_routes="beta"
-route_beta="-net 10.10.2.0/24 10.10.1.4"
+static_routes="net_beta"
+route_net_beta="-net 10.10.2.0/24 10.10.1.4"
 VPNJAIL_EOF
 chmod 0644 /usr/local/jails/vpnus/etc/rc.conf
 
