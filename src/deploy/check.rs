@@ -535,11 +535,11 @@ impl Checker<'_> {
         });
         let vpndns_bin = match &d.vpndns_bin {
             Some(b) => self.path(b, &k("vpndns_bin"), true),
-            None => PathBuf::from(super::plan::VPNDNS_BIN),
+            None => PathBuf::from(super::names::VPNDNS_BIN),
         };
         let vpnjail_bin = match &d.vpnjail_bin {
             Some(b) => self.path(b, &k("vpnjail_bin"), true),
-            None => PathBuf::from(super::plan::VPNJAIL_BIN),
+            None => PathBuf::from(super::names::VPNJAIL_BIN),
         };
         let provision = match (&d.base, &d.zfs_clone) {
             _ if platform == Platform::Linux => {

@@ -36,6 +36,7 @@ pub mod linknet;
 pub mod lint;
 pub mod model;
 pub mod monitor;
+pub mod names;
 pub mod pki;
 pub mod plan;
 pub mod profile;

@@ -104,10 +104,7 @@ fn conf(jail: &str) -> PathBuf {
 }
 
 const IPSEC_ANCHOR: &str = "vpnjail/ipsec";
-/// Where vpndns is installed, on the host and inside the vpndns jail.
-pub const VPNDNS_BIN: &str = "/usr/local/sbin/vpndns";
-/// Where vpnjail is installed on a Linux host (`vpnjail_bin`).
-pub const VPNJAIL_BIN: &str = "/usr/local/sbin/vpnjail";
+pub use super::names::{VPNDNS_BIN, VPNJAIL_BIN};
 
 /// `vpnjail create JAIL`: provision the root, install the jail's files, start
 /// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is

@@ -1,6 +1,6 @@
 //! The vpndns config file: TOML read into raw serde structs, then checked into
 //! typed values. Every error names the file, the line and what was expected.
-//! Reads only the config file itself; lists are read by [`super::engine`].
+//! Reads only the config file itself; lists are read by the engine.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -23,7 +23,7 @@ use super::metrics::{Outcome, Protocol};
 use super::pipeline::{Pipeline, Step, Verdict};
 use super::portpool::{self, PortPool};
 use super::querylog;
-use super::server::Shared;
+use super::state::Shared;
 use super::upstream::{InFlight, Origin, Which};
 use super::wire::{Query, Rcode};
 

@@ -11,8 +11,7 @@ use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, VpnClient};
 use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
-/// charon with systemd's readiness protocol (Debian package charon-systemd).
-pub const CHARON: &str = "/usr/sbin/charon-systemd";
+pub use crate::deploy::names::{CHARON, FRR_DIR, LIBIPSEC_IF};
 
 fn p(path: &Path) -> String {
     path.display().to_string()
@@ -110,8 +109,6 @@ pub fn frr_daemons(site: &Site) -> &'static [&'static str] {
         &["zebra", "bgpd"]
     }
 }
-/// Where Debian's frr package installs them.
-pub const FRR_DIR: &str = "/usr/lib/frr";
 
 /// `zebra`, `bfdd` or `bgpd` in the foreground under start-stop-daemon, with its
 /// configuration, pid file, vty and zebra sockets in the jail's directory
@@ -186,9 +183,6 @@ fn rw_steps(
         })
         .collect()
 }
-
-/// kernel-libipsec's TUN device, shared by every SA of the namespace.
-pub const LIBIPSEC_IF: &str = "ipsec0";
 
 /// With BGP, each strongSwan link's inner /32 on ipsec0 with the peer's inner
 /// address as its point-to-point peer: the BGP session runs between the two
