@@ -9,7 +9,7 @@ use super::model::{
 };
 use super::site::{self, JailDef, LinkDef, S, SiteFile};
 use super::{linknet, sitepath};
-use crate::proxy::config::parse_duration;
+use crate::parse::parse_duration;
 use crate::proxy::listconfig::{DEFAULT_GROUP, MIN_REFRESH};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -55,13 +55,7 @@ pub struct Problems(pub Vec<Problem>);
 
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
+        crate::diag::write_lines(f, &self.0)
     }
 }
 
@@ -208,12 +202,7 @@ fn is_plain_path(s: &str) -> bool {
 
 impl Checker<'_> {
     fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        crate::diag::line_col(self.text, offset).0
     }
 
     fn err(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
@@ -949,7 +938,7 @@ impl Checker<'_> {
         let d = d.get_ref();
         let dur = |c: &mut Self, v: &Option<S<String>>, key: &str, min_ms: u64| {
             let v = v.as_ref()?;
-            match crate::proxy::config::parse_duration(v.get_ref()) {
+            match parse_duration(v.get_ref()) {
                 Some(t) if t.as_millis() >= u128::from(min_ms) && t.as_secs() <= 3600 => Some(t),
                 _ => {
                     c.err(
@@ -1287,7 +1276,7 @@ impl Checker<'_> {
         };
         if let Some(v) = &t.interval {
             // Whole milliseconds, as FRR takes them ("100ms" parses to 0.1 s).
-            let ms = crate::proxy::config::parse_duration(v.get_ref())
+            let ms = parse_duration(v.get_ref())
                 .map(|d| (d.as_nanos() + 500_000) / 1_000_000)
                 .and_then(|ms| u32::try_from(ms).ok());
             match ms {

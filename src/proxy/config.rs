@@ -14,11 +14,12 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use super::duration::parse_duration;
 use super::health::HealthConfig;
 use super::listconfig::{self, BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
 use super::name::Name;
 use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
+pub use crate::diag::line_col;
+pub use crate::parse::{parse_duration, parse_network, parse_socket_addr};
 
 /// Default location, as installed by the rc.d script.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/vpndns/vpndns.toml";
@@ -49,13 +50,7 @@ pub struct ConfigError(pub Vec<Problem>);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
+        crate::diag::write_lines(f, &self.0)
     }
 }
 
@@ -453,45 +448,6 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-/// 1-based line and column of byte `offset` in `src`.
-pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let before = &src[..offset.min(src.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
-    (line, col)
-}
-
-/// A network `10.0.0.0/8`, or an address meaning just itself. Host bits set
-/// below the prefix are an error: they usually mean a typo.
-pub fn parse_network(s: &str) -> Result<IpNet, String> {
-    if let Ok(addr) = s.parse::<IpAddr>() {
-        return Ok(IpNet::from(addr));
-    }
-    let net: IpNet = s.parse().map_err(|_| {
-        format!("expected a network such as \"10.10.1.0/24\" or an address, found {s:?}")
-    })?;
-    if net.trunc() != net {
-        return Err(format!(
-            "{s} has bits set below the /{}; did you mean {}?",
-            net.prefix_len(),
-            net.trunc()
-        ));
-    }
-    Ok(net)
-}
-
-/// An address with an optional port: `10.0.0.1`, `10.0.0.1:5353`, `[fd00::2]:53`, `fd00::2`.
-pub fn parse_socket_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
-    s.parse::<SocketAddr>().ok().or_else(|| {
-        s.parse::<IpAddr>()
-            .ok()
-            .map(|a| SocketAddr::new(a, default_port))
-    })
 }
 
 impl Config {

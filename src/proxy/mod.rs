@@ -3,8 +3,7 @@
 //! - [`wire`] and [`name`] parse the datagram (untrusted bytes, no allocation);
 //! - [`engine`] decides, from the tables in [`policy`], [`statics`],
 //!   [`domainset`], [`blocklist`] and [`groups`] (named blocklist groups),
-//!   built from [`config`], [`listconfig`] (its blocklist keys) and
-//!   [`duration`] (its time spans);
+//!   built from [`config`] and [`listconfig`] (its blocklist keys);
 //! - [`lists`] keeps URL lists fresh in the background, one download at a
 //!   time by [`fetch`], and swaps rebuilt tables in whole;
 //! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
@@ -28,7 +27,6 @@ pub mod config;
 pub mod conntable;
 pub mod control;
 pub mod domainset;
-pub mod duration;
 pub mod engine;
 pub mod fetch;
 pub mod framing;
