@@ -6,6 +6,9 @@
 //! nftables) adds a sibling module with the same four functions built from its
 //! own `command::linux` constructors, chosen by the host's platform; the
 //! executor, the dry-run printer, the recorder and rollback are shared.
+//!
+//! - [`linux`]: the Linux backend (namespaces, veth, nftables, daemons);
+//! - [`roadwarrior`]: the Linux steps for road warriors (pools, routes, filter).
 
 pub mod linux;
 pub mod roadwarrior;

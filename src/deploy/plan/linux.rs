@@ -6,8 +6,9 @@
 //! undo. May touch: nothing (it only builds plans).
 //!
 //! This file builds a jail's create and destroy steps and the reload plans;
-//! `daemons` starts each daemon in its namespace, `host` brings a host itself
-//! up and down.
+//!
+//! - `daemons`: how each daemon is started in its namespace;
+//! - `host`: a host's own steps, bringing it up and down.
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
