@@ -4,13 +4,15 @@
 //! # Layout
 //!
 //! Two programs share this library; each binary under `src/bin/` only parses its
-//! flags, sets up logging and calls in here.
+//! flags, sets up logging and calls in here. One line per module:
 //!
-//! - [`proxy`] is the `vpndns` DNS proxy: wire parsing, the policy decision and
-//!   the UDP/TCP server that acts on it.
-//! - [`deploy`] is the `vpnjail` deployment tool: the site model, the renderers
-//!   and the command executor.
-//! - [`completions`] writes both binaries' shell completion scripts.
+//! - [`proxy`]: the `vpndns` DNS proxy (wire parsing, the decision, the UDP/TCP server);
+//! - [`deploy`]: the `vpnjail` deployment tool (site model, renderers, executor);
+//! - [`diag`]: locating a problem in a checked file and writing problems one a line;
+//! - [`parse`]: durations, networks and socket addresses as both files write them;
+//! - [`completions`]: both binaries' shell completion scripts.
 pub mod completions;
 pub mod deploy;
+pub mod diag;
+pub mod parse;
 pub mod proxy;

@@ -13,7 +13,7 @@ pub struct Outcome {
 }
 
 /// The machine the executor acts on: the real one ([`RealSystem`]) or a
-/// recorder in tests ([`super::fake::FakeHost`]).
+/// recorder in tests (`FakeHost` in `deploy/fake.rs`).
 pub trait System {
     fn run(&mut self, cmd: &Cmd) -> std::io::Result<Outcome>;
     fn read_file(&mut self, path: &Path) -> std::io::Result<Option<Vec<u8>>>;

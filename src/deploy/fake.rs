@@ -54,7 +54,7 @@ impl FakeHost {
     pub fn with_bridges(bridges: &[&str]) -> Self {
         let mut f = FakeHost::default();
         f.state.files.insert(
-            PathBuf::from(super::plan::VPNDNS_BIN),
+            PathBuf::from(super::names::VPNDNS_BIN),
             (b"vpndns binary".to_vec(), 0o555),
         );
         for b in bridges {
@@ -276,9 +276,9 @@ impl FakeHost {
                 match pid {
                     Some(p) if ns_ok => {
                         // charon's kernel-libipsec creates its TUN device.
-                        if rest.contains(&crate::deploy::plan::linux::CHARON) {
+                        if rest.contains(&crate::deploy::names::CHARON) {
                             st.links
-                                .insert(key(&ns, crate::deploy::plan::linux::LIBIPSEC_IF), None);
+                                .insert(key(&ns, crate::deploy::names::LIBIPSEC_IF), None);
                         }
                         st.daemons.insert(PathBuf::from(p))
                     }
@@ -288,7 +288,7 @@ impl FakeHost {
             ("start-stop-daemon", ["--stop", "--pidfile", p, ..]) => {
                 if p.ends_with("/charon.pid") {
                     st.links
-                        .remove(&key(&ns, crate::deploy::plan::linux::LIBIPSEC_IF));
+                        .remove(&key(&ns, crate::deploy::names::LIBIPSEC_IF));
                 }
                 st.daemons.remove(Path::new(p))
             }

@@ -2,29 +2,29 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: parse → decide → act.
+//! Data flows one way: parse → decide → act. One line per module:
 //!
-//! - [`site`] is the site file as written (serde, spans); [`check`] validates it
-//!   into the typed [`model::Site`], reporting `file:line: key: problem`;
-//!   [`linknet`] allocates the inner addresses of links that give none, and
-//!   [`sitepath`] names the table and key of a serde error.
-//! - [`render`] turns a validated site into the files of one host (pure functions
-//!   over the embedded tera templates in `rc.d/`, `jail.conf.d/`, `pf/`, `ipsec/`).
-//! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
-//!   decides which steps create or destroy a jail, and [`exec`] is the one
-//!   executor that runs, prints (dry-run) or records them.
-//! - [`diagram`] draws a validated site (`vpnjail diagram`): what the picture
-//!   shows, then SVG (written by us) or Graphviz dot.
-//! - [`pki`] is the site's certificate authority (`vpnjail pki`, revocation),
-//!   [`profile`] the files a road warrior imports (`vpnjail client`).
-//! - [`status`] reads the live system, never changing it, and reports
-//!   whether every host, jail, tunnel, link and session is up (`vpnjail status`).
-//! - [`provider`] reads what a VPN provider hands out (endpoints; the
-//!   provider's OpenVPN file) for `check.rs`.
-//! - [`tunnel`] decides what a vpn jail's tunnel coming up changes (the
-//!   pushed DNS; `vpnjail tunnel-up`, OpenVPN's route-up hook).
-//! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
-//!   and a pf anchor checker.
+//! - [`site`]: the site file as written (serde, spans), nothing checked yet;
+//! - [`sitepath`]: names the table and key of a serde error in the site file;
+//! - [`check`]: validates the site into the typed model, `file:line: key: problem`;
+//! - [`linknet`]: allocates the inner addresses of links that give none;
+//! - [`provider`]: what a VPN provider hands out (endpoints, its OpenVPN file);
+//! - [`model`]: the validated site every later stage reads;
+//! - [`names`]: the fixed binary, daemon and interface names the stages share;
+//! - [`render`]: pure functions from the site to one host's files (tera templates);
+//! - [`lint`]: static checkers of rendered files (jail.conf(5), pf anchors);
+//! - [`command`]: typed commands (argv, never shell strings) and plans of steps;
+//! - [`plan`]: the steps that create or destroy a jail or bring a host up (FreeBSD, Linux);
+//! - [`exec`]: the one executor that runs, prints (dry-run) or records a plan;
+//! - [`fake`]: a recording, simulated FreeBSD or Linux host for the tests;
+//! - [`apply`]: the acting subcommands: build a plan, then print or run it;
+//! - [`keygen`]: the static keys of a `mode = "setkey"` link;
+//! - [`pki`]: the site's certificate authority (`vpnjail pki`, revocation);
+//! - [`profile`]: the files a road warrior imports (`vpnjail client`);
+//! - [`tunnel`]: what a vpn jail's tunnel coming up changes (`vpnjail tunnel-up`);
+//! - [`monitor`]: `vpnjail monitor`, announcing or withdrawing anycast routes;
+//! - [`status`]: reads the live system, never changing it (`vpnjail status`);
+//! - [`diagram`]: draws a validated site (`vpnjail diagram`, SVG or dot).
 pub mod apply;
 pub mod check;
 pub mod command;
@@ -36,6 +36,7 @@ pub mod linknet;
 pub mod lint;
 pub mod model;
 pub mod monitor;
+pub mod names;
 pub mod pki;
 pub mod plan;
 pub mod profile;

@@ -6,6 +6,9 @@
 //! nftables) adds a sibling module with the same four functions built from its
 //! own `command::linux` constructors, chosen by the host's platform; the
 //! executor, the dry-run printer, the recorder and rollback are shared.
+//!
+//! - [`linux`]: the Linux backend (namespaces, veth, nftables, daemons);
+//! - [`roadwarrior`]: the Linux steps for road warriors (pools, routes, filter).
 
 pub mod linux;
 pub mod roadwarrior;
@@ -104,10 +107,7 @@ fn conf(jail: &str) -> PathBuf {
 }
 
 const IPSEC_ANCHOR: &str = "vpnjail/ipsec";
-/// Where vpndns is installed, on the host and inside the vpndns jail.
-pub const VPNDNS_BIN: &str = "/usr/local/sbin/vpndns";
-/// Where vpnjail is installed on a Linux host (`vpnjail_bin`).
-pub const VPNJAIL_BIN: &str = "/usr/local/sbin/vpnjail";
+pub use super::names::{VPNDNS_BIN, VPNJAIL_BIN};
 
 /// `vpnjail create JAIL`: provision the root, install the jail's files, start
 /// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is

@@ -8,9 +8,8 @@ use hickory_proto::rr::RecordType;
 
 use super::engine::Engine;
 use super::lists;
-use super::name::Name;
 use super::policy::GroupMask;
-use super::wire::{self, CLASS_IN, Query};
+use super::wire::query_for;
 
 /// The resolved configuration, as `vpndns check` prints it.
 pub fn describe(engine: &Engine) -> String {
@@ -139,18 +138,6 @@ pub fn describe(engine: &Engine) -> String {
         );
     }
     s
-}
-
-/// A query for `name` and `qtype` (a type name such as `AAAA`), as a client
-/// would send it without EDNS.
-pub fn query_for(name: &str, qtype: &str) -> Result<Query, String> {
-    let name = Name::from_text(name).map_err(|e| format!("{name:?}: {e}"))?;
-    let rtype: RecordType = qtype
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| format!("{qtype:?} is not a record type (A, AAAA, PTR, MX, ...)"))?;
-    let msg = wire::encode_query(0, &name, u16::from(rtype), CLASS_IN);
-    wire::parse_query(&msg).map_err(|_| format!("{name}: cannot be asked"))
 }
 
 /// Why a query would be answered as it would, as `vpndns explain` prints it.

@@ -20,7 +20,7 @@ use tracing::warn;
 
 use super::engine::{Decision, Route};
 use super::name::Name;
-use super::server::{Handle, Shared};
+use super::state::{Handle, Shared};
 use super::upstream::Targets;
 use super::{check, lists};
 
@@ -138,7 +138,7 @@ async fn policy(State(h): State<Handle>, Query(params): Query<HashMap<String, St
         );
     };
     let qtype = params.get("type").map_or("A", String::as_str);
-    let q = match check::query_for(name, qtype) {
+    let q = match super::wire::query_for(name, qtype) {
         Ok(q) => q,
         Err(e) => return bad(StatusCode::BAD_REQUEST, e),
     };

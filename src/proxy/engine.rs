@@ -14,7 +14,6 @@ use super::blocklist::BoundedLines;
 use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
 use super::domainset::DomainSet;
 use super::groups::{Groups, Sources};
-use super::metrics::Outcome;
 use super::name::Name;
 use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
 use super::ratelimit::RateLimiter;
@@ -49,30 +48,6 @@ pub enum Decision<'e> {
         net: IpNet,
         domain: Option<&'e DomainRule>,
     },
-}
-
-impl Decision<'_> {
-    /// The metrics outcome of a decision answered locally.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Decision::Refused { .. } => Outcome::Refused,
-            Decision::LocalOnly => Outcome::LocalOnly,
-            Decision::Static(_) => Outcome::Static,
-            Decision::Blocked { .. } => Outcome::Blocked,
-            Decision::Forward { .. } => Outcome::Forwarded,
-        }
-    }
-
-    /// A short word for logs and metrics.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Decision::Refused { .. } => "refused",
-            Decision::LocalOnly => "local_only",
-            Decision::Static(_) => "static",
-            Decision::Blocked { .. } => "blocked",
-            Decision::Forward { .. } => "forwarded",
-        }
-    }
 }
 
 impl fmt::Display for Decision<'_> {

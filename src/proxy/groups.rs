@@ -278,9 +278,9 @@ pub fn load_into(
 mod tests {
     use std::net::IpAddr;
 
-    use crate::proxy::check::query_for;
     use crate::proxy::config::Config;
     use crate::proxy::engine::{Decision, Engine};
+    use crate::proxy::wire::query_for;
 
     fn engine(dir: &std::path::Path, src: &str) -> Engine {
         for (name, text) in [

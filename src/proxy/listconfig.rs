@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::duration::parse_duration;
+use crate::parse::parse_duration;
 
 /// The blocklist groups a policy applies, one bit each: bit 0 is the
 /// `[block]` lists, bit `i + 1` the `i`-th `[[blocklist]]`. The sets are built

@@ -11,7 +11,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::cache::Cache;
-use super::engine::Engine;
+use super::engine::{Decision, Engine};
 use super::health::HistogramSnapshot;
 use super::upstream::Mismatch;
 
@@ -63,6 +63,24 @@ impl Outcome {
             Outcome::RateLimited => "ratelimited",
             Outcome::Stale => "stale",
         }
+    }
+}
+
+impl Decision<'_> {
+    /// The metrics outcome of a decision answered locally.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Decision::Refused { .. } => Outcome::Refused,
+            Decision::LocalOnly => Outcome::LocalOnly,
+            Decision::Static(_) => Outcome::Static,
+            Decision::Blocked { .. } => Outcome::Blocked,
+            Decision::Forward { .. } => Outcome::Forwarded,
+        }
+    }
+
+    /// A short word for logs and metrics: its outcome's label.
+    pub fn action(&self) -> &'static str {
+        self.outcome().label()
     }
 }
 

@@ -1,25 +1,38 @@
-//! The `vpndns` DNS proxy. A query flows one way through these modules:
+//! The `vpndns` DNS proxy. A query flows one way through these modules, one
+//! line each, in that order:
 //!
-//! - [`wire`] and [`name`] parse the datagram (untrusted bytes, no allocation);
-//! - [`engine`] decides, from the tables in [`policy`], [`statics`],
-//!   [`domainset`], [`blocklist`] and [`groups`] (named blocklist groups),
-//!   built from [`config`], [`listconfig`] (its blocklist keys) and
-//!   [`duration`] (its time spans);
-//! - [`lists`] keeps URL lists fresh in the background, one download at a
-//!   time by [`fetch`], and swaps rebuilt tables in whole;
-//! - [`answer`] encodes a local answer, [`cache`] serves one fetched before
-//!   through the same upstream, or [`upstream`] forwards it, choosing among
-//!   forwarders by [`health`]; a `tls://` forwarder's queries go over
-//!   [`dot`]'s one pipelined TLS connection;
-//! - [`pipeline`] is those steps for one query whatever its transport:
-//!   answer, forward, relay, hedge, or give up with a stale answer;
-//! - [`framing`] splits a TCP stream into messages, [`conntable`] bounds
-//!   the TCP connections and evicts the longest idle;
-//! - [`portpool`] keeps the UDP workers' upstream sockets on fresh random
-//!   ports;
-//! - [`udp`] and [`tcp`] are the listeners that run this per packet, and
-//!   [`server`] binds them, drops privileges, reloads and shuts down;
-//! - [`control`] is the HTTP control API, [`metrics`] the counters it exposes.
+//! - [`wire`]: the DNS wire format (untrusted bytes, bounds-checked, no allocation);
+//! - [`name`]: domain names as lowercase wire labels in a fixed buffer;
+//! - [`ratelimit`]: per-client token buckets, checked before anything else;
+//! - [`config`]: the config file, checked into typed values (per section);
+//! - [`listconfig`]: its blocklist keys (lists, `[[blocklist]]` groups, fetching);
+//! - [`engine`]: the decision for one query, from the tables below;
+//! - [`policy`]: which forwarders serve a client (source network, domain rules);
+//! - [`statics`]: the records answered locally;
+//! - [`domainset`]: a compact set of domains matching a name and its subtree;
+//! - [`blocklist`]: blocklist and allowlist files read into domain sets;
+//! - [`groups`]: the named blocklist groups, built once and shared;
+//! - [`lists`]: keeps URL lists fresh in the background and swaps tables in whole;
+//! - [`fetch`]: one conditional, bounded download of one URL list;
+//! - [`answer`]: encodes a locally given answer into a reused buffer;
+//! - [`cache`]: answers fetched before, keyed by the upstream that fetched them;
+//! - [`upstream`]: forwarded queries in flight and the checks a response passes;
+//! - [`dot`]: `tls://` forwarders: their settings, one pipelined TLS connection each;
+//! - [`health`]: each forwarder's up/down state and counters (atomics, no locks);
+//! - [`probe`]: active health probes of the forwarders that ask for them;
+//! - [`pipeline`]: the transport-neutral steps of one query (answer, forward, relay, stale);
+//! - [`querylog`]: one line per query when `[log] queries` is on;
+//! - [`metrics`]: the counters, the outcome of a decision, and their exposition;
+//! - [`state`]: what every listener reads (engine, cache, counters) and the reload handle;
+//! - [`portpool`]: upstream UDP sockets on fresh random ports;
+//! - [`batch`]: `recvmmsg`/`sendmmsg` for the UDP workers;
+//! - [`udp`]: one UDP worker thread, moving datagrams through the pipeline;
+//! - [`framing`]: splits a TCP stream into messages;
+//! - [`conntable`]: bounds the TCP connections, evicting the longest idle;
+//! - [`tcp`]: the TCP listener, moving messages through the pipeline;
+//! - [`control`]: the HTTP control API;
+//! - [`server`]: binds the sockets, starts the listeners, drops privileges, drains;
+//! - [`check`]: what `vpndns check` and `vpndns explain` print.
 pub mod answer;
 pub mod batch;
 pub mod blocklist;
@@ -30,7 +43,6 @@ pub mod conntable;
 pub mod control;
 pub mod domainset;
 pub mod dot;
-pub mod duration;
 pub mod engine;
 pub mod fetch;
 pub mod framing;
@@ -43,9 +55,11 @@ pub mod name;
 pub mod pipeline;
 pub mod policy;
 pub mod portpool;
+pub mod probe;
 pub mod querylog;
 pub mod ratelimit;
 pub mod server;
+pub mod state;
 pub mod statics;
 pub mod tcp;
 pub mod udp;

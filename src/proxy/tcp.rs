@@ -26,7 +26,7 @@ use super::framing::{Decoder, MAX_MESSAGE};
 use super::metrics::{Metrics, Outcome, Protocol};
 use super::pipeline::{Pipeline, Step, Verdict};
 use super::querylog;
-use super::server::Shared;
+use super::state::Shared;
 use super::upstream::{self, Targets};
 use super::wire::{self, Query};
 

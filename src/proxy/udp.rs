@@ -24,7 +24,7 @@ use super::metrics::{Outcome, Protocol};
 use super::pipeline::{Pipeline, Step, Verdict};
 use super::portpool::{self, PortPool};
 use super::querylog;
-use super::server::Shared;
+use super::state::Shared;
 use super::upstream::{InFlight, NO_SOCKET, Origin, Which};
 use super::wire::{self, Query, Rcode};
 

@@ -176,6 +176,18 @@ pub fn encode_query(id: u16, name: &Name, qtype: u16, qclass: u16) -> Vec<u8> {
     q
 }
 
+/// A query for `name` and `qtype` (a type name such as `AAAA`), as a client
+/// would send it without EDNS.
+pub fn query_for(name: &str, qtype: &str) -> Result<Query, String> {
+    let name = Name::from_text(name).map_err(|e| format!("{name:?}: {e}"))?;
+    let rtype: hickory_proto::rr::RecordType = qtype
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("{qtype:?} is not a record type (A, AAAA, PTR, MX, ...)"))?;
+    let msg = encode_query(0, &name, u16::from(rtype), CLASS_IN);
+    parse_query(&msg).map_err(|_| format!("{name}: cannot be asked"))
+}
+
 /// Whether the message has the QR (response) bit.
 pub fn is_response(msg: &[u8]) -> bool {
     msg.get(2).is_some_and(|b| b & 0x80 != 0)

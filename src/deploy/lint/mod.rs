@@ -1,5 +1,8 @@
-//! Static checkers for generated files: a jail.conf(5) parser and a pf anchor
-//! checker. Used by the tests and by `vpnjail render` before it writes.
+//! Static checkers for generated files, used by the tests and by `vpnjail
+//! render` before it writes:
+//!
+//! - [`jailconf`]: a parser of the jail.conf(5) grammar;
+//! - [`pf`]: a pf anchor checker (macros, tables, statement order).
 pub mod jailconf;
 pub mod pf;
 

@@ -4,6 +4,11 @@
 //! namespaces (pidfiles, started and stopped with start-stop-daemon). The
 //! steps go through the same executor as FreeBSD's, with the same guards and
 //! undo. May touch: nothing (it only builds plans).
+//!
+//! This file builds a jail's create and destroy steps and the reload plans;
+//!
+//! - `daemons`: how each daemon is started in its namespace;
+//! - `host`: a host's own steps, bringing it up and down.
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
@@ -11,8 +16,14 @@ use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, Standby, VpnCli
 use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
-/// charon with systemd's readiness protocol (Debian package charon-systemd).
-pub const CHARON: &str = "/usr/sbin/charon-systemd";
+pub use crate::deploy::names::{CHARON, FRR_DIR, LIBIPSEC_IF};
+
+mod daemons;
+mod host;
+
+use daemons::{charon_start, swanctl_load, vpndns_start};
+pub use daemons::{frr_daemons, frr_start, monitor_start, openvpn_start};
+pub use host::{host_down_steps, host_up_steps};
 
 fn p(path: &Path) -> String {
     path.display().to_string()
@@ -65,112 +76,6 @@ fn file_of(files: &[render::File], name: &str) -> Result<render::File, PlanError
         .ok_or_else(|| PlanError::Invalid(format!("no {name} was rendered")))
 }
 
-fn vpndns_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
-    let conf = host.jail_path(&j.name).join(rl::VPNDNS_FILE);
-    lx::daemon_start(
-        ns,
-        &[],
-        &pidfile(host, &j.name, "vpndns"),
-        &logfile(host, &j.name, "vpndns"),
-        &host.vpndns_bin,
-        &["-c".into(), p(&conf), "run".into()],
-        false,
-    )
-}
-
-/// Starts the jail's OpenVPN client (also `vpnjail monitor` in cold
-/// standby, monitor/client.rs).
-pub fn openvpn_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
-    lx::openvpn_start(
-        ns,
-        &format!("vpnjail-{}", j.name),
-        &pidfile(host, &j.name, "openvpn"),
-        &logfile(host, &j.name, "openvpn"),
-        &host.jail_path(&j.name).join(openvpn::LINUX_CONF),
-    )
-}
-
-fn charon_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
-    let conf = host.jail_path(&j.name).join(rl::STRONGSWAN_FILE);
-    lx::daemon_start(
-        ns,
-        &[format!("STRONGSWAN_CONF={}", p(&conf))],
-        &pidfile(host, &j.name, "charon"),
-        &logfile(host, &j.name, "charon"),
-        Path::new(CHARON),
-        &[],
-        true,
-    )
-}
-
-/// FRR's daemons, in start order: bfdd (with `[site] bfd`) before bgpd,
-/// which registers its sessions' BFD peers through zebra.
-pub fn frr_daemons(site: &Site) -> &'static [&'static str] {
-    if site.bfd.is_some() {
-        &["zebra", "bfdd", "bgpd"]
-    } else {
-        &["zebra", "bgpd"]
-    }
-}
-/// Where Debian's frr package installs them.
-pub const FRR_DIR: &str = "/usr/lib/frr";
-
-/// `zebra`, `bfdd` or `bgpd` in the foreground under start-stop-daemon, with its
-/// configuration, pid file, vty and zebra sockets in the jail's directory
-/// (platform.md: `-N`, `--vty_socket`, `-z`).
-pub fn frr_start(host: &Host, ns: &str, j: &Jail, daemon: &str) -> Cmd {
-    let dir = host.jail_path(&j.name);
-    let run_dir = dir.join(rl::FRR_RUN_DIR);
-    let conf = match daemon {
-        "bgpd" => rl::FRR_FILE,
-        "bfdd" => rl::BFDD_FILE,
-        _ => rl::ZEBRA_FILE,
-    };
-    lx::daemon_start(
-        ns,
-        &[],
-        &pidfile(host, &j.name, daemon),
-        &logfile(host, &j.name, daemon),
-        &Path::new(FRR_DIR).join(daemon),
-        &[
-            "-N".into(),
-            ns.into(),
-            "-f".into(),
-            p(&dir.join(conf)),
-            "-i".into(),
-            p(&run_dir.join(format!("{daemon}.pid"))),
-            "--vty_socket".into(),
-            p(&run_dir),
-            "-z".into(),
-            p(&run_dir.join("zserv.api")),
-        ],
-        false,
-    )
-}
-
-fn swanctl_load(site: &Site, host: &Host, j: &Jail) -> Cmd {
-    let dir = host.jail_path(&j.name);
-    if render::roadwarrior::needs_pki(site, host) {
-        // The jail's directory is its swanctl directory: x509/, private/, ...
-        return lx::swanctl_dir(
-            Some(&site.jail_netns(host, j)),
-            &dir.join(rl::STRONGSWAN_FILE),
-            &dir,
-            // --clear: a new CRL replaces the old one (docs/clients.md).
-            vec!["--load-all".into(), "--clear".into()],
-        );
-    }
-    lx::swanctl(
-        Some(&site.jail_netns(host, j)),
-        &dir.join(rl::STRONGSWAN_FILE),
-        vec![
-            "--load-all".into(),
-            "--file".into(),
-            p(&dir.join(rl::SWANCTL_FILE)),
-        ],
-    )
-}
-
 /// The road-warrior decisions (plan/roadwarrior.rs) as steps of the plan.
 fn rw_steps(
     v: impl IntoIterator<Item = super::roadwarrior::RwStep>,
@@ -188,9 +93,6 @@ fn rw_steps(
         })
         .collect()
 }
-
-/// kernel-libipsec's TUN device, shared by every SA of the namespace.
-pub const LIBIPSEC_IF: &str = "ipsec0";
 
 /// With BGP, each strongSwan link's inner /32 on ipsec0 with the peer's inner
 /// address as its point-to-point peer: the BGP session runs between the two
@@ -634,202 +536,6 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         ));
     }
     Ok(steps)
-}
-
-/// Brings a host up: its namespace (when it has one), the bridge with the
-/// host's address, forwarding, its nftables table and routes to the other
-/// hosts' bridge networks through the ipsec namespace.
-pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
-    let hns = host.netns.as_deref();
-    let br = &host.bridge.name;
-    let mut steps = Vec::new();
-    if let Some(n) = hns {
-        steps.push(run(
-            format!("create the host's network namespace {n}"),
-            Guard::UnlessOk(lx::netns_exists(n)),
-            lx::netns_add(n),
-            vec![lx::netns_del(n)],
-        ));
-        steps.push(run(
-            "bring up its loopback",
-            Guard::Always,
-            lx::link_up(hns, "lo"),
-            vec![],
-        ));
-    }
-    steps.push(run(
-        format!("create {}", host.jail_root.display()),
-        Guard::UnlessOk(Cmd::new("test", vec!["-d".into(), p(&host.jail_root)])),
-        Cmd::new("mkdir", vec!["-p".into(), p(&host.jail_root)]),
-        vec![rmdir(&host.jail_root)],
-    ));
-    steps.push(run(
-        format!("create bridge {br}"),
-        Guard::UnlessOk(lx::link_exists(hns, br)),
-        lx::bridge_add(hns, br),
-        vec![lx::link_del(hns, br)],
-    ));
-    steps.push(run(
-        format!("address {} on {br}", host.bridge.address),
-        Guard::Always,
-        lx::addr_replace(
-            hns,
-            &format!(
-                "{}/{}",
-                host.bridge.address,
-                host.bridge.network.prefix_len()
-            ),
-            br,
-        ),
-        vec![],
-    ));
-    steps.push(run(
-        format!("bring up {br}"),
-        Guard::Always,
-        lx::link_up(hns, br),
-        vec![],
-    ));
-    if let Some(a) = site
-        .anycast
-        .as_ref()
-        .filter(|_| host.replicas().next().is_some())
-    {
-        let abr = &a.bridge;
-        steps.push(run(
-            format!("create the anycast bridge {abr} (no address: docs/ha.md)"),
-            Guard::UnlessOk(lx::link_exists(hns, abr)),
-            lx::bridge_add(hns, abr),
-            vec![lx::link_del(hns, abr)],
-        ));
-        steps.push(run(
-            format!("bring up {abr}"),
-            Guard::Always,
-            lx::link_up(hns, abr),
-            vec![],
-        ));
-    }
-    steps.push(run(
-        "enable forwarding",
-        Guard::Always,
-        lx::forwarding_on(hns),
-        vec![],
-    ));
-    let files = render::host(site, &host.name)?;
-    let nft = files
-        .iter()
-        .find(|f| f.path == rl::host_nft_path(host))
-        .ok_or_else(|| PlanError::Invalid("no host.nft was rendered".into()))?;
-    steps.push(write(nft)?);
-    let table = site.host_nft_table(host);
-    steps.push(run(
-        format!(
-            "load nftables table {table} (NAT out of {}, IKE to the ipsec namespace)",
-            host.external_if
-        ),
-        Guard::Always,
-        lx::nft_load(hns, &nft.path),
-        vec![lx::nft_delete_table(hns, &table)],
-    ));
-    if let Some(ipsec) = host.ipsec_jail() {
-        for net in site
-            .remote_hosts(host)
-            .iter()
-            .flat_map(|h| h.wan_networks())
-        {
-            let net = net.to_string();
-            steps.push(run(
-                format!("route {net} via the ipsec namespace {}", ipsec.address),
-                Guard::Always,
-                lx::route_replace(hns, &net, &ipsec.address.to_string()),
-                vec![],
-            ));
-        }
-        if let Some(a) = &site.anycast {
-            let net = a.network.to_string();
-            steps.push(run(
-                format!(
-                    "route the anycast network {net} via the ipsec namespace {}",
-                    ipsec.address
-                ),
-                Guard::Always,
-                lx::route_replace(hns, &net, &ipsec.address.to_string()),
-                vec![],
-            ));
-        }
-    }
-    steps.extend(rw_steps(super::roadwarrior::pool_route(host, hns), &[])?);
-    Ok(steps)
-}
-
-/// `vpnjail monitor` in the ipsec namespace under start-stop-daemon
-/// (docs/ha.md): `bin` is the vpnjail binary, `site_file` the site file
-/// it reads; pid file and log `monitor.pid`, `monitor.log` beside FRR's.
-pub fn monitor_start(host: &Host, ns: &str, j: &Jail, bin: &Path, site_file: &Path) -> Cmd {
-    lx::daemon_start(
-        ns,
-        &[],
-        &pidfile(host, &j.name, "monitor"),
-        &logfile(host, &j.name, "monitor"),
-        bin,
-        &[
-            "-v".into(),
-            "monitor".into(),
-            "--site".into(),
-            p(site_file),
-            "--host".into(),
-            host.name.clone(),
-        ],
-        false,
-    )
-}
-
-/// Takes a host down: its table, its bridge, its namespace.
-pub fn host_down_steps(site: &Site, host: &Host) -> Vec<Step> {
-    let hns = host.netns.as_deref();
-    let br = &host.bridge.name;
-    let table = site.host_nft_table(host);
-    let mut steps = vec![
-        run(
-            format!("delete nftables table {table}"),
-            Guard::IfOk(lx::nft_table_exists(hns, &table)),
-            lx::nft_delete_table(hns, &table),
-            vec![lx::nft_load(hns, &rl::host_nft_path(host))],
-        ),
-        run(
-            format!("delete bridge {br}"),
-            Guard::IfOk(lx::link_exists(hns, br)),
-            lx::link_del(hns, br),
-            vec![],
-        ),
-    ];
-    if let Some(a) = site
-        .anycast
-        .as_ref()
-        .filter(|_| host.replicas().next().is_some())
-    {
-        steps.push(run(
-            format!("delete the anycast bridge {}", a.bridge),
-            Guard::IfOk(lx::link_exists(hns, &a.bridge)),
-            lx::link_del(hns, &a.bridge),
-            vec![],
-        ));
-    }
-    if let Some(n) = hns {
-        steps.push(run(
-            format!("delete the host's network namespace {n}"),
-            Guard::IfOk(lx::netns_exists(n)),
-            lx::netns_del(n),
-            vec![],
-        ));
-    }
-    steps.push(remove(rl::host_nft_path(host)));
-    steps.push(run(
-        format!("remove the directory {} if empty", host.jail_root.display()),
-        Guard::IfOk(Cmd::new("test", vec!["-d".into(), p(&host.jail_root)])),
-        rmdir(&host.jail_root),
-        vec![],
-    ));
-    steps
 }
 
 /// `rmdir --ignore-fail-on-non-empty DIR`: never removes anything but an empty directory.

@@ -152,7 +152,7 @@ fn conf_with(site: &Site, host: &Host, j: &Jail, block: BfdBlock) -> Result<Stri
             ifname: if host.platform == Platform::Linux
                 && matches!(e.link.mode, LinkMode::Swanctl { .. })
             {
-                crate::deploy::plan::linux::LIBIPSEC_IF.to_string()
+                crate::deploy::names::LIBIPSEC_IF.to_string()
             } else {
                 e.ifname.clone()
             },

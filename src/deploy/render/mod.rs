@@ -2,11 +2,18 @@
 //! that mirrors the host's filesystem. May touch: nothing but `write_tree`,
 //! which writes under the directory it is given.
 //!
-//! One module per kind of file: `jail` (jail.conf, devfs.rules, each jail's
-//! root), `pf` (anchors), [`killswitch`] (what may leave a vpn jail, pf and
-//! nftables), [`openvpn`] (the client's config around the provider's file),
-//! `ipsec`, [`frr`], [`rcconf`], `vpndns`, and [`linux`] (the Linux twin of
-//! them all).
+//! One module per kind of file:
+//!
+//! - `jail`: jail.conf, devfs.rules and each jail's root;
+//! - `pf`: the pf anchors;
+//! - [`killswitch`]: what may leave a vpn jail, in pf and nftables;
+//! - [`openvpn`]: the client's config around the provider's file;
+//! - `ipsec`: strongSwan and setkey configuration of the links;
+//! - [`frr`]: FRR's zebra, bgpd and bfdd configuration;
+//! - [`rcconf`]: the rc.conf fragments;
+//! - `vpndns`: the vpndns jail's config;
+//! - [`roadwarrior`]: an ipsec jail's road-warrior connections, certificates and filter;
+//! - [`linux`]: the Linux twin of them all.
 
 pub mod frr;
 mod ipsec;

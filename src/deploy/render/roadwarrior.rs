@@ -19,9 +19,6 @@ pub const ESP_PROPOSALS: &str =
     "aes256gcm16-aes128gcm16-ecp256-ecp384-modp2048, aes256gcm16-aes128gcm16, aes256-sha256";
 /// The nftables table of the ipsec namespace (Linux) holding the filter.
 pub const NFT_TABLE: &str = "vpnjail_rw";
-/// Where kernel-libipsec delivers the clients' traffic (the TUN device
-/// `plan::linux::LIBIPSEC_IF`; named here so that render never imports plan).
-const TUNNEL_IF: &str = "ipsec0";
 /// Its file in the ipsec jail's directory.
 pub const NFT_FILE: &str = "roadwarrior.nft";
 /// The swanctl directory inside a FreeBSD ipsec jail.
@@ -152,7 +149,7 @@ pub fn nft(site: &Site, host: &Host) -> Result<Option<String>, RenderError> {
         return Ok(None);
     }
     ctx.insert("table", NFT_TABLE);
-    ctx.insert("tunnel_if", TUNNEL_IF);
+    ctx.insert("tunnel_if", crate::deploy::names::LIBIPSEC_IF);
     render("roadwarrior.nft", &ctx).map(Some)
 }
 

@@ -1,10 +1,18 @@
 //! The vpndns config file: TOML read into raw serde structs, then checked into
 //! typed values. Every error names the file, the line and what was expected.
-//! Reads only the config file itself; lists are read by [`super::engine`].
+//! Reads only the config file itself; lists are read by the engine.
+//!
+//! This file holds the whole [`Config`], its `[[forwarder]]`, `[[policy]]`,
+//! `[[domain]]` and `[log]` sections and the checker they share; one file per
+//! section holds the rest, its typed and raw structs and its check:
+//!
+//! - `server`: `[server]` and `[control]`;
+//! - `statics`: `[static]`;
+//! - `block`: `[block]` (the `[[blocklist]]` groups are [`listconfig`]'s);
+//! - `cache`: `[cache]`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,11 +23,27 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::dot;
-pub use super::duration::parse_duration;
 use super::health::HealthConfig;
-use super::listconfig::{self, BlocklistGroup, FetchConfig, ListRef, RawBlocklist, RawFetch};
+use super::listconfig::{self, RawBlocklist};
 use super::name::Name;
 use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
+pub use crate::diag::line_col;
+pub use crate::parse::{parse_duration, parse_network, parse_socket_addr};
+
+mod block;
+mod cache;
+mod server;
+mod statics;
+
+use block::RawBlock;
+use cache::RawCache;
+use server::{RawControl, RawServer};
+use statics::RawStatic;
+
+pub use block::{BlockConfig, BlockResponse};
+pub use cache::CacheConfig;
+pub use server::{ControlConfig, ServerConfig};
+pub use statics::StaticConfig;
 
 /// Default location, as installed by the rc.d script.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/vpndns/vpndns.toml";
@@ -50,13 +74,7 @@ pub struct ConfigError(pub Vec<Problem>);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
+        crate::diag::write_lines(f, &self.0)
     }
 }
 
@@ -70,119 +88,6 @@ pub struct FileRef {
     /// As written in the config.
     pub written: String,
     pub at: (usize, usize),
-}
-
-/// What a blocked name gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockResponse {
-    NxDomain,
-    /// 0.0.0.0 for A, :: for AAAA, NODATA otherwise.
-    Null,
-    Refused,
-    /// This address for its record type, NODATA otherwise.
-    Address(IpAddr),
-}
-
-impl fmt::Display for BlockResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BlockResponse::NxDomain => f.write_str("nxdomain"),
-            BlockResponse::Null => f.write_str("null (0.0.0.0 / ::)"),
-            BlockResponse::Refused => f.write_str("refused"),
-            BlockResponse::Address(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-/// `[server]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerConfig {
-    pub listen: Vec<SocketAddr>,
-    pub timeout: Duration,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    /// Port an identity-mode query is sent to on the client's address.
-    pub identity_port: u16,
-    /// UDP worker threads; 0 means one per core.
-    pub workers: usize,
-    /// Forwarded queries in flight per worker before new ones get SERVFAIL.
-    pub max_inflight: usize,
-    pub tcp_idle_timeout: Duration,
-    pub tcp_max_clients: usize,
-    /// TCP connections one client address may hold at once.
-    pub tcp_max_per_client: usize,
-    /// Queries a second per client address; 0: unlimited.
-    pub client_rate: u32,
-    /// Queries a client may send at once above its rate.
-    pub client_burst: u32,
-    /// Whether a client's EDNS Client Subnet option is removed before a
-    /// query is forwarded (`ecs = "strip"`, the default) or passed on.
-    pub strip_ecs: bool,
-}
-
-/// `[static]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticConfig {
-    pub ttl: u32,
-    pub auto_ptr: bool,
-    pub records: Vec<(Name, IpAddr)>,
-    pub files: Vec<FileRef>,
-}
-
-/// `[block]`, and the `[[blocklist]]` groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockConfig {
-    /// The `default` group: what a policy without `block` applies.
-    pub lists: Vec<ListRef>,
-    /// Exceptions for every group.
-    pub allow: Vec<ListRef>,
-    /// How often the `[block]` URL lists are downloaded again.
-    pub refresh: Duration,
-    /// `[[blocklist]]`, in config order (group `i + 1` in a policy's mask).
-    pub groups: Vec<BlocklistGroup>,
-    pub fetch: FetchConfig,
-    pub exempt: Vec<IpNet>,
-    pub response: BlockResponse,
-    pub ttl: u32,
-    pub local_only: Vec<Name>,
-}
-
-/// `[cache]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// Entries; 0 disables the cache.
-    pub size: usize,
-    pub min_ttl: u32,
-    pub max_ttl: u32,
-    /// Upper bound for negative answers (NXDOMAIN, NODATA).
-    pub negative_ttl: u32,
-    /// Suffix → forced TTL.
-    pub ttl_override: Vec<(Name, u32)>,
-    /// How long past expiry an entry may still answer when every forwarder
-    /// of the route fails (RFC 8767); zero: never.
-    pub serve_stale: Duration,
-    /// The TTL of a stale answer.
-    pub stale_ttl: u32,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            size: 10_000,
-            min_ttl: 0,
-            max_ttl: 86_400,
-            negative_ttl: 300,
-            ttl_override: Vec::new(),
-            serve_stale: Duration::from_secs(86_400),
-            stale_ttl: 30,
-        }
-    }
-}
-
-/// `[control]`: the HTTP control API and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlConfig {
-    pub listen: SocketAddr,
 }
 
 /// A checked config.
@@ -227,45 +132,6 @@ struct RawFile {
     control: Option<RawControl>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawCache {
-    size: Option<usize>,
-    min_ttl: Option<u32>,
-    max_ttl: Option<u32>,
-    negative_ttl: Option<u32>,
-    serve_stale: Option<Spanned<String>>,
-    stale_ttl: Option<u32>,
-    #[serde(default)]
-    ttl_override: BTreeMap<String, Spanned<u32>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawControl {
-    listen: Spanned<String>,
-    #[serde(default)]
-    allow_remote: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    listen: Option<Vec<Spanned<String>>>,
-    timeout: Option<Spanned<String>>,
-    user: Option<String>,
-    group: Option<String>,
-    identity_port: Option<u16>,
-    workers: Option<usize>,
-    max_inflight: Option<Spanned<usize>>,
-    tcp_idle_timeout: Option<Spanned<String>>,
-    tcp_max_clients: Option<usize>,
-    tcp_max_per_client: Option<usize>,
-    client_rate: Option<u32>,
-    client_burst: Option<u32>,
-    ecs: Option<Spanned<String>>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawForwarder {
@@ -295,37 +161,6 @@ struct RawPolicy {
 struct RawDomain {
     suffix: Vec<Spanned<String>>,
     forward: Spanned<StringOrList>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawStatic {
-    ttl: Option<u32>,
-    auto_ptr: Option<bool>,
-    #[serde(default)]
-    records: BTreeMap<String, Spanned<StringOrList>>,
-    #[serde(default)]
-    files: Vec<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawBlock {
-    #[serde(default)]
-    lists: Vec<Spanned<String>>,
-    #[serde(default)]
-    allow: Vec<Spanned<String>>,
-    #[serde(default)]
-    exempt: Vec<Spanned<String>>,
-    response: Option<Spanned<String>>,
-    ttl: Option<u32>,
-    #[serde(default)]
-    local_only: Vec<Spanned<String>>,
-    refresh: Option<Spanned<String>>,
-    cache_dir: Option<Spanned<String>>,
-    tls_ca: Option<Spanned<String>>,
-    max_list_bytes: Option<Spanned<u64>>,
-    fetch_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -458,45 +293,6 @@ impl Checker<'_> {
     }
 }
 
-/// 1-based line and column of byte `offset` in `src`.
-pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let before = &src[..offset.min(src.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |nl| before.len() - nl - 1)
-        + 1;
-    (line, col)
-}
-
-/// A network `10.0.0.0/8`, or an address meaning just itself. Host bits set
-/// below the prefix are an error: they usually mean a typo.
-pub fn parse_network(s: &str) -> Result<IpNet, String> {
-    if let Ok(addr) = s.parse::<IpAddr>() {
-        return Ok(IpNet::from(addr));
-    }
-    let net: IpNet = s.parse().map_err(|_| {
-        format!("expected a network such as \"10.10.1.0/24\" or an address, found {s:?}")
-    })?;
-    if net.trunc() != net {
-        return Err(format!(
-            "{s} has bits set below the /{}; did you mean {}?",
-            net.prefix_len(),
-            net.trunc()
-        ));
-    }
-    Ok(net)
-}
-
-/// An address with an optional port: `10.0.0.1`, `10.0.0.1:5353`, `[fd00::2]:53`, `fd00::2`.
-pub fn parse_socket_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
-    s.parse::<SocketAddr>().ok().or_else(|| {
-        s.parse::<IpAddr>()
-            .ok()
-            .map(|a| SocketAddr::new(a, default_port))
-    })
-}
-
 impl Config {
     /// Reads and checks the config at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -535,7 +331,7 @@ impl Config {
 }
 
 fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
-    let server = check_server(c, &raw.server);
+    let server = server::check_server(c, &raw.server);
 
     let mut forwarders: Vec<Forwarder> = Vec::new();
     for f in &raw.forwarder {
@@ -712,124 +508,10 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         }
     }
 
-    let mut records = Vec::new();
-    for (name, value) in &raw.statics.records {
-        let span = value.span();
-        let Some(n) = c.name(&Spanned::new(span.clone(), name.clone()), "records") else {
-            continue;
-        };
-        let addrs = match value.get_ref() {
-            StringOrList::One(s) => std::slice::from_ref(s),
-            StringOrList::Many(v) => v.as_slice(),
-        };
-        for a in addrs {
-            match a.parse::<IpAddr>() {
-                Ok(addr) => records.push((n.clone(), addr)),
-                Err(_) => c.error(
-                    span.clone(),
-                    format!("records.{name:?}: expected an IPv4 or IPv6 address, found {a:?}"),
-                ),
-            }
-        }
-    }
-    let statics = StaticConfig {
-        ttl: raw.statics.ttl.unwrap_or(300),
-        auto_ptr: raw.statics.auto_ptr.unwrap_or(true),
-        records,
-        files: raw.statics.files.iter().map(|f| c.file_ref(f)).collect(),
-    };
-
-    let response = match &raw.block.response {
-        None => BlockResponse::NxDomain,
-        Some(r) => match r.get_ref().as_str() {
-            "nxdomain" => BlockResponse::NxDomain,
-            "null" => BlockResponse::Null,
-            "refused" => BlockResponse::Refused,
-            other => match other.parse::<IpAddr>() {
-                Ok(a) => BlockResponse::Address(a),
-                Err(_) => {
-                    c.error(r.span(), format!("response: expected \"nxdomain\", \"null\", \"refused\" or an address, found {other:?}"));
-                    BlockResponse::NxDomain
-                }
-            },
-        },
-    };
-    let (fetch, refresh) = listconfig::fetch_config(
-        c,
-        &RawFetch {
-            refresh: raw.block.refresh.clone(),
-            cache_dir: raw.block.cache_dir.clone(),
-            tls_ca: raw.block.tls_ca.clone(),
-            max_list_bytes: raw.block.max_list_bytes.clone(),
-            fetch_timeout: raw.block.fetch_timeout.clone(),
-        },
-    );
-    let block = BlockConfig {
-        lists: (raw.block.lists.iter())
-            .filter_map(|f| listconfig::list_ref(c, f, "lists"))
-            .collect(),
-        allow: (raw.block.allow.iter())
-            .filter_map(|f| listconfig::list_ref(c, f, "allow"))
-            .collect(),
-        refresh,
-        groups,
-        fetch,
-        exempt: raw
-            .block
-            .exempt
-            .iter()
-            .filter_map(|s| c.network(s, "exempt"))
-            .collect(),
-        response,
-        ttl: raw.block.ttl.unwrap_or(60),
-        local_only: raw
-            .block
-            .local_only
-            .iter()
-            .filter_map(|s| c.name(s, "local_only"))
-            .collect(),
-    };
-
-    let defaults = CacheConfig::default();
-    let mut ttl_override = Vec::new();
-    for (suffix, ttl) in &raw.cache.ttl_override {
-        if let Some(n) = c.name(&Spanned::new(ttl.span(), suffix.clone()), "ttl_override") {
-            ttl_override.push((n, *ttl.get_ref()));
-        }
-    }
-    let cache = CacheConfig {
-        size: raw.cache.size.unwrap_or(defaults.size),
-        min_ttl: raw.cache.min_ttl.unwrap_or(defaults.min_ttl),
-        max_ttl: raw.cache.max_ttl.unwrap_or(defaults.max_ttl),
-        negative_ttl: raw.cache.negative_ttl.unwrap_or(defaults.negative_ttl),
-        ttl_override,
-        serve_stale: match &raw.cache.serve_stale {
-            Some(s) if parse_duration(s.get_ref()) == Some(Duration::ZERO) => Duration::ZERO,
-            s => c.duration(s, "serve_stale", defaults.serve_stale),
-        },
-        stale_ttl: raw.cache.stale_ttl.unwrap_or(defaults.stale_ttl),
-    };
-    if cache.min_ttl > cache.max_ttl {
-        c.problems.push(Problem {
-            file: path.to_path_buf(),
-            at: None,
-            message: format!(
-                "[cache] min_ttl {} is above max_ttl {}",
-                cache.min_ttl, cache.max_ttl
-            ),
-        });
-    }
-    let control = raw.control.as_ref().and_then(|ctl| match parse_socket_addr(ctl.listen.get_ref(), 8053) {
-        Some(a) if !a.ip().is_loopback() && !ctl.allow_remote => {
-            c.error(ctl.listen.span(), format!("listen: {a} is not a loopback address; the control API can reload and change vpndns, so set allow_remote = true to mean it"));
-            None
-        }
-        Some(listen) => Some(ControlConfig { listen }),
-        None => {
-            c.error(ctl.listen.span(), format!("listen: expected \"127.0.0.1:8053\", found {:?}", ctl.listen.get_ref()));
-            None
-        }
-    });
+    let statics = statics::check_statics(c, &raw.statics);
+    let block = block::check_block(c, &raw.block, groups);
+    let cache = cache::check_cache(c, &raw.cache, path);
+    let control = server::check_control(c, raw.control.as_ref());
 
     Config {
         path: path.to_path_buf(),
@@ -842,75 +524,6 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         log_queries: raw.log.queries,
         cache,
         control,
-    }
-}
-
-fn check_server(c: &mut Checker, raw: &RawServer) -> ServerConfig {
-    let mut listen = Vec::new();
-    match &raw.listen {
-        None => listen.push(SocketAddr::from(([127, 0, 0, 1], 53))),
-        Some(list) => {
-            for s in list {
-                match parse_socket_addr(s.get_ref(), 53) {
-                    Some(a) if a.ip().is_unspecified() => c.error(
-                        s.span(),
-                        format!("listen: {a} is a wildcard address; listen on the addresses clients query, so answers leave from them"),
-                    ),
-                    Some(a) if listen.contains(&a) => c.error(s.span(), format!("listen: {a} is listed twice")),
-                    Some(a) => listen.push(a),
-                    None => c.error(
-                        s.span(),
-                        format!("listen: expected \"127.0.0.1:5353\" or \"[::1]:53\", found {:?}", s.get_ref()),
-                    ),
-                }
-            }
-            if list.is_empty() {
-                c.problems.push(Problem {
-                    file: c.file.to_path_buf(),
-                    at: None,
-                    message: "[server] listen: expected at least one address".into(),
-                });
-            }
-        }
-    }
-    let max_inflight = match &raw.max_inflight {
-        Some(m) if !(16..=60_000).contains(m.get_ref()) => {
-            c.error(m.span(), "max_inflight: expected a number from 16 to 60000");
-            4096
-        }
-        Some(m) => *m.get_ref(),
-        None => 4096,
-    };
-    ServerConfig {
-        listen,
-        timeout: c.duration(&raw.timeout, "timeout", Duration::from_millis(1500)),
-        user: raw.user.clone(),
-        group: raw.group.clone(),
-        identity_port: raw.identity_port.unwrap_or(53),
-        workers: raw.workers.unwrap_or(0),
-        max_inflight,
-        tcp_idle_timeout: c.duration(
-            &raw.tcp_idle_timeout,
-            "tcp_idle_timeout",
-            Duration::from_secs(10),
-        ),
-        tcp_max_clients: raw.tcp_max_clients.unwrap_or(256),
-        tcp_max_per_client: raw.tcp_max_per_client.unwrap_or(16),
-        client_rate: raw.client_rate.unwrap_or(0),
-        client_burst: raw
-            .client_burst
-            .unwrap_or_else(|| raw.client_rate.unwrap_or(0).saturating_mul(2).max(1)),
-        strip_ecs: match raw.ecs.as_ref().map(|e| (e.span(), e.get_ref().as_str())) {
-            None | Some((_, "strip")) => true,
-            Some((_, "pass")) => false,
-            Some((span, other)) => {
-                c.error(
-                    span,
-                    format!("ecs: expected \"strip\" or \"pass\", found {other:?}"),
-                );
-                true
-            }
-        },
     }
 }
 
