@@ -77,7 +77,7 @@ pub struct Counters {
 
 impl Counters {
     /// Takes over `old`'s counts: a reload keeps counting, as the other
-    /// forwarder counters do ([`Health::copy_from`](super::health::Health::copy_from)).
+    /// forwarder counters do (the health's `copy_from`).
     pub fn copy_from(&self, old: &Counters) {
         for (new, old) in [
             (&self.connections, &old.connections),
