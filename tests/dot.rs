@@ -530,3 +530,96 @@ fn throughput_over_one_connection() {
         took * CLIENTS as u32 / total as u32
     );
 }
+
+/// The connection task belongs to the forwarder, not to the runtime of its
+/// first user: at shutdown a UDP worker's runtime ends first, and TCP
+/// clients' queries over the same connection must still be answered.
+#[test]
+fn the_connection_outlives_the_runtime_that_opened_it() {
+    let b = Block::new();
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    let counts = Arc::new(Counts::default());
+    let _tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, counts.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (_, dot) = vpndns::proxy::dot::Dot::from_config(
+        "dot",
+        &format!("tls://{server}"),
+        Some(NAME),
+        Some(&ca_file),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let ask = |name: &str| {
+        let q = query(name, RecordType::A).to_vec().unwrap();
+        let qend = vpndns::proxy::wire::parse_query(&q).unwrap().question_end;
+        // A runtime for this one ask, dropped after it, as a UDP worker's is.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(dot.exchange(q, qend))
+    };
+    let first = ask("first.example.com").expect("the first answer");
+    assert_eq!(wire_rcode(&first), 0);
+    let second = ask("second.example.com")
+        .expect("answered after the runtime that opened the connection is gone");
+    assert_eq!(wire_rcode(&second), 0);
+    assert_eq!(counts.queries.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        counts.connections.load(Ordering::SeqCst),
+        1,
+        "the same connection"
+    );
+}
+
+fn wire_rcode(resp: &[u8]) -> u8 {
+    resp[3] & 0x0f
+}
+
+/// A reload keeps the TLS counters, as it keeps the forwarder's others.
+#[test]
+fn a_reload_keeps_the_tls_counters() {
+    let b = Block::new();
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
+    let p = proxy(&b, server, NAME, &ca.pem);
+    let a = ask(p.addr, client(&b, 10), "one.example.com", RecordType::A);
+    assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
+    let labels = format!("{{forwarder=\"dot\",address=\"{server}\"}}");
+    let connections = format!("vpndns_forwarder_tls_connections_total{labels}");
+    let queries = format!("vpndns_forwarder_queries_total{labels}");
+    assert_eq!(metric(&b, &connections), 1.0);
+
+    let log = p.reload();
+    assert!(log.contains("reloaded"), "{log}");
+    assert_eq!(metric(&b, &queries), 1.0, "the forwarder's queries survive");
+    assert_eq!(metric(&b, &connections), 1.0, "and so does the TLS count");
+    // The new config's forwarder opens its own connection, counted on.
+    let a = ask(p.addr, client(&b, 11), "two.example.com", RecordType::A);
+    assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
+    assert_eq!(metric(&b, &queries), 2.0);
+    assert_eq!(metric(&b, &connections), 2.0);
+    assert_eq!(tls.counts.handshakes.load(Ordering::SeqCst), 2);
+    // The old config's connection thread ends with its last user.
+    let threads = || {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", p.child.id())).unwrap();
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim() == "vpndns-dot")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while threads() > 1 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        threads(),
+        1,
+        "one connection thread, the new config's:\n{}",
+        p.log_text()
+    );
+}

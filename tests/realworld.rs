@@ -244,6 +244,32 @@ fn unknown_opcodes_get_the_upstreams_answer_flags_and_all() {
         );
         assert_eq!(r[3] & 0x80, 0, "no RA added");
     }
+    // `opcode-hdr`: the header alone, no question to forward or match an
+    // answer to; answered here as BIND answers it: NOTIMP, RA clear.
+    let mut bare = raw_query(0x4343, "example.com", None)[..12].to_vec();
+    bare[2] = (15 << 3) | 0x01;
+    bare[4..12].fill(0);
+    let before = up.count();
+    let r = ask_raw(&p, ip(&b, 20), &bare);
+    assert_eq!(
+        r,
+        [
+            0x43,
+            0x43,
+            0x80 | (15 << 3) | 0x01,
+            4,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0
+        ],
+        "opcode-hdr: ID, QR, opcode and RD; NOTIMP; no RA; no records"
+    );
+    assert_eq!(up.count(), before, "answered by vpndns itself");
 }
 
 #[test]

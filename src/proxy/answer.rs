@@ -96,12 +96,14 @@ pub fn encode(msg: &[u8], q: &Query, answer: &Answer, limit: usize, out: &mut Ve
 }
 
 /// A header-only response (FORMERR, NOTIMP) for a message whose question
-/// cannot be trusted: ID and opcode echoed, all counts zero.
+/// cannot be trusted: ID and opcode echoed, all counts zero. RA is clear,
+/// as BIND leaves it on these (the `opcode` compliance test without a
+/// question): nothing was looked up, so nothing is claimed of recursion.
 pub fn encode_header_only(msg: &[u8], rcode: Rcode, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&msg[..HEADER_LEN]);
     out[2] = 0x80 | (msg[2] & 0x79); // QR, opcode and RD kept; AA, TC cleared
-    out[3] = 0x80 | rcode as u8;
+    out[3] = rcode as u8; // RA, Z, AD, CD cleared
     out[4..12].fill(0);
 }
 
@@ -202,6 +204,7 @@ mod tests {
         let m = Message::from_vec(&out).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
         assert!(m.queries.is_empty());
+        assert!(!m.metadata.recursion_available, "no RA, as BIND answers");
         let q = parse_query(&msg).unwrap();
         encode_failure(&msg, q.question_end, 0x4321, Rcode::ServFail, &mut out);
         let m = Message::from_vec(&out).unwrap();

@@ -10,8 +10,8 @@
 //! fails (a certificate that does not verify, say) is logged with rustls'
 //! reason and fails the queries for [`BACKOFF`] before the next attempt.
 //!
-//! Touches the network (one TCP connection per forwarder, from a task of the
-//! runtime that first asks) and, once when the config is read, the `tls_ca`
+//! Touches the network (one TCP connection per forwarder, from a thread of
+//! its own, started on first use and ended when the last handle is gone) and, once when the config is read, the `tls_ca`
 //! file and the system resolver for a forwarder given by host name. Health
 //! and the cache are the listeners' business, exactly as for UDP forwarders.
 
@@ -73,6 +73,19 @@ pub struct Counters {
     pub connections: AtomicU64,
     /// Connects or handshakes that failed.
     pub failures: AtomicU64,
+}
+
+impl Counters {
+    /// Takes over `old`'s counts: a reload keeps counting, as the other
+    /// forwarder counters do (the health's `copy_from`).
+    pub fn copy_from(&self, old: &Counters) {
+        for (new, old) in [
+            (&self.connections, &old.connections),
+            (&self.failures, &old.failures),
+        ] {
+            new.store(old.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
 }
 
 impl fmt::Debug for Dot {
@@ -292,7 +305,7 @@ impl Dot {
     /// Sends `query` (whose question ends at `question_end`); its answer, or
     /// the error, comes to `to` as a [`Done`] with `tag`. A query that gets
     /// no answer within the timeout is dropped without a word: the caller
-    /// times it out itself. Must be called within a tokio runtime.
+    /// times it out itself.
     pub fn send(
         &self,
         query: &[u8],
@@ -328,11 +341,23 @@ impl Dot {
         let queue = self.requests.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let session = Session::new(self, rx);
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(session.run());
-                }
-                Err(e) => warn!("tls forwarder {}: {e}", self.label),
+            // A thread and runtime of its own: the connection lives as long
+            // as the forwarder's users, not as long as the runtime of the
+            // first one (a UDP worker's ends at shutdown while TCP clients
+            // are still being answered).
+            let started = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    std::thread::Builder::new()
+                        .name("vpndns-dot".into())
+                        .spawn(move || runtime.block_on(session.run()))
+                });
+            if let Err(e) = started {
+                warn!(
+                    "tls forwarder {}: cannot start its connection thread: {e}",
+                    self.label
+                );
             }
             tx
         });
@@ -443,6 +468,10 @@ impl Session {
         if let Some(mut s) = self.stream.take() {
             let _ = s.shutdown().await;
         }
+        debug!(
+            "tls forwarder {} ({}): no users left",
+            self.label, self.addr
+        );
     }
 
     /// Frames `r` into the write buffer, connecting first if need be; or

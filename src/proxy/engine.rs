@@ -324,8 +324,8 @@ impl Engine {
         );
     }
 
-    /// Takes over the health (state and counters) of forwarders with the
-    /// same name and address in `old`.
+    /// Takes over the health (state and counters) and the TLS connection
+    /// counters of forwarders with the same name and address in `old`.
     pub fn adopt_health(&self, old: &Engine) {
         for f in &self.config.forwarders {
             if let Some(o) = old
@@ -335,6 +335,9 @@ impl Engine {
                 .find(|o| o.name == f.name && o.addr == f.addr)
             {
                 f.health.copy_from(&o.health);
+                if let (Some(new), Some(old)) = (&f.tls, &o.tls) {
+                    new.counters().copy_from(old.counters());
+                }
             }
         }
     }

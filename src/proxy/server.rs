@@ -123,12 +123,10 @@ impl Server {
         Refresher::start(Handle {
             shared: self.shared.clone(),
         })?;
-        let listen = &self.shared.engine.load().config.server.listen;
-        info!(
-            "serving on {} with {} UDP workers",
-            list(listen),
-            workers.len()
-        );
+        // In one statement: a `let` of a reference into the guard would keep
+        // the first engine (and its tls:// connections) alive until exit.
+        let listen = list(&self.shared.engine.load().config.server.listen);
+        info!("serving on {listen} with {} UDP workers", workers.len());
 
         shutdown.await;
         info!("shutting down: draining queries in flight");
