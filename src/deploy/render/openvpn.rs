@@ -11,11 +11,11 @@ use crate::deploy::model::{OpenVpnClient, Vpn};
 /// FreeBSD: where the port's rc script reads the config, and the files beside it.
 pub const FREEBSD_CONF: &str = "/usr/local/etc/openvpn/openvpn.conf";
 pub const FREEBSD_AUTH: &str = "/usr/local/etc/openvpn/auth.txt";
-/// FreeBSD: vpnjail's route-up hook inside the jail (`rc.d/vpnjail-route-up`).
+/// FreeBSD: vpnjail's route-up hook inside the jail (`openvpn/vpnjail-route-up`).
 pub const FREEBSD_HOOK: &str = "/usr/local/libexec/vpnjail-route-up";
 /// FreeBSD: the hook itself (a static script: everything it needs arrives in
 /// OpenVPN's environment and its one optional argument, `provider_dns`).
-pub const FREEBSD_HOOK_SCRIPT: &str = include_str!("../../../rc.d/vpnjail-route-up");
+pub const FREEBSD_HOOK_SCRIPT: &str = include_str!("../../../openvpn/vpnjail-route-up");
 /// FreeBSD: the client's log inside the jail.
 pub const FREEBSD_LOG: &str = "/var/log/openvpn.log";
 /// FreeBSD: the package `pkg -r ROOT install` puts into the jail root.
