@@ -244,7 +244,11 @@ fn run_hook(args: &[&str], env: &[(&str, &str)]) -> (String, Vec<String>) {
 
 #[test]
 fn the_route_up_hook_passes_shellcheck_and_loads_only_well_formed_pushed_dns() {
-    shellcheck("openvpn/vpnjail-route-up", openvpn::FREEBSD_HOOK_SCRIPT, &[]);
+    shellcheck(
+        "openvpn/vpnjail-route-up",
+        openvpn::FREEBSD_HOOK_SCRIPT,
+        &[],
+    );
     let (out, calls) = run_hook(
         &[],
         &[

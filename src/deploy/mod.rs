@@ -7,7 +7,8 @@
 //! - [`site`] is the site file as written (serde, spans); [`check`] validates it
 //!   into the typed [`model::Site`], reporting `file:line: key: problem`;
 //!   [`linknet`] allocates the inner addresses of links that give none, and
-//!   [`sitepath`] names the table and key of a serde error.
+//!   [`sitepath`] names the table and key of a serde error; [`advice`] warns
+//!   about valid choices with a cost (`vpnjail check` prints them).
 //! - [`render`] turns a validated site into the files of one host (pure functions
 //!   over the embedded tera templates in `rc.d/`, `jail.conf.d/`, `pf/`, `ipsec/`).
 //! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
@@ -25,6 +26,7 @@
 //!   pushed DNS; `vpnjail tunnel-up`, OpenVPN's route-up hook).
 //! - [`lint`] holds the static checkers used by the tests: a jail.conf(5) parser
 //!   and a pf anchor checker.
+pub mod advice;
 pub mod apply;
 pub mod check;
 pub mod command;
