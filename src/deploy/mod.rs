@@ -10,7 +10,8 @@
 //!   [`sitepath`] names the table and key of a serde error; [`advice`] warns
 //!   about valid choices with a cost (`vpnjail check` prints them).
 //! - [`render`] turns a validated site into the files of one host (pure functions
-//!   over the embedded tera templates in `rc.d/`, `jail.conf.d/`, `pf/`, `ipsec/`).
+//!   over the embedded tera templates in `rc.d/`, `jail.conf.d/`, `pf/`, `ipsec/`,
+//!   and `openvpn/`, the FreeBSD route-up hook).
 //! - [`command`] holds the typed commands (argv, never shell strings), [`plan`]
 //!   decides which steps create or destroy a jail, and [`exec`] is the one
 //!   executor that runs, prints (dry-run) or records them.
