@@ -17,12 +17,13 @@ use vpnjail_support::*;
 const OVPN: &str = "# the provider's file\nclient\ndev tun\nproto udp\nremote 203.0.113.7 1194\nremote 203.0.113.8 443 tcp\nauth-user-pass\nremote-cert-tls server\nredirect-gateway def1\n<ca>\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n</ca>\nverb 3\n";
 
 /// The example site with vpn jail vpnus on FreeBSD host alpha using OpenVPN
-/// from the provider's file and no provider_dns (the tunnel pushes it).
-fn site() -> (tempfile::TempDir, Site) {
+/// from the provider's file; `dns` is what stays of its `provider_dns` line
+/// (empty: the tunnel pushes it).
+fn site_with(dns: &str) -> (tempfile::TempDir, Site) {
     let (dir, path) = edited_site(|t| {
         t.replacen(
             "provider_dns = \"10.8.0.1\"",
-            "openvpn = \"vpnus.ovpn\"\nopenvpn_auth = \"vpnus.auth\"",
+            &format!("{dns}\nopenvpn = \"vpnus.ovpn\"\nopenvpn_auth = \"vpnus.auth\""),
             1,
         )
     });
@@ -30,6 +31,10 @@ fn site() -> (tempfile::TempDir, Site) {
     write(dir.path(), "vpnus.auth", "user\npassword\n");
     let site = vpndns::deploy::check::load(&path).unwrap_or_else(|e| panic!("check:\n{e}"));
     (dir, site)
+}
+
+fn site() -> (tempfile::TempDir, Site) {
+    site_with("")
 }
 
 fn vpnus_files(site: &Site) -> Vec<File> {
@@ -133,16 +138,7 @@ fn the_jail_root_holds_the_client_owner_only_with_rc_conf_d_and_the_hook() {
 
 #[test]
 fn with_provider_dns_the_hook_only_reports_and_the_anchor_leads_there() {
-    let (dir, path) = edited_site(|t| {
-        t.replacen(
-            "provider_dns = \"10.8.0.1\"",
-            "provider_dns = \"10.8.0.1\"\nopenvpn = \"vpnus.ovpn\"\nopenvpn_auth = \"vpnus.auth\"",
-            1,
-        )
-    });
-    write(dir.path(), "vpnus.ovpn", OVPN);
-    write(dir.path(), "vpnus.auth", "user\npassword\n");
-    let site = vpndns::deploy::check::load(&path).unwrap_or_else(|e| panic!("check:\n{e}"));
+    let (_d, site) = site_with("provider_dns = \"10.8.0.1\"");
     let files = vpnus_files(&site);
     let conf = files
         .iter()
