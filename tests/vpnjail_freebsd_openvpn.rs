@@ -283,3 +283,44 @@ fn the_route_up_hook_passes_shellcheck_and_loads_only_well_formed_pushed_dns() {
         "{out}"
     );
 }
+
+#[test]
+fn create_on_a_fake_host_installs_once_and_writes_the_secrets_owner_only() {
+    use vpndns::deploy::exec::{StepResult, execute};
+    use vpndns::deploy::fake::FakeHost;
+    let (_d, site) = site();
+    let plan = build(
+        &site,
+        &Target::Create {
+            jail: "vpnus".into(),
+            host: None,
+        },
+    )
+    .expect("plan");
+    let mut f = FakeHost::with_bridges(&["vjbr0"]);
+    execute(&plan, &mut f).unwrap_or_else(|e| panic!("create: {e}"));
+    let root = Path::new("/usr/local/jails/vpnus");
+    let st = &f.state;
+    assert!(st.files.contains_key(&root.join("usr/local/sbin/openvpn")));
+    for (rel, mode) in [
+        ("usr/local/etc/openvpn/openvpn.conf", 0o600),
+        ("usr/local/etc/openvpn/auth.txt", 0o600),
+        ("usr/local/libexec/vpnjail-route-up", 0o755),
+        ("etc/rc.conf.d/openvpn", 0o644),
+    ] {
+        let (_, m) = st
+            .files
+            .get(&root.join(rel))
+            .unwrap_or_else(|| panic!("no {rel}"));
+        assert_eq!(*m, mode, "{rel}");
+    }
+    assert!(st.running.contains("vpnus"));
+    // Again: the package step is skipped (the guard sees it installed).
+    let again = execute(&plan, &mut f).unwrap_or_else(|e| panic!("create again: {e}"));
+    let pkg = plan
+        .steps
+        .iter()
+        .position(|s| s.what.starts_with("install the openvpn package"))
+        .expect("pkg step");
+    assert_eq!(again[pkg], StepResult::Skipped);
+}
