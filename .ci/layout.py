@@ -52,7 +52,7 @@ def layout():
     ]
     walk("src/lib.rs", "src", 1, lines)
     lines += [
-        "rc.d/ jail.conf.d/ pf/ ipsec/   the templates vpnjail embeds",
+        "rc.d/ jail.conf.d/ pf/ ipsec/   the templates vpnjail embeds; openvpn/ the FreeBSD route-up hook",
         "tests/                 integration tests over real sockets (tests/common: the harness)",
         "examples/              vpndns.toml (+ lists), upstream.toml, demo.sh",
     ]

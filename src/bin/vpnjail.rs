@@ -336,6 +336,9 @@ fn main() -> ExitCode {
     let result: anyhow::Result<()> = match cli.cmd {
         Cmd::Check { site } => vpndns::deploy::check::load(&site)
             .map(|s| {
+                for w in vpndns::deploy::advice::warnings(&s) {
+                    eprintln!("{}: warning: {w}", site.display());
+                }
                 println!(
                     "{}: site {:?} is valid: {} hosts, {} links",
                     site.display(),

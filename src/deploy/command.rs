@@ -103,6 +103,40 @@ pub mod freebsd {
     pub fn same_file(a: &Path, b: &Path) -> Cmd {
         Cmd::new("cmp", vec!["-s".into(), p(a), p(b)])
     }
+    /// `pkg -r ROOT info -e PKG`: exits 0 when PKG is installed in the root.
+    pub fn pkg_installed(root: &Path, pkg: &str) -> Cmd {
+        Cmd::new(
+            "pkg",
+            vec!["-r".into(), p(root), "info".into(), "-e".into(), pkg.into()],
+        )
+    }
+    /// `pkg -r ROOT install -y PKG`: from the host, with the host's network
+    /// and repositories (platform.md: before the jail's kill switch exists).
+    pub fn pkg_install(root: &Path, pkg: &str) -> Cmd {
+        Cmd::new(
+            "pkg",
+            vec![
+                "-r".into(),
+                p(root),
+                "install".into(),
+                "-y".into(),
+                pkg.into(),
+            ],
+        )
+    }
+    /// `pkg -r ROOT delete -y PKG`.
+    pub fn pkg_delete(root: &Path, pkg: &str) -> Cmd {
+        Cmd::new(
+            "pkg",
+            vec![
+                "-r".into(),
+                p(root),
+                "delete".into(),
+                "-y".into(),
+                pkg.into(),
+            ],
+        )
+    }
     /// `install -m MODE SRC DST` (parents must exist).
     pub fn install(mode: u32, src: &Path, dst: &Path) -> Cmd {
         Cmd::new(

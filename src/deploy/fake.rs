@@ -307,6 +307,11 @@ impl FakeHost {
     }
 }
 
+/// Where the fake puts package `pkg` installed into `root` (`pkg -r`).
+fn pkg_program(root: &str, pkg: &str) -> PathBuf {
+    Path::new(root).join("usr/local/sbin").join(pkg)
+}
+
 impl System for FakeHost {
     fn run(&mut self, cmd: &Cmd) -> std::io::Result<Outcome> {
         self.log.push(cmd.to_shell());
@@ -324,6 +329,10 @@ impl System for FakeHost {
                 Some(st.dirs.contains(Path::new(p)) || st.files.contains_key(Path::new(p)))
             }
             ("zfs", ["list", "-H", "-o", "name", ds]) => Some(st.datasets.contains(*ds)),
+            // A package in a jail root is modelled as its program there.
+            ("pkg", ["-r", root, "info", "-e", pkg]) => {
+                Some(st.files.contains_key(&pkg_program(root, pkg)))
+            }
             ("cmp", ["-s", x, y]) => Some(
                 match (st.files.get(Path::new(x)), st.files.get(Path::new(y))) {
                     (Some((a, _)), Some((b, _))) => a == b,
@@ -402,6 +411,17 @@ impl System for FakeHost {
                 st.dirs.retain(|d| !d.starts_with(p));
                 st.files.retain(|f, _| !f.starts_with(p));
                 true
+            }
+            ("pkg", ["-r", root, "install", "-y", pkg]) => {
+                let ok = st.dirs.contains(Path::new(root));
+                if ok {
+                    st.files
+                        .insert(pkg_program(root, pkg), (b"pkg".to_vec(), 0o555));
+                }
+                ok
+            }
+            ("pkg", ["-r", root, "delete", "-y", pkg]) => {
+                st.files.remove(&pkg_program(root, pkg)).is_some()
             }
             ("tar", ["-xpf", _archive, "-C", dir]) => {
                 let d = Path::new(dir);

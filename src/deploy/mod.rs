@@ -6,6 +6,7 @@
 //!
 //! - [`site`]: the site file as written (serde, spans), nothing checked yet;
 //! - [`sitepath`]: names the table and key of a serde error in the site file;
+//! - [`advice`]: warns about valid choices with a cost (`vpnjail check` prints them);
 //! - [`check`]: validates the site into the typed model, `file:line: key: problem`;
 //! - [`linknet`]: allocates the inner addresses of links that give none;
 //! - [`provider`]: what a VPN provider hands out (endpoints, its OpenVPN file);
@@ -25,6 +26,7 @@
 //! - [`monitor`]: `vpnjail monitor`, announcing or withdrawing anycast routes;
 //! - [`status`]: reads the live system, never changing it (`vpnjail status`);
 //! - [`diagram`]: draws a validated site (`vpnjail diagram`, SVG or dot).
+pub mod advice;
 pub mod apply;
 pub mod check;
 pub mod command;

@@ -14,7 +14,7 @@ pub mod linux;
 pub mod roadwarrior;
 
 use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
-use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site};
+use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site, VpnClient};
 use super::render::{self, File, Owner, RenderError};
 use std::path::{Path, PathBuf};
 
@@ -166,6 +166,19 @@ pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError
                 vec![fb::zfs_destroy(&ds)],
             ));
         }
+    }
+    if let JailKind::Vpn(v) = &j.kind
+        && matches!(v.client, VpnClient::OpenVpn(_))
+    {
+        // From the host, before the jail (and with it its kill switch) starts:
+        // inside, only the tunnel leads out (platform.md: `pkg -r`).
+        let pkg = render::openvpn::FREEBSD_PKG;
+        steps.push(run(
+            format!("install the {pkg} package into {}", root.display()),
+            Guard::UnlessOk(fb::pkg_installed(&root, pkg)),
+            fb::pkg_install(&root, pkg),
+            vec![fb::pkg_delete(&root, pkg)],
+        ));
     }
     for f in render::jail_files(site, host, jail)? {
         steps.push(write(&f)?);

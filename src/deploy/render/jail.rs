@@ -5,7 +5,7 @@ use super::{
     File, Owner, RenderError, VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, frr, ipsec, pf, rcconf,
     render, roadwarrior, vpndns,
 };
-use crate::deploy::model::{Host, Jail, JailKind, Site};
+use crate::deploy::model::{Host, Jail, JailKind, Site, VpnClient};
 use std::path::PathBuf;
 use tera::Context;
 
@@ -109,6 +109,12 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
                 0o644,
                 killswitch,
             ));
+            if let VpnClient::OpenVpn(o) = &v.client {
+                let what = format!("OpenVPN client of vpn jail {}", j.name);
+                for (rel, mode, content) in super::openvpn::freebsd_files(o, v, &what)? {
+                    out.push(in_root(rel, mode, content));
+                }
+            }
         }
         JailKind::Vpndns => {
             out.push(in_root(

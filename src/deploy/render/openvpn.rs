@@ -1,16 +1,25 @@
 //! The OpenVPN client configuration of a vpn jail: the provider's file as
 //! `vpnjail check` kept it, then vpnjail's own lines (the interface, the
 //! credentials file, and its own `route-up` hook, the only script that may
-//! run). May touch: nothing (pure).
+//! run), and on FreeBSD the files around it in the jail root (the hook
+//! script, `rc.conf.d/openvpn`). May touch: nothing (pure).
 
 use super::RenderError;
-use crate::deploy::model::OpenVpnClient;
+use super::rcconf::RcConf;
+use crate::deploy::model::{OpenVpnClient, Vpn};
 
 /// FreeBSD: where the port's rc script reads the config, and the files beside it.
 pub const FREEBSD_CONF: &str = "/usr/local/etc/openvpn/openvpn.conf";
 pub const FREEBSD_AUTH: &str = "/usr/local/etc/openvpn/auth.txt";
-/// FreeBSD: vpnjail's route-up hook inside the jail (`rc.d/vpnjail-route-up`).
+/// FreeBSD: vpnjail's route-up hook inside the jail (`openvpn/vpnjail-route-up`).
 pub const FREEBSD_HOOK: &str = "/usr/local/libexec/vpnjail-route-up";
+/// FreeBSD: the hook itself (a static script: everything it needs arrives in
+/// OpenVPN's environment and its one optional argument, `provider_dns`).
+pub const FREEBSD_HOOK_SCRIPT: &str = include_str!("../../../openvpn/vpnjail-route-up");
+/// FreeBSD: the client's log inside the jail.
+pub const FREEBSD_LOG: &str = "/var/log/openvpn.log";
+/// FreeBSD: the package `pkg -r ROOT install` puts into the jail root.
+pub const FREEBSD_PKG: &str = "openvpn";
 /// Linux: file names in the jail's directory.
 pub const LINUX_CONF: &str = "openvpn.conf";
 pub const LINUX_AUTH: &str = "openvpn.auth";
@@ -64,4 +73,34 @@ pub fn client_conf(
         quoted(&cmd)?
     ));
     Ok(s)
+}
+
+/// FreeBSD: the files of an OpenVPN vpn jail inside its root, as (path
+/// relative to the root, mode, content): the config and the credentials
+/// owner-only, the route-up hook, and `rc.conf.d/openvpn` for the port's rc
+/// script (`openvpn_enable`; `openvpn_flags` sends the log to
+/// [`FREEBSD_LOG`]; `openvpn_if` stays unset: the host loads `if_tuntap`).
+pub fn freebsd_files(
+    o: &OpenVpnClient,
+    v: &Vpn,
+    what: &str,
+) -> Result<Vec<(&'static str, u32, String)>, RenderError> {
+    let mut hook = vec![FREEBSD_HOOK.to_string()];
+    hook.extend(v.provider_dns.map(|a| a.to_string()));
+    let rel = |p: &'static str| p.trim_start_matches('/');
+    let mut out = vec![(
+        rel(FREEBSD_CONF),
+        0o600,
+        client_conf(o, &v.tun, FREEBSD_AUTH, &hook)?,
+    )];
+    if let Some(a) = &o.auth {
+        out.push((rel(FREEBSD_AUTH), 0o600, a.clone()));
+    }
+    out.push((rel(FREEBSD_HOOK), 0o755, FREEBSD_HOOK_SCRIPT.to_string()));
+    let mut rc = RcConf::default();
+    rc.set("openvpn_enable", "YES");
+    rc.set("openvpn_configfile", FREEBSD_CONF);
+    rc.set("openvpn_flags", format!("--log-append {FREEBSD_LOG}"));
+    out.push(("etc/rc.conf.d/openvpn", 0o644, rc.text(what)?));
+    Ok(out)
 }
