@@ -278,7 +278,7 @@ impl Lab {
             &lab,
             "internet.nft",
             &format!(
-                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport 1194 counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
+                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport {{ 1194, 51820 }} counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
             ),
         );
         must(
@@ -382,7 +382,8 @@ impl Lab {
         counter_of(&out, "comment \"leak\"")
     }
 
-    /// Packets of the host's address to an OpenVPN endpoint (port 1194/udp).
+    /// Packets of the host's address to an OpenVPN or WireGuard endpoint
+    /// (port 1194 or 51820, udp).
     fn to_endpoint(&self) -> u64 {
         let out = must(
             "ip",
@@ -952,6 +953,263 @@ fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
     );
     eprintln!(
         "openvpn e2e: tunnel up after {up:?}, whole test {:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------- WireGuard
+
+/// A WireGuard key pair made by `wg genkey` / `wg pubkey`: (private, public).
+fn wg_keys() -> (String, String) {
+    let private = must("wg", &["genkey"]).trim().to_string();
+    let mut child = std::process::Command::new("wg")
+        .arg("pubkey")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wg pubkey");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{private}\n").as_bytes())
+        .expect("write key");
+    let out = child.wait_with_output().expect("wg pubkey");
+    (private, String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Provider A's WireGuard peer: wireguard-go in the provider namespace on
+/// `PROVIDER_A`:51820 (10.64.0.1/24 inside the tunnel), accepting the
+/// client key `client_pub`. Returns the provider's public key.
+impl Lab {
+    fn wireguard_provider(&mut self, client_pub: &str) -> String {
+        let p = self.provider("a", ANSWER_A);
+        let inet = self.inet_ns();
+        self.wire(
+            &inet,
+            "pa",
+            "192.0.2.1/30",
+            &p,
+            "up0",
+            &format!("{PROVIDER_A}/30"),
+        );
+        must(
+            "ip",
+            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
+        );
+        let (private, public) = wg_keys();
+        let d = self.dir.path();
+        let conf = dir_file(
+            self,
+            "provider-wg.conf",
+            &format!(
+                "[Interface]\nPrivateKey = {private}\nListenPort = 51820\n[Peer]\nPublicKey = {client_pub}\nAllowedIPs = 10.64.0.2/32\n"
+            ),
+        );
+        // Unique on the machine: wireguard-go's socket is in /var/run/wireguard.
+        let wg = format!("wp{}", self.tag);
+        let pid = d.join("provider-wg.pid");
+        self.daemons.push(pid.clone());
+        let pid_s = pid.display().to_string();
+        let log = d.join("provider-wg.log").display().to_string();
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &p,
+                "start-stop-daemon",
+                "--start",
+                "--background",
+                "--make-pidfile",
+                "--pidfile",
+                &pid_s,
+                "--output",
+                &log,
+                "--exec",
+                "/usr/bin/wireguard-go",
+                "--",
+                "-f",
+                &wg,
+            ],
+        );
+        let sock = format!("/var/run/wireguard/{wg}.sock");
+        eventually("the provider's wireguard-go listens", || {
+            Path::new(&sock).exists()
+        });
+        let conf = conf.display().to_string();
+        must("ip", &["netns", "exec", &p, "wg", "setconf", &wg, &conf]);
+        must("ip", &["-n", &p, "addr", "add", "10.64.0.1/24", "dev", &wg]);
+        must("ip", &["-n", &p, "link", "set", "dev", &wg, "up"]);
+        public
+    }
+}
+
+/// vpnw runs WireGuard from the stand-in provider's file (no
+/// provider_dns: the file's `DNS =` is used); vpnx's file names an
+/// endpoint where nobody answers, so its tunnel never comes up.
+fn wireguard_site(tag: &str, dir: &Path) -> String {
+    format!(
+        r#"[site]
+name = "{tag}"
+
+[[host]]
+name = "alpha"
+platform = "linux"
+netns = "vjh-{tag}-alpha"
+external_if = "wan0"
+public_address = "{HOST_PUBLIC}"
+bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
+jail_root = "{root}"
+vpndns_bin = "{VPNDNS}"
+vpnjail_bin = "{VPNJAIL}"
+
+[[host.jail]]
+name = "dns"
+kind = "vpndns"
+address = "{VPNDNS_ADDR}"
+
+[[host.jail]]
+name = "vpnw"
+kind = "vpn"
+address = "10.10.1.2"
+wireguard = "w.conf"
+
+[[host.jail]]
+name = "vpnx"
+kind = "vpn"
+address = "10.10.1.4"
+wireguard = "x.conf"
+
+[[host.jail]]
+name = "svcw"
+kind = "service"
+address = "10.10.1.30"
+via = "vpnw"
+
+[[host.jail]]
+name = "svcx"
+kind = "service"
+address = "10.10.1.32"
+via = "vpnx"
+"#,
+        root = dir.join("alpha").display()
+    )
+}
+
+/// WireGuard from the provider's own file: wireguard-go comes up in the
+/// vpn namespace, the file's DNS answers the service's DNS through vpndns,
+/// a killed wireguard-go leaks nothing, `create --all` brings it back, a
+/// tunnel that never comes up leaks nothing, and `destroy --all` leaves no
+/// process, socket or namespace behind.
+#[test]
+fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
+    require_root_netns!();
+    if !ok("wg", &["--version"]) || !Path::new("/usr/bin/wireguard-go").exists() {
+        eprintln!("SKIP wireguard test: needs wireguard-tools and wireguard-go (.ci/run installs them)");
+        return;
+    }
+    let started = Instant::now();
+    let mut lab = Lab::new(wireguard_site);
+    let (client_priv, client_pub) = wg_keys();
+    let provider_pub = lab.wireguard_provider(&client_pub);
+    let client = |endpoint: &str| {
+        format!(
+            "# from the provider\n[Interface]\nPrivateKey = {client_priv}\nAddress = 10.64.0.2/32\nDNS = {RESOLVER}\n\n[Peer]\nPublicKey = {provider_pub}\nEndpoint = {endpoint}:51820\nAllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 5\n"
+        )
+    };
+    dir_file(&lab, "w.conf", &client(PROVIDER_A));
+    dir_file(&lab, "x.conf", &client("192.0.2.99"));
+    let out = lab
+        .vpnjail(&["create", "--all"])
+        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    assert!(out.contains("done: start wireguard-go"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let conf = lab.jail_file("vpnw", "wireguard.conf");
+    let mode = std::fs::metadata(&conf)
+        .expect("wireguard.conf")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the private key is owner-only");
+    let text = std::fs::read_to_string(&conf).expect("wireguard.conf");
+    assert!(!text.contains("Address") && !text.contains("DNS"), "{text}");
+    let (svcw, svcx) = (lab.ns("svcw"), lab.ns("svcx"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !udp_echo(&svcw, EXIT, QUICK) {
+        if Instant::now() > deadline {
+            let v = lab.ns("vpnw");
+            for cmd in [
+                vec!["-n", &v, "addr"],
+                vec!["-n", &v, "route"],
+                vec!["netns", "exec", &v, "wg", "show"],
+                vec!["netns", "exec", &v, "nft", "list", "ruleset"],
+            ] {
+                eprintln!("{cmd:?}:\n{}", sh("ip", &cmd).unwrap_or_else(|e| e));
+            }
+            eprintln!("{}", std::fs::read_to_string(lab.jail_file("vpnw", "wireguard-go.log")).unwrap_or_default());
+            eprintln!("{}", std::fs::read_to_string(lab.dir.path().join("provider-wg.log")).unwrap_or_default());
+            panic!("svcw through vpnw's WireGuard tunnel: not within 10 s");
+        }
+    }
+    let up = started.elapsed();
+    assert!(tcp_get(&svcw, EXIT, QUICK));
+    eventually("svcw's DNS via vpndns and the file's DNS", || {
+        dns(&svcw, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
+    });
+    // The interface: named after site, host and jail, unique on the machine.
+    let wg = must("ip", &["-n", &lab.ns("vpnw"), "-o", "link", "show"])
+        .lines()
+        .find_map(|l| {
+            l.split(": ")
+                .nth(1)
+                .filter(|n| n.starts_with("wg"))
+                .map(str::to_string)
+        })
+        .expect("a wg interface in vpnw");
+    let sock = PathBuf::from(format!("/var/run/wireguard/{wg}.sock"));
+    assert!(sock.exists(), "{}", sock.display());
+    // vpnx never gets a tunnel: its service's traffic goes nowhere.
+    let before = lab.leaked();
+    assert_eq!(hammer(&svcx, 2), 0);
+    assert_eq!(lab.leaked(), before, "leak with the tunnel never up");
+    // Kill vpnw's wireguard-go outright.
+    let pid = lab.jail_file("vpnw", "wireguard-go.pid");
+    let n: i32 = std::fs::read_to_string(&pid)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(n),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill wireguard-go");
+    eventually("the wg interface goes with wireguard-go", || {
+        !lab.link_exists("vpnw", &wg) && !alive(&pid)
+    });
+    let fwd0 = lab.dropped("vpnw", "forward_dropped");
+    assert_eq!(hammer(&svcw, 4), 0, "nothing answered with wireguard-go dead");
+    assert_eq!(lab.leaked(), before, "leak with wireguard-go dead");
+    assert!(lab.dropped("vpnw", "forward_dropped") > fwd0);
+    // create --all again restarts it (over its stale socket).
+    let out = lab.vpnjail(&["create", "--all"]).expect("create again");
+    assert!(out.contains("done: start wireguard-go"), "{out}");
+    eventually("the tunnel is back", || udp_echo(&svcw, EXIT, QUICK));
+    eventually("and so is DNS", || {
+        dns(&svcw, VPNDNS_ADDR, "back.example.com", QUICK) == Some(ANSWER_A)
+    });
+    assert_eq!(lab.leaked(), before);
+    // destroy leaves no process, socket or namespace behind.
+    lab.vpnjail(&["destroy", "--all"]).expect("destroy --all");
+    assert!(!alive(&pid), "wireguard-go still runs");
+    assert!(!sock.exists(), "{} left behind", sock.display());
+    let ours = must("ip", &["netns", "list"]);
+    assert!(
+        !ours.contains(&format!("vj-{}-", lab.tag)),
+        "namespaces left:\n{ours}"
+    );
+    eprintln!(
+        "wireguard e2e: tunnel up after {up:?}, whole test {:?}",
         started.elapsed()
     );
 }

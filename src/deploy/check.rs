@@ -24,6 +24,7 @@ pub const IFNAME_MAX: usize = 15;
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
+mod wireguard;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,6 +387,7 @@ impl Checker<'_> {
         site.bfd = self.bfd(&f, site.bgp);
         site.anycast = self.anycast(&f, &mut addrs);
         self.replicas(&f, &mut site, &mut addrs);
+        site.name_wireguard_interfaces();
         self.asns(&f, &mut site);
         self.kinds_per_host(&f, &site);
         let mut reqids: HashMap<u16, usize> = HashMap::new();
@@ -698,6 +700,7 @@ impl Checker<'_> {
                 "endpoints",
                 "openvpn",
                 "openvpn_auth",
+                "wireguard",
             ],
             "service" => &["via"],
             "ipsec" | "vpndns" => &[],
@@ -710,7 +713,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let present: [(&str, Option<Range<usize>>); 9] = [
+        let present: [(&str, Option<Range<usize>>); 10] = [
             ("tun", d.tun.as_ref().map(|v| v.span())),
             ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
             ("clients", d.clients.as_ref().map(|v| v.span())),
@@ -720,6 +723,7 @@ impl Checker<'_> {
             ("endpoints", d.endpoints.as_ref().map(|v| v.span())),
             ("openvpn", d.openvpn.as_ref().map(|v| v.span())),
             ("openvpn_auth", d.openvpn_auth.as_ref().map(|v| v.span())),
+            ("wireguard", d.wireguard.as_ref().map(|v| v.span())),
         ];
         for (key, span) in present {
             if let Some(span) = span
@@ -740,7 +744,7 @@ impl Checker<'_> {
             },
             _ => {
                 let tun = match &d.tun {
-                    Some(t) => {
+                    Some(t) if d.wireguard.is_none() => {
                         let t2 = self.ifname(t, &k("tun"));
                         if !t2.starts_with("tun") {
                             self.err(
@@ -751,11 +755,25 @@ impl Checker<'_> {
                         }
                         t2
                     }
-                    None => "tun0".to_string(),
+                    _ => "tun0".to_string(),
                 };
-                let (client, openvpn_endpoints) = self.vpn_client(d, &k);
+                // WireGuard (check/wireguard.rs): its endpoints, and its `DNS =`
+                // as provider_dns unless the site names one.
+                let (client, openvpn_endpoints, file_dns) = match self.wireguard_client(d, &k) {
+                    Some((c, e, dns)) => (c, Some(e), dns),
+                    None => {
+                        let (c, e) = self.vpn_client(d, &k);
+                        (c, e, None)
+                    }
+                };
                 let provider_dns = match &d.provider_dns {
                     Some(p) => Some(self.addr(p, &k("provider_dns"))),
+                    None if file_dns.is_some() => file_dns,
+                    None if matches!(&client, VpnClient::WireGuard(w) if !w.setconf.is_empty()) => {
+                        let m = "missing: the WireGuard file has no IPv4 `DNS =`; name provider_dns, the resolver reached through the tunnel";
+                        self.err(j.span(), k("provider_dns"), m);
+                        None
+                    }
                     None if client != VpnClient::Own => None,
                     None => {
                         self.err(
@@ -781,7 +799,7 @@ impl Checker<'_> {
                         clients.push(n);
                     }
                 }
-                if let (Some(e), Some(_)) = (&d.endpoints, &openvpn_endpoints) {
+                if let (Some(e), Some(_), None) = (&d.endpoints, &openvpn_endpoints, &d.wireguard) {
                     self.err(
                         e.span(),
                         k("endpoints"),

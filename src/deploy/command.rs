@@ -390,6 +390,36 @@ pub mod linux {
             ],
         )
     }
+    /// `ip route replace DEST dev IF` (idempotent): into a tunnel that has
+    /// no gateway address (WireGuard).
+    pub fn route_replace_dev(ns: Option<&str>, dest: &str, ifname: &str) -> Cmd {
+        ip(ns, ["route", "replace", dest, "dev", ifname])
+    }
+    /// `ip link set dev IF mtu N`.
+    pub fn link_mtu(ns: Option<&str>, ifname: &str, mtu: u16) -> Cmd {
+        ip(ns, ["link", "set", "dev", ifname, "mtu", &mtu.to_string()])
+    }
+    /// `wg setconf IF FILE` in `ns` (wg reaches wireguard-go through its
+    /// control socket; the interface is the namespace's).
+    pub fn wg_setconf(ns: &str, ifname: &str, file: &Path) -> Cmd {
+        in_ns(Some(ns), "wg", vec!["setconf".into(), ifname.into(), p(file)])
+    }
+    /// Waits up to `secs` seconds for the Unix socket `path` to appear (a
+    /// daemon started in the background is ready when it listens). A fixed
+    /// script: the path is its argument, never part of the script.
+    pub fn wait_for_socket(path: &Path, secs: u32) -> Cmd {
+        Cmd::new(
+            "timeout",
+            vec![
+                secs.to_string(),
+                "sh".into(),
+                "-c".into(),
+                "until [ -S \"$1\" ]; do sleep 0.02; done".into(),
+                "sh".into(),
+                p(path),
+            ],
+        )
+    }
     /// Stops the process of a pidfile: SIGTERM, then SIGKILL after 5 s.
     pub fn daemon_stop(pidfile: &Path) -> Cmd {
         Cmd::new(

@@ -5,6 +5,7 @@
 //! One module per kind of file: `jail` (jail.conf, devfs.rules, each jail's
 //! root), `pf` (anchors), [`killswitch`] (what may leave a vpn jail, pf and
 //! nftables), [`openvpn`] (the client's config around the provider's file),
+//! [`wireguard`] (the client's files from the provider's WireGuard file),
 //! `ipsec`, [`frr`], [`rcconf`], `vpndns`, and [`linux`] (the Linux twin of
 //! them all).
 
@@ -18,6 +19,7 @@ mod pf;
 pub mod rcconf;
 pub mod roadwarrior;
 mod vpndns;
+pub mod wireguard;
 
 use super::model::{Host, Platform, Site};
 
