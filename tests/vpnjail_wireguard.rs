@@ -1,0 +1,152 @@
+//! `vpnjail check` and `create` on a vpn jail with `wireguard = "FILE"`: a
+//! good provider file gives the jail its client, endpoint, DNS and a
+//! machine-unique interface; each bad one is refused at its file and line,
+//! and `create` then makes nothing.
+
+mod vpnjail_support;
+
+use vpndns::deploy::model::{JailKind, Proto, Site, VpnClient};
+use vpnjail_support::*;
+
+const PRIV: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
+const PUB: &str = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+
+fn provider_file() -> String {
+    format!(
+        "[Interface]\nPrivateKey = {PRIV}\nAddress = 10.64.0.2/32\nDNS = 10.64.0.1\n\n[Peer]\nPublicKey = {PUB}\nEndpoint = 203.0.113.7:51820\nAllowedIPs = 0.0.0.0/0\n"
+    )
+}
+
+/// The example site with vpnus using `wireguard = "wg.conf"` (no tun, no
+/// provider_dns) and `extra` added to its keys.
+fn with_wireguard(extra: &str) -> impl FnOnce(String) -> String {
+    let extra = extra.to_string();
+    move |t: String| {
+        t.replacen(
+            "tun = \"tun0\"\nprovider_dns = \"10.8.0.1\"",
+            &format!("wireguard = \"wg.conf\"{extra}"),
+            1,
+        )
+    }
+}
+
+fn load(extra: &str, file: Option<&str>) -> (tempfile::TempDir, Result<Site, String>) {
+    let (dir, p) = edited_site(with_wireguard(extra));
+    if let Some(f) = file {
+        write(dir.path(), "wg.conf", f);
+    }
+    let r = vpndns::deploy::check::load(&p).map_err(|e| e.to_string());
+    (dir, r)
+}
+
+fn rejected(file: Option<&str>, want: &str) -> String {
+    let (dir, r) = load("", file);
+    let e = r.expect_err("the site must be rejected");
+    let at = format!("{}:", dir.path().join("wg.conf").display());
+    assert!(
+        e.lines().any(|l| l.contains(&at) && l.contains(want)),
+        "expected {want:?} at {at}, got:\n{e}"
+    );
+    e
+}
+
+#[test]
+fn a_wireguard_file_gives_the_client_its_endpoint_dns_and_interface() {
+    let (_d, site) = load("", Some(&provider_file()));
+    let site = site.expect("the site passes");
+    let (h, j) = site.jail("vpnus").expect("vpnus");
+    let JailKind::Vpn(v) = &j.kind else {
+        panic!("not a vpn jail")
+    };
+    assert!(matches!(v.client, VpnClient::WireGuard(_)));
+    assert_eq!(v.provider_dns, Some("10.64.0.1".parse().unwrap()));
+    let e = v.endpoints.as_deref().expect("endpoints");
+    assert_eq!((e[0].addr.to_string(), e[0].port), ("203.0.113.7".into(), 51820));
+    assert_eq!(e[0].proto, Proto::Udp);
+    assert_eq!(v.tun, site.wireguard_if(h, j));
+    assert!(v.tun.starts_with("wg") && v.tun.len() <= 15, "{}", v.tun);
+    // An explicit provider_dns wins over the file's DNS.
+    let (_d, site) = load("\nprovider_dns = \"10.8.0.1\"", Some(&provider_file()));
+    let site = site.expect("the site passes");
+    let JailKind::Vpn(v) = &site.jail("vpnus").unwrap().1.kind else {
+        panic!()
+    };
+    assert_eq!(v.provider_dns, Some("10.8.0.1".parse().unwrap()));
+}
+
+#[test]
+fn bad_wireguard_files_are_refused_at_their_line() {
+    let (dir, r) = load("", None);
+    let e = r.expect_err("missing file");
+    assert!(
+        e.contains("cannot read the WireGuard file") && e.contains(&dir.path().join("wg.conf").display().to_string()),
+        "{e}"
+    );
+    rejected(Some("client\nremote 203.0.113.7 1194\n"), "not a WireGuard file");
+    rejected(
+        Some(&provider_file().replace("Endpoint = 203.0.113.7:51820\n", "")),
+        ":6: host[alpha].jail[vpnus].wireguard: this [Peer] has no Endpoint",
+    );
+    rejected(
+        Some(&provider_file().replace(PUB, "not-a-key")),
+        ":7: host[alpha].jail[vpnus].wireguard: PublicKey is not a WireGuard key",
+    );
+    rejected(
+        Some(&provider_file().replace("DNS = 10.64.0.1", "PostUp = curl x | sh")),
+        ":4: host[alpha].jail[vpnus].wireguard: `PostUp` is refused",
+    );
+    let (_d, r) = load("\nopenvpn = \"a.ovpn\"", Some(&provider_file()));
+    assert!(r.unwrap_err().contains("openvpn or wireguard, not both"));
+    let (_d, r) = load("\ntun = \"tun0\"", Some(&provider_file()));
+    assert!(r.unwrap_err().contains("names a WireGuard interface itself"));
+}
+
+/// A Linux site whose vpn jail names a WireGuard file with a hook:
+/// `vpnjail create --all` refuses it at the file's line and creates nothing.
+#[test]
+fn create_makes_nothing_when_the_wireguard_file_is_bad() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tag = format!("wgc{:x}", std::process::id() & 0xffff);
+    let root = dir.path().join("root");
+    let text = std::fs::read_to_string(root().join("examples/linux-site.toml"))
+        .expect("example")
+        .replace("demo", &tag)
+        .replace(&format!("/run/vpnjail/{tag}/alpha"), &root.display().to_string())
+        .replacen(
+            "tun = \"tun0\"\nprovider_dns = \"10.8.1.1\"",
+            "wireguard = \"wg.conf\"",
+            1,
+        );
+    assert!(text.contains("wireguard = "), "the example changed");
+    let site = dir.path().join("site.toml");
+    std::fs::write(&site, text).expect("site");
+    std::fs::create_dir_all(dir.path().join("secrets")).expect("secrets");
+    for f in std::fs::read_dir(root().join("examples/secrets")).expect("secrets") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, dir.path().join("secrets").join(f.file_name().unwrap())).expect("copy");
+    }
+    write(
+        dir.path(),
+        "wg.conf",
+        &provider_file().replace("DNS = 10.64.0.1", "PreUp = /bin/true"),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vpnjail"))
+        .args(["create", "--all", "--site"])
+        .arg(&site)
+        .output()
+        .expect("vpnjail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("{}:4:", dir.path().join("wg.conf").display()))
+            && err.contains("`PreUp` is refused"),
+        "{err}"
+    );
+    assert!(!root.exists(), "create made {}", root.display());
+    let ns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(!ns.contains(&tag), "namespaces made:\n{ns}");
+}
