@@ -107,11 +107,11 @@ fn bad_wireguard_files_are_refused_at_their_line() {
 fn create_makes_nothing_when_the_wireguard_file_is_bad() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tag = format!("wgc{:x}", std::process::id() & 0xffff);
-    let root = dir.path().join("root");
+    let jail_root = dir.path().join("root");
     let text = std::fs::read_to_string(root().join("examples/linux-site.toml"))
         .expect("example")
         .replace("demo", &tag)
-        .replace(&format!("/run/vpnjail/{tag}/alpha"), &root.display().to_string())
+        .replace(&format!("/run/vpnjail/{tag}/alpha"), &jail_root.display().to_string())
         .replacen(
             "tun = \"tun0\"\nprovider_dns = \"10.8.1.1\"",
             "wireguard = \"wg.conf\"",
@@ -142,7 +142,7 @@ fn create_makes_nothing_when_the_wireguard_file_is_bad() {
             && err.contains("`PreUp` is refused"),
         "{err}"
     );
-    assert!(!root.exists(), "create made {}", root.display());
+    assert!(!jail_root.exists(), "create made {}", jail_root.display());
     let ns = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
