@@ -6,6 +6,7 @@
 mod vpnjail_support;
 
 use vpndns::deploy::model::{JailKind, Proto, Site, VpnClient};
+use std::path::Path;
 use vpnjail_support::*;
 
 const PRIV: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
@@ -149,4 +150,106 @@ fn create_makes_nothing_when_the_wireguard_file_is_bad() {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     assert!(!ns.contains(&tag), "namespaces made:\n{ns}");
+}
+
+/// FreeBSD: vpnus's files (the wg-quick file owner-only, rc.conf with the
+/// port's `wireguard` service, the pf kill switch allowing the Endpoint on
+/// udp), the host's `if_wg`, and the create plan with `pkg -r` before the
+/// jail (and its kill switch) starts — held to golden files and the static
+/// checkers. Regenerate: UPDATE_GOLDEN=1 cargo test --test vpnjail_wireguard
+#[test]
+fn freebsd_files_and_plan_golden_and_linted() {
+    use vpndns::deploy::render::{self, Owner};
+    let (_d, site) = load("", Some(&provider_file()));
+    let site = site.expect("the site passes");
+    let (h, j) = site.jail("vpnus").expect("vpnus");
+    let wg = site.wireguard_if(h, j);
+    let files = render::host(&site, "alpha").expect("render");
+    let bad = vpndns::deploy::lint::rendered(&files);
+    assert!(bad.is_empty(), "{bad:#?}");
+    let mut seen = 0;
+    for f in &files {
+        let ours = f.owner == Owner::Jail("vpnus".into()) || f.path.ends_with("rc.conf.vpnjail");
+        if !ours {
+            continue;
+        }
+        let rel = Path::new("wireguard/alpha").join(f.path.strip_prefix("/").expect("absolute"));
+        golden(&rel, &f.content);
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} files");
+    let conf = files
+        .iter()
+        .find(|f| f.path.ends_with(format!("usr/local/etc/wireguard/{wg}.conf")))
+        .expect("the wg-quick file");
+    assert_eq!(conf.mode, 0o600);
+    assert!(conf.content.contains("Address = 10.64.0.2/32") && !conf.content.contains("DNS"));
+    let rc = |path: &str| {
+        files
+            .iter()
+            .find(|f| f.path.ends_with(path))
+            .map(|f| f.content.clone())
+            .unwrap_or_default()
+    };
+    assert!(rc("vpnus/etc/rc.conf").contains(&format!("wireguard_interfaces=\"{wg}\"")));
+    assert!(rc("vpnus/etc/rc.conf").contains("wireguard_enable=\"YES\""));
+    assert!(rc("/etc/rc.conf.vpnjail").contains(" if_wg\""), "{}", rc("/etc/rc.conf.vpnjail"));
+    let ks = rc("etc/pf.vpnjail/killswitch.conf");
+    assert!(
+        ks.contains("inet proto udp from ($lan_if) to 203.0.113.7 port 51820")
+            && ks.contains(&format!("tun_if = \"{wg}\"")),
+        "{ks}"
+    );
+    // A lint that holds: a world-readable key or a hook is caught.
+    let mut leaky = conf.clone();
+    leaky.mode = 0o644;
+    let mut hooked = conf.clone();
+    hooked.content.push_str("PostUp = /bin/sh\n");
+    assert_eq!(vpndns::deploy::lint::rendered(&[leaky, hooked]).len(), 2);
+    let plan = vpndns::deploy::plan::create(&site, "vpnus", None).expect("plan");
+    let shell = plan.to_shell();
+    golden(Path::new("plans/wireguard-create-vpnus.sh"), &shell);
+    let at = |what: &str| {
+        plan.steps
+            .iter()
+            .position(|s| s.what.contains(what))
+            .unwrap_or_else(|| panic!("no step {what:?} in\n{shell}"))
+    };
+    assert!(at("install wireguard-tools") < at("start jail vpnus"));
+    assert!(shell.contains("pkg -r /usr/local/jails/vpnus install -y wireguard-tools"), "{shell}");
+}
+
+/// Linux: the create plan of a WireGuard vpn namespace (golden), the
+/// client after the kill switch, and destroy's stop, socket and files.
+#[test]
+fn linux_plan_golden() {
+    let (dir, _) = edited_site(|t| t);
+    let text = std::fs::read_to_string(root().join("examples/linux-site.toml"))
+        .expect("example")
+        .replacen(
+            "tun = \"tun0\"\nprovider_dns = \"10.8.1.1\"",
+            "wireguard = \"wg.conf\"",
+            1,
+        );
+    let p = dir.path().join("linux.toml");
+    std::fs::write(&p, text).expect("site");
+    write(dir.path(), "wg.conf", &provider_file());
+    let site = vpndns::deploy::check::load(&p).expect("the site passes");
+    let create = vpndns::deploy::plan::create(&site, "vpnus", None).expect("plan");
+    let shell = create.to_shell();
+    golden(Path::new("plans/wireguard-linux-create-vpnus.sh"), &shell);
+    let at = |what: &str| {
+        create
+            .steps
+            .iter()
+            .position(|s| s.what.contains(what))
+            .unwrap_or_else(|| panic!("no step {what:?} in\n{shell}"))
+    };
+    assert!(at("kill switch") < at("start wireguard-go"));
+    assert!(at("start wireguard-go") < at("wg setconf"));
+    assert!(at("route the endpoint 203.0.113.7") < at("route 0.0.0.0/1 into"));
+    let destroy = vpndns::deploy::plan::destroy(&site, "vpnus", None).expect("plan");
+    let d = destroy.to_shell();
+    golden(Path::new("plans/wireguard-linux-destroy-vpnus.sh"), &d);
+    assert!(d.contains("wireguard-go.pid") && d.contains(".sock"), "{d}");
 }

@@ -1,5 +1,6 @@
 //! Static checkers for generated files: a jail.conf(5) parser and a pf anchor
-//! checker. Used by the tests and by `vpnjail render` before it writes.
+//! checker, and (here) the WireGuard files' own check. Used by the tests and
+//! by `vpnjail render` before it writes.
 pub mod jailconf;
 pub mod pf;
 
@@ -33,6 +34,8 @@ pub fn rendered(files: &[File]) -> Vec<String> {
                 }
             })
             .map_err(|e| e.to_string())
+        } else if p.contains("/usr/local/etc/wireguard/") {
+            wireguard(f)
         } else {
             Ok(())
         };
@@ -41,4 +44,23 @@ pub fn rendered(files: &[File]) -> Vec<String> {
         }
     }
     bad
+}
+
+/// A jail's wg-quick file: owner-only (it holds the private key), and one
+/// that `provider::wireguard` accepts (no PreUp/PostUp hooks, an Endpoint).
+fn wireguard(f: &File) -> Result<(), String> {
+    if f.mode & 0o077 != 0 {
+        return Err(format!(
+            "mode {:04o}: a WireGuard file holds a private key (0600)",
+            f.mode
+        ));
+    }
+    super::provider::wireguard::parse(&f.content)
+        .map(|_| ())
+        .map_err(|e| {
+            e.iter()
+                .map(|x| format!("line {}: {}", x.line, x.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
 }
