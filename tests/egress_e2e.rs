@@ -975,7 +975,10 @@ fn wg_keys() -> (String, String) {
         .write_all(format!("{private}\n").as_bytes())
         .expect("write key");
     let out = child.wait_with_output().expect("wg pubkey");
-    (private, String::from_utf8_lossy(&out.stdout).trim().to_string())
+    (
+        private,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
 }
 
 /// Provider A's WireGuard peer: wireguard-go in the provider namespace on
@@ -1106,7 +1109,9 @@ via = "vpnx"
 fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
     require_root_netns!();
     if !ok("wg", &["--version"]) || !Path::new("/usr/bin/wireguard-go").exists() {
-        eprintln!("SKIP wireguard test: needs wireguard-tools and wireguard-go (.ci/run installs them)");
+        eprintln!(
+            "SKIP wireguard test: needs wireguard-tools and wireguard-go (.ci/run installs them)"
+        );
         return;
     }
     let started = Instant::now();
@@ -1146,8 +1151,15 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
             ] {
                 eprintln!("{cmd:?}:\n{}", sh("ip", &cmd).unwrap_or_else(|e| e));
             }
-            eprintln!("{}", std::fs::read_to_string(lab.jail_file("vpnw", "wireguard-go.log")).unwrap_or_default());
-            eprintln!("{}", std::fs::read_to_string(lab.dir.path().join("provider-wg.log")).unwrap_or_default());
+            eprintln!(
+                "{}",
+                std::fs::read_to_string(lab.jail_file("vpnw", "wireguard-go.log"))
+                    .unwrap_or_default()
+            );
+            eprintln!(
+                "{}",
+                std::fs::read_to_string(lab.dir.path().join("provider-wg.log")).unwrap_or_default()
+            );
             panic!("svcw through vpnw's WireGuard tunnel: not within 10 s");
         }
     }
@@ -1188,7 +1200,11 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
         !lab.link_exists("vpnw", &wg) && !alive(&pid)
     });
     let fwd0 = lab.dropped("vpnw", "forward_dropped");
-    assert_eq!(hammer(&svcw, 4), 0, "nothing answered with wireguard-go dead");
+    assert_eq!(
+        hammer(&svcw, 4),
+        0,
+        "nothing answered with wireguard-go dead"
+    );
     assert_eq!(lab.leaked(), before, "leak with wireguard-go dead");
     assert!(lab.dropped("vpnw", "forward_dropped") > fwd0);
     // create --all again restarts it (over its stale socket).

@@ -5,8 +5,8 @@
 
 mod vpnjail_support;
 
-use vpndns::deploy::model::{JailKind, Proto, Site, VpnClient};
 use std::path::Path;
+use vpndns::deploy::model::{JailKind, Proto, Site, VpnClient};
 use vpnjail_support::*;
 
 const PRIV: &str = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=";
@@ -62,7 +62,10 @@ fn a_wireguard_file_gives_the_client_its_endpoint_dns_and_interface() {
     assert!(matches!(v.client, VpnClient::WireGuard(_)));
     assert_eq!(v.provider_dns, Some("10.64.0.1".parse().unwrap()));
     let e = v.endpoints.as_deref().expect("endpoints");
-    assert_eq!((e[0].addr.to_string(), e[0].port), ("203.0.113.7".into(), 51820));
+    assert_eq!(
+        (e[0].addr.to_string(), e[0].port),
+        ("203.0.113.7".into(), 51820)
+    );
     assert_eq!(e[0].proto, Proto::Udp);
     assert_eq!(v.tun, site.wireguard_if(h, j));
     assert!(v.tun.starts_with("wg") && v.tun.len() <= 15, "{}", v.tun);
@@ -80,10 +83,14 @@ fn bad_wireguard_files_are_refused_at_their_line() {
     let (dir, r) = load("", None);
     let e = r.expect_err("missing file");
     assert!(
-        e.contains("cannot read the WireGuard file") && e.contains(&dir.path().join("wg.conf").display().to_string()),
+        e.contains("cannot read the WireGuard file")
+            && e.contains(&dir.path().join("wg.conf").display().to_string()),
         "{e}"
     );
-    rejected(Some("client\nremote 203.0.113.7 1194\n"), "not a WireGuard file");
+    rejected(
+        Some("client\nremote 203.0.113.7 1194\n"),
+        "not a WireGuard file",
+    );
     rejected(
         Some(&provider_file().replace("Endpoint = 203.0.113.7:51820\n", "")),
         ":6: host[alpha].jail[vpnus].wireguard: this [Peer] has no Endpoint",
@@ -99,7 +106,10 @@ fn bad_wireguard_files_are_refused_at_their_line() {
     let (_d, r) = load("\nopenvpn = \"a.ovpn\"", Some(&provider_file()));
     assert!(r.unwrap_err().contains("openvpn or wireguard, not both"));
     let (_d, r) = load("\ntun = \"tun0\"", Some(&provider_file()));
-    assert!(r.unwrap_err().contains("names a WireGuard interface itself"));
+    assert!(
+        r.unwrap_err()
+            .contains("names a WireGuard interface itself")
+    );
 }
 
 /// A Linux site whose vpn jail names a WireGuard file with a hook:
@@ -112,7 +122,10 @@ fn create_makes_nothing_when_the_wireguard_file_is_bad() {
     let text = std::fs::read_to_string(root().join("examples/linux-site.toml"))
         .expect("example")
         .replace("demo", &tag)
-        .replace(&format!("/run/vpnjail/{tag}/alpha"), &jail_root.display().to_string())
+        .replace(
+            &format!("/run/vpnjail/{tag}/alpha"),
+            &jail_root.display().to_string(),
+        )
         .replacen(
             "tun = \"tun0\"\nprovider_dns = \"10.8.1.1\"",
             "wireguard = \"wg.conf\"",
@@ -180,7 +193,10 @@ fn freebsd_files_and_plan_golden_and_linted() {
     assert!(seen >= 5, "{seen} files");
     let conf = files
         .iter()
-        .find(|f| f.path.ends_with(format!("usr/local/etc/wireguard/{wg}.conf")))
+        .find(|f| {
+            f.path
+                .ends_with(format!("usr/local/etc/wireguard/{wg}.conf"))
+        })
         .expect("the wg-quick file");
     assert_eq!(conf.mode, 0o600);
     assert!(conf.content.contains("Address = 10.64.0.2/32") && !conf.content.contains("DNS"));
@@ -193,7 +209,11 @@ fn freebsd_files_and_plan_golden_and_linted() {
     };
     assert!(rc("vpnus/etc/rc.conf").contains(&format!("wireguard_interfaces=\"{wg}\"")));
     assert!(rc("vpnus/etc/rc.conf").contains("wireguard_enable=\"YES\""));
-    assert!(rc("/etc/rc.conf.vpnjail").contains(" if_wg\""), "{}", rc("/etc/rc.conf.vpnjail"));
+    assert!(
+        rc("/etc/rc.conf.vpnjail").contains(" if_wg\""),
+        "{}",
+        rc("/etc/rc.conf.vpnjail")
+    );
     let ks = rc("etc/pf.vpnjail/killswitch.conf");
     assert!(
         ks.contains("inet proto udp from ($lan_if) to 203.0.113.7 port 51820")
@@ -216,7 +236,10 @@ fn freebsd_files_and_plan_golden_and_linted() {
             .unwrap_or_else(|| panic!("no step {what:?} in\n{shell}"))
     };
     assert!(at("install wireguard-tools") < at("start jail vpnus"));
-    assert!(shell.contains("pkg -r /usr/local/jails/vpnus install -y wireguard-tools"), "{shell}");
+    assert!(
+        shell.contains("pkg -r /usr/local/jails/vpnus install -y wireguard-tools"),
+        "{shell}"
+    );
 }
 
 /// Linux: the create plan of a WireGuard vpn namespace (golden), the

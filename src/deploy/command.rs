@@ -159,7 +159,13 @@ pub mod freebsd {
     pub fn pkg_install_root(root: &Path, pkg: &str) -> Cmd {
         Cmd::new(
             "pkg",
-            vec!["-r".into(), p(root), "install".into(), "-y".into(), pkg.into()],
+            vec![
+                "-r".into(),
+                p(root),
+                "install".into(),
+                "-y".into(),
+                pkg.into(),
+            ],
         )
     }
     /// `[jexec JAIL] pfctl -a ANCHOR -F all`.
@@ -411,7 +417,11 @@ pub mod linux {
     /// `wg setconf IF FILE` in `ns` (wg reaches wireguard-go through its
     /// control socket; the interface is the namespace's).
     pub fn wg_setconf(ns: &str, ifname: &str, file: &Path) -> Cmd {
-        in_ns(Some(ns), "wg", vec!["setconf".into(), ifname.into(), p(file)])
+        in_ns(
+            Some(ns),
+            "wg",
+            vec!["setconf".into(), ifname.into(), p(file)],
+        )
     }
     /// Waits up to `secs` seconds for the Unix socket `path` to appear (a
     /// daemon started in the background is ready when it listens). A fixed

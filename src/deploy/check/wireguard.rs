@@ -19,7 +19,13 @@ impl Checker<'_> {
         k: &dyn Fn(&str) -> String,
     ) -> Option<(VpnClient, Vec<Endpoint>, Option<Ipv4Addr>)> {
         let f = d.wireguard.as_ref()?;
-        let empty = || (VpnClient::WireGuard(WireGuardClient::default()), Vec::new(), None);
+        let empty = || {
+            (
+                VpnClient::WireGuard(WireGuardClient::default()),
+                Vec::new(),
+                None,
+            )
+        };
         for (key, given) in [
             ("openvpn", d.openvpn.as_ref().map(|v| v.span())),
             ("tun", d.tun.as_ref().map(|v| v.span())),
@@ -30,8 +36,12 @@ impl Checker<'_> {
                 let why = match key {
                     "openvpn" => "a vpn jail runs one client: openvpn or wireguard, not both",
                     "openvpn_auth" => "openvpn_auth needs openvpn",
-                    "tun" => "vpnjail names a WireGuard interface itself (wg and a hash, unique on the machine)",
-                    _ => "the endpoints of a vpn jail with wireguard are its file's `Endpoint` lines",
+                    "tun" => {
+                        "vpnjail names a WireGuard interface itself (wg and a hash, unique on the machine)"
+                    }
+                    _ => {
+                        "the endpoints of a vpn jail with wireguard are its file's `Endpoint` lines"
+                    }
                 };
                 self.err(span, k(key), why);
             }

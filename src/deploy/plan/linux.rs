@@ -185,7 +185,10 @@ fn wireguard_steps(
     ));
     for e in v.endpoints.iter().flatten() {
         steps.push(run(
-            format!("route the endpoint {} via {gw} (outside the tunnel)", e.addr),
+            format!(
+                "route the endpoint {} via {gw} (outside the tunnel)",
+                e.addr
+            ),
             Guard::Always,
             lx::route_replace(nsr, &format!("{}/32", e.addr), &gw.to_string()),
             vec![],

@@ -43,7 +43,8 @@ impl WireGuardFile {
             iface.push_str(&format!("MTU = {m}\n"));
         }
         // After the [Interface] line, before its keys.
-        self.setconf.replacen("[Interface]\n", &format!("[Interface]\n{iface}"), 1)
+        self.setconf
+            .replacen("[Interface]\n", &format!("[Interface]\n{iface}"), 1)
     }
 }
 
@@ -70,7 +71,10 @@ fn ipv4_net(s: &str) -> Result<Option<Ipv4Net>, ()> {
     }
     match s.parse::<Ipv4Net>() {
         Ok(n) => Ok(Some(n)),
-        Err(_) => s.parse::<Ipv4Addr>().map(|a| Some(a.into())).map_err(|_| ()),
+        Err(_) => s
+            .parse::<Ipv4Addr>()
+            .map(|a| Some(a.into()))
+            .map_err(|_| ()),
     }
 }
 
@@ -155,7 +159,9 @@ pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
                     match ipv4_net(a) {
                         Ok(Some(net)) => f.addresses.push(net),
                         Ok(None) => {}
-                        Err(()) => err(format!("Address {a:?} is not an address such as 10.64.0.2/32")),
+                        Err(()) => err(format!(
+                            "Address {a:?} is not an address such as 10.64.0.2/32"
+                        )),
                     }
                 }
             }
@@ -170,9 +176,9 @@ pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
                 Ok(m) if (1280..=9000).contains(&m) => f.mtu = Some(m),
                 _ => err(format!("MTU {value:?} is not a number from 1280 to 9000")),
             },
-            (Section::Interface, "table" | "saveconfig" | "fwmark") => {
-                err(format!("`{key}` is refused: vpnjail sets the routes itself"))
-            }
+            (Section::Interface, "table" | "saveconfig" | "fwmark") => err(format!(
+                "`{key}` is refused: vpnjail sets the routes itself"
+            )),
             (Section::Peer, "publickey") => {
                 keep = true;
                 if let Some(p) = peer_has.last_mut() {
@@ -210,19 +216,27 @@ pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
                     match ipv4_net(a) {
                         Ok(Some(net)) => f.allowed.push(net),
                         Ok(None) => {}
-                        Err(()) => err(format!("AllowedIPs {a:?} is not a network such as 0.0.0.0/0")),
+                        Err(()) => err(format!(
+                            "AllowedIPs {a:?} is not a network such as 0.0.0.0/0"
+                        )),
                     }
                 }
             }
             (Section::Peer, "persistentkeepalive") => {
                 keep = true;
                 if value != "off" && value.parse::<u16>().is_err() {
-                    err(format!("PersistentKeepalive {value:?} is not a number of seconds"));
+                    err(format!(
+                        "PersistentKeepalive {value:?} is not a number of seconds"
+                    ));
                 }
             }
             (_, _) => err(format!(
                 "`{key}` is not a key of a WireGuard file's {} section",
-                if section == Section::Peer { "[Peer]" } else { "[Interface]" }
+                if section == Section::Peer {
+                    "[Peer]"
+                } else {
+                    "[Interface]"
+                }
             )),
         }
         if keep {
@@ -243,10 +257,16 @@ pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
             errors.push(at(0, "[Interface] has no PrivateKey"));
         }
         if f.addresses.is_empty() {
-            errors.push(at(0, "[Interface] has no IPv4 Address: the tunnel needs one"));
+            errors.push(at(
+                0,
+                "[Interface] has no IPv4 Address: the tunnel needs one",
+            ));
         }
         if peers == 0 {
-            errors.push(at(0, "no [Peer]: the file does not say where the provider is"));
+            errors.push(at(
+                0,
+                "no [Peer]: the file does not say where the provider is",
+            ));
         }
         for &(line, public, endpoint) in &peer_has {
             if !public {
@@ -292,7 +312,10 @@ mod tests {
                 proto: Proto::Udp
             }]
         );
-        assert_eq!(f.addresses, vec!["10.64.0.2/32".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(
+            f.addresses,
+            vec!["10.64.0.2/32".parse::<Ipv4Net>().unwrap()]
+        );
         assert_eq!(f.dns, vec![Ipv4Addr::new(10, 64, 0, 1)]);
         assert_eq!(f.mtu, Some(1380));
         assert_eq!(f.allowed, vec!["0.0.0.0/0".parse::<Ipv4Net>().unwrap()]);
@@ -300,10 +323,16 @@ mod tests {
         for k in ["Address", "DNS", "MTU", "#"] {
             assert!(!f.setconf.contains(k), "{k} in\n{}", f.setconf);
         }
-        assert!(f.setconf.starts_with(&format!("[Interface]\nPrivateKey = {PRIV}\n[Peer]\n")));
+        assert!(
+            f.setconf
+                .starts_with(&format!("[Interface]\nPrivateKey = {PRIV}\n[Peer]\n"))
+        );
         assert!(f.setconf.contains("AllowedIPs = 0.0.0.0/0, ::/0\n"));
         let q = f.wg_quick();
-        assert!(q.starts_with("[Interface]\nAddress = 10.64.0.2/32\nMTU = 1380\nPrivateKey"), "{q}");
+        assert!(
+            q.starts_with("[Interface]\nAddress = 10.64.0.2/32\nMTU = 1380\nPrivateKey"),
+            "{q}"
+        );
         assert!(!q.contains("DNS"), "{q}");
     }
 
@@ -311,11 +340,17 @@ mod tests {
     fn hooks_bad_keys_and_a_missing_endpoint_are_named_at_their_line() {
         let bad = good()
             .replace("MTU = 1380", "PostUp = iptables -F")
-            .replace(&format!("PublicKey = {PUB}\nPreshared"), "PublicKey = abc\nPreshared");
+            .replace(
+                &format!("PublicKey = {PUB}\nPreshared"),
+                "PublicKey = abc\nPreshared",
+            );
         let e = parse(&bad).unwrap_err();
         let at = |l: usize| e.iter().find(|x| x.line == l).map(|x| x.message.clone());
         assert!(at(6).unwrap().contains("`PostUp` is refused"), "{e:?}");
-        assert!(at(9).unwrap().contains("PublicKey is not a WireGuard key"), "{e:?}");
+        assert!(
+            at(9).unwrap().contains("PublicKey is not a WireGuard key"),
+            "{e:?}"
+        );
         let e = parse(&good().replace("Endpoint = 203.0.113.7:51820\n", "")).unwrap_err();
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].line, 8);
@@ -333,7 +368,8 @@ mod tests {
         for text in ["client\nremote 203.0.113.7 1194\n", "", "[Peer]\n"] {
             let e = parse(text).unwrap_err();
             assert!(
-                e.iter().any(|x| x.message.contains("not") || x.message.contains("no [")),
+                e.iter()
+                    .any(|x| x.message.contains("not") || x.message.contains("no [")),
                 "{text:?}: {e:?}"
             );
         }
