@@ -730,20 +730,7 @@ impl Lab {
     /// services, and an OpenVPN server that pushes `redirect-gateway def1`
     /// and its resolver as `dhcp-option DNS`.
     fn openvpn_provider(&mut self) -> String {
-        let p = self.provider("a", ANSWER_A);
-        let inet = self.inet_ns();
-        self.wire(
-            &inet,
-            "pa",
-            "192.0.2.1/30",
-            &p,
-            "up0",
-            &format!("{PROVIDER_A}/30"),
-        );
-        must(
-            "ip",
-            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
-        );
+        let p = self.provider_a();
         let d = self.dir.path();
         let conf = d.join("server.conf");
         std::fs::write(
@@ -773,6 +760,25 @@ impl Lab {
                 "--config",
                 &conf.display().to_string(),
             ],
+        );
+        p
+    }
+
+    /// Provider A's namespace, reached from the internet namespace at `PROVIDER_A`.
+    fn provider_a(&mut self) -> String {
+        let p = self.provider("a", ANSWER_A);
+        let inet = self.inet_ns();
+        self.wire(
+            &inet,
+            "pa",
+            "192.0.2.1/30",
+            &p,
+            "up0",
+            &format!("{PROVIDER_A}/30"),
+        );
+        must(
+            "ip",
+            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
         );
         p
     }
@@ -986,20 +992,7 @@ fn wg_keys() -> (String, String) {
 /// client key `client_pub`. Returns the provider's public key.
 impl Lab {
     fn wireguard_provider(&mut self, client_pub: &str) -> String {
-        let p = self.provider("a", ANSWER_A);
-        let inet = self.inet_ns();
-        self.wire(
-            &inet,
-            "pa",
-            "192.0.2.1/30",
-            &p,
-            "up0",
-            &format!("{PROVIDER_A}/30"),
-        );
-        must(
-            "ip",
-            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
-        );
+        let p = self.provider_a();
         let (private, public) = wg_keys();
         let d = self.dir.path();
         let conf = dir_file(
@@ -1048,56 +1041,13 @@ impl Lab {
     }
 }
 
-/// vpnw runs WireGuard from the stand-in provider's file (no
-/// provider_dns: the file's `DNS =` is used); vpnx's file names an
-/// endpoint where nobody answers, so its tunnel never comes up.
+/// The OpenVPN test's site with WireGuard files instead: vpna's names the
+/// stand-in provider (no provider_dns: the file's `DNS =` is used); vpnc's
+/// names an endpoint where nobody answers, so its tunnel never comes up.
 fn wireguard_site(tag: &str, dir: &Path) -> String {
-    format!(
-        r#"[site]
-name = "{tag}"
-
-[[host]]
-name = "alpha"
-platform = "linux"
-netns = "vjh-{tag}-alpha"
-external_if = "wan0"
-public_address = "{HOST_PUBLIC}"
-bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
-jail_root = "{root}"
-vpndns_bin = "{VPNDNS}"
-vpnjail_bin = "{VPNJAIL}"
-
-[[host.jail]]
-name = "dns"
-kind = "vpndns"
-address = "{VPNDNS_ADDR}"
-
-[[host.jail]]
-name = "vpnw"
-kind = "vpn"
-address = "10.10.1.2"
-wireguard = "w.conf"
-
-[[host.jail]]
-name = "vpnx"
-kind = "vpn"
-address = "10.10.1.4"
-wireguard = "x.conf"
-
-[[host.jail]]
-name = "svcw"
-kind = "service"
-address = "10.10.1.30"
-via = "vpnw"
-
-[[host.jail]]
-name = "svcx"
-kind = "service"
-address = "10.10.1.32"
-via = "vpnx"
-"#,
-        root = dir.join("alpha").display()
-    )
+    openvpn_site(tag, dir)
+        .replace("openvpn = \"a.ovpn\"", "wireguard = \"a.conf\"")
+        .replace("openvpn = \"c.ovpn\"", "wireguard = \"c.conf\"")
 }
 
 /// WireGuard from the provider's own file: wireguard-go comes up in the
@@ -1123,14 +1073,14 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
             "# from the provider\n[Interface]\nPrivateKey = {client_priv}\nAddress = 10.64.0.2/32\nDNS = {RESOLVER}\n\n[Peer]\nPublicKey = {provider_pub}\nEndpoint = {endpoint}:51820\nAllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 5\n"
         )
     };
-    dir_file(&lab, "w.conf", &client(PROVIDER_A));
-    dir_file(&lab, "x.conf", &client("192.0.2.99"));
+    dir_file(&lab, "a.conf", &client(PROVIDER_A));
+    dir_file(&lab, "c.conf", &client("192.0.2.99"));
     let out = lab
         .vpnjail(&["create", "--all"])
         .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
     assert!(out.contains("done: start wireguard-go"), "{out}");
     use std::os::unix::fs::PermissionsExt;
-    let conf = lab.jail_file("vpnw", "wireguard.conf");
+    let conf = lab.jail_file("vpna", "wireguard.conf");
     let mode = std::fs::metadata(&conf)
         .expect("wireguard.conf")
         .permissions()
@@ -1138,11 +1088,11 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
     assert_eq!(mode & 0o777, 0o600, "the private key is owner-only");
     let text = std::fs::read_to_string(&conf).expect("wireguard.conf");
     assert!(!text.contains("Address") && !text.contains("DNS"), "{text}");
-    let (svcw, svcx) = (lab.ns("svcw"), lab.ns("svcx"));
+    let (svca, svcc) = (lab.ns("svca"), lab.ns("svcc"));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !udp_echo(&svcw, EXIT, QUICK) {
+    while !udp_echo(&svca, EXIT, QUICK) {
         if Instant::now() > deadline {
-            let v = lab.ns("vpnw");
+            let v = lab.ns("vpna");
             for cmd in [
                 vec!["-n", &v, "addr"],
                 vec!["-n", &v, "route"],
@@ -1153,23 +1103,23 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
             }
             eprintln!(
                 "{}",
-                std::fs::read_to_string(lab.jail_file("vpnw", "wireguard-go.log"))
+                std::fs::read_to_string(lab.jail_file("vpna", "wireguard-go.log"))
                     .unwrap_or_default()
             );
             eprintln!(
                 "{}",
                 std::fs::read_to_string(lab.dir.path().join("provider-wg.log")).unwrap_or_default()
             );
-            panic!("svcw through vpnw's WireGuard tunnel: not within 10 s");
+            panic!("svca through vpna's WireGuard tunnel: not within 10 s");
         }
     }
     let up = started.elapsed();
-    assert!(tcp_get(&svcw, EXIT, QUICK));
-    eventually("svcw's DNS via vpndns and the file's DNS", || {
-        dns(&svcw, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
+    assert!(tcp_get(&svca, EXIT, QUICK));
+    eventually("svca's DNS via vpndns and the file's DNS", || {
+        dns(&svca, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
     });
     // The interface: named after site, host and jail, unique on the machine.
-    let wg = must("ip", &["-n", &lab.ns("vpnw"), "-o", "link", "show"])
+    let wg = must("ip", &["-n", &lab.ns("vpna"), "-o", "link", "show"])
         .lines()
         .find_map(|l| {
             l.split(": ")
@@ -1177,15 +1127,15 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
                 .filter(|n| n.starts_with("wg"))
                 .map(str::to_string)
         })
-        .expect("a wg interface in vpnw");
+        .expect("a wg interface in vpna");
     let sock = PathBuf::from(format!("/var/run/wireguard/{wg}.sock"));
     assert!(sock.exists(), "{}", sock.display());
-    // vpnx never gets a tunnel: its service's traffic goes nowhere.
+    // vpnc never gets a tunnel: its service's traffic goes nowhere.
     let before = lab.leaked();
-    assert_eq!(hammer(&svcx, 2), 0);
+    assert_eq!(hammer(&svcc, 2), 0);
     assert_eq!(lab.leaked(), before, "leak with the tunnel never up");
-    // Kill vpnw's wireguard-go outright.
-    let pid = lab.jail_file("vpnw", "wireguard-go.pid");
+    // Kill vpna's wireguard-go outright.
+    let pid = lab.jail_file("vpna", "wireguard-go.pid");
     let n: i32 = std::fs::read_to_string(&pid)
         .expect("pid")
         .trim()
@@ -1197,22 +1147,22 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
     )
     .expect("kill wireguard-go");
     eventually("the wg interface goes with wireguard-go", || {
-        !lab.link_exists("vpnw", &wg) && !alive(&pid)
+        !lab.link_exists("vpna", &wg) && !alive(&pid)
     });
-    let fwd0 = lab.dropped("vpnw", "forward_dropped");
+    let fwd0 = lab.dropped("vpna", "forward_dropped");
     assert_eq!(
-        hammer(&svcw, 4),
+        hammer(&svca, 4),
         0,
         "nothing answered with wireguard-go dead"
     );
     assert_eq!(lab.leaked(), before, "leak with wireguard-go dead");
-    assert!(lab.dropped("vpnw", "forward_dropped") > fwd0);
+    assert!(lab.dropped("vpna", "forward_dropped") > fwd0);
     // create --all again restarts it (over its stale socket).
     let out = lab.vpnjail(&["create", "--all"]).expect("create again");
     assert!(out.contains("done: start wireguard-go"), "{out}");
-    eventually("the tunnel is back", || udp_echo(&svcw, EXIT, QUICK));
+    eventually("the tunnel is back", || udp_echo(&svca, EXIT, QUICK));
     eventually("and so is DNS", || {
-        dns(&svcw, VPNDNS_ADDR, "back.example.com", QUICK) == Some(ANSWER_A)
+        dns(&svca, VPNDNS_ADDR, "back.example.com", QUICK) == Some(ANSWER_A)
     });
     assert_eq!(lab.leaked(), before);
     // destroy leaves no process, socket or namespace behind.
