@@ -730,7 +730,20 @@ impl Lab {
     /// services, and an OpenVPN server that pushes `redirect-gateway def1`
     /// and its resolver as `dhcp-option DNS`.
     fn openvpn_provider(&mut self) -> String {
-        let p = self.provider_a();
+        let p = self.provider("a", ANSWER_A);
+        let inet = self.inet_ns();
+        self.wire(
+            &inet,
+            "pa",
+            "192.0.2.1/30",
+            &p,
+            "up0",
+            &format!("{PROVIDER_A}/30"),
+        );
+        must(
+            "ip",
+            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
+        );
         let d = self.dir.path();
         let conf = d.join("server.conf");
         std::fs::write(
