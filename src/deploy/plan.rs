@@ -6,9 +6,12 @@
 //! nftables) adds a sibling module with the same four functions built from its
 //! own `command::linux` constructors, chosen by the host's platform; the
 //! executor, the dry-run printer, the recorder and rollback are shared.
+//! `linux` takes its road-warrior steps from [`roadwarrior`] and a WireGuard
+//! client's from [`wireguard`].
 
 pub mod linux;
 pub mod roadwarrior;
+pub mod wireguard;
 
 use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
 use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site, VpnClient};

@@ -7,9 +7,8 @@
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
-use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, Vpn, VpnClient, WireGuardClient};
-use crate::deploy::render::{self, killswitch, linux as rl, openvpn, wireguard};
-use std::net::Ipv4Addr;
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, VpnClient};
+use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
 /// charon with systemd's readiness protocol (Debian package charon-systemd).
@@ -87,129 +86,6 @@ fn openvpn_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
         &logfile(host, &j.name, "openvpn"),
         &host.jail_path(&j.name).join(openvpn::LINUX_CONF),
     )
-}
-
-/// Debian's wireguard-go (userspace: this kernel has no WireGuard).
-pub const WIREGUARD_GO: &str = "/usr/bin/wireguard-go";
-
-/// `wireguard-go -f IF` in the foreground under start-stop-daemon, so that
-/// its pid file is its own.
-fn wireguard_start(host: &Host, ns: &str, j: &Jail, ifname: &str) -> Cmd {
-    lx::daemon_start(
-        ns,
-        &[],
-        &pidfile(host, &j.name, "wireguard-go"),
-        &logfile(host, &j.name, "wireguard-go"),
-        Path::new(WIREGUARD_GO),
-        &["-f".into(), ifname.into()],
-        false,
-    )
-}
-
-/// `rm -f PATH`: for a socket, which a `Remove` step cannot read to undo.
-fn rm_f(path: &Path) -> Cmd {
-    Cmd::new("rm", vec!["-f".into(), p(path)])
-}
-
-/// wireguard-go's control socket for `ifname`.
-fn wireguard_socket(ifname: &str) -> PathBuf {
-    Path::new(wireguard::SOCKET_DIR).join(format!("{ifname}.sock"))
-}
-
-/// A WireGuard vpn namespace's client, after its kill switch: wireguard-go
-/// (again when it died: its stale socket goes first), `wg setconf`, the
-/// file's addresses, a route to each endpoint via the bridge (`gw`) and
-/// the peers' AllowedIPs into the tunnel (`0.0.0.0/0` as two /1 halves, as
-/// wg-quick does, so the default route stays and the kill switch drops what
-/// would take it when the tunnel is gone).
-fn wireguard_steps(
-    host: &Host,
-    ns: &str,
-    j: &Jail,
-    v: &Vpn,
-    w: &WireGuardClient,
-    gw: Ipv4Addr,
-    files: &[render::File],
-) -> Result<Vec<Step>, PlanError> {
-    let nsr = Some(ns);
-    let wg = v.tun.as_str();
-    let conf = file_of(files, wireguard::LINUX_CONF)?;
-    let pid = pidfile(host, &j.name, "wireguard-go");
-    let sock = wireguard_socket(wg);
-    let mut steps = vec![
-        write(&conf)?,
-        run(
-            format!("remove a dead wireguard-go's socket {}", sock.display()),
-            Guard::UnlessOk(lx::daemon_running(&pid)),
-            rm_f(&sock),
-            vec![],
-        ),
-        run(
-            format!("start wireguard-go ({wg}) in {ns} (after the kill switch)"),
-            Guard::UnlessOk(lx::daemon_running(&pid)),
-            wireguard_start(host, ns, j, wg),
-            vec![lx::daemon_stop(&pid)],
-        ),
-        check(
-            format!("wireguard-go listens on {}", sock.display()),
-            lx::wait_for_socket(&sock, 5),
-        ),
-        run(
-            format!("wg setconf {wg} (keys and peers)"),
-            Guard::Always,
-            lx::wg_setconf(ns, wg, &conf.path),
-            vec![],
-        ),
-    ];
-    for a in &w.addresses {
-        steps.push(run(
-            format!("address {a} on {wg}"),
-            Guard::Always,
-            lx::addr_replace(nsr, &a.to_string(), wg),
-            vec![],
-        ));
-    }
-    if let Some(m) = w.mtu {
-        steps.push(run(
-            format!("MTU {m} on {wg}"),
-            Guard::Always,
-            lx::link_mtu(nsr, wg, m),
-            vec![],
-        ));
-    }
-    steps.push(run(
-        format!("bring up {wg}"),
-        Guard::Always,
-        lx::link_up(nsr, wg),
-        vec![],
-    ));
-    for e in v.endpoints.iter().flatten() {
-        steps.push(run(
-            format!(
-                "route the endpoint {} via {gw} (outside the tunnel)",
-                e.addr
-            ),
-            Guard::Always,
-            lx::route_replace(nsr, &format!("{}/32", e.addr), &gw.to_string()),
-            vec![],
-        ));
-    }
-    for n in &w.allowed {
-        let dests = if n.prefix_len() == 0 {
-            vec!["0.0.0.0/1".to_string(), "128.0.0.0/1".to_string()]
-        } else {
-            vec![n.to_string()]
-        };
-        for d in dests {
-            steps.push(run(
-                format!("route {d} into {wg}"),
-                Guard::Always,
-                lx::route_replace_dev(nsr, &d, wg),
-                vec![],
-            ));
-        }
-    }
-    Ok(steps)
 }
 
 fn charon_start(host: &Host, ns: &str, j: &Jail) -> Cmd {
@@ -520,7 +396,18 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             if let JailKind::Vpn(v) = &j.kind
                 && let VpnClient::WireGuard(w) = &v.client
             {
-                steps.extend(wireguard_steps(host, &ns, j, v, w, gw, &files)?);
+                use super::wireguard as wg;
+                let conf = file_of(&files, render::wireguard::LINUX_CONF)?;
+                steps.push(write(&conf)?);
+                steps.extend(wg::create_steps(
+                    &ns,
+                    v,
+                    w,
+                    gw,
+                    &conf.path,
+                    &pidfile(host, &j.name, wg::DAEMON),
+                    &logfile(host, &j.name, wg::DAEMON),
+                ));
             }
         }
         JailKind::Vpndns => {
@@ -632,7 +519,14 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
             Some(("openvpn", openvpn_start(host, &ns, j)))
         }
         JailKind::Vpn(v) if matches!(v.client, VpnClient::WireGuard(_)) => {
-            Some(("wireguard-go", wireguard_start(host, &ns, j, &v.tun)))
+            let (pid, log) = (
+                pidfile(host, &j.name, super::wireguard::DAEMON),
+                logfile(host, &j.name, super::wireguard::DAEMON),
+            );
+            Some((
+                super::wireguard::DAEMON,
+                super::wireguard::start(&ns, &pid, &log, &v.tun),
+            ))
         }
         JailKind::Ipsec if site.runs_strongswan(host) => {
             Some(("charon", charon_start(host, &ns, j)))
@@ -668,14 +562,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     if let JailKind::Vpn(v) = &j.kind
         && matches!(v.client, VpnClient::WireGuard(_))
     {
-        // Left behind when wireguard-go was killed rather than stopped.
-        let sock = wireguard_socket(&v.tun);
-        steps.push(run(
-            format!("remove {}", sock.display()),
-            Guard::Always,
-            rm_f(&sock),
-            vec![],
-        ));
+        steps.push(super::wireguard::destroy_step(v));
     }
     steps.push(run(
         format!("delete veth pair {va}"),
@@ -721,7 +608,7 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         names.push("openvpn");
     }
     if matches!(&j.kind, JailKind::Vpn(v) if matches!(v.client, VpnClient::WireGuard(_))) {
-        names.push("wireguard-go");
+        names.push(super::wireguard::DAEMON);
     }
     if j.kind == JailKind::Ipsec && site.bgp {
         names.extend(frr_daemons(site));
