@@ -110,6 +110,20 @@ fn bad_wireguard_files_are_refused_at_their_line() {
         r.unwrap_err()
             .contains("names a WireGuard interface itself")
     );
+    // Only a vpn jail takes it.
+    let (dir, p) = edited_site(|t| {
+        t.replacen(
+            "kind = \"vpndns\"",
+            "kind = \"vpndns\"\nwireguard = \"wg.conf\"",
+            1,
+        )
+    });
+    write(dir.path(), "wg.conf", &provider_file());
+    let e = vpndns::deploy::check::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("wireguard does not apply to a jail of kind \"vpndns\""),
+        "{e}"
+    );
 }
 
 /// A Linux site whose vpn jail names a WireGuard file with a hook:

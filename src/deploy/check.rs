@@ -24,6 +24,7 @@ pub const IFNAME_MAX: usize = 15;
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
+/// A vpn jail's `wireguard = "FILE"` (issue 11).
 mod wireguard;
 
 /// One thing wrong with the site, located in a file.
@@ -700,7 +701,6 @@ impl Checker<'_> {
                 "endpoints",
                 "openvpn",
                 "openvpn_auth",
-                "wireguard",
             ],
             "service" => &["via"],
             "ipsec" | "vpndns" => &[],
@@ -713,7 +713,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let present: [(&str, Option<Range<usize>>); 10] = [
+        let present: [(&str, Option<Range<usize>>); 9] = [
             ("tun", d.tun.as_ref().map(|v| v.span())),
             ("provider_dns", d.provider_dns.as_ref().map(|v| v.span())),
             ("clients", d.clients.as_ref().map(|v| v.span())),
@@ -723,7 +723,6 @@ impl Checker<'_> {
             ("endpoints", d.endpoints.as_ref().map(|v| v.span())),
             ("openvpn", d.openvpn.as_ref().map(|v| v.span())),
             ("openvpn_auth", d.openvpn_auth.as_ref().map(|v| v.span())),
-            ("wireguard", d.wireguard.as_ref().map(|v| v.span())),
         ];
         for (key, span) in present {
             if let Some(span) = span
@@ -735,6 +734,10 @@ impl Checker<'_> {
                     format!("{key} does not apply to a jail of kind {kind:?}"),
                 );
             }
+        }
+        if let Some(w) = d.wireguard.as_ref().filter(|_| kind != "vpn") {
+            let m = format!("wireguard does not apply to a jail of kind {kind:?}");
+            self.err(w.span(), k("wireguard"), m);
         }
         let kind = match kind {
             "ipsec" => JailKind::Ipsec,
