@@ -18,14 +18,15 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// A vpn jail's `wireguard = "FILE"` (issue 11).
+mod wireguard;
+
 /// Interface names are limited to 15 characters (IFNAMSIZ 16).
 pub const IFNAME_MAX: usize = 15;
 /// `e0a_` + name must fit in [`IFNAME_MAX`].
 pub const JAIL_NAME_MAX: usize = IFNAME_MAX - 4;
 
 mod clients;
-/// A vpn jail's `wireguard = "FILE"` (issue 11).
-mod wireguard;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
