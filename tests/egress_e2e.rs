@@ -281,7 +281,7 @@ impl Lab {
             &lab,
             "internet.nft",
             &format!(
-                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport 1194 counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
+                "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport {{ 1194, 51820 }} counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
             ),
         );
         must(
@@ -385,7 +385,8 @@ impl Lab {
         counter_of(&out, "comment \"leak\"")
     }
 
-    /// Packets of the host's address to an OpenVPN endpoint (port 1194/udp).
+    /// Packets of the host's address to an OpenVPN or WireGuard endpoint
+    /// (port 1194 or 51820, udp).
     fn to_endpoint(&self) -> u64 {
         let out = must(
             "ip",
@@ -656,6 +657,25 @@ impl Lab {
         p
     }
 
+    /// Provider A's namespace, reached from the internet namespace at `PROVIDER_A`.
+    fn provider_a(&mut self) -> String {
+        let p = self.provider("a", ANSWER_A);
+        let inet = self.inet_ns();
+        self.wire(
+            &inet,
+            "pa",
+            "192.0.2.1/30",
+            &p,
+            "up0",
+            &format!("{PROVIDER_A}/30"),
+        );
+        must(
+            "ip",
+            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
+        );
+        p
+    }
+
     fn jail_file(&self, jail: &str, name: &str) -> PathBuf {
         self.dir.path().join("alpha").join(jail).join(name)
     }
@@ -820,6 +840,233 @@ fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
     );
     eprintln!(
         "openvpn e2e: tunnel up after {up:?}, whole test {:?}",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------- WireGuard
+
+/// A WireGuard key pair made by `wg genkey` / `wg pubkey`: (private, public).
+fn wg_keys() -> (String, String) {
+    let private = must("wg", &["genkey"]).trim().to_string();
+    let mut child = std::process::Command::new("wg")
+        .arg("pubkey")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wg pubkey");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{private}\n").as_bytes())
+        .expect("write key");
+    let out = child.wait_with_output().expect("wg pubkey");
+    (
+        private,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// Provider A's WireGuard peer: wireguard-go in the provider namespace on
+/// `PROVIDER_A`:51820 (10.64.0.1/24 inside the tunnel), accepting the
+/// client key `client_pub`. Returns the provider's public key.
+impl Lab {
+    fn wireguard_provider(&mut self, client_pub: &str) -> String {
+        let p = self.provider_a();
+        let (private, public) = wg_keys();
+        let d = self.dir.path();
+        let conf = dir_file(
+            self,
+            "provider-wg.conf",
+            &format!(
+                "[Interface]\nPrivateKey = {private}\nListenPort = 51820\n[Peer]\nPublicKey = {client_pub}\nAllowedIPs = 10.64.0.2/32\n"
+            ),
+        );
+        // Unique on the machine: wireguard-go's socket is in /var/run/wireguard.
+        let wg = format!("wp{}", self.tag);
+        let pid = d.join("provider-wg.pid");
+        self.daemons.push(pid.clone());
+        let pid_s = pid.display().to_string();
+        let log = d.join("provider-wg.log").display().to_string();
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &p,
+                "start-stop-daemon",
+                "--start",
+                "--background",
+                "--make-pidfile",
+                "--pidfile",
+                &pid_s,
+                "--output",
+                &log,
+                "--exec",
+                "/usr/bin/wireguard-go",
+                "--",
+                "-f",
+                &wg,
+            ],
+        );
+        let sock = format!("/var/run/wireguard/{wg}.sock");
+        eventually("the provider's wireguard-go listens", || {
+            Path::new(&sock).exists()
+        });
+        let conf = conf.display().to_string();
+        must("ip", &["netns", "exec", &p, "wg", "setconf", &wg, &conf]);
+        must("ip", &["-n", &p, "addr", "add", "10.64.0.1/24", "dev", &wg]);
+        must("ip", &["-n", &p, "link", "set", "dev", &wg, "up"]);
+        public
+    }
+}
+
+impl Lab {
+    /// What a WireGuard vpn namespace and the provider hold, for a failure.
+    fn show_wireguard(&self, jail: &str) {
+        let v = self.ns(jail);
+        for cmd in [
+            vec!["-n", &v, "addr"],
+            vec!["-n", &v, "route"],
+            vec!["netns", "exec", &v, "wg", "show"],
+            vec!["netns", "exec", &v, "nft", "list", "ruleset"],
+        ] {
+            eprintln!("ip {cmd:?}:\n{}", sh("ip", &cmd).unwrap_or_else(|e| e));
+        }
+        for f in [
+            self.jail_file(jail, "wireguard-go.log"),
+            self.dir.path().join("provider-wg.log"),
+        ] {
+            eprintln!(
+                "{}:\n{}",
+                f.display(),
+                std::fs::read_to_string(&f).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// The OpenVPN test's site with WireGuard files instead: vpna's names the
+/// stand-in provider (no provider_dns: the file's `DNS =` is used); vpnc's
+/// names an endpoint where nobody answers, so its tunnel never comes up.
+fn wireguard_site(tag: &str, dir: &Path) -> String {
+    openvpn_site(tag, dir)
+        .replace("openvpn = \"a.ovpn\"", "wireguard = \"a.conf\"")
+        .replace("openvpn = \"c.ovpn\"", "wireguard = \"c.conf\"")
+}
+
+/// WireGuard from the provider's own file: wireguard-go comes up in the
+/// vpn namespace, the file's DNS answers the service's DNS through vpndns,
+/// a killed wireguard-go leaks nothing, `create --all` brings it back, a
+/// tunnel that never comes up leaks nothing, and `destroy --all` leaves no
+/// process, socket or namespace behind.
+#[test]
+fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
+    require_root_netns!();
+    if !ok("wg", &["--version"]) || !Path::new("/usr/bin/wireguard-go").exists() {
+        eprintln!(
+            "SKIP wireguard test: needs wireguard-tools and wireguard-go (.ci/run installs them)"
+        );
+        return;
+    }
+    let started = Instant::now();
+    let mut lab = Lab::new(wireguard_site);
+    let (client_priv, client_pub) = wg_keys();
+    let provider_pub = lab.wireguard_provider(&client_pub);
+    let client = |endpoint: &str| {
+        format!(
+            "# from the provider\n[Interface]\nPrivateKey = {client_priv}\nAddress = 10.64.0.2/32\nDNS = {RESOLVER}\n\n[Peer]\nPublicKey = {provider_pub}\nEndpoint = {endpoint}:51820\nAllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 5\n"
+        )
+    };
+    dir_file(&lab, "a.conf", &client(PROVIDER_A));
+    dir_file(&lab, "c.conf", &client("192.0.2.99"));
+    let out = lab
+        .vpnjail(&["create", "--all"])
+        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    assert!(out.contains("done: start wireguard-go"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let conf = lab.jail_file("vpna", "wireguard.conf");
+    let mode = std::fs::metadata(&conf)
+        .expect("wireguard.conf")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the private key is owner-only");
+    let text = std::fs::read_to_string(&conf).expect("wireguard.conf");
+    assert!(!text.contains("Address") && !text.contains("DNS"), "{text}");
+    let (svca, svcc) = (lab.ns("svca"), lab.ns("svcc"));
+    if !(0..100).any(|_| {
+        udp_echo(&svca, EXIT, QUICK) || {
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        }
+    }) {
+        lab.show_wireguard("vpna");
+        panic!("svca through vpna's WireGuard tunnel: not within 100 tries");
+    }
+    let up = started.elapsed();
+    assert!(tcp_get(&svca, EXIT, QUICK));
+    eventually("svca's DNS via vpndns and the file's DNS", || {
+        dns(&svca, VPNDNS_ADDR, "up.example.com", QUICK) == Some(ANSWER_A)
+    });
+    // The interface: named after site, host and jail, unique on the machine.
+    let wg = must("ip", &["-n", &lab.ns("vpna"), "-o", "link", "show"])
+        .lines()
+        .find_map(|l| {
+            l.split(": ")
+                .nth(1)
+                .filter(|n| n.starts_with("wg"))
+                .map(str::to_string)
+        })
+        .expect("a wg interface in vpna");
+    let sock = PathBuf::from(format!("/var/run/wireguard/{wg}.sock"));
+    assert!(sock.exists(), "{}", sock.display());
+    // vpnc never gets a tunnel: its service's traffic goes nowhere.
+    let before = lab.leaked();
+    assert_eq!(hammer(&svcc, 2), 0);
+    assert_eq!(lab.leaked(), before, "leak with the tunnel never up");
+    // Kill vpna's wireguard-go outright.
+    let pid = lab.jail_file("vpna", "wireguard-go.pid");
+    let n: i32 = std::fs::read_to_string(&pid)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(n),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill wireguard-go");
+    eventually("the wg interface goes with wireguard-go", || {
+        !lab.link_exists("vpna", &wg) && !alive(&pid)
+    });
+    let fwd0 = lab.dropped("vpna", "forward_dropped");
+    assert_eq!(
+        hammer(&svca, 4),
+        0,
+        "nothing answered with wireguard-go dead"
+    );
+    assert_eq!(lab.leaked(), before, "leak with wireguard-go dead");
+    assert!(lab.dropped("vpna", "forward_dropped") > fwd0);
+    // create --all again restarts it (over its stale socket).
+    let out = lab.vpnjail(&["create", "--all"]).expect("create again");
+    assert!(out.contains("done: start wireguard-go"), "{out}");
+    eventually("the tunnel is back", || udp_echo(&svca, EXIT, QUICK));
+    eventually("and so is DNS", || {
+        dns(&svca, VPNDNS_ADDR, "back.example.com", QUICK) == Some(ANSWER_A)
+    });
+    assert_eq!(lab.leaked(), before);
+    // destroy leaves no process, socket or namespace behind.
+    lab.vpnjail(&["destroy", "--all"]).expect("destroy --all");
+    assert!(!alive(&pid), "wireguard-go still runs");
+    assert!(!sock.exists(), "{} left behind", sock.display());
+    let ours = must("ip", &["netns", "list"]);
+    assert!(
+        !ours.contains(&format!("vj-{}-", lab.tag)),
+        "namespaces left:\n{ours}"
+    );
+    eprintln!(
+        "wireguard e2e: tunnel up after {up:?}, whole test {:?}",
         started.elapsed()
     );
 }

@@ -509,6 +509,25 @@ fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs_on_linux() {
         )),
         "{r}"
     );
+    std::fs::write(
+        dir.join("p.conf"),
+        "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nAddress = 10.64.0.2/32\n\
+         DNS = 10.64.0.1\n\n[Peer]\nPublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n\
+         Endpoint = 203.0.113.7:51820\nAllowedIPs = 0.0.0.0/0\n",
+    )
+    .expect("wg");
+    let r = check_report(&linux_replicas(
+        dir,
+        "standby = \"cold\"\nwireguard = \"p.conf\"\n",
+        "linux",
+    ))
+    .expect_err("WireGuard");
+    assert!(
+        r.contains(&format!(
+            "{key}: standby = \"cold\" does not drive a WireGuard client yet"
+        )),
+        "{r}"
+    );
     let cold = "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n";
     let r = check_report(&linux_replicas(dir, cold, "freebsd")).expect_err("FreeBSD");
     assert!(

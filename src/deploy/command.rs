@@ -187,6 +187,21 @@ pub mod freebsd {
             vec!["-a".into(), anchor.into(), "-f".into(), p(file)],
         )
     }
+    /// `pkg -r ROOT install -y PKG`: installs a package into a jail's root
+    /// from the host, with the host's network and repositories (before the
+    /// jail's kill switch exists; platform.md).
+    pub fn pkg_install_root(root: &Path, pkg: &str) -> Cmd {
+        Cmd::new(
+            "pkg",
+            vec![
+                "-r".into(),
+                p(root),
+                "install".into(),
+                "-y".into(),
+                pkg.into(),
+            ],
+        )
+    }
     /// `[jexec JAIL] pfctl -a ANCHOR -F all`.
     pub fn pf_flush(jail: Option<&str>, anchor: &str) -> Cmd {
         in_jail(
@@ -421,6 +436,40 @@ pub mod linux {
                 p(log),
                 "--config".into(),
                 p(conf),
+            ],
+        )
+    }
+    /// `ip route replace DEST dev IF` (idempotent): into a tunnel that has
+    /// no gateway address (WireGuard).
+    pub fn route_replace_dev(ns: Option<&str>, dest: &str, ifname: &str) -> Cmd {
+        ip(ns, ["route", "replace", dest, "dev", ifname])
+    }
+    /// `ip link set dev IF mtu N`.
+    pub fn link_mtu(ns: Option<&str>, ifname: &str, mtu: u16) -> Cmd {
+        ip(ns, ["link", "set", "dev", ifname, "mtu", &mtu.to_string()])
+    }
+    /// `wg setconf IF FILE` in `ns` (wg reaches wireguard-go through its
+    /// control socket; the interface is the namespace's).
+    pub fn wg_setconf(ns: &str, ifname: &str, file: &Path) -> Cmd {
+        in_ns(
+            Some(ns),
+            "wg",
+            vec!["setconf".into(), ifname.into(), p(file)],
+        )
+    }
+    /// Waits up to `secs` seconds for the Unix socket `path` to appear (a
+    /// daemon started in the background is ready when it listens). A fixed
+    /// script: the path is its argument, never part of the script.
+    pub fn wait_for_socket(path: &Path, secs: u32) -> Cmd {
+        Cmd::new(
+            "timeout",
+            vec![
+                secs.to_string(),
+                "sh".into(),
+                "-c".into(),
+                "until [ -S \"$1\" ]; do sleep 0.02; done".into(),
+                "sh".into(),
+                p(path),
             ],
         )
     }

@@ -249,6 +249,24 @@ pub enum VpnClient {
     Own,
     /// OpenVPN from the provider's file (`openvpn = "FILE"`), run by vpnjail.
     OpenVpn(OpenVpnClient),
+    /// WireGuard from the provider's file (`wireguard = "FILE"`), run by vpnjail.
+    WireGuard(WireGuardClient),
+}
+
+/// What vpnjail installs for a WireGuard client (from
+/// `provider::wireguard::WireGuardFile`; its `DNS =` is the jail's
+/// `provider_dns` unless the site names one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WireGuardClient {
+    /// The `wg setconf` file (wg(8) keys only).
+    pub setconf: String,
+    /// The wg-quick file (FreeBSD's rc script): setconf plus Address and MTU.
+    pub wg_quick: String,
+    /// `Address =`, IPv4.
+    pub addresses: Vec<Ipv4Net>,
+    /// The peers' `AllowedIPs`, IPv4: routed into the tunnel.
+    pub allowed: Vec<Ipv4Net>,
+    pub mtu: Option<u16>,
 }
 
 /// What vpnjail installs for an OpenVPN client.
@@ -644,6 +662,34 @@ impl Site {
             "vj{:08x}",
             fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name))
         )
+    }
+    /// The WireGuard interface of a vpn jail: `wg` and the same eight hex
+    /// digits as [`Site::veth_host`]. Unique on the machine, not only in its
+    /// namespace: wireguard-go's control socket is /var/run/wireguard/IF.sock
+    /// on the shared filesystem.
+    pub fn wireguard_if(&self, host: &Host, jail: &Jail) -> String {
+        format!(
+            "wg{:08x}",
+            fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name))
+        )
+    }
+    /// Names every WireGuard vpn jail's interface (its `tun`) once the
+    /// site's name is known (`check` calls it).
+    pub fn name_wireguard_interfaces(&mut self) {
+        let names: Vec<Vec<String>> = self
+            .hosts
+            .iter()
+            .map(|h| h.jails.iter().map(|j| self.wireguard_if(h, j)).collect())
+            .collect();
+        for (h, names) in self.hosts.iter_mut().zip(names) {
+            for (j, name) in h.jails.iter_mut().zip(names) {
+                if let JailKind::Vpn(v) = &mut j.kind
+                    && matches!(v.client, VpnClient::WireGuard(_))
+                {
+                    v.tun = name;
+                }
+            }
+        }
     }
     /// Host side of the ipsec jail's second veth pair, on the anycast
     /// bridge: `vk` and the same eight hex digits as [`Site::veth_host`].

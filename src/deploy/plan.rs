@@ -8,10 +8,12 @@
 //! executor, the dry-run printer, the recorder and rollback are shared.
 //!
 //! - [`linux`]: the Linux backend (namespaces, veth, nftables, daemons);
-//! - [`roadwarrior`]: the Linux steps for road warriors (pools, routes, filter).
+//! - [`roadwarrior`]: the Linux steps for road warriors (pools, routes, filter);
+//! - [`wireguard`]: the Linux steps of a WireGuard client (wireguard-go, wg setconf, routes).
 
 pub mod linux;
 pub mod roadwarrior;
+pub mod wireguard;
 
 use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
 use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site, VpnClient};
@@ -201,6 +203,18 @@ pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError
             Guard::UnlessOk(fb::same_file(src, &dst)),
             fb::install(0o555, src, &dst),
             vec![fb::rm_f(&dst)],
+        ));
+    }
+    if let JailKind::Vpn(v) = &j.kind
+        && let VpnClient::WireGuard(_) = v.client
+    {
+        // The kill switch loads when the jail starts: install the client
+        // from the host before, into the root.
+        steps.push(run(
+            "install wireguard-tools into the jail root (pkg -r, before the kill switch loads)",
+            Guard::UnlessOk(fb::test_exists(&root.join("usr/local/bin/wg-quick"))),
+            fb::pkg_install_root(&root, "wireguard-tools"),
+            vec![],
         ));
     }
     let mut host_anchor = None;

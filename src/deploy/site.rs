@@ -189,6 +189,8 @@ pub struct JailDef {
     pub endpoints: Option<S<Vec<S<String>>>>,
     /// vpn jails: the provider's OpenVPN client file, relative to the site file.
     pub openvpn: Option<S<String>>,
+    /// vpn jails: the provider's WireGuard file (wg-quick style), relative to the site file.
+    pub wireguard: Option<S<String>>,
     /// vpn jails with `openvpn`: the `auth-user-pass` file (user, password).
     pub openvpn_auth: Option<S<String>>,
     /// vpn jails with replicas: `"hot"` (default, every replica runs its VPN

@@ -50,6 +50,13 @@ pub fn problem(site: &Site, jail: &Jail, replicas: &[String]) -> Option<String> 
                 .into(),
         );
     }
+    if matches!(v.client, VpnClient::WireGuard(_)) {
+        return Some(
+            "standby = \"cold\" does not drive a WireGuard client yet (the monitor starts and stops \
+             OpenVPN only): use \"hot\", or openvpn = \"FILE\""
+                .into(),
+        );
+    }
     let freebsd: Vec<&str> = replicas
         .iter()
         .filter(|h| {

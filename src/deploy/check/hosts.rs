@@ -287,6 +287,10 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some(w) = d.wireguard.as_ref().filter(|_| kind != "vpn") {
+            let m = format!("wireguard does not apply to a jail of kind {kind:?}");
+            self.err(w.span(), k("wireguard"), m);
+        }
         let kind = match kind {
             "ipsec" => JailKind::Ipsec,
             "vpndns" => JailKind::Vpndns,
@@ -295,7 +299,7 @@ impl Checker<'_> {
             },
             _ => {
                 let tun = match &d.tun {
-                    Some(t) => {
+                    Some(t) if d.wireguard.is_none() => {
                         let t2 = self.ifname(t, &k("tun"));
                         if !t2.starts_with("tun") {
                             self.err(
@@ -306,11 +310,25 @@ impl Checker<'_> {
                         }
                         t2
                     }
-                    None => "tun0".to_string(),
+                    _ => "tun0".to_string(),
                 };
-                let (client, openvpn_endpoints) = self.vpn_client(d, &k);
+                // WireGuard (check/wireguard.rs): its endpoints, and its `DNS =`
+                // as provider_dns unless the site names one.
+                let (client, openvpn_endpoints, file_dns) = match self.wireguard_client(d, &k) {
+                    Some((c, e, dns)) => (c, Some(e), dns),
+                    None => {
+                        let (c, e) = self.vpn_client(d, &k);
+                        (c, e, None)
+                    }
+                };
                 let provider_dns = match &d.provider_dns {
                     Some(p) => Some(self.addr(p, &k("provider_dns"))),
+                    None if file_dns.is_some() => file_dns,
+                    None if matches!(&client, VpnClient::WireGuard(w) if !w.setconf.is_empty()) => {
+                        let m = "missing: the WireGuard file has no IPv4 `DNS =`; name provider_dns, the resolver reached through the tunnel";
+                        self.err(j.span(), k("provider_dns"), m);
+                        None
+                    }
                     None if client != VpnClient::Own => None,
                     None => {
                         self.err(
@@ -336,7 +354,7 @@ impl Checker<'_> {
                         clients.push(n);
                     }
                 }
-                if let (Some(e), Some(_)) = (&d.endpoints, &openvpn_endpoints) {
+                if let (Some(e), Some(_), None) = (&d.endpoints, &openvpn_endpoints, &d.wireguard) {
                     self.err(
                         e.span(),
                         k("endpoints"),

@@ -12,7 +12,8 @@
 //! - `dns`: `[[dns.policy]]`, `[[dns.blocklist]]` and their clashes;
 //! - `clients`: road-warrior pools, `[[client]]` and the `pki/` files;
 //! - `cold`: the `standby` key and what cold standby requires;
-//! - `control`: `[dns] control`, the vpndns jails' control API.
+//! - `control`: `[dns] control`, the vpndns jails' control API;
+//! - `wireguard`: a vpn jail's `wireguard = "FILE"` and what it implies.
 
 use super::model::Site;
 use super::site::{self, S, SiteFile};
@@ -37,6 +38,7 @@ mod ha;
 mod hosts;
 mod links;
 mod topology;
+mod wireguard;
 
 /// One thing wrong with the site, located in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,6 +391,7 @@ impl Checker<'_> {
         site.bfd = self.bfd(&f, site.bgp);
         site.anycast = self.anycast(&f, &mut addrs);
         self.replicas(&f, &mut site, &mut addrs);
+        site.name_wireguard_interfaces();
         self.asns(&f, &mut site);
         self.kinds_per_host(&f, &site);
         let mut reqids: HashMap<u16, usize> = HashMap::new();

@@ -2,7 +2,8 @@
 //! render` before it writes:
 //!
 //! - [`jailconf`]: a parser of the jail.conf(5) grammar;
-//! - [`pf`]: a pf anchor checker (macros, tables, statement order).
+//! - [`pf`]: a pf anchor checker (macros, tables, statement order);
+//! - here: the WireGuard files' own check (owner-only, parse without hooks).
 pub mod jailconf;
 pub mod pf;
 
@@ -36,6 +37,8 @@ pub fn rendered(files: &[File]) -> Vec<String> {
                 }
             })
             .map_err(|e| e.to_string())
+        } else if p.contains("/usr/local/etc/wireguard/") {
+            wireguard(f)
         } else {
             Ok(())
         };
@@ -44,4 +47,23 @@ pub fn rendered(files: &[File]) -> Vec<String> {
         }
     }
     bad
+}
+
+/// A jail's wg-quick file: owner-only (it holds the private key), and one
+/// that `provider::wireguard` accepts (no PreUp/PostUp hooks, an Endpoint).
+fn wireguard(f: &File) -> Result<(), String> {
+    if f.mode & 0o077 != 0 {
+        return Err(format!(
+            "mode {:04o}: a WireGuard file holds a private key (0600)",
+            f.mode
+        ));
+    }
+    super::provider::wireguard::parse(&f.content)
+        .map(|_| ())
+        .map_err(|e| {
+            e.iter()
+                .map(|x| format!("line {}: {}", x.line, x.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
 }

@@ -321,6 +321,22 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                     ));
                 }
             }
+            if let JailKind::Vpn(v) = &j.kind
+                && let VpnClient::WireGuard(w) = &v.client
+            {
+                use super::wireguard as wg;
+                let conf = file_of(&files, render::wireguard::LINUX_CONF)?;
+                steps.push(write(&conf)?);
+                steps.extend(wg::create_steps(
+                    &ns,
+                    v,
+                    w,
+                    gw,
+                    &conf.path,
+                    &pidfile(host, &j.name, wg::DAEMON),
+                    &logfile(host, &j.name, wg::DAEMON),
+                ));
+            }
         }
         JailKind::Vpndns => {
             for f in &files {
@@ -430,6 +446,16 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
         JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_)) => {
             Some(("openvpn", openvpn_start(host, &ns, j)))
         }
+        JailKind::Vpn(v) if matches!(v.client, VpnClient::WireGuard(_)) => {
+            let (pid, log) = (
+                pidfile(host, &j.name, super::wireguard::DAEMON),
+                logfile(host, &j.name, super::wireguard::DAEMON),
+            );
+            Some((
+                super::wireguard::DAEMON,
+                super::wireguard::start(&ns, &pid, &log, &v.tun),
+            ))
+        }
         JailKind::Ipsec if site.runs_strongswan(host) => {
             Some(("charon", charon_start(host, &ns, j)))
         }
@@ -460,6 +486,11 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
             lx::daemon_stop(&pid),
             vec![start],
         ));
+    }
+    if let JailKind::Vpn(v) = &j.kind
+        && matches!(v.client, VpnClient::WireGuard(_))
+    {
+        steps.push(super::wireguard::destroy_step(v));
     }
     steps.push(run(
         format!("delete veth pair {va}"),
@@ -503,6 +534,9 @@ pub fn destroy_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pl
     let mut names = vec!["vpndns", "charon"];
     if matches!(&j.kind, JailKind::Vpn(v) if matches!(v.client, VpnClient::OpenVpn(_))) {
         names.push("openvpn");
+    }
+    if matches!(&j.kind, JailKind::Vpn(v) if matches!(v.client, VpnClient::WireGuard(_))) {
+        names.push(super::wireguard::DAEMON);
     }
     if j.kind == JailKind::Ipsec && site.bgp {
         names.extend(frr_daemons(site));

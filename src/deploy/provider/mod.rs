@@ -1,9 +1,11 @@
 //! What vpnjail reads from a VPN provider: the endpoints a vpn jail's client
 //! may reach outside the tunnel (`endpoints = ["ADDR:PORT/udp"]`, or the
 //! `remote` lines of an OpenVPN file) and, in [`openvpn`], the provider's
-//! OpenVPN client file. May touch: nothing (pure parsing).
+//! OpenVPN client file; in [`wireguard`], its WireGuard (wg-quick) file.
+//! May touch: nothing (pure parsing).
 
 pub mod openvpn;
+pub mod wireguard;
 
 use super::model::{Endpoint, Proto};
 use std::net::Ipv4Addr;

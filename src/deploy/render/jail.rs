@@ -115,6 +115,14 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
                     out.push(in_root(rel, mode, content));
                 }
             }
+            if let VpnClient::WireGuard(w) = &v.client {
+                // The private key: owner-only from the first byte.
+                out.push(in_root(
+                    super::wireguard::freebsd_conf(&v.tun).trim_start_matches('/'),
+                    0o600,
+                    super::wireguard::wg_quick(w),
+                ));
+            }
         }
         JailKind::Vpndns => {
             out.push(in_root(

@@ -5,6 +5,7 @@
 
 use super::{
     File, Owner, RenderError, frr, ipsec, killswitch, openvpn, render, roadwarrior, vpndns,
+    wireguard,
 };
 use crate::deploy::model::{Host, Jail, JailKind, Site, Vpn, VpnClient};
 use std::net::Ipv4Addr;
@@ -101,6 +102,10 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
                 if let Some(a) = &o.auth {
                     out.push(file(openvpn::LINUX_AUTH, 0o600, a.clone()));
                 }
+            }
+            if let VpnClient::WireGuard(w) = &v.client {
+                // The private key: owner-only from the first byte.
+                out.push(file(wireguard::LINUX_CONF, 0o600, wireguard::setconf(w)));
             }
         }
         JailKind::Vpndns => {

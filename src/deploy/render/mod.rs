@@ -8,6 +8,7 @@
 //! - `pf`: the pf anchors;
 //! - [`killswitch`]: what may leave a vpn jail, in pf and nftables;
 //! - [`openvpn`]: the client's config around the provider's file;
+//! - [`wireguard`]: the client's files from the provider's WireGuard file;
 //! - `ipsec`: strongSwan and setkey configuration of the links;
 //! - [`frr`]: FRR's zebra, bgpd and bfdd configuration;
 //! - [`rcconf`]: the rc.conf fragments;
@@ -25,6 +26,7 @@ mod pf;
 pub mod rcconf;
 pub mod roadwarrior;
 mod vpndns;
+pub mod wireguard;
 
 use super::model::{Host, Jail, Platform, Site, Vpn};
 

@@ -135,6 +135,12 @@ pub fn host(site: &Site, host: &Host) -> RcConf {
         "kld_list",
         "pf if_bridge if_epair if_tuntap if_ipsec if_gre",
     );
+    if host.jails.iter().any(|j| {
+        matches!(&j.kind, JailKind::Vpn(v) if matches!(v.client, crate::deploy::model::VpnClient::WireGuard(_)))
+    }) {
+        // wg(4), in the kernel since 13.2; it works inside VNET jails.
+        rc.append_word("kld_list", "if_wg");
+    }
     rc.set("gateway_enable", "YES");
     rc.set("pf_enable", "YES");
     rc.set("jail_enable", "YES");
@@ -283,7 +289,7 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
                 rc.set("pf_rules", "/etc/pf.conf");
             }
         }
-        JailKind::Vpn(_) => {
+        JailKind::Vpn(v) => {
             rc.set("gateway_enable", "YES");
             rc.set("pf_enable", "YES");
             rc.set("pf_rules", "/etc/pf.conf");
@@ -309,6 +315,12 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
             }
             if let Some(ipsec) = host.ipsec_jail() {
                 remote_routes(&mut rc, site, host, ipsec.address);
+            }
+            if let crate::deploy::model::VpnClient::WireGuard(_) = v.client {
+                // The port's rc.d/wireguard: wg-quick up of
+                // /usr/local/etc/wireguard/<if>.conf (render/wireguard.rs).
+                rc.set("wireguard_enable", "YES");
+                rc.set("wireguard_interfaces", &v.tun);
             }
         }
         JailKind::Vpndns | JailKind::Service { .. } => {

@@ -61,8 +61,8 @@ pf_rules="/etc/pf.conf"
 cloned_interfaces="gre0"
 ifconfig_gre0="inet tunnel 10.10.1.2 10.10.2.77"
 ifconfig_gre0_alias0="inet 10.255.0.1 10.255.0.2 netmask 0xffffffff"
-static_routes="beta"
-route_beta="-net 10.10.2.0/24 10.10.1.4"
+static_routes="net_beta"
+route_net_beta="-net 10.10.2.0/24 10.10.1.4"
 VPNJAIL_EOF
 chmod 0644 /usr/local/jails/vpnus/etc/rc.conf
 
@@ -101,16 +101,15 @@ cat > /usr/local/jails/vpnus/etc/pf.vpnjail/dns.conf <<'VPNJAIL_EOF'
 # what may pass is the anchor vpnjail/killswitch).
 # Load: pfctl -a vpnjail/dns -f FILE (inside the jail)
 lan_if = "e0b_vpnus"
-lan_net = "10.10.1.0/24"
 tun_if = "tun0"
 vpn_dns = "127.0.0.1"
 vpndns = "10.10.1.53"
 table <clients> const { 10.10.2.0/24, 10.20.0.0/16, 10.255.0.2/32 }
 
-# Internet traffic of the bridge network (and of remote clients) leaves
-# through the VPN with the tun's current address.
-nat on $tun_if inet from $lan_net to any -> ($tun_if)
-nat on $tun_if inet from <clients> to any -> ($tun_if)
+# Everything that leaves through the VPN leaves with the tun's current
+# address, or the provider sees sources it cannot answer. Who may leave is
+# the anchor vpnjail/killswitch's decision.
+nat on $tun_if inet from any to any -> ($tun_if)
 # Step 2: remote clients' DNS to vpndns is source-translated to this jail's
 # own bridge address, so vpndns applies this jail's identity policy.
 nat on $lan_if inet proto { udp tcp } from <clients> to $vpndns port 53 -> ($lan_if)
