@@ -394,19 +394,22 @@ impl Ha {
                 // that leaves through its tun, as a provider needs.
                 must("ip", &["-n", &pns, "link", "set", "up0", "up"]);
             }
-            // The nftables table vpnjail rendered for the replica (seed step 5).
-            let nft = h.jail_path(&j.name).join(render::linux::NFT_FILE);
-            must(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &jns,
-                    "nft",
-                    "-f",
-                    &nft.display().to_string(),
-                ],
-            );
+            // The replica's kill switch, then its nftables table (seed
+            // steps 2 and 5), as rendered and in the order `create` loads them.
+            for file in [render::killswitch::NFT_FILE, render::linux::NFT_FILE] {
+                let nft = h.jail_path(&j.name).join(file);
+                must(
+                    "ip",
+                    &[
+                        "netns",
+                        "exec",
+                        &jns,
+                        "nft",
+                        "-f",
+                        &nft.display().to_string(),
+                    ],
+                );
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let answer = [ALPHA_ANSWER, BETA_ANSWER][i];
             let t = resolver(&pns, answer, stop.clone());
@@ -641,6 +644,27 @@ impl Ha {
             ),
         )
         .expect("write vpndns.toml");
+        // A real vpndns sits in its jail on gamma's bridge and forwards from
+        // its bridge address; this one, in the ipsec namespace, would send
+        // from the link's address (the route's interface), which no replica
+        // admits: give its queries to the anycast address the bridge source.
+        let rules = format!(
+            "table ip vjsrc {{\n\tchain post {{ type nat hook postrouting priority srcnat; \
+             ip daddr {ANYCAST} udp dport 53 ip saddr != {addr} snat to {addr}; }}\n}}\n"
+        );
+        let file = self.dir.join("vpndns-src.nft");
+        std::fs::write(&file, rules).expect("write nft");
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &ns,
+                "nft",
+                "-f",
+                &file.display().to_string(),
+            ],
+        );
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_vpndns"), "-c"])
             .arg(&conf)
