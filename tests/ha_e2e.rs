@@ -394,19 +394,12 @@ impl Ha {
                 // that leaves through its tun, as a provider needs.
                 must("ip", &["-n", &pns, "link", "set", "up0", "up"]);
             }
-            // The nftables table vpnjail rendered for the replica (seed step 5).
-            let nft = h.jail_path(&j.name).join(render::linux::NFT_FILE);
-            must(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &jns,
-                    "nft",
-                    "-f",
-                    &nft.display().to_string(),
-                ],
-            );
+            // The replica's kill switch, then its nftables table (seed
+            // steps 2 and 5), as rendered and in the order `create` loads them.
+            for file in [render::killswitch::NFT_FILE, render::linux::NFT_FILE] {
+                let nft = h.jail_path(&j.name).join(file);
+                nft_file(&jns, &nft);
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let answer = [ALPHA_ANSWER, BETA_ANSWER][i];
             let t = resolver(&pns, answer, stop.clone());
@@ -540,17 +533,7 @@ impl Ha {
 "#;
         let file = self.dir.join(format!("cut-{host}.nft"));
         std::fs::write(&file, rules).expect("write nft");
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &ns,
-                "nft",
-                "-f",
-                &file.display().to_string(),
-            ],
-        );
+        nft_file(&ns, &file);
     }
 
     fn restore_provider(&mut self, i: usize) {
@@ -641,6 +624,17 @@ impl Ha {
             ),
         )
         .expect("write vpndns.toml");
+        // A real vpndns sits in its jail on gamma's bridge and forwards from
+        // its bridge address; this one, in the ipsec namespace, would send
+        // from the link's address (the route's interface), which no replica
+        // admits: give its queries to the anycast address the bridge source.
+        let rules = format!(
+            "table ip vjsrc {{\n\tchain post {{ type nat hook postrouting priority srcnat; \
+             ip daddr {ANYCAST} udp dport 53 ip saddr != {addr} snat to {addr}; }}\n}}\n"
+        );
+        let file = self.dir.join("vpndns-src.nft");
+        std::fs::write(&file, rules).expect("write nft");
+        nft_file(&ns, &file);
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_vpndns"), "-c"])
             .arg(&conf)
@@ -915,6 +909,21 @@ fn silent_host_fails_over() {
     );
 }
 
+/// Loads nftables file `file` in namespace `ns`.
+fn nft_file(ns: &str, file: &Path) {
+    must(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "-f",
+            &file.display().to_string(),
+        ],
+    );
+}
+
 /// The packets an nftables counter of table `inet vjloss` in `ns` saw.
 fn loss_counter(ns: &str, name: &str) -> u64 {
     let out = must(
@@ -955,17 +964,7 @@ fn probe_loss_of_one_percent_withdraws_nothing() {
                  udp dport 53 numgen random mod 100 < 1 counter name \"lost\" drop\n }\n}\n";
     let file = ha.dir.join("loss.nft");
     std::fs::write(&file, rules).expect("write nft");
-    must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &pns,
-            "nft",
-            "-f",
-            &file.display().to_string(),
-        ],
-    );
+    nft_file(&pns, &file);
     let log = ha.ipsec_dir("alpha").join("monitor.log");
     let withdrawals = || {
         std::fs::read_to_string(&log)

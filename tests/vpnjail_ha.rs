@@ -698,3 +698,38 @@ fn status_counts_a_waiting_cold_replica_up_and_the_tunnel_holder_as_serving() {
     assert!(b.up && b.vpn.as_ref().expect("vpn").tunnel_up, "{b:?}");
     assert_eq!(r.replicated[0].served_by.as_deref(), Some("beta"));
 }
+
+#[test]
+fn a_replica_admits_every_hosts_wan_networks() {
+    // gamma's clients (its bridge, its road warriors' pool) and every
+    // host's vpndns reach the anycast address: each replica's kill switch
+    // admits them, on both platforms, with no two elements overlapping.
+    let text = wan_text().replace(
+        "bridge = { name = \"vjbr0\", network = \"10.10.3.0/24\", address = \"10.10.3.1\" }",
+        "bridge = { name = \"vjbr0\", network = \"10.10.3.0/24\", address = \"10.10.3.1\" }\n\
+         client_pool = \"10.77.0.0/24\"",
+    );
+    let site = vpndns::deploy::check::check_text(&wan_path(), &text)
+        .unwrap_or_else(|e| panic!("a pool on gamma must pass check:\n{e}"));
+    let want = "10.10.1.0/24, 10.10.2.0/23, 10.10.200.0/24, 10.77.0.0/24";
+    for (host, root) in [("alpha", "/usr/local/jails"), ("beta", "/jails")] {
+        let files = render::host(&site, host).expect("render");
+        let ks = file(
+            &files,
+            &format!("{root}/vpnha/etc/pf.vpnjail/killswitch.conf"),
+        )
+        .expect("the replica's kill switch");
+        let line = format!("table <egress> const {{ {want} }}");
+        assert!(
+            ks.content.contains(&line),
+            "{host}: {line:?} in\n{}",
+            ks.content
+        );
+    }
+    let (h, j, v) = site
+        .vpn_jails()
+        .find(|(h, j, _)| h.name == "alpha" && j.name == "vpnha")
+        .expect("alpha's replica");
+    let nft = render::killswitch::nft(&site, h, j, v).expect("render nft");
+    assert!(nft.contains(&format!("elements = {{ {want} }}")), "{nft}");
+}

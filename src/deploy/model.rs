@@ -519,18 +519,30 @@ impl Site {
     }
 
     /// The sources a vpn jail admits as its clients (the kill switch lets
-    /// them out only through the tunnel): the network it sits on (the bridge,
-    /// or the anycast network for a replica), its `clients`, and the inner
-    /// addresses of the GRE clients terminating in it. The one place that
-    /// says who may use a vpn jail; every renderer asks here.
+    /// them out only through the tunnel): the network it sits on, its
+    /// `clients`, the inner addresses of the GRE clients terminating in it
+    /// and the road warriors whose exit it is. A replica sits on the anycast
+    /// network and serves every host that routes to the anycast address, so
+    /// it also admits every host's WAN networks ([`Host::wan_networks`]: its
+    /// bridge, with each vpndns forwarding to it, and its road warriors'
+    /// pool), aggregated so that no two overlap. The one place that says who
+    /// may use a vpn jail; every renderer asks here.
     pub fn egress_sources(&self, host: &Host, jail: &Jail, vpn: &Vpn) -> Vec<Ipv4Net> {
-        let lan = match (&vpn.replication, &self.anycast) {
-            (Some(_), Some(a)) => a.network,
-            _ => host.bridge.network,
-        };
-        let mut v = vec![lan];
-        v.extend(self.remote_egress_sources(jail, vpn));
-        v
+        match (&vpn.replication, &self.anycast) {
+            (Some(_), Some(a)) => {
+                let mut v = vec![a.network];
+                v.extend(self.hosts.iter().flat_map(Host::wan_networks));
+                v.extend(self.remote_egress_sources(jail, vpn));
+                let mut v = Ipv4Net::aggregate(&v);
+                v.sort();
+                v
+            }
+            _ => {
+                let mut v = vec![host.bridge.network];
+                v.extend(self.remote_egress_sources(jail, vpn));
+                v
+            }
+        }
     }
 
     /// The [`egress_sources`](Self::egress_sources) that are not on the

@@ -468,7 +468,7 @@ table inet vpnjail_killswitch {
 	set egress {
 		type ipv4_addr
 		flags interval
-		elements = { 10.10.200.0/24 }
+		elements = { 10.10.1.0/24, 10.10.2.0/23, 10.10.200.0/24 }
 	}
 
 	# The site's own networks, reached outside the tunnel.
