@@ -8,7 +8,7 @@ most single changes, so each round runs every contender back to back.
 
 A binary written as PATH@N runs with N UDP workers (default --workers).
 
-Uses compare.py's loopback setup (upstream 127.0.0.1:5301, vpndns on 5302,
+Uses compare.py's loopback setup (upstream $BENCH_HOST:5301, vpndns on 5302,
 dnsdist on 5303); every server started is stopped at the end.
 """
 

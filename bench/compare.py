@@ -2,7 +2,9 @@
 """Side-by-side benchmark of vpndns, dnsdist and dnsmasq (issue 6).
 
 Run through bench/compare.sh, which installs the packages and builds vpndns.
-Everything listens on 127.0.0.1 only; every server this script starts is
+Everything listens on one loopback address only, 127.53.0.1 unless
+$BENCH_HOST says otherwise (not 127.0.0.1, where tests and other servers on a
+shared machine listen on the same ports); every server this script starts is
 stopped when it ends, also on failure or Ctrl-C (and compare.sh kills any pid
 left in WORKDIR/pids).
 
@@ -45,7 +47,7 @@ import sys
 import tempfile
 import time
 
-HOST = "127.0.0.1"
+HOST = os.environ.get("BENCH_HOST", "127.53.0.1")
 PORT_UPSTREAM = 5301
 PORT = {"vpndns": 5302, "dnsdist": 5303, "dnsmasq": 5304}
 PROXIES = ["vpndns", "dnsdist", "dnsmasq"]

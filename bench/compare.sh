@@ -10,8 +10,8 @@
 #
 # Installs dnsperf, dnsdist and dnsmasq from Debian's packages when missing
 # (as root), builds vpndns in release, then runs bench/compare.py, which starts
-# a spoofing dnsdist as the upstream on 127.0.0.1:5301 and the proxies on
-# 127.0.0.1:5302-5304, measures them with dnsperf and prints one table.
+# a spoofing dnsdist as the upstream on 127.53.0.1:5301 ($BENCH_HOST) and the
+# proxies on ports 5302-5304 there, measures them with dnsperf and prints one table.
 # Only loopback addresses are used. Every server is stopped when the script
 # ends, also on failure or Ctrl-C. All flags are passed to compare.py
 # (`python3 bench/compare.py --help`).
