@@ -532,6 +532,10 @@ def failover_phase(args, w, rate):
                                      "-C", dnsdist_failover_conf(w)], w)
                 try:
                     wait_answer(PORT[name], "ready.fwd.bench", proc=p)
+                    seen = 0
+                    if name == "vpndns":
+                        seen = open(f"{w}/vpndns.log", errors="replace").read().count(
+                            "forwarder up2 (")
                     # Enough outstanding queries that dnsperf keeps sending
                     # at the rate while unanswered ones wait out -t (3 s).
                     q = min(65000, max(args.outstanding, rate * 3 + 500))
@@ -540,6 +544,11 @@ def failover_phase(args, w, rate):
                     r = dnsperf(PORT[name], f"{w}/q-forward.txt", args.failover_window, extra,
                                 True, on_start=lambda: first.send_signal(signal.SIGSTOP),
                                 timeout=3)
+                    if name == "vpndns":
+                        time.sleep(0.2)
+                        text = open(f"{w}/vpndns.log", errors="replace").read()
+                        # Times the healthy second forwarder was marked down.
+                        r["second_down"] = text.count("forwarder up2 (") - seen
                     out[name].append(r)
                     log(f"  {name}: p50 {r['p50'] * 1e6:.0f} us, p99 {r['p99'] * 1e6:.0f} us "
                         f"(answered), max {r['max'] * 1e3:.0f} ms, "
@@ -902,6 +911,10 @@ def report_failover(args, failover):
         all_ratio = ("∞ / ∞" if va == da == float("inf") else f"{va / da:.2f}")
         p(f"| p99, lost = ∞ | {all_ratio} | ≤ 0.25 |")
         p(f"| queries lost | {vl:.0f} vs {dl:.0f} | 0 |")
+        downs = [r.get("second_down", 0) for r in v]
+        p("")
+        p(f"vpndns logged the healthy second forwarder going down or up again "
+          f"{', '.join(map(str, downs))} time(s) per round (its hedge-time misses count as failures).")
 
 
 if __name__ == "__main__":

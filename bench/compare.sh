@@ -62,7 +62,7 @@ if [ "$phase" = ports ]; then
         --manifest-path "$src/Cargo.toml" >&2
     cp target/release/vpndns "$bins/prepool"
     cp "$bins/head" target/release/vpndns
-    echo "== A = $rev (4 fixed upstream sockets per family per worker)," \
+    echo "== A = $(git rev-parse --short "$rev") (4 fixed upstream sockets per family per worker)," \
         "B = $(git rev-parse --short HEAD) (port pool)" >&2
     python3 bench/ab.py "$bins/prepool" "$bins/head" --phases fwd "$@"
     exit
