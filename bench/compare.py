@@ -593,7 +593,7 @@ def main():
     ap.add_argument("--phases", default="ABCD",
                     help="which phases to run: A throughput, B fixed load, C blocklist scale, "
                          "D SIGHUP reloads under load, L latency added at 25%% and 50%% of "
-                         "dnsdist's saturation, F failover (not in the default)")
+                         "dnsdist's saturation, F failover (L and F are not in the default)")
     ap.add_argument("--failover-window", type=int, default=10,
                     help="phase F: seconds measured after the first upstream goes silent")
     ap.add_argument("--warmup", type=int, default=2,
