@@ -8,7 +8,7 @@ most single changes, so each round runs every contender back to back.
 
 A binary written as PATH@N runs with N UDP workers (default --workers).
 
-Uses compare.py's loopback setup (upstream 127.0.0.1:5301, vpndns on 5302,
+Uses compare.py's loopback setup (upstream $BENCH_HOST:5301, vpndns on 5302,
 dnsdist on 5303); every server started is stopped at the end.
 """
 
@@ -98,15 +98,16 @@ def main():
         finally:
             c.stop_all()
     print(f"load average at the end: {os.getloadavg()}")
-    print(f"| phase | {' | '.join(l for l, _ in who)} | B/A | B/dnsdist |")
-    print("| --- |" + " ---: |" * (len(who) + 2))
+    print(f"| phase | {' | '.join(l for l, _ in who)} | CPU B/A | CPU B/dnsdist | QPS B/A "
+          "| QPS B/dnsdist |")
+    print("| --- |" + " ---: |" * (len(who) + 4))
     for phase, _, _ in phases:
-        cells, med = [], {}
+        cells, med, qmed = [], {}, {}
         for label, _ in who:
             xs = res[(phase, label)]
             cpu = sorted(x[1] for x in xs)
             med[label] = statistics.median(cpu)
-            qps = statistics.median(x[0] for x in xs)
+            qps = qmed[label] = statistics.median(x[0] for x in xs)
             cs = statistics.median(x[3] for x in xs)
             cell = (f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS, "
                     f"{cs:.2f} switches")
@@ -119,7 +120,9 @@ def main():
             cells.append(cell)
         ratio = f"{med['B'] / med['A']:.2f}"
         vs = f"{med['B'] / med['dnsdist']:.2f}" if "dnsdist" in med else "-"
-        print(f"| {phase} | {' | '.join(cells)} | {ratio} | {vs} |")
+        qratio = f"{qmed['B'] / qmed['A']:.2f}"
+        qvs = f"{qmed['B'] / qmed['dnsdist']:.2f}" if "dnsdist" in qmed else "-"
+        print(f"| {phase} | {' | '.join(cells)} | {ratio} | {vs} | {qratio} | {qvs} |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 """Side-by-side benchmark of vpndns, dnsdist and dnsmasq (issue 6).
 
 Run through bench/compare.sh, which installs the packages and builds vpndns.
-Everything listens on 127.0.0.1 only; every server this script starts is
+Everything listens on one loopback address only, 127.53.0.1 unless
+$BENCH_HOST says otherwise (not 127.0.0.1, where tests and other servers on a
+shared machine listen on the same ports); every server this script starts is
 stopped when it ends, also on failure or Ctrl-C (and compare.sh kills any pid
 left in WORKDIR/pids).
 
@@ -18,6 +20,16 @@ Phases:
      from exec until the first blocked name is answered, and VmRSS.
   D. vpndns with that list under the fixed load (half forwarded, half local),
      sent SIGHUP every 2 s: reloads done and queries lost.
+  L. latency added at a fixed load (issue 17): dnsdist's forwarding
+     saturation measured first, then 25% and 50% of it; each round runs the
+     upstream alone, vpndns, dnsdist and dnsmasq back to back at that rate
+     (dnsperf -Q, per-query latencies), and the upstream's p50/p99/p99.9 is
+     subtracted from each proxy's in the same round.
+  F. failover (issue 17): two upstreams; after a 2 s warm-up at the fixed load
+     the first is stopped (SIGSTOP: silent, its socket still accepts) and
+     dnsperf measures the next --failover-window seconds: p50/p99 and loss of
+     vpndns (forward = [first, second]) and of dnsdist (firstAvailable over
+     the same two, with its default health checks), in alternating rounds.
 """
 
 import argparse
@@ -35,7 +47,7 @@ import sys
 import tempfile
 import time
 
-HOST = "127.0.0.1"
+HOST = os.environ.get("BENCH_HOST", "127.53.0.1")
 PORT_UPSTREAM = 5301
 PORT = {"vpndns": 5302, "dnsdist": 5303, "dnsmasq": 5304}
 PROXIES = ["vpndns", "dnsdist", "dnsmasq"]
@@ -140,18 +152,32 @@ def wait_answer(port, name, want_ip=None, timeout=60.0, proc=None):
 # ---------------------------------------------------------------- dnsperf
 
 
-def dnsperf(port, datafile, duration, extra=(), verbose=False, every=None):
-    """Runs dnsperf and parses its summary; with `verbose`, also p50/p99
-    from the per-query lines. `every`, if given, is called about once a
-    second while dnsperf runs."""
+def pct(lat, q, lost=0):
+    """The q-quantile of sorted latencies `lat`; `lost` queries count as
+    never answered (infinite), so a loss above 1 - q makes it infinite."""
+    n = len(lat) + lost
+    i = min(n - 1, int(n * q))
+    if n == 0:
+        return float("nan")
+    return lat[i] if i < len(lat) else float("inf")
+
+
+def dnsperf(port, datafile, duration, extra=(), verbose=False, every=None, on_start=None,
+            timeout=2):
+    """Runs dnsperf and parses its summary; with `verbose`, also p50/p99/p99.9
+    from the per-query lines (answered queries only; "*_all" counts the lost
+    ones as infinite). `every`, if given, is called about once a second while
+    dnsperf runs; `on_start` right after it is started."""
     # -t 2: queries still unanswered 2 s after the time limit count as lost
     # (the default, 5 s, only makes each phase longer).
     argv = ["dnsperf", "-s", HOST, "-p", str(port), "-d", datafile,
-            "-l", str(duration), "-t", "2", *extra]
+            "-l", str(duration), "-t", str(timeout), *extra]
     if verbose:
         argv.append("-v")
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        if on_start:
+            on_start()
         while p.poll() is None:
             try:
                 p.wait(1)
@@ -172,8 +198,10 @@ def dnsperf(port, datafile, duration, extra=(), verbose=False, every=None):
     }
     if verbose:
         lat = sorted(float(m) for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
-        r["p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
-        r["p50"] = lat[len(lat) // 2] if lat else float("nan")
+        for q, key in ((0.5, "p50"), (0.99, "p99"), (0.999, "p999")):
+            r[key] = pct(lat, q)
+            r[key + "_all"] = pct(lat, q, int(r["lost"]))
+        r["max"] = lat[-1] if lat else float("nan")
     return r
 
 
@@ -221,8 +249,13 @@ def make_inputs(w, duration):
     write(f"{w}/blocked.txt", "".join(f"{blocked_name(i)}\n" for i in range(BLOCKED_NAMES)))
 
 
-def vpndns_conf(w, port, workers, lists):
+def vpndns_conf(w, port, workers, lists, upstreams=(PORT_UPSTREAM,)):
+    """Forwarders up, up2, ... on `upstreams`, tried in that order."""
     quoted = ", ".join(f'"{x}"' for x in lists)
+    names = [f"up{i + 1 if i else ''}" for i in range(len(upstreams))]
+    fwds = "".join(f'[[forwarder]]\nname = "{n}"\naddress = "{HOST}:{u}"\n\n'
+                   for n, u in zip(names, upstreams))
+    order = ", ".join(f'"{n}"' for n in names)
     return write(f"{w}/vpndns-{port}.toml", f"""\
 [server]
 listen = ["{HOST}:{port}"]
@@ -230,13 +263,9 @@ workers = {workers}
 timeout = "1500ms"
 max_inflight = 8192
 
-[[forwarder]]
-name = "up"
-address = "{HOST}:{PORT_UPSTREAM}"
-
-[[policy]]
+{fwds}[[policy]]
 source = ["127.0.0.0/8"]
-forward = "up"
+forward = [{order}]
 
 [static]
 ttl = 300
@@ -403,6 +432,136 @@ def scale_run(name, args, w, lists, probe):
     return t1 - t0, rss, peak
 
 
+# ---------------------------------------------------------------- latency, failover
+
+
+PORT_SECOND = 5305  # phase F: the second upstream
+PORT_FIRST = 5306   # phase F: the first upstream, the one that goes silent
+
+
+def spoofer(name, port, w):
+    """A dnsdist that answers every name itself (the upstream)."""
+    p = start(name, ["dnsdist", "--supervised", "--disable-syslog",
+                     "-C", write(f"{w}/{name}.conf", f"""\
+setSecurityPollSuffix("")
+setLocal("{HOST}:{port}")
+addAction(AllRule(), SpoofAction("192.0.2.1"))
+""")], w)
+    wait_answer(port, "ready.fwd.bench", proc=p)
+    return p
+
+
+def saturation(args, w, res, load):
+    """dnsdist's forwarding QPS: phase A's median if it ran, else one run."""
+    base = [r["qps"] for r in res.get("dnsdist", {}).get("fwd", [])]
+    if not base:
+        p = start_proxy("dnsdist", args, w)
+        try:
+            base = [measured("dnsdist forwarding (saturation)", p, PORT["dnsdist"],
+                             f"{w}/q-forward.txt", args.duration, load)["qps"]]
+        finally:
+            stop(p)
+        res.setdefault("dnsdist", {"fwd": [], "local": []})["fwd"].extend(
+            {"qps": q} for q in base)
+    return med(base)
+
+
+def latency_phase(args, w, sat, proxies, load):
+    """Phase L: {fraction: {target: [dnsperf result per round]}}."""
+    out = {}
+    for frac in (0.25, 0.5):
+        rate = max(100, int(frac * sat))
+        per = out.setdefault(frac, {"rate": rate, "upstream direct": []})
+        for rnd in range(args.rounds):
+            log(f"phase L, {frac:.0%} of {sat:,.0f} = {rate} QPS, round {rnd + 1}/{args.rounds}")
+            extra = [*load, "-Q", str(rate)]
+            r = dnsperf(PORT_UPSTREAM, f"{w}/q-forward.txt", args.duration, extra, True)
+            per["upstream direct"].append(r)
+            for name in proxies:
+                # Fresh each time: the same names are sent every round and
+                # must not be answered from vpndns's cache.
+                p = start_proxy(name, args, w)
+                try:
+                    per.setdefault(name, []).append(
+                        dnsperf(PORT[name], f"{w}/q-forward.txt", args.duration, extra, True))
+                finally:
+                    stop(p)
+            for k in ["upstream direct", *proxies]:
+                x = per[k][-1]
+                log(f"  {k}: p50 {x['p50'] * 1e6:.0f} p99 {x['p99'] * 1e6:.0f} "
+                    f"p99.9 {x['p999'] * 1e6:.0f} us, lost {x['lost']:.0f}/{x['sent']:.0f}")
+    return out
+
+
+def dnsdist_failover_conf(w):
+    # dnsdist's own health checks, written out at their defaults (a check
+    # query every second, 1 s timeout, down after 1 failure, up after 1).
+    return write(f"{w}/dnsdist-failover.conf", f"""\
+setSecurityPollSuffix("")
+setLocal("{HOST}:{PORT['dnsdist']}")
+newServer({{address="{HOST}:{PORT_FIRST}", name="first", order=1,
+           checkInterval=1, checkTimeout=1000, maxCheckFailures=1, rise=1}})
+newServer({{address="{HOST}:{PORT_SECOND}", name="second", order=2,
+           checkInterval=1, checkTimeout=1000, maxCheckFailures=1, rise=1}})
+setServerPolicy(firstAvailable)
+""")
+
+
+def failover_phase(args, w, rate):
+    """Phase F: {target: [dnsperf result of the window after the stop]}."""
+    targets = [x for x in args.proxies.split(",") if x in ("vpndns", "dnsdist")]
+    warm = f"{w}/q-warm.txt"
+    with open(warm, "w") as f:
+        tag = random.getrandbits(32)
+        for i in range(max(50_000, rate * 3)):
+            f.write(f"w{i}-{tag:08x}.fwd.bench A\n")
+    second = spoofer("second", PORT_SECOND, w)
+    out = {t: [] for t in targets}
+    try:
+        for rnd in range(args.rounds):
+            for name in targets:
+                log(f"phase F, round {rnd + 1}/{args.rounds}: {name}, {rate} QPS, "
+                    f"first upstream silent after {args.warmup}s")
+                first = spoofer("first", PORT_FIRST, w)
+                if name == "vpndns":
+                    conf = vpndns_conf(w, PORT[name], args.workers, [f"{w}/blocked.txt"],
+                                       (PORT_FIRST, PORT_SECOND))
+                    p = start(name, [args.vpndns, "-c", conf, "run"], w)
+                else:
+                    p = start(name, ["dnsdist", "--supervised", "--disable-syslog",
+                                     "-C", dnsdist_failover_conf(w)], w)
+                try:
+                    wait_answer(PORT[name], "ready.fwd.bench", proc=p)
+                    seen = 0
+                    if name == "vpndns":
+                        seen = open(f"{w}/vpndns.log", errors="replace").read().count(
+                            "forwarder up2 (")
+                    # Enough outstanding queries that dnsperf keeps sending
+                    # at the rate while unanswered ones wait out -t (3 s).
+                    q = min(65000, max(args.outstanding, rate * 3 + 500))
+                    extra = ["-c", str(args.clients), "-q", str(q), "-Q", str(rate)]
+                    dnsperf(PORT[name], warm, args.warmup, extra)
+                    r = dnsperf(PORT[name], f"{w}/q-forward.txt", args.failover_window, extra,
+                                True, on_start=lambda: first.send_signal(signal.SIGSTOP),
+                                timeout=3)
+                    if name == "vpndns":
+                        time.sleep(0.2)
+                        text = open(f"{w}/vpndns.log", errors="replace").read()
+                        # Times the healthy second forwarder was marked down.
+                        r["second_down"] = text.count("forwarder up2 (") - seen
+                    out[name].append(r)
+                    log(f"  {name}: p50 {r['p50'] * 1e6:.0f} us, p99 {r['p99'] * 1e6:.0f} us "
+                        f"(answered), max {r['max'] * 1e3:.0f} ms, "
+                        f"lost {r['lost']:.0f}/{r['sent']:.0f}")
+                finally:
+                    stop(p)
+                    first.send_signal(signal.SIGCONT)
+                    stop(first)
+    finally:
+        stop(second)
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -433,7 +592,12 @@ def main():
                     help="folder of real blocklists added to the generated ones")
     ap.add_argument("--phases", default="ABCD",
                     help="which phases to run: A throughput, B fixed load, C blocklist scale, "
-                         "D SIGHUP reloads under load")
+                         "D SIGHUP reloads under load, L latency added at 25%% and 50%% of "
+                         "dnsdist's saturation, F failover (L and F are not in the default)")
+    ap.add_argument("--failover-window", type=int, default=10,
+                    help="phase F: seconds measured after the first upstream goes silent")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="phase F: seconds of load before the first upstream goes silent")
     ap.add_argument("--proxies", default=",".join(PROXIES))
     ap.add_argument("--json", default="", help="also write every measurement to this file")
     args = ap.parse_args()
@@ -453,7 +617,7 @@ def main():
     scale = {}
     reload_result = {}
 
-    if any(x in args.phases for x in "ABD"):
+    if any(x in args.phases for x in "ABDLF"):
         up = start("upstream", ["dnsdist", "--supervised", "--disable-syslog",
                                 "-C", write(f"{w}/upstream.conf", f"""\
 setSecurityPollSuffix("")
@@ -499,6 +663,19 @@ addAction(AllRule(), SpoofAction("192.0.2.1"))
             log(f"  {k}: avg {r['avg'] * 1e6:.0f} us, p99 {r['p99'] * 1e6:.0f} us, "
                 f"lost {r['lost']:.0f}/{r['sent']:.0f}")
         args.rate = rate
+    sat = 0
+    added = {}
+    failover = {}
+    if "L" in args.phases:
+        sat = saturation(args, w, res, load)
+        added = latency_phase(args, w, sat, proxies, load)
+    if "F" in args.phases:
+        rate = args.rate
+        if not rate:
+            sat = sat or saturation(args, w, res, load)
+            rate = int(0.25 * sat)
+        failover = failover_phase(args, w, rate)
+        failover["rate"] = rate
     if "D" in args.phases:
         lists, n_gen, n_all, probe = blocklist_files(args, w)
         rate = args.rate or 20000
@@ -545,10 +722,14 @@ addAction(AllRule(), SpoofAction("192.0.2.1"))
         scale["n"] = n_all
 
     report(args, proxies, res, direct, lat, scale, reload_result)
+    report_added(args, sat, proxies, added)
+    report_failover(args, failover)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "throughput": res, "direct": direct,
-                       "latency": lat, "scale": scale, "reload": reload_result}, f, indent=1)
+                       "latency": lat, "scale": scale, "reload": reload_result,
+                       "saturation": sat, "added": {str(k): v for k, v in added.items()},
+                       "failover": failover}, f, indent=1)
 
 
 def report(args, proxies, res, direct, lat, scale, reload_result):
@@ -560,7 +741,7 @@ def report(args, proxies, res, direct, lat, scale, reload_result):
     if direct:
         d = [r["qps"] for r in direct]
         p(f"dnsperf straight to the upstream: {med(d):,.0f} QPS{spread(d, '{:,.0f}')}")
-    if any(res[x]["fwd"] for x in proxies):
+    if "A" in args.phases and any(res[x]["fwd"] for x in proxies):
         p("")
         p("| proxy | forwarding QPS | CPU µs/query | local QPS | CPU µs/query | lost |")
         p("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -629,6 +810,111 @@ def report(args, proxies, res, direct, lat, scale, reload_result):
           f"lost {r['lost']:.0f} / {r['sent']:.0f}, avg {r['avg'] * 1e6:.0f} µs, "
           f"p99 {r['p99'] * 1e6:.0f} µs")
     print("\n".join(out), flush=True)
+
+
+def us(x):
+    return "∞" if x == float("inf") else f"{x * 1e6:,.0f}"
+
+
+def report_added(args, sat, proxies, added):
+    """Phase L's tables: raw percentiles, added ones (the proxy's minus the
+    upstream's in the same round; medians over rounds) and the ratios."""
+    if not added:
+        return
+    p = lambda *x: print(*x, flush=True)
+    keys = [("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")]
+    p("")
+    p(f"latency at a fixed load, forwarded unique names, {args.rounds} round(s) of "
+      f"{args.duration}s per target; dnsdist's forwarding saturation {sat:,.0f} QPS; medians over "
+      "rounds (min–max); added = the target's minus the upstream's in the same round")
+    p("")
+    p("| load | target | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs "
+      "| added p99.9 µs | lost / sent |")
+    p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    add = {}
+    for frac, per in added.items():
+        up = per["upstream direct"]
+        for k in ["upstream direct", *proxies]:
+            rs = per.get(k, [])
+            cells = []
+            for key, _ in keys:
+                xs = [r[key] * 1e6 for r in rs]
+                cells.append(f"{med(xs):,.0f}{spread(xs, '{:,.0f}')}")
+            for key, _ in keys:
+                if k == "upstream direct":
+                    cells.append("-")
+                    continue
+                d = [(r[key] - u[key]) * 1e6 for r, u in zip(rs, up)]
+                add[(frac, k, key)] = med(d)
+                cells.append(f"{med(d):,.0f}{spread(d, '{:,.0f}')}")
+            lost = sum(r["lost"] for r in rs)
+            sent = sum(r["sent"] for r in rs)
+            p(f"| {frac:.0%} ({per['rate']:,} QPS) | {k} | {' | '.join(cells)} "
+              f"| {lost:.0f} / {sent:.0f} |")
+    if "vpndns" not in proxies:
+        return
+    p("")
+    p("| vpndns added latency, ratio | to dnsdist | to dnsmasq | target (vs dnsdist) |")
+    p("| --- | ---: | ---: | --- |")
+    for frac in added:
+        for key, label in keys:
+            mine = add.get((frac, "vpndns", key))
+
+            def ratio(other):
+                theirs = add.get((frac, other, key))
+                if mine is None or theirs is None:
+                    return "-"
+                if theirs <= 0 or mine < 0:
+                    return f"{mine:,.0f} µs vs {theirs:,.0f} µs"
+                return f"{mine / theirs:.2f}"
+            tgt = "≤ 1.00" if key in ("p50", "p99") else "-"
+            p(f"| {frac:.0%}, {label} | {ratio('dnsdist')} | {ratio('dnsmasq')} | {tgt} |")
+
+
+def report_failover(args, failover):
+    if not failover:
+        return
+    p = lambda *x: print(*x, flush=True)
+    rate = failover["rate"]
+    p("")
+    p(f"failover: two upstreams, the first silent (SIGSTOP) from the start of a "
+      f"{args.failover_window}s window after {args.warmup}s of warm-up, {rate:,} QPS; "
+      f"{args.rounds} round(s); medians (min–max); lost = unanswered after 3 s; "
+      "\"lost = ∞\" counts lost queries as never answered")
+    p("")
+    p("| target | p50 µs | p99 µs (answered) | p99 µs (lost = ∞) | p99.9 µs (answered) | max ms "
+      "| lost / sent |")
+    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k, rs in failover.items():
+        if k == "rate" or not rs:
+            continue
+        cells = []
+        for key in ("p50", "p99", "p99_all", "p999"):
+            xs = [r[key] for r in rs]
+            m = med(xs)
+            rng = f" ({us(min(xs))}–{us(max(xs))})" if len(xs) > 1 else ""
+            cells.append(us(m) + rng)
+        mx = [r["max"] * 1e3 for r in rs]
+        lost = [int(r["lost"]) for r in rs]
+        sent = [int(r["sent"]) for r in rs]
+        p(f"| {k} | {' | '.join(cells)} | {med(mx):,.0f}{spread(mx, '{:,.0f}')} "
+          f"| {sum(lost)} / {sum(sent)} ({', '.join(map(str, lost))}) |")
+    v, d = failover.get("vpndns"), failover.get("dnsdist")
+    if v and d:
+        vp, dp = med([r["p99"] for r in v]), med([r["p99"] for r in d])
+        vl, dl = sum(r["lost"] for r in v), sum(r["lost"] for r in d)
+        va, da = med([r["p99_all"] for r in v]), med([r["p99_all"] for r in d])
+        p("")
+        p("| failover, vpndns to dnsdist | ratio | target |")
+        p("| --- | ---: | --- |")
+        p(f"| p99, answered queries | {vp / dp:.2f} | ≤ 0.25 |")
+        all_ratio = ("∞ / ∞" if va == da == float("inf") else f"{va / da:.2f}")
+        p(f"| p99, lost = ∞ | {all_ratio} | ≤ 0.25 |")
+        p(f"| queries lost | {vl:.0f} vs {dl:.0f} | 0 |")
+        downs = [r.get("second_down", 0) for r in v]
+        p("")
+        p(f"vpndns logged the healthy second forwarder going down or up again "
+          f"{', '.join(map(str, downs))} time(s) per round (its hedge-time misses count as failures).")
 
 
 if __name__ == "__main__":

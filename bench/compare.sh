@@ -3,11 +3,15 @@
 #
 #   sudo bash bench/compare.sh [--duration 10] [--rounds 2] [--rate QPS]
 #                              [--workers 2] [--phases ABC] [--domains 1000000]
+#   sudo bash bench/compare.sh latency  [flags]  # fixed-load p50/p99/p99.9 added (phase L)
+#   sudo bash bench/compare.sh failover [flags]  # first of two forwarders silent (phase F)
+#   sudo bash bench/compare.sh ports [--rounds 3] [--duration 4]
+#       # the random-port pool against the commit before it (bench/ab.py, forwarding)
 #
 # Installs dnsperf, dnsdist and dnsmasq from Debian's packages when missing
 # (as root), builds vpndns in release, then runs bench/compare.py, which starts
-# a spoofing dnsdist as the upstream on 127.0.0.1:5301 and the proxies on
-# 127.0.0.1:5302-5304, measures them with dnsperf and prints one table.
+# a spoofing dnsdist as the upstream on 127.53.0.1:5301 ($BENCH_HOST) and the
+# proxies on ports 5302-5304 there, measures them with dnsperf and prints one table.
 # Only loopback addresses are used. Every server is stopped when the script
 # ends, also on failure or Ctrl-C. All flags are passed to compare.py
 # (`python3 bench/compare.py --help`).
@@ -28,8 +32,41 @@ fi
 # the packages may have started on port 53 is not in the way (nor measured).
 export PATH="$PATH:/usr/sbin:/sbin"
 
+phase=""
+case "${1:-}" in
+latency) phase=L ;;
+failover) phase=F ;;
+ports) phase=ports ;;
+esac
+[ -z "$phase" ] || shift
+
 echo "== building vpndns (release)" >&2
 cargo build --release --locked --bin vpndns >&2
+
+if [ "$phase" = ports ]; then
+    # The commit before the one that added src/proxy/portpool.rs (or
+    # PREPOOL_REV), exported with git archive into /tmp (no worktree, nothing
+    # committed) and built into this target dir, so only vpndns is compiled.
+    added=$(git log --diff-filter=A --format=%H -- src/proxy/portpool.rs | tail -n 1)
+    rev=${PREPOOL_REV:-$added^}
+    src=/tmp/vpndns-prepool-$(git rev-parse --short "$rev")
+    bins=$(mktemp -d /tmp/vpndns-ports.XXXXXX)
+    trap 'rm -rf "$bins"' EXIT
+    cp target/release/vpndns "$bins/head"
+    if [ ! -f "$src/Cargo.toml" ]; then
+        mkdir -p "$src"
+        git archive "$rev" | tar -x -C "$src"
+    fi
+    echo "== building $rev (before the port pool) in $src" >&2
+    CARGO_TARGET_DIR="$PWD/target" cargo build --release --locked --bin vpndns \
+        --manifest-path "$src/Cargo.toml" >&2
+    cp target/release/vpndns "$bins/prepool"
+    cp "$bins/head" target/release/vpndns
+    echo "== A = $(git rev-parse --short "$rev") (4 fixed upstream sockets per family per worker)," \
+        "B = $(git rev-parse --short HEAD) (port pool)" >&2
+    python3 bench/ab.py "$bins/prepool" "$bins/head" --phases fwd "$@"
+    exit
+fi
 
 workdir=$(mktemp -d /tmp/vpndns-bench.XXXXXX)
 cleanup() {
@@ -37,6 +74,7 @@ cleanup() {
     if [ -f "$workdir/pids" ]; then
         while read -r pid; do
             kill "$pid" 2>/dev/null || true
+            kill -CONT "$pid" 2>/dev/null || true
         done <"$workdir/pids"
     fi
     if [ -z "${KEEP_WORKDIR:-}" ]; then
@@ -57,4 +95,4 @@ for d in ../shared/data/blocklists ../../shared/data/blocklists /work/shared/dat
 done
 
 python3 bench/compare.py --vpndns target/release/vpndns --workdir "$workdir" \
-    --real-lists "$real_lists" "$@"
+    --real-lists "$real_lists" ${phase:+--phases "$phase"} "$@"

@@ -11,7 +11,7 @@
 
 Needs what bench/compare.sh installs and builds, plus perf (Debian's
 linux-perf) for the first two and valgrind for the last. Uses the same
-loopback setup as compare.py (upstream 127.0.0.1:5301, proxies 5302-5304);
+loopback setup as compare.py (upstream $BENCH_HOST:5301, proxies 5302-5304);
 every server started is stopped at the end.
 """
 
