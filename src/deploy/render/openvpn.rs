@@ -5,7 +5,7 @@
 //! script, `rc.conf.d/openvpn`). May touch: nothing (pure).
 
 use super::RenderError;
-use super::rcconf::RcConf;
+use super::freebsd::rcconf::RcConf;
 use crate::deploy::model::{OpenVpnClient, Vpn};
 
 /// FreeBSD: where the port's rc script reads the config, and the files beside it.

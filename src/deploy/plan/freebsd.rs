@@ -1,99 +1,15 @@
-//! Decides the steps that create or destroy a jail, or load a host's pf anchors
-//! and IPsec configuration, on FreeBSD. May touch: nothing (it only builds
-//! [`Plan`] values from the validated site and the rendered files).
-//!
-//! This is the FreeBSD backend. A Linux backend (network namespaces, veth,
-//! nftables) adds a sibling module with the same four functions built from its
-//! own `command::linux` constructors, chosen by the host's platform; the
-//! executor, the dry-run printer, the recorder and rollback are shared.
-//!
-//! - [`linux`]: the Linux backend (namespaces, veth, nftables, daemons);
-//! - [`roadwarrior`]: the Linux steps for road warriors (pools, routes, filter);
-//! - [`wireguard`]: the Linux steps of a WireGuard client (wireguard-go, wg setconf, routes).
+//! The FreeBSD backend of the plans: a jail's create and destroy steps (its
+//! root provisioned from a base archive, a shared root or a ZFS clone, its
+//! files installed, `jail -c`/`jail -r`), and the reloads of a host's pf
+//! anchors and of the ipsec jail's IPsec configuration. May touch: nothing
+//! (it only builds steps from the validated site and the rendered files).
 
-pub mod linux;
-pub mod roadwarrior;
-pub mod wireguard;
-
-use super::command::{Action, Cmd, Guard, HEREDOC, Plan, Step, freebsd as fb};
-use super::model::{Host, JailKind, LinkMode, Platform, Provision, Site, VpnClient};
-use super::render::{self, File, Owner, RenderError};
+use super::{PlanError, run, write};
+use crate::deploy::command::{Action, Guard, Plan, Step, freebsd as fb};
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Provision, Site, VpnClient};
+use crate::deploy::names::VPNDNS_BIN;
+use crate::deploy::render::{self, Owner};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    #[error("no jail {0:?} in the site")]
-    UnknownJail(String),
-    #[error("no host {0:?} in the site")]
-    UnknownHost(String),
-    #[error("host {0:?} has no ipsec jail")]
-    NoIpsecJail(String),
-    #[error(transparent)]
-    Render(#[from] RenderError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// The host `jail` is acted on: `host` when given (which must hold it), else
-/// the one host that holds it. A replicated vpn jail is on several hosts
-/// (docs/ha.md), and naming none of them is refused rather than guessed.
-pub fn locate<'a>(site: &'a Site, jail: &str, host: Option<&str>) -> Result<&'a Host, PlanError> {
-    if let Some(h) = host {
-        let host = site
-            .host(h)
-            .ok_or_else(|| PlanError::UnknownHost(h.to_string()))?;
-        return match host.jail(jail) {
-            Some(_) => Ok(host),
-            None => Err(PlanError::Invalid(format!(
-                "host {h:?} has no jail {jail:?}"
-            ))),
-        };
-    }
-    let holders: Vec<&Host> = site
-        .hosts
-        .iter()
-        .filter(|h| h.jail(jail).is_some())
-        .collect();
-    match holders.as_slice() {
-        [] => Err(PlanError::UnknownJail(jail.to_string())),
-        [one] => Ok(one),
-        many => Err(PlanError::Invalid(format!(
-            "jail {jail:?} is replicated on hosts {}; name the one to act on with --host",
-            many.iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
-}
-
-pub(crate) fn write(f: &File) -> Result<Step, PlanError> {
-    if f.content.lines().any(|l| l == HEREDOC) || !f.content.ends_with('\n') {
-        return Err(PlanError::Invalid(format!(
-            "{}: cannot be printed as a heredoc",
-            f.path.display()
-        )));
-    }
-    Ok(Step {
-        what: format!("install {}", f.path.display()),
-        guard: Guard::Always,
-        action: Action::Write {
-            path: f.path.clone(),
-            mode: f.mode,
-            content: f.content.clone(),
-        },
-        undo: vec![],
-    })
-}
-
-pub(crate) fn run(what: impl Into<String>, guard: Guard, cmd: Cmd, undo: Vec<Cmd>) -> Step {
-    Step {
-        what: what.into(),
-        guard,
-        action: Action::Run(cmd),
-        undo,
-    }
-}
 
 /// The ZFS dataset for a jail cloned from `pool/ds@snap`: `pool/<jail>` beside `ds`.
 pub fn zfs_dataset(snapshot: &str, jail: &str) -> String {
@@ -109,29 +25,12 @@ fn conf(jail: &str) -> PathBuf {
 }
 
 const IPSEC_ANCHOR: &str = "vpnjail/ipsec";
-pub use super::names::{VPNDNS_BIN, VPNJAIL_BIN};
 
-/// `vpnjail create JAIL`: provision the root, install the jail's files, start
-/// it, and (ipsec jail) load the host's rdr anchor for IKE. Every step is
-/// guarded, so running it again changes nothing.
-pub fn create(site: &Site, jail: &str, host: Option<&str>) -> Result<Plan, PlanError> {
-    create_on(site, locate(site, jail, host)?, jail)
-}
-
-/// `create` on a given host: a replicated vpn jail is on several (docs/ha.md).
-pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError> {
-    let j = host
-        .jail(jail)
-        .ok_or_else(|| PlanError::UnknownJail(jail.into()))?;
-    if host.platform == Platform::Linux {
-        return Ok(Plan {
-            title: format!(
-                "vpnjail create {jail} (linux host {}, site {})",
-                host.name, site.name
-            ),
-            steps: linux::create_steps(site, host, j)?,
-        });
-    }
+/// The steps of `vpnjail create JAIL` on FreeBSD: provision the root, install
+/// the jail's files, start it, and (ipsec jail) load the host's rdr anchor for
+/// IKE. Every step is guarded, so running it again changes nothing.
+pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, PlanError> {
+    let jail = j.name.as_str();
     let root = host.jail_path(jail);
     let mut steps = vec![Step {
         what: format!(
@@ -240,36 +139,14 @@ pub fn create_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError
             vec![fb::pf_flush(None, IPSEC_ANCHOR)],
         ));
     }
-    Ok(Plan {
-        title: format!(
-            "vpnjail create {jail} (host {}, site {})",
-            host.name, site.name
-        ),
-        steps,
-    })
+    Ok(steps)
 }
 
-/// `vpnjail destroy JAIL`: flush its host anchor, stop it (its poststop
-/// destroys the epair), remove a leftover epair, and remove its jail.conf.
-/// The root filesystem is kept: it may hold data.
-pub fn destroy(site: &Site, jail: &str, host: Option<&str>) -> Result<Plan, PlanError> {
-    destroy_on(site, locate(site, jail, host)?, jail)
-}
-
-/// `destroy` on a given host.
-pub fn destroy_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanError> {
-    let j = host
-        .jail(jail)
-        .ok_or_else(|| PlanError::UnknownJail(jail.into()))?;
-    if host.platform == Platform::Linux {
-        return Ok(Plan {
-            title: format!(
-                "vpnjail destroy {jail} (linux host {}, site {})",
-                host.name, site.name
-            ),
-            steps: linux::destroy_steps(site, host, j)?,
-        });
-    }
+/// The steps of `vpnjail destroy JAIL` on FreeBSD: flush its host anchor, stop
+/// it (its poststop destroys the epair), remove a leftover epair, and remove its
+/// jail.conf. The root filesystem is kept: it may hold data.
+pub fn destroy_steps(_site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, PlanError> {
+    let jail = j.name.as_str();
     let mut steps = Vec::new();
     if j.kind == JailKind::Ipsec {
         steps.push(run(
@@ -315,24 +192,13 @@ pub fn destroy_on(site: &Site, host: &Host, jail: &str) -> Result<Plan, PlanErro
             undo: vec![],
         });
     }
-    Ok(Plan {
-        title: format!(
-            "vpnjail destroy {jail} (host {}, site {})",
-            host.name, site.name
-        ),
-        steps,
-    })
+    Ok(steps)
 }
 
-/// `vpnjail pf --load`: install the host's pf files and load its anchors, and
-/// reload the `vpnjail/dns` anchor inside each running vpn jail.
-pub fn pf_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
-    let host = site
-        .host(host_name)
-        .ok_or_else(|| PlanError::UnknownHost(host_name.into()))?;
-    if host.platform == Platform::Linux {
-        return linux::nft_load(site, host);
-    }
+/// `vpnjail pf --load` on FreeBSD: install the host's pf files and load its
+/// anchors, and reload the `vpnjail/dns` anchor inside each running vpn jail.
+pub fn pf_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
+    let host_name = host.name.as_str();
     let files = render::host(site, host_name)?;
     let mut steps = Vec::new();
     for f in files.iter().filter(|f| {
@@ -382,18 +248,10 @@ pub fn pf_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
     })
 }
 
-/// `vpnjail ipsec --load`: install the ipsec jail's IPsec files and load them
-/// (swanctl --load-all and/or setkey -f) inside the running ipsec jail.
-pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
-    let host = site
-        .host(host_name)
-        .ok_or_else(|| PlanError::UnknownHost(host_name.into()))?;
-    let j = host
-        .ipsec_jail()
-        .ok_or_else(|| PlanError::NoIpsecJail(host_name.into()))?;
-    if host.platform == Platform::Linux {
-        return linux::ipsec_load(site, host, j);
-    }
+/// `vpnjail ipsec --load` on FreeBSD: install the ipsec jail's IPsec files and
+/// load them (swanctl --load-all and/or setkey -f) inside the running ipsec jail.
+pub fn ipsec_load(site: &Site, host: &Host, j: &Jail) -> Result<Plan, PlanError> {
+    let host_name = host.name.as_str();
     let mut steps = vec![Step {
         what: format!(
             "ipsec jail {} is running (vpnjail create {} first)",
@@ -445,61 +303,6 @@ pub fn ipsec_load(site: &Site, host_name: &str) -> Result<Plan, PlanError> {
     Ok(Plan {
         title: format!(
             "vpnjail ipsec --load (host {host_name}, site {})",
-            site.name
-        ),
-        steps,
-    })
-}
-
-fn hosts_of<'a>(site: &'a Site, host: Option<&str>) -> Result<Vec<&'a Host>, PlanError> {
-    match host {
-        None => Ok(site.hosts.iter().collect()),
-        Some(h) => site
-            .host(h)
-            .map(|h| vec![h])
-            .ok_or_else(|| PlanError::UnknownHost(h.into())),
-    }
-}
-
-/// `vpnjail create --all [--host NAME]`: every jail of the host (or of every
-/// host), in file order, as one plan, so a failure anywhere undoes it all. A
-/// Linux host is brought up first (its namespace, bridge, table and routes).
-pub fn create_all(site: &Site, host: Option<&str>) -> Result<Plan, PlanError> {
-    let mut steps = Vec::new();
-    for h in hosts_of(site, host)? {
-        if h.platform == Platform::Linux {
-            steps.extend(linux::host_up_steps(site, h)?);
-        }
-        for j in &h.jails {
-            steps.extend(create_on(site, h, &j.name)?.steps);
-        }
-    }
-    Ok(Plan {
-        title: format!(
-            "vpnjail create --all ({}, site {})",
-            host.map_or("every host".to_string(), |h| format!("host {h}")),
-            site.name
-        ),
-        steps,
-    })
-}
-
-/// `vpnjail destroy --all [--host NAME]`: every jail in reverse order, then
-/// (Linux) the host's table, bridge and namespace.
-pub fn destroy_all(site: &Site, host: Option<&str>) -> Result<Plan, PlanError> {
-    let mut steps = Vec::new();
-    for h in hosts_of(site, host)?.into_iter().rev() {
-        for j in h.jails.iter().rev() {
-            steps.extend(destroy_on(site, h, &j.name)?.steps);
-        }
-        if h.platform == Platform::Linux {
-            steps.extend(linux::host_down_steps(site, h));
-        }
-    }
-    Ok(Plan {
-        title: format!(
-            "vpnjail destroy --all ({}, site {})",
-            host.map_or("every host".to_string(), |h| format!("host {h}")),
             site.name
         ),
         steps,

@@ -1,11 +1,12 @@
 //! jail.conf(5) files, devfs.rules, and each jail's own files (rc.conf,
 //! resolv.conf, plus what its kind needs). May touch: nothing (pure).
 
-use super::{
-    File, Owner, RenderError, VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, frr, ipsec, pf, rcconf,
-    render, roadwarrior, vpndns,
-};
+use super::{VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, pf, rcconf};
 use crate::deploy::model::{Host, Jail, JailKind, Site, VpnClient};
+use crate::deploy::render::{
+    File, Owner, RC_VPNDNS, RenderError, VTYSH_CONF, frr, ipsec, killswitch, openvpn, render,
+    roadwarrior, vpndns, wireguard,
+};
 use std::path::PathBuf;
 use tera::Context;
 
@@ -105,22 +106,22 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
                 anchor,
             ));
             out.push(in_root(
-                super::killswitch::PF_ANCHOR_FILE.trim_start_matches('/'),
+                killswitch::PF_ANCHOR_FILE.trim_start_matches('/'),
                 0o644,
                 killswitch,
             ));
             if let VpnClient::OpenVpn(o) = &v.client {
                 let what = format!("OpenVPN client of vpn jail {}", j.name);
-                for (rel, mode, content) in super::openvpn::freebsd_files(o, v, &what)? {
+                for (rel, mode, content) in openvpn::freebsd_files(o, v, &what)? {
                     out.push(in_root(rel, mode, content));
                 }
             }
             if let VpnClient::WireGuard(w) = &v.client {
                 // The private key: owner-only from the first byte.
                 out.push(in_root(
-                    super::wireguard::freebsd_conf(&v.tun).trim_start_matches('/'),
+                    wireguard::freebsd_conf(&v.tun).trim_start_matches('/'),
                     0o600,
-                    super::wireguard::wg_quick(w),
+                    wireguard::wg_quick(w),
                 ));
             }
         }
@@ -128,7 +129,7 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
             out.push(in_root(
                 "usr/local/etc/rc.d/vpndns",
                 0o755,
-                super::RC_VPNDNS.to_string(),
+                RC_VPNDNS.to_string(),
             ));
             let mut rc = rcconf::RcConf::default();
             rc.set("vpndns_enable", "YES");
@@ -185,7 +186,7 @@ pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderErro
                 out.push(in_root(
                     frr::VTYSH_CONF.trim_start_matches('/'),
                     0o644,
-                    super::VTYSH_CONF.to_string(),
+                    VTYSH_CONF.to_string(),
                 ));
             }
         }

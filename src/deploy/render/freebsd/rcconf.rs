@@ -1,8 +1,8 @@
 //! rc.conf(5) files as ordered `name="value"` lists, for the host and each jail.
 //! May touch: nothing (pure).
 
-use super::RenderError;
 use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site};
+use crate::deploy::render::{RenderError, roadwarrior};
 
 /// An ordered list of rc.conf assignments. Values come from validated site
 /// facts; `text` still refuses anything the shell would interpret.
@@ -103,7 +103,7 @@ fn peer_routes<'a>(
 
 /// The road warriors' pool via the ipsec jail (docs/clients.md).
 fn pool_route(rc: &mut RcConf, host: &Host) {
-    if let Some(r) = super::roadwarrior::pool_route(host) {
+    if let Some(r) = roadwarrior::pool_route(host) {
         rc.append_word("static_routes", "rw_pool");
         rc.set("route_rw_pool", r);
     }

@@ -1,8 +1,8 @@
 //! pf anchors and the main pf.conf fragments that declare and load them.
 //! May touch: nothing (pure).
 
-use super::{File, Owner, RenderError, killswitch, render};
 use crate::deploy::model::{Host, Jail, Site, Vpn};
+use crate::deploy::render::{File, Owner, RenderError, killswitch, render, vpn_step2};
 use serde::Serialize;
 use tera::Context;
 
@@ -124,7 +124,7 @@ pub fn vpn(
         ],
         &VPN_MAIN,
     )?;
-    let (vpndns, clients) = super::vpn_step2(site, host, j, v);
+    let (vpndns, clients) = vpn_step2(site, host, j, v);
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
