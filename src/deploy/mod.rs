@@ -17,7 +17,7 @@
 //! - [`command`]: typed commands (argv, never shell strings) and plans of steps;
 //! - [`plan`]: the steps that create or destroy a jail or bring a host up (FreeBSD, Linux);
 //! - [`exec`]: the one executor that runs, prints (dry-run) or records a plan;
-//! - [`fake`]: a recording, simulated FreeBSD or Linux host for the tests;
+//! - `fake`: a recording, simulated FreeBSD or Linux host (test builds and the `testing` feature);
 //! - [`apply`]: the acting subcommands: build a plan, then print or run it;
 //! - [`keygen`]: the static keys of a `mode = "setkey"` link;
 //! - [`pki`]: the site's certificate authority (`vpnjail pki`, revocation);
@@ -32,6 +32,7 @@ pub mod check;
 pub mod command;
 pub mod diagram;
 pub mod exec;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod keygen;
 pub mod linknet;
