@@ -28,7 +28,7 @@ use probe::Probe;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// The pf anchor of a FreeBSD vpn jail's kill switch (render/pf.rs).
+/// The pf anchor of a FreeBSD vpn jail's kill switch (render/freebsd/pf.rs).
 const PF_KILLSWITCH: &str = "vpnjail/killswitch";
 
 /// The JSON schema's version; bumped on any incompatible change.
