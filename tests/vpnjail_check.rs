@@ -222,9 +222,9 @@ fn missing_secret_file() {
         |t| t.replace("secrets/alpha-beta.psk", "secrets/nope.psk"),
         |_| (),
     );
-    assert_has(&r, "link[0].psk_file", "cannot read secret file");
+    assert_has(&r, "link[0].psk_file", "cannot read the secret file");
     let r = rejected(setkey, |_| ());
-    assert_has(&r, "link[0].key_file", "cannot read secret file");
+    assert_has(&r, "link[0].key_file", "cannot read the secret file");
 }
 
 #[test]

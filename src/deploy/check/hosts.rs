@@ -456,7 +456,8 @@ impl Checker<'_> {
         )
     }
 
-    /// Reads a provider's file named relative to the site file.
+    /// Reads a file named relative to the site file (a provider's, or a
+    /// secret: `what` names it in the error).
     pub(super) fn provider_file(
         &mut self,
         v: &S<String>,

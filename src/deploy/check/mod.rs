@@ -318,23 +318,7 @@ impl Checker<'_> {
 
     /// Reads a secret file named relative to the site file.
     fn secret(&mut self, v: &S<String>, key: &str) -> Option<(PathBuf, String)> {
-        let rel = self.path(v, key, false);
-        let full = if rel.is_absolute() {
-            rel
-        } else {
-            self.dir.join(rel)
-        };
-        match std::fs::read_to_string(&full) {
-            Ok(t) => Some((full, t)),
-            Err(e) => {
-                self.err(
-                    v.span(),
-                    key,
-                    format!("cannot read secret file {}: {e}", full.display()),
-                );
-                None
-            }
-        }
+        self.provider_file(v, key, "secret")
     }
 
     fn site(&mut self, f: SiteFile) -> Site {
