@@ -1,10 +1,12 @@
 //! What vpnjail reads from a VPN provider: the endpoints a vpn jail's client
 //! may reach outside the tunnel (`endpoints = ["ADDR:PORT/udp"]`, or the
 //! `remote` lines of an OpenVPN file) and, in [`openvpn`], the provider's
-//! OpenVPN client file; in [`wireguard`], its WireGuard (wg-quick) file.
-//! May touch: nothing (pure parsing).
+//! OpenVPN client file; in [`wireguard`], its WireGuard (wg-quick) file;
+//! in [`resolve`], the endpoints given as host names, resolved at `create`
+//! and pinned. May touch: nothing (pure parsing) but `resolve::system`.
 
 pub mod openvpn;
+pub mod resolve;
 pub mod wireguard;
 
 use super::model::{Endpoint, Proto};
