@@ -90,7 +90,7 @@ fn openvpn_remote_names_are_pinned_in_the_kill_switch_and_the_config_in_order() 
     let out = dry_run(&load(&p), &create()).expect("dry run");
     assert!(
         out.starts_with(
-            "# resolved vpn.example.net \u{2192} 198.51.100.7, 198.51.100.8 (would pin, jail vpnus)\n"
+            "#!/bin/sh\n# resolved vpn.example.net \u{2192} 198.51.100.7, 198.51.100.8 (would pin, jail vpnus)\n"
         ),
         "{out}"
     );
@@ -116,7 +116,7 @@ fn a_wireguard_endpoint_name_is_pinned_to_its_first_address() {
     let (_d, p) = site_with("wireguard", "wg.conf", &wireguard());
     let out = dry_run(&load(&p), &create()).expect("dry run");
     assert!(
-        out.starts_with("# resolved wg.example.net \u{2192} 198.51.100.9 (would pin, jail vpnus)\n"),
+        out.starts_with("#!/bin/sh\n# resolved wg.example.net \u{2192} 198.51.100.9 (would pin, jail vpnus)\n"),
         "{out}"
     );
     assert!(out.contains("Endpoint = 198.51.100.9:51820\n"), "{out}");
@@ -160,7 +160,7 @@ fn the_cli_resolves_localhost_through_getaddrinfo() {
         .expect("run vpnjail");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let first = text.lines().next().unwrap_or_default();
+    let first = text.lines().nth(1).unwrap_or_default();
     assert!(
         first.starts_with("# resolved localhost \u{2192} 127.0.0.1")
             && first.ends_with("(would pin, jail vpnus)"),
@@ -168,4 +168,31 @@ fn the_cli_resolves_localhost_through_getaddrinfo() {
     );
     assert!(text.contains("remote 127.0.0.1 1194 udp\n"), "{text}");
     assert!(!text.contains("remote localhost"), "{text}");
+}
+
+#[test]
+fn on_linux_the_nftables_kill_switch_admits_the_pinned_addresses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("secrets")).expect("mkdir");
+    std::fs::copy(
+        root().join("examples/secrets/alpha-beta.psk"),
+        dir.path().join("secrets/alpha-beta.psk"),
+    )
+    .expect("copy psk");
+    let text = std::fs::read_to_string(root().join("examples/linux-site.toml")).expect("site");
+    let p = dir.path().join("site.toml");
+    let text = text.replacen("provider_dns = \"10.8.1.1\"", "openvpn = \"vpnus.ovpn\"", 1);
+    write(dir.path(), "site.toml", &text);
+    write(dir.path(), "vpnus.ovpn", OVPN);
+    let out = dry_run(&load(&p), &create()).expect("dry run");
+    assert!(out.contains("remote 198.51.100.7 1194 udp\n"), "{out}");
+    for a in ["198.51.100.7", "198.51.100.8"] {
+        let element = format!("{a} . udp . 1194");
+        assert!(
+            out.lines()
+                .any(|l| l.contains("elements = {") && l.contains(&element)),
+            "{a} not in the kill switch's endpoint set:\n{out}"
+        );
+    }
+    assert_eq!(out.matches("vpn.example.net").count(), 1, "{out}");
 }

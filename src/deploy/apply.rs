@@ -138,15 +138,22 @@ pub fn apply_with(
     let (site, pins) = pinned(site, t, resolver)?;
     let site = &site;
     let p = build(site, t)?;
+    let mut said = String::new();
     for pin in &pins {
         let (mark, what) = match dry_run {
             true => ("# ", "would pin"),
             false => ("", "pinned"),
         };
-        writeln!(out, "{mark}{pin} ({what}, jail {})", pin.jail)?;
+        said.push_str(&format!("{mark}{pin} ({what}, jail {})\n", pin.jail));
     }
     if dry_run {
-        out.write_all(p.to_shell().as_bytes())?;
+        // After the `#!` line: the script stays pasteable.
+        let shell = p.to_shell();
+        let (bang, rest) = match shell.split_once('\n') {
+            Some((b, r)) if b.starts_with("#!") => (format!("{b}\n"), r),
+            _ => (String::new(), shell.as_str()),
+        };
+        out.write_all(format!("{bang}{said}{rest}").as_bytes())?;
         return Ok(());
     }
     let here = if cfg!(target_os = "freebsd") {
@@ -171,6 +178,7 @@ pub fn apply_with(
             "must run as root (or use --dry-run)".into(),
         ));
     }
+    out.write_all(said.as_bytes())?;
     let results = exec::execute(&p, &mut RealSystem)?;
     for (st, r) in p.steps.iter().zip(results) {
         let mark = match r {
