@@ -8,7 +8,7 @@ mod vpnjail_support;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use vpndns::deploy::apply::{apply_with, Target};
+use vpndns::deploy::apply::{Target, apply_with};
 use vpndns::deploy::model::{JailKind, Site, VpnClient};
 use vpnjail_support::*;
 
@@ -29,7 +29,8 @@ fn site_with(key: &str, file: &str, text: &str) -> (tempfile::TempDir, PathBuf) 
         "openvpn" => "tun = \"tun0\"\nopenvpn = \"FILE\"".replace("FILE", file),
         _ => format!("wireguard = \"{file}\""),
     };
-    let (dir, p) = edited_site(|t| t.replacen("tun = \"tun0\"\nprovider_dns = \"10.8.0.1\"", &line, 1));
+    let (dir, p) =
+        edited_site(|t| t.replacen("tun = \"tun0\"\nprovider_dns = \"10.8.0.1\"", &line, 1));
     write(dir.path(), file, text);
     (dir, p)
 }
@@ -116,11 +117,16 @@ fn a_wireguard_endpoint_name_is_pinned_to_its_first_address() {
     let (_d, p) = site_with("wireguard", "wg.conf", &wireguard());
     let out = dry_run(&load(&p), &create()).expect("dry run");
     assert!(
-        out.starts_with("#!/bin/sh\n# resolved wg.example.net \u{2192} 198.51.100.9 (would pin, jail vpnus)\n"),
+        out.starts_with(
+            "#!/bin/sh\n# resolved wg.example.net \u{2192} 198.51.100.9 (would pin, jail vpnus)\n"
+        ),
         "{out}"
     );
     assert!(out.contains("Endpoint = 198.51.100.9:51820\n"), "{out}");
-    assert!(!out.contains("198.51.100.10"), "one peer, one endpoint:\n{out}");
+    assert!(
+        !out.contains("198.51.100.10"),
+        "one peer, one endpoint:\n{out}"
+    );
     assert_eq!(out.matches("wg.example.net").count(), 1, "{out}");
 }
 
@@ -130,7 +136,11 @@ fn a_name_resolving_to_nothing_refuses_the_plan_and_destroy_resolves_nothing() {
         ("empty.example.net", "resolves to no IPv4 address"),
         ("gone.example.net", "cannot resolve it: no such host"),
     ] {
-        let (_d, p) = site_with("openvpn", "vpnus.ovpn", &OVPN.replace("vpn.example.net", name));
+        let (_d, p) = site_with(
+            "openvpn",
+            "vpnus.ovpn",
+            &OVPN.replace("vpn.example.net", name),
+        );
         let site = load(&p);
         let e = dry_run(&site, &create()).expect_err("must refuse");
         assert!(
@@ -159,7 +169,11 @@ fn the_cli_resolves_localhost_through_getaddrinfo() {
         .output()
         .expect("run vpnjail");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = text.lines().nth(1).unwrap_or_default();
     assert!(
         first.starts_with("# resolved localhost \u{2192} 127.0.0.1")

@@ -530,7 +530,8 @@ fn plan(
         Verb::Create => Target::Create { jail, host },
         Verb::Destroy => Target::Destroy { jail, host },
     };
-    let (s, pins) = vpndns::deploy::apply::pinned(&s, &t, &vpndns::deploy::provider::resolve::system)?;
+    let (s, pins) =
+        vpndns::deploy::apply::pinned(&s, &t, &vpndns::deploy::provider::resolve::system)?;
     for p in pins {
         println!("{p} (would pin, jail {})", p.jail);
     }

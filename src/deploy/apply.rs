@@ -101,16 +101,14 @@ pub fn pinned(
     resolver: &Resolver,
 ) -> Result<(Site, Vec<Pinned>), ApplyError> {
     let on = |want: &Option<String>, h: &str| want.as_deref().is_none_or(|w| w == h);
-    let want: Box<dyn Fn(&str, &str) -> bool> = match t {
-        Target::Create { jail, host } => Box::new(move |h, j| j == jail && on(host, h)),
-        Target::CreateAll { host } => Box::new(move |h, _| on(host, h)),
-        Target::PfLoad { host } => Box::new(move |h, _| h == host),
-        Target::Destroy { .. } | Target::DestroyAll { .. } | Target::IpsecLoad { .. } => {
-            return Ok((site.clone(), Vec::new()));
-        }
+    let want = |h: &str, j: &str| match t {
+        Target::Create { jail, host } => j == jail && on(host, h),
+        Target::CreateAll { host } => on(host, h),
+        Target::PfLoad { host } => h == host,
+        Target::Destroy { .. } | Target::DestroyAll { .. } | Target::IpsecLoad { .. } => false,
     };
-    let resolved = resolve::resolve(site, &want, resolver)
-        .map_err(|e| ApplyError::Refused(e.join("\n")))?;
+    let resolved =
+        resolve::resolve(site, &want, resolver).map_err(|e| ApplyError::Refused(e.join("\n")))?;
     Ok(resolve::pin(site, &resolved))
 }
 

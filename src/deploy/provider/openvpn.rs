@@ -5,8 +5,7 @@
 //! (the provider's lines, minus the ones it manages, plus its own). May
 //! touch: nothing (pure parsing; `check.rs` reads the file).
 
-use super::parse_proto;
-use super::resolve::is_host_name;
+use super::{is_host_name, parse_proto};
 use crate::deploy::model::{Endpoint, NamedEndpoint, Proto};
 use std::net::Ipv4Addr;
 
@@ -321,7 +320,13 @@ mod tests {
             f.body
         );
         // Only names: no address endpoint, still a valid file.
-        assert_eq!(parse("client\nremote localhost 1194\n").unwrap().named.len(), 1);
+        assert_eq!(
+            parse("client\nremote localhost 1194\n")
+                .unwrap()
+                .named
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -355,7 +360,12 @@ mod tests {
                 .message
                 .contains("no `remote`")
         );
-        for bad in ["vpn_1.example.com", "-vpn.example.com", "203.0.113.300", "a..b"] {
+        for bad in [
+            "vpn_1.example.com",
+            "-vpn.example.com",
+            "203.0.113.300",
+            "a..b",
+        ] {
             let e = parse(&format!("client\nremote {bad} 1194\n")).unwrap_err();
             assert_eq!(e[0].line, 2);
             assert!(e[0].message.contains("neither an IPv4"), "{e:?}");

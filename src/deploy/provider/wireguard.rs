@@ -6,8 +6,8 @@
 //! of FreeBSD's rc script. May touch: nothing (pure parsing; `check` reads
 //! the file).
 
+use super::is_host_name;
 use super::openvpn::FileError;
-use super::resolve::is_host_name;
 use crate::deploy::model::{Endpoint, NamedEndpoint, Proto};
 use base64::Engine;
 use ipnet::Ipv4Net;
@@ -393,7 +393,10 @@ mod tests {
         ] {
             let e = parse(&good().replace("203.0.113.7:51820", bad)).unwrap_err();
             assert_eq!(e[0].line, 11, "{bad}: {e:?}");
-            assert!(e[0].message.contains("not an IPv4 address or host name"), "{e:?}");
+            assert!(
+                e[0].message.contains("not an IPv4 address or host name"),
+                "{e:?}"
+            );
         }
         for hook in ["PreUp = x", "predown = x", "PostDown=x"] {
             let e = parse(&good().replace("MTU = 1380", hook)).unwrap_err();
