@@ -68,6 +68,26 @@ fn dry_run(site: &Site, t: &Target) -> Result<String, String> {
 }
 
 #[test]
+fn a_site_without_names_is_left_as_it_is() {
+    // The example's vpnus brings its own client, unrestricted (no endpoints).
+    let site = example();
+    let (pinned, pins) =
+        vpndns::deploy::apply::pinned(&site, &create(), &fake).expect("nothing to resolve");
+    assert!(pins.is_empty());
+    let kinds = |s: &Site| -> Vec<JailKind> {
+        s.hosts
+            .iter()
+            .flat_map(|h| h.jails.iter().map(|j| j.kind.clone()))
+            .collect()
+    };
+    assert_eq!(kinds(&pinned), kinds(&site));
+    let JailKind::Vpn(v) = &pinned.jail("vpnus").expect("vpnus").1.kind else {
+        panic!("not a vpn jail")
+    };
+    assert_eq!(v.endpoints, None, "unrestricted stays unrestricted");
+}
+
+#[test]
 fn check_keeps_the_names_unresolved() {
     let (_d, p) = site_with("openvpn", "vpnus.ovpn", OVPN);
     let site = load(&p);

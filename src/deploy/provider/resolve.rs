@@ -165,6 +165,10 @@ pub fn pin(site: &Site, resolved: &Resolved) -> (Site, Vec<Pinned>) {
             }
             VpnClient::Own => {}
         }
+        if add.is_empty() {
+            // Nothing pinned: `None` (unrestricted) must stay `None`.
+            continue;
+        }
         let endpoints = v.endpoints.get_or_insert_with(Vec::new);
         for (n, addr) in add {
             let e = Endpoint {
