@@ -109,10 +109,13 @@ fn a_file_without_remote() {
 }
 
 #[test]
-fn a_remote_given_as_a_host_name_is_refused_at_its_line() {
-    let err = refused(ovpn("client\nremote localhost 1194\n"));
+fn a_remote_neither_address_nor_host_name_is_refused_at_its_line() {
+    let err = refused(ovpn("client\nremote vpn_1.example.com 1194\n"));
     assert!(err.contains("vpnus.ovpn:2: "), "{err}");
-    assert!(err.contains("IPv4 address"), "{err}");
+    assert!(
+        err.contains("neither an IPv4 address nor a host name"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -530,6 +530,11 @@ fn plan(
         Verb::Create => Target::Create { jail, host },
         Verb::Destroy => Target::Destroy { jail, host },
     };
+    let (s, pins) =
+        vpndns::deploy::apply::pinned(&s, &t, &vpndns::deploy::provider::resolve::system)?;
+    for p in pins {
+        println!("{p} (would pin, jail {})", p.jail);
+    }
     print!("{}", vpndns::deploy::apply::build(&s, &t)?.describe());
     Ok(())
 }

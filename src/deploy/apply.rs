@@ -1,11 +1,14 @@
 //! Entry points of the acting subcommands: build the plan, then print it or run
 //! it through the one executor. May touch: the system, only via `exec::RealSystem`
-//! and only when not in dry-run, as root, on the platform of the hosts acted on.
+//! and only when not in dry-run, as root, on the platform of the hosts acted on;
+//! the host's resolver, for the provider host names the plan pins
+//! (`provider::resolve`).
 
 use super::command::Plan;
 use super::exec::{self, RealSystem, StepResult};
 use super::model::{Platform, Site};
 use super::plan;
+use super::provider::resolve::{self, Pinned, Resolver};
 use std::io::Write;
 
 /// What to act on.
@@ -88,16 +91,67 @@ pub enum ApplyError {
     Io(#[from] std::io::Error),
 }
 
-/// Prints the plan as shell (`dry_run`), or runs it on this machine.
+/// The site with the provider host names of the vpn jails `t` creates
+/// resolved by `resolver` and pinned (`provider::resolve`), and what was
+/// pinned. Every name that does not resolve is an error, all at once, and
+/// nothing is created; destroying resolves nothing.
+pub fn pinned(
+    site: &Site,
+    t: &Target,
+    resolver: &Resolver,
+) -> Result<(Site, Vec<Pinned>), ApplyError> {
+    let on = |want: &Option<String>, h: &str| want.as_deref().is_none_or(|w| w == h);
+    let want = |h: &str, j: &str| match t {
+        Target::Create { jail, host } => j == jail && on(host, h),
+        Target::CreateAll { host } => on(host, h),
+        Target::PfLoad { host } => h == host,
+        Target::Destroy { .. } | Target::DestroyAll { .. } | Target::IpsecLoad { .. } => false,
+    };
+    let resolved =
+        resolve::resolve(site, &want, resolver).map_err(|e| ApplyError::Refused(e.join("\n")))?;
+    Ok(resolve::pin(site, &resolved))
+}
+
+/// Prints the plan as shell (`dry_run`), or runs it on this machine, with
+/// provider host names resolved by the host's resolver.
 pub fn apply(
     site: &Site,
     t: &Target,
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<(), ApplyError> {
+    apply_with(site, t, dry_run, &resolve::system, out)
+}
+
+/// [`apply`] with the resolver given. A dry run resolves too (a lookup
+/// changes nothing), so the plan it prints holds the addresses `create`
+/// would pin now; `create` itself resolves again.
+pub fn apply_with(
+    site: &Site,
+    t: &Target,
+    dry_run: bool,
+    resolver: &Resolver,
+    out: &mut dyn Write,
+) -> Result<(), ApplyError> {
+    let (site, pins) = pinned(site, t, resolver)?;
+    let site = &site;
     let p = build(site, t)?;
+    let mut said = String::new();
+    for pin in &pins {
+        let (mark, what) = match dry_run {
+            true => ("# ", "would pin"),
+            false => ("", "pinned"),
+        };
+        said.push_str(&format!("{mark}{pin} ({what}, jail {})\n", pin.jail));
+    }
     if dry_run {
-        out.write_all(p.to_shell().as_bytes())?;
+        // After the `#!` line: the script stays pasteable.
+        let shell = p.to_shell();
+        let (bang, rest) = match shell.split_once('\n') {
+            Some((b, r)) if b.starts_with("#!") => (format!("{b}\n"), r),
+            _ => (String::new(), shell.as_str()),
+        };
+        out.write_all(format!("{bang}{said}{rest}").as_bytes())?;
         return Ok(());
     }
     let here = if cfg!(target_os = "freebsd") {
@@ -122,6 +176,7 @@ pub fn apply(
             "must run as root (or use --dry-run)".into(),
         ));
     }
+    out.write_all(said.as_bytes())?;
     let results = exec::execute(&p, &mut RealSystem)?;
     for (st, r) in p.steps.iter().zip(results) {
         let mark = match r {

@@ -213,6 +213,9 @@ pub struct Jail {
     pub kind: JailKind,
 }
 
+// A site holds a handful of jails, built once by `check`: boxing `Vpn`
+// would buy nothing but a deref at every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JailKind {
     /// Terminates the site-to-site IPsec links of its host.
@@ -267,6 +270,9 @@ pub struct WireGuardClient {
     /// The peers' `AllowedIPs`, IPv4: routed into the tunnel.
     pub allowed: Vec<Ipv4Net>,
     pub mtu: Option<u16>,
+    /// Peers' `Endpoint`s given as host names: pinned at `create`
+    /// (`provider::resolve`), then in `endpoints` and `setconf`.
+    pub named: Vec<NamedEndpoint>,
 }
 
 /// What vpnjail installs for an OpenVPN client.
@@ -276,12 +282,24 @@ pub struct OpenVpnClient {
     pub config: String,
     /// The `auth-user-pass` file's text (two lines), from `openvpn_auth`.
     pub auth: Option<String>,
+    /// `remote` lines given as host names: pinned at `create`
+    /// (`provider::resolve`), then in `endpoints` and `config`.
+    pub named: Vec<NamedEndpoint>,
 }
 
 /// A provider endpoint the vpn jail's client may reach outside the tunnel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
     pub addr: Ipv4Addr,
+    pub port: u16,
+    pub proto: Proto,
+}
+
+/// A provider endpoint given as a host name: resolved when the jail is
+/// created and pinned (the kill switch admits addresses, never names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedEndpoint {
+    pub name: String,
     pub port: u16,
     pub proto: Proto,
 }

@@ -451,6 +451,7 @@ impl Checker<'_> {
             VpnClient::OpenVpn(OpenVpnClient {
                 config: parsed.body,
                 auth,
+                named: parsed.named,
             }),
             Some(parsed.endpoints),
         )

@@ -57,6 +57,7 @@ impl Checker<'_> {
                     addresses: w.addresses,
                     allowed: w.allowed,
                     mtu: w.mtu,
+                    named: w.named,
                 }),
                 w.endpoints,
                 w.dns.first().copied(),

@@ -1,10 +1,12 @@
 //! What vpnjail reads from a VPN provider: the endpoints a vpn jail's client
 //! may reach outside the tunnel (`endpoints = ["ADDR:PORT/udp"]`, or the
 //! `remote` lines of an OpenVPN file) and, in [`openvpn`], the provider's
-//! OpenVPN client file; in [`wireguard`], its WireGuard (wg-quick) file.
-//! May touch: nothing (pure parsing).
+//! OpenVPN client file; in [`wireguard`], its WireGuard (wg-quick) file;
+//! in [`resolve`], the endpoints given as host names, resolved at `create`
+//! and pinned. May touch: nothing (pure parsing) but `resolve::system`.
 
 pub mod openvpn;
+pub mod resolve;
 pub mod wireguard;
 
 use super::model::{Endpoint, Proto};
@@ -22,6 +24,25 @@ pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     Ok(Endpoint { addr, port, proto })
 }
 
+/// A host name as RFC 1123 writes one: dot-separated labels of letters,
+/// digits and inner hyphens, the last not all digits (so a mistyped
+/// address such as `203.0.113.300` is not taken for a name).
+pub fn is_host_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    s.len() <= 253
+        && s.split('.').all(label)
+        && !s
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// `udp` or `tcp` (OpenVPN also writes `udp4`, `tcp-client`, `tcp4-client`).
 pub fn parse_proto(s: &str) -> Option<Proto> {
     match s {
@@ -34,6 +55,34 @@ pub fn parse_proto(s: &str) -> Option<Proto> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_are_told_from_garbage() {
+        for good in [
+            "localhost",
+            "vpn.example.net",
+            "VPN-1.example.net.",
+            "a1.b2",
+        ] {
+            assert!(is_host_name(good), "{good}");
+        }
+        let long = format!("{}.net", "a".repeat(64));
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.net",
+            "a-.net",
+            "vpn_1.net",
+            "203.0.113.300",
+            "1.2.3",
+            "a b",
+            "a/b",
+            &long,
+        ] {
+            assert!(!is_host_name(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn endpoints_parse_and_bad_ones_are_named() {

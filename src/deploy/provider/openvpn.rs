@@ -5,8 +5,8 @@
 //! (the provider's lines, minus the ones it manages, plus its own). May
 //! touch: nothing (pure parsing; `check.rs` reads the file).
 
-use super::parse_proto;
-use crate::deploy::model::{Endpoint, Proto};
+use super::{is_host_name, parse_proto};
+use crate::deploy::model::{Endpoint, NamedEndpoint, Proto};
 use std::net::Ipv4Addr;
 
 /// One problem in the provider's file, at a 1-based line.
@@ -24,6 +24,8 @@ pub struct OpenVpnFile {
     pub body: String,
     /// Every `remote`, with its port and protocol resolved against `port`/`proto`.
     pub endpoints: Vec<Endpoint>,
+    /// Every `remote` given as a host name (resolved and pinned at `create`).
+    pub named: Vec<NamedEndpoint>,
     /// The file asks for a user name and password (`auth-user-pass`).
     pub needs_auth: bool,
 }
@@ -154,20 +156,20 @@ pub fn parse(text: &str) -> Result<OpenVpnFile, Vec<FileError>> {
             message: format!("<{tag}> is never closed by </{tag}>"),
         });
     }
-    let mut endpoints = Vec::new();
+    let (mut endpoints, mut named) = (Vec::new(), Vec::new());
+    // The `remote` lines vpnjail writes, in the provider's order.
+    let mut lines = Vec::new();
     for (n, host, p, pr) in remotes {
-        let addr = match host.parse::<Ipv4Addr>() {
-            Ok(a) => a,
-            Err(_) => {
-                errors.push(FileError {
-                    line: n,
-                    message: format!(
-                        "remote {host:?}: give the provider's IPv4 address (the kill switch pins its endpoints; host names are not resolved yet)"
-                    ),
-                });
-                continue;
-            }
-        };
+        let addr = host.parse::<Ipv4Addr>().ok();
+        if addr.is_none() && !is_host_name(host) {
+            errors.push(FileError {
+                line: n,
+                message: format!(
+                    "remote {host:?} is neither an IPv4 address nor a host name such as vpn.example.net"
+                ),
+            });
+            continue;
+        }
         let port = match p.map(str::parse::<u16>) {
             None => port.unwrap_or(1194),
             Some(Ok(p)) if p > 0 => p,
@@ -193,14 +195,22 @@ pub fn parse(text: &str) -> Result<OpenVpnFile, Vec<FileError>> {
                 continue;
             }
         };
-        endpoints.push(Endpoint { addr, port, proto });
+        lines.push(format!("remote {host} {port} {}\n", openvpn_proto(proto)));
+        match addr {
+            Some(addr) => endpoints.push(Endpoint { addr, port, proto }),
+            None => named.push(NamedEndpoint {
+                name: host.to_string(),
+                port,
+                proto,
+            }),
+        }
     }
     if !client {
         errors.push(FileError {
             line: 0,
             message: "not an OpenVPN client file (no `client`, `tls-client` or `pull`)".into(),
         });
-    } else if endpoints.is_empty() && errors.is_empty() {
+    } else if lines.is_empty() && errors.is_empty() {
         errors.push(FileError {
             line: 0,
             message: "no `remote`: the file does not say where the provider is".into(),
@@ -211,17 +221,11 @@ pub fn parse(text: &str) -> Result<OpenVpnFile, Vec<FileError>> {
         if let Some(p) = proto {
             body.push_str(&format!("proto {}\n", openvpn_proto(p)));
         }
-        for e in &endpoints {
-            body.push_str(&format!(
-                "remote {} {} {}\n",
-                e.addr,
-                e.port,
-                openvpn_proto(e.proto)
-            ));
-        }
+        body.extend(lines);
         Ok(OpenVpnFile {
             body,
             endpoints,
+            named,
             needs_auth,
         })
     } else {
@@ -230,7 +234,7 @@ pub fn parse(text: &str) -> Result<OpenVpnFile, Vec<FileError>> {
     }
 }
 
-fn openvpn_proto(p: Proto) -> &'static str {
+pub(super) fn openvpn_proto(p: Proto) -> &'static str {
     match p {
         Proto::Udp => "udp",
         Proto::Tcp => "tcp-client",
@@ -299,6 +303,33 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_host_name_is_kept_unresolved_in_the_providers_order() {
+        let f = parse("client\nproto tcp\nremote 203.0.113.7 443\nremote VPN.example.net\nremote 203.0.113.8 1194 udp\n").unwrap();
+        assert_eq!(
+            f.named,
+            vec![NamedEndpoint {
+                name: "VPN.example.net".into(),
+                port: 1194,
+                proto: Proto::Tcp
+            }]
+        );
+        assert_eq!(f.endpoints.len(), 2);
+        assert!(
+            f.body.ends_with("remote 203.0.113.7 443 tcp-client\nremote VPN.example.net 1194 tcp-client\nremote 203.0.113.8 1194 udp\n"),
+            "{}",
+            f.body
+        );
+        // Only names: no address endpoint, still a valid file.
+        assert_eq!(
+            parse("client\nremote localhost 1194\n")
+                .unwrap()
+                .named
+                .len(),
+            1
+        );
+    }
+
+    #[test]
     fn scripts_of_the_provider_are_refused_at_their_line() {
         let bad = format!("{GOOD}script-security 2\nup /etc/openvpn/update-resolv-conf\n<foo>\n");
         let e = parse(&bad).unwrap_err();
@@ -329,9 +360,16 @@ mod tests {
                 .message
                 .contains("no `remote`")
         );
-        let e = parse("client\nremote vpn.example.com 1194\n").unwrap_err();
-        assert_eq!(e[0].line, 2);
-        assert!(e[0].message.contains("IPv4"), "{e:?}");
+        for bad in [
+            "vpn_1.example.com",
+            "-vpn.example.com",
+            "203.0.113.300",
+            "a..b",
+        ] {
+            let e = parse(&format!("client\nremote {bad} 1194\n")).unwrap_err();
+            assert_eq!(e[0].line, 2);
+            assert!(e[0].message.contains("neither an IPv4"), "{e:?}");
+        }
         let e = parse("client\nremote 203.0.113.7 1194\n<key>\nabc\n").unwrap_err();
         assert_eq!(
             (e[0].line, e[0].message.contains("never closed")),

@@ -6,8 +6,9 @@
 //! of FreeBSD's rc script. May touch: nothing (pure parsing; `check` reads
 //! the file).
 
+use super::is_host_name;
 use super::openvpn::FileError;
-use crate::deploy::model::{Endpoint, Proto};
+use crate::deploy::model::{Endpoint, NamedEndpoint, Proto};
 use base64::Engine;
 use ipnet::Ipv4Net;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -26,6 +27,9 @@ pub struct WireGuardFile {
     pub mtu: Option<u16>,
     /// Every peer's `Endpoint` (UDP).
     pub endpoints: Vec<Endpoint>,
+    /// Every peer's `Endpoint` given as a host name (resolved and pinned at
+    /// `create`; `setconf` keeps the name until then).
+    pub named: Vec<NamedEndpoint>,
     /// The IPv4 networks of every peer's `AllowedIPs`: routed into the tunnel.
     pub allowed: Vec<Ipv4Net>,
 }
@@ -199,14 +203,23 @@ pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
                 if let Some(p) = peer_has.last_mut() {
                     p.2 = true;
                 }
-                match value.parse::<SocketAddrV4>() {
-                    Ok(s) if s.port() > 0 => f.endpoints.push(Endpoint {
+                let named = value
+                    .rsplit_once(':')
+                    .filter(|(h, _)| h.parse::<Ipv4Addr>().is_err() && is_host_name(h))
+                    .and_then(|(h, p)| Some((h, p.parse::<u16>().ok().filter(|p| *p > 0)?)));
+                match (value.parse::<SocketAddrV4>(), named) {
+                    (Ok(s), _) if s.port() > 0 => f.endpoints.push(Endpoint {
                         addr: *s.ip(),
                         port: s.port(),
                         proto: Proto::Udp,
                     }),
+                    (_, Some((name, port))) => f.named.push(NamedEndpoint {
+                        name: name.to_string(),
+                        port,
+                        proto: Proto::Udp,
+                    }),
                     _ => err(format!(
-                        "Endpoint {value:?}: give the provider's IPv4 address and port such as 203.0.113.7:51820 (the kill switch pins its endpoints; host names are not resolved yet)"
+                        "Endpoint {value:?} is not an IPv4 address or host name with a port, such as 203.0.113.7:51820 or vpn.example.net:51820"
                     )),
                 }
             }
@@ -337,6 +350,21 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_host_name_is_kept_unresolved() {
+        let f = parse(&good().replace("203.0.113.7:51820", "vpn.example.net:51820")).unwrap();
+        assert!(f.endpoints.is_empty());
+        assert_eq!(
+            f.named,
+            vec![NamedEndpoint {
+                name: "vpn.example.net".into(),
+                port: 51820,
+                proto: Proto::Udp
+            }]
+        );
+        assert!(f.setconf.contains("Endpoint = vpn.example.net:51820\n"));
+    }
+
+    #[test]
     fn hooks_bad_keys_and_a_missing_endpoint_are_named_at_their_line() {
         let bad = good()
             .replace("MTU = 1380", "PostUp = iptables -F")
@@ -355,8 +383,21 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].line, 8);
         assert!(e[0].message.contains("no Endpoint"), "{e:?}");
-        let e = parse(&good().replace("203.0.113.7:51820", "vpn.example.com:51820")).unwrap_err();
-        assert!(e[0].message.contains("host names"), "{e:?}");
+        for bad in [
+            "vpn_x.example.com:51820",
+            "vpn.example.com",
+            "vpn.example.com:0",
+            "203.0.113.7:0",
+            "203.0.113.300:51820",
+            "[2001:db8::1]:51820",
+        ] {
+            let e = parse(&good().replace("203.0.113.7:51820", bad)).unwrap_err();
+            assert_eq!(e[0].line, 11, "{bad}: {e:?}");
+            assert!(
+                e[0].message.contains("not an IPv4 address or host name"),
+                "{e:?}"
+            );
+        }
         for hook in ["PreUp = x", "predown = x", "PostDown=x"] {
             let e = parse(&good().replace("MTU = 1380", hook)).unwrap_err();
             assert_eq!(e[0].line, 6, "{hook}: {e:?}");
