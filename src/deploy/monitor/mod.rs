@@ -38,7 +38,7 @@ pub enum MonitorError {
     #[error("{0:?} is not a domain name")]
     ProbeName(String),
     #[error(
-        "vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\") on Linux"
+        "vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\")"
     )]
     ColdClient(String),
 }
