@@ -92,7 +92,10 @@ mod tests {
             shell(start(&site, &host, &j)),
             "jexec vpnus service openvpn onestart"
         );
-        assert_eq!(shell(stop(&host, &j)), "jexec vpnus service openvpn onestop");
+        assert_eq!(
+            shell(stop(&host, &j)),
+            "jexec vpnus service openvpn onestop"
+        );
         assert_eq!(
             shell(running(&host, &j)),
             "jexec vpnus service openvpn onestatus"
