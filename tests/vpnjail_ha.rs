@@ -533,30 +533,31 @@ fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs() {
         )),
         "{r}"
     );
-    // A FreeBSD replica host is accepted too (the monitor drives the port's
-    // rc.d script: a_cold_freebsd_replica_boots_without_its_client).
-    let cold = "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n";
-    let site = check_report(&linux_replicas(dir, cold, "freebsd")).expect("FreeBSD");
-    let (_, r, _) = site
-        .host("beta")
-        .expect("beta")
-        .replicas()
-        .next()
-        .expect("copy");
-    assert_eq!(r.standby, vpndns::deploy::model::Standby::Cold);
-    // Hot is the default, and may be written.
-    for lines in [
-        "openvpn = \"p.ovpn\"\n",
-        "standby = \"hot\"\nopenvpn = \"p.ovpn\"\n",
+    // Hot is the default, and may be written; cold is accepted on a FreeBSD
+    // replica host too (the monitor drives the port's rc.d script:
+    // a_cold_freebsd_replica_boots_without_its_client).
+    use vpndns::deploy::model::Standby;
+    for (lines, beta, want) in [
+        ("openvpn = \"p.ovpn\"\n", "linux", Standby::Hot),
+        (
+            "standby = \"hot\"\nopenvpn = \"p.ovpn\"\n",
+            "linux",
+            Standby::Hot,
+        ),
+        (
+            "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n",
+            "freebsd",
+            Standby::Cold,
+        ),
     ] {
-        let site = check_report(&linux_replicas(dir, lines, "linux")).expect("hot");
+        let site = check_report(&linux_replicas(dir, lines, beta)).expect(lines);
         let (_, r, _) = site
             .host("beta")
             .expect("beta")
             .replicas()
             .next()
             .expect("copy");
-        assert_eq!(r.standby, vpndns::deploy::model::Standby::Hot);
+        assert_eq!(r.standby, want, "{lines} on {beta}");
     }
     // A vpn jail that is not replicated has no standby.
     let path = linux_replicas(dir, "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n", "linux");
