@@ -465,10 +465,15 @@ fn linux_replicas(dir: &std::path::Path, jail_lines: &str, beta_platform: &str) 
         .enumerate()
     {
         let n = n + 1;
+        let base = if *platform == "freebsd" {
+            "base = \"/usr/freebsd-dist/base.txz\"\n"
+        } else {
+            ""
+        };
         t += &format!(
             "\n[[host]]\nname = \"{h}\"\nexternal_if = \"eth0\"\npublic_address = \"192.0.2.{n}\"\n\
              bridge = {{ name = \"vjbr0\", network = \"10.10.{n}.0/24\", address = \"10.10.{n}.1\" }}\n\
-             jail_root = \"/j\"\nplatform = \"{platform}\"\n\n\
+             jail_root = \"/j\"\nplatform = \"{platform}\"\n{base}\n\
              [[host.jail]]\nname = \"ipsec_{h}\"\nkind = \"ipsec\"\naddress = \"10.10.{n}.4\"\n"
         );
         if *h == "alpha" {
@@ -491,7 +496,7 @@ fn check_report(site: &std::path::Path) -> Result<Site, String> {
 }
 
 #[test]
-fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs_on_linux() {
+fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs() {
     let d = tempfile::tempdir().expect("tempdir");
     let dir = d.path();
     let key = "host[alpha].jail[vpnx].standby";
@@ -528,25 +533,31 @@ fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs_on_linux() {
         )),
         "{r}"
     );
-    let cold = "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n";
-    let r = check_report(&linux_replicas(dir, cold, "freebsd")).expect_err("FreeBSD");
-    assert!(
-        r.contains("standby = \"cold\" is not available on FreeBSD yet (replica hosts [\"beta\"])"),
-        "{r}"
-    );
-    // Hot is the default, and may be written.
-    for lines in [
-        "openvpn = \"p.ovpn\"\n",
-        "standby = \"hot\"\nopenvpn = \"p.ovpn\"\n",
+    // Hot is the default, and may be written; cold is accepted on a FreeBSD
+    // replica host too (the monitor drives the port's rc.d script:
+    // a_cold_freebsd_replica_boots_without_its_client).
+    use vpndns::deploy::model::Standby;
+    for (lines, beta, want) in [
+        ("openvpn = \"p.ovpn\"\n", "linux", Standby::Hot),
+        (
+            "standby = \"hot\"\nopenvpn = \"p.ovpn\"\n",
+            "linux",
+            Standby::Hot,
+        ),
+        (
+            "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n",
+            "freebsd",
+            Standby::Cold,
+        ),
     ] {
-        let site = check_report(&linux_replicas(dir, lines, "linux")).expect("hot");
+        let site = check_report(&linux_replicas(dir, lines, beta)).expect(lines);
         let (_, r, _) = site
             .host("beta")
             .expect("beta")
             .replicas()
             .next()
             .expect("copy");
-        assert_eq!(r.standby, vpndns::deploy::model::Standby::Hot);
+        assert_eq!(r.standby, want, "{lines} on {beta}");
     }
     // A vpn jail that is not replicated has no standby.
     let path = linux_replicas(dir, "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n", "linux");
@@ -635,6 +646,58 @@ fn a_cold_replica_is_created_without_its_client_and_the_monitor_drives_it() {
             frr.content
         );
     }
+}
+
+/// A cold replica on a FreeBSD host: its jail's rc.conf.d/openvpn does not
+/// start the client at boot (golden; a hot one does), and the monitor's
+/// changes start and stop it through the port's rc.d script in the jail.
+#[test]
+fn a_cold_freebsd_replica_boots_without_its_client() {
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    let d = tempfile::tempdir().expect("tempdir");
+    let rc = |lines: &str| {
+        let site = check_report(&linux_replicas(d.path(), lines, "freebsd")).expect("site");
+        let files = render::host(&site, "beta").expect("render");
+        let bad = vpndns::deploy::lint::rendered(&files);
+        assert!(bad.is_empty(), "{bad:?}");
+        let rc = file(&files, "/j/vpnx/etc/rc.conf.d/openvpn")
+            .expect("rc.conf.d/openvpn")
+            .clone();
+        (site, rc)
+    };
+    let (_, hot) = rc("openvpn = \"p.ovpn\"\n");
+    assert!(
+        hot.content.contains("openvpn_enable=\"YES\"\n"),
+        "{}",
+        hot.content
+    );
+    let (site, cold) = rc("standby = \"cold\"\nopenvpn = \"p.ovpn\"\n");
+    assert_eq!(cold.mode, 0o644);
+    golden(
+        std::path::Path::new("ha/cold-freebsd/j/vpnx/etc/rc.conf.d/openvpn"),
+        &cold.content,
+    );
+    assert!(
+        cold.content.contains("openvpn_enable=\"NO\"\n"),
+        "{}",
+        cold.content
+    );
+    shellcheck("rc.conf.d/openvpn", &cold.content, &["-e", "SC2034"]);
+    let beta = site.host("beta").expect("beta");
+    let ws = monitor::watched(&site, beta);
+    let w = &ws[0];
+    let c = w.cold.as_ref().expect("a cold replica");
+    let plan = |actions: &[ColdAction]| {
+        monitor::cold_plan(&site, beta, w, c, actions)
+            .expect("plan")
+            .to_shell()
+    };
+    let p = plan(&[ColdAction::StartClient, ColdAction::Announce(1)]);
+    assert!(p.contains("jexec vpnx service openvpn onestart"), "{p}");
+    assert!(p.contains("route-map VJ-ANYCAST-P1'"), "{p}");
+    let p = plan(&[ColdAction::StopClient, ColdAction::Announce(3)]);
+    assert!(p.contains("jexec vpnx service openvpn onestop"), "{p}");
+    assert!(!p.contains("start-stop-daemon"), "{p}");
 }
 
 /// `vpnjail status` of a cold standby: its jail is up with the tunnel down

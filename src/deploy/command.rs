@@ -239,6 +239,19 @@ pub mod freebsd {
                 .collect(),
         )
     }
+    /// `jexec JAIL service NAME onestart`: runs the rc.d script even when
+    /// its `NAME_enable` is NO (rc(8)'s `one` prefix).
+    pub fn service_onestart(jail: &str, name: &str) -> Cmd {
+        in_jail(Some(jail), "service", vec![name.into(), "onestart".into()])
+    }
+    /// `jexec JAIL service NAME onestop`: rc.subr waits for the process to exit.
+    pub fn service_onestop(jail: &str, name: &str) -> Cmd {
+        in_jail(Some(jail), "service", vec![name.into(), "onestop".into()])
+    }
+    /// `jexec JAIL service NAME onestatus`: exits 0 while the process runs.
+    pub fn service_onestatus(jail: &str, name: &str) -> Cmd {
+        in_jail(Some(jail), "service", vec![name.into(), "onestatus".into()])
+    }
     /// `jexec JAIL ifconfig IF`: the interface's flags (read-only).
     pub fn jail_ifconfig(jail: &str, ifname: &str) -> Cmd {
         in_jail(Some(jail), "ifconfig", vec![ifname.into()])

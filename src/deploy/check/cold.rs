@@ -1,11 +1,11 @@
 //! The `standby` key of a replicated vpn jail, and whether it can run in
 //! cold standby (`standby = "cold"`, docs/ha.md): `vpnjail monitor` must be
-//! able to start and stop its VPN client, so vpnjail must run that client, on
-//! Linux (the FreeBSD client is not started by the monitor yet).
+//! able to start and stop its VPN client, so vpnjail must run that client
+//! (OpenVPN, on Linux and FreeBSD alike: monitor/client.rs).
 //! May touch: nothing (pure).
 
 use super::Checker;
-use crate::deploy::model::{Jail, JailKind, Platform, Site, Standby, VpnClient};
+use crate::deploy::model::{Jail, JailKind, Standby, VpnClient};
 use crate::deploy::site::JailDef;
 
 impl Checker<'_> {
@@ -14,16 +14,14 @@ impl Checker<'_> {
         &mut self,
         d: &JailDef,
         k: &dyn Fn(&str) -> String,
-        site: &Site,
         jail: &Jail,
-        names: &[String],
     ) -> Standby {
         let Some(s) = &d.standby else {
             return Standby::Hot;
         };
         let problem = match s.get_ref().as_str() {
             "hot" => return Standby::Hot,
-            "cold" => problem(site, jail, names),
+            "cold" => problem(jail),
             other => Some(format!(
                 "{other:?}: expected \"hot\" (every replica runs its VPN client) or \"cold\" (only the elected one)"
             )),
@@ -38,8 +36,8 @@ impl Checker<'_> {
     }
 }
 
-/// What stops `jail`, replicated on the hosts `replicas`, from cold standby.
-pub fn problem(site: &Site, jail: &Jail, replicas: &[String]) -> Option<String> {
+/// What stops the replicated `jail` from cold standby.
+pub fn problem(jail: &Jail) -> Option<String> {
     let JailKind::Vpn(v) = &jail.kind else {
         return Some("standby applies only to a vpn jail".into());
     };
@@ -56,19 +54,6 @@ pub fn problem(site: &Site, jail: &Jail, replicas: &[String]) -> Option<String> 
              OpenVPN only): use \"hot\", or openvpn = \"FILE\""
                 .into(),
         );
-    }
-    let freebsd: Vec<&str> = replicas
-        .iter()
-        .filter(|h| {
-            site.host(h)
-                .is_some_and(|h| h.platform == Platform::FreeBsd)
-        })
-        .map(String::as_str)
-        .collect();
-    if !freebsd.is_empty() {
-        return Some(format!(
-            "standby = \"cold\" is not available on FreeBSD yet (replica hosts {freebsd:?}): use \"hot\""
-        ));
     }
     None
 }

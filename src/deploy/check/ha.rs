@@ -281,7 +281,7 @@ impl Checker<'_> {
                 let rep = Replication {
                     anycast,
                     replicas: names.clone(),
-                    standby: self.standby(d, &k, site, &site.hosts[hi].jails[ji], &names),
+                    standby: self.standby(d, &k, &site.hosts[hi].jails[ji]),
                 };
                 if let JailKind::Vpn(v) = &mut site.hosts[hi].jails[ji].kind {
                     v.replication = Some(rep);

@@ -37,9 +37,7 @@ pub enum MonitorError {
     NothingToMonitor(String),
     #[error("{0:?} is not a domain name")]
     ProbeName(String),
-    #[error(
-        "vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\") on Linux"
-    )]
+    #[error("vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\")")]
     ColdClient(String),
 }
 

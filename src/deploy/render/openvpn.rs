@@ -6,7 +6,7 @@
 
 use super::RenderError;
 use super::freebsd::rcconf::RcConf;
-use crate::deploy::model::{OpenVpnClient, Vpn};
+use crate::deploy::model::{OpenVpnClient, Standby, Vpn};
 
 /// FreeBSD: where the port's rc script reads the config, and the files beside it.
 pub const FREEBSD_CONF: &str = "/usr/local/etc/openvpn/openvpn.conf";
@@ -20,6 +20,8 @@ pub const FREEBSD_HOOK_SCRIPT: &str = include_str!("../../../openvpn/vpnjail-rou
 pub const FREEBSD_LOG: &str = "/var/log/openvpn.log";
 /// FreeBSD: the package `pkg -r ROOT install` puts into the jail root.
 pub const FREEBSD_PKG: &str = "openvpn";
+/// FreeBSD: the port's rc.d script (`service openvpn ...` in the jail).
+pub const FREEBSD_SERVICE: &str = "openvpn";
 /// Linux: file names in the jail's directory.
 pub const LINUX_CONF: &str = "openvpn.conf";
 pub const LINUX_AUTH: &str = "openvpn.auth";
@@ -78,8 +80,10 @@ pub fn client_conf(
 /// FreeBSD: the files of an OpenVPN vpn jail inside its root, as (path
 /// relative to the root, mode, content): the config and the credentials
 /// owner-only, the route-up hook, and `rc.conf.d/openvpn` for the port's rc
-/// script (`openvpn_enable`; `openvpn_flags` sends the log to
-/// [`FREEBSD_LOG`]; `openvpn_if` stays unset: the host loads `if_tuntap`).
+/// script (`openvpn_enable`, NO in cold standby: `vpnjail monitor` runs
+/// `service openvpn onestart` when BGP elects the replica, monitor/client.rs;
+/// `openvpn_flags` sends the log to [`FREEBSD_LOG`]; `openvpn_if` stays
+/// unset: the host loads `if_tuntap`).
 pub fn freebsd_files(
     o: &OpenVpnClient,
     v: &Vpn,
@@ -98,7 +102,11 @@ pub fn freebsd_files(
     }
     out.push((rel(FREEBSD_HOOK), 0o755, FREEBSD_HOOK_SCRIPT.to_string()));
     let mut rc = RcConf::default();
-    rc.set("openvpn_enable", "YES");
+    let cold = v
+        .replication
+        .as_ref()
+        .is_some_and(|r| r.standby == Standby::Cold);
+    rc.set("openvpn_enable", if cold { "NO" } else { "YES" });
     rc.set("openvpn_configfile", FREEBSD_CONF);
     rc.set("openvpn_flags", format!("--log-append {FREEBSD_LOG}"));
     out.push(("etc/rc.conf.d/openvpn", 0o644, rc.text(what)?));
