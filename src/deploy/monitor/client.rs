@@ -76,6 +76,7 @@ mod tests {
         v.client = VpnClient::OpenVpn(OpenVpnClient {
             config: "client\n".into(),
             auth: None,
+            named: Vec::new(),
         });
         let linux = Host {
             platform: Platform::Linux,
