@@ -201,9 +201,8 @@ pub fn pf_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     let host_name = host.name.as_str();
     let files = render::host(site, host_name)?;
     let mut steps = Vec::new();
-    for f in files.iter().filter(|f| {
-        f.path.starts_with("/etc/pf.vpnjail") || f.path == Path::new("/etc/pf.conf.vpnjail")
-    }) {
+    // The host's pf.conf fragment and its anchors.
+    for f in &render::freebsd::pf::host(site, host)? {
         steps.push(write(f)?);
     }
     for (name, file) in render::pf_host_anchors(host) {

@@ -13,6 +13,7 @@
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
 use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, Standby, VpnClient};
+use crate::deploy::render::linux::{ClientFiles, IpsecFiles, NsFiles};
 use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
 use std::path::{Path, PathBuf};
 
@@ -68,18 +69,28 @@ fn mkdir(dir: &Path, undo_rm: bool) -> Step {
     )
 }
 
-fn file_of(files: &[render::File], name: &str) -> Result<render::File, PlanError> {
-    files
-        .iter()
-        .find(|f| f.path.file_name().is_some_and(|n| n == name))
-        .cloned()
-        .ok_or_else(|| PlanError::Invalid(format!("no {name} was rendered")))
+/// A file the jail's kind needs and render left out.
+fn missing(name: &str) -> PlanError {
+    PlanError::Invalid(format!("no {name} was rendered"))
+}
+
+/// An ipsec namespace's files, with the swanctl.conf strongSwan needs.
+fn swanctl_files(f: &NsFiles) -> Result<(&IpsecFiles, &render::File), PlanError> {
+    match f {
+        NsFiles::Ipsec(i) => Ok((
+            i,
+            i.swanctl
+                .as_ref()
+                .ok_or_else(|| missing(rl::SWANCTL_FILE))?,
+        )),
+        _ => Err(missing(rl::STRONGSWAN_FILE)),
+    }
 }
 
 /// The road-warrior decisions (plan/roadwarrior.rs) as steps of the plan.
 fn rw_steps(
     v: impl IntoIterator<Item = super::roadwarrior::RwStep>,
-    files: &[render::File],
+    files: &[&render::File],
 ) -> Result<Vec<Step>, PlanError> {
     use super::roadwarrior::RwStep;
     v.into_iter()
@@ -88,7 +99,7 @@ fn rw_steps(
                 .iter()
                 .find(|f| f.path == path)
                 .ok_or_else(|| PlanError::Invalid(format!("{} was not rendered", path.display())))
-                .and_then(write),
+                .and_then(|f| write(f)),
             RwStep::Run { what, cmd, undo } => Ok(run(what, Guard::Always, cmd, undo)),
         })
         .collect()
@@ -158,7 +169,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         Some((_, a)) => (&a.bridge, a.network.prefix_len()),
         None => (&host.bridge.name, host.bridge.network.prefix_len()),
     };
-    let files = render::jail_files(site, host, &j.name)?;
+    let files = rl::ns_files(site, host, j)?;
     let mut steps = vec![
         check(
             format!("bridge {br} exists (vpnjail create --all brings the host up)"),
@@ -265,12 +276,12 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
     if j.kind != JailKind::Ipsec {
         steps.extend(rw_steps(super::roadwarrior::pool_route(host, nsr), &[])?);
     }
-    match &j.kind {
-        JailKind::Vpn(_) => {
+    match (&j.kind, &files) {
+        (JailKind::Vpn(v), NsFiles::Vpn(vf)) => {
             // Fail closed from the first packet: the kill switch is in place
             // before the namespace forwards anything.
-            let ks = file_of(&files, killswitch::NFT_FILE)?;
-            steps.push(write(&ks)?);
+            let ks = &vf.killswitch;
+            steps.push(write(ks)?);
             steps.push(run(
                 format!(
                     "load nftables table {} (kill switch: out only through the tunnel)",
@@ -290,20 +301,21 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 lx::forwarding_on(nsr),
                 vec![],
             ));
-            let f = file_of(&files, rl::NFT_FILE)?;
-            steps.push(write(&f)?);
+            let f = &vf.nat;
+            steps.push(write(f)?);
             steps.push(run(
                 format!("load nftables table {} (seed steps 2 and 5)", rl::VPN_TABLE),
                 Guard::Always,
                 lx::nft_load(nsr, &f.path),
                 vec![lx::nft_delete_table(nsr, rl::VPN_TABLE)],
             ));
-            if let JailKind::Vpn(v) = &j.kind
-                && let VpnClient::OpenVpn(o) = &v.client
-            {
-                steps.push(write(&file_of(&files, openvpn::LINUX_CONF)?)?);
-                if o.auth.is_some() {
-                    steps.push(write(&file_of(&files, openvpn::LINUX_AUTH)?)?);
+            if let VpnClient::OpenVpn(_) = &v.client {
+                let ClientFiles::OpenVpn { conf, auth } = &vf.client else {
+                    return Err(missing(openvpn::LINUX_CONF));
+                };
+                steps.push(write(conf)?);
+                if let Some(a) = auth {
+                    steps.push(write(a)?);
                 }
                 // In cold standby `vpnjail monitor` starts it when BGP
                 // elects this replica (monitor/client.rs).
@@ -321,12 +333,12 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                     ));
                 }
             }
-            if let JailKind::Vpn(v) = &j.kind
-                && let VpnClient::WireGuard(w) = &v.client
-            {
+            if let VpnClient::WireGuard(w) = &v.client {
                 use super::wireguard as wg;
-                let conf = file_of(&files, render::wireguard::LINUX_CONF)?;
-                steps.push(write(&conf)?);
+                let ClientFiles::WireGuard { conf } = &vf.client else {
+                    return Err(missing(render::wireguard::LINUX_CONF));
+                };
+                steps.push(write(conf)?);
                 steps.extend(wg::create_steps(
                     &ns,
                     v,
@@ -338,11 +350,10 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 ));
             }
         }
-        JailKind::Vpndns => {
-            for f in &files {
+        (JailKind::Vpndns, NsFiles::Vpndns { config: f, .. }) => {
+            for f in files.files() {
                 steps.push(write(f)?);
             }
-            let f = file_of(&files, rl::VPNDNS_FILE)?;
             steps.push(check(
                 format!("{} check accepts the config", host.vpndns_bin.display()),
                 Cmd::new(
@@ -358,7 +369,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 vec![lx::daemon_stop(&pid)],
             ));
         }
-        JailKind::Ipsec => {
+        (JailKind::Ipsec, NsFiles::Ipsec(i)) => {
             steps.push(run(
                 "enable forwarding in the namespace",
                 Guard::Always,
@@ -367,12 +378,13 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             ));
             if site.runs_strongswan(host) {
                 steps.push(mkdir(&dir.join("run"), false));
-                for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
-                    steps.push(write(&file_of(&files, name)?)?);
-                }
-                let paths: Vec<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+                let (_, swanctl) = swanctl_files(&files)?;
+                steps.push(write(&i.strongswan)?);
+                steps.push(write(swanctl)?);
+                let all = files.files();
+                let paths: Vec<&Path> = all.iter().map(|f| f.path.as_path()).collect();
                 let rw = super::roadwarrior::ipsec_steps(site, host, j, &paths);
-                steps.extend(rw_steps(rw, &files)?);
+                steps.extend(rw_steps(rw, &all)?);
                 let pid = pidfile(host, &j.name, "charon");
                 steps.push(run(
                     format!("start charon (kernel-libipsec) in {ns}"),
@@ -399,11 +411,12 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                     Cmd::new("chown", vec!["frr:frr".into(), p(&run_dir)]),
                     vec![],
                 ));
-                for name in [rl::FRR_FILE, rl::ZEBRA_FILE] {
-                    steps.push(write(&file_of(&files, name)?)?);
-                }
+                let frr = i.frr.as_ref().ok_or_else(|| missing(rl::FRR_FILE))?;
+                steps.push(write(&frr.frr)?);
+                steps.push(write(&frr.zebra)?);
                 if site.bfd.is_some() {
-                    steps.push(write(&file_of(&files, rl::BFDD_FILE)?)?);
+                    let bfdd = frr.bfdd.as_ref().ok_or_else(|| missing(rl::BFDD_FILE))?;
+                    steps.push(write(bfdd)?);
                 }
                 for &d in frr_daemons(site) {
                     let pid = pidfile(host, &j.name, d);
@@ -429,7 +442,13 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 }
             }
         }
-        JailKind::Service { .. } => {}
+        (JailKind::Service { .. }, NsFiles::Service) => {}
+        _ => {
+            return Err(PlanError::Invalid(format!(
+                "the files rendered for {} are not those of its kind",
+                j.name
+            )));
+        }
     }
     Ok(steps)
 }
@@ -581,40 +600,40 @@ fn rmdir(d: &Path) -> Cmd {
 /// table of each vpn namespace that exists.
 pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     let hns = host.netns.as_deref();
-    let files = render::host(site, &host.name)?;
-    let mut steps = Vec::new();
-    for f in &files {
-        if f.path.file_name().is_some_and(|n| {
-            n == rl::HOST_NFT_FILE || n == rl::NFT_FILE || n == killswitch::NFT_FILE
-        }) {
-            steps.push(write(f)?);
-        }
+    let files = rl::host_files(site, host)?;
+    let vpns: Vec<(&Jail, &rl::VpnFiles)> = files
+        .jails
+        .iter()
+        .filter_map(|(j, f)| match f {
+            NsFiles::Vpn(v) => Some((*j, v)),
+            _ => None,
+        })
+        .collect();
+    let mut steps = vec![write(&files.nft)?];
+    for (_, v) in &vpns {
+        steps.push(write(&v.nat)?);
+        steps.push(write(&v.killswitch)?);
     }
     steps.push(run(
         format!("load nftables table {}", site.host_nft_table(host)),
         Guard::Always,
-        lx::nft_load(hns, &rl::host_nft_path(host)),
+        lx::nft_load(hns, &files.nft.path),
         vec![],
     ));
-    for j in &host.jails {
-        if let JailKind::Vpn(_) = j.kind {
-            let ns = site.jail_netns(host, j);
-            steps.push(run(
-                format!("load nftables table {} in {ns}", killswitch::NFT_TABLE),
-                Guard::IfOk(lx::netns_exists(&ns)),
-                lx::nft_load(
-                    Some(&ns),
-                    &host.jail_path(&j.name).join(killswitch::NFT_FILE),
-                ),
-                vec![],
-            ));
-            steps.push(run(
-                format!("load nftables table {} in {ns}", rl::VPN_TABLE),
-                Guard::IfOk(lx::netns_exists(&ns)),
-                lx::nft_load(Some(&ns), &host.jail_path(&j.name).join(rl::NFT_FILE)),
-                vec![],
-            ));
-        }
+    for (j, v) in vpns {
+        let ns = site.jail_netns(host, j);
+        steps.push(run(
+            format!("load nftables table {} in {ns}", killswitch::NFT_TABLE),
+            Guard::IfOk(lx::netns_exists(&ns)),
+            lx::nft_load(Some(&ns), &v.killswitch.path),
+            vec![],
+        ));
+        steps.push(run(
+            format!("load nftables table {} in {ns}", rl::VPN_TABLE),
+            Guard::IfOk(lx::netns_exists(&ns)),
+            lx::nft_load(Some(&ns), &v.nat.path),
+            vec![],
+        ));
     }
     Ok(Plan {
         title: format!(
@@ -628,7 +647,7 @@ pub fn nft_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
 /// `vpnjail ipsec --load` on Linux: install swanctl.conf and load it into the
 /// running charon of the ipsec namespace.
 pub fn ipsec_load(site: &Site, host: &Host, j: &Jail) -> Result<Plan, PlanError> {
-    let files = render::jail_files(site, host, &j.name)?;
+    let files = rl::ns_files(site, host, j)?;
     let mut steps = vec![check(
         format!(
             "charon runs in the ipsec namespace (vpnjail create {} first)",
@@ -636,18 +655,12 @@ pub fn ipsec_load(site: &Site, host: &Host, j: &Jail) -> Result<Plan, PlanError>
         ),
         lx::daemon_running(&pidfile(host, &j.name, "charon")),
     )];
-    for name in [rl::STRONGSWAN_FILE, rl::SWANCTL_FILE] {
-        steps.push(write(&file_of(&files, name)?)?);
-    }
+    let (i, swanctl) = swanctl_files(&files)?;
+    steps.push(write(&i.strongswan)?);
+    steps.push(write(swanctl)?);
     // The certificates and CRL (`vpnjail client revoke` reloads through here).
-    for f in &files {
-        let dir = host.jail_path(&j.name);
-        if ["x509", "x509ca", "x509crl", "private"]
-            .into_iter()
-            .any(|d| f.path.starts_with(dir.join(d)))
-        {
-            steps.push(write(f)?);
-        }
+    for f in &i.pki {
+        steps.push(write(f)?);
     }
     steps.push(run(
         "load strongSwan connections and secrets",

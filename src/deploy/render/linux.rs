@@ -36,8 +36,121 @@ pub fn host_nft_path(host: &Host) -> PathBuf {
     host.jail_root.join(HOST_NFT_FILE)
 }
 
+/// A Linux host's files by what each is for: what plans consume, so that a
+/// renamed file cannot silently break a plan.
+pub struct HostFiles<'a> {
+    /// The host's own nftables table (`host.nft`).
+    pub nft: File,
+    /// Each jail's files, in the host's order.
+    pub jails: Vec<(&'a Jail, NsFiles)>,
+}
+
+/// One namespace's files by what each is for, as its kind has them.
+pub enum NsFiles {
+    Vpn(VpnFiles),
+    Vpndns {
+        /// vpndns.toml.
+        config: File,
+        /// The blocklist (`[dns] block`), if any.
+        blocklist: Option<File>,
+    },
+    Ipsec(IpsecFiles),
+    Service,
+}
+
+/// A vpn namespace's files.
+pub struct VpnFiles {
+    /// The NAT table (seed steps 2 and 5).
+    pub nat: File,
+    /// The kill switch's table.
+    pub killswitch: File,
+    pub client: ClientFiles,
+}
+
+/// The files of the tunnel's client, if vpnjail runs it.
+pub enum ClientFiles {
+    Own,
+    OpenVpn { conf: File, auth: Option<File> },
+    WireGuard { conf: File },
+}
+
+/// An ipsec namespace's files.
+pub struct IpsecFiles {
+    pub strongswan: File,
+    /// swanctl.conf: only with connections or road warriors.
+    pub swanctl: Option<File>,
+    /// The road warriors' certificates, key and CRL (docs/clients.md).
+    pub pki: Vec<File>,
+    /// The road warriors' filter.
+    pub filter: Option<File>,
+    /// FRR's files (`[site] routing = "bgp"`).
+    pub frr: Option<FrrFiles>,
+}
+
+/// FRR's files in an ipsec namespace.
+pub struct FrrFiles {
+    pub frr: File,
+    pub zebra: File,
+    /// bfdd.conf (`[site] bfd`).
+    pub bfdd: Option<File>,
+}
+
+impl HostFiles<'_> {
+    /// Every file, the host's first, then each jail's.
+    pub fn into_files(self) -> Vec<File> {
+        let mut out = vec![self.nft];
+        for (_, j) in self.jails {
+            out.extend(j.into_files());
+        }
+        out
+    }
+}
+
+impl NsFiles {
+    /// Every file of the namespace, in the order it is installed.
+    pub fn files(&self) -> Vec<&File> {
+        let mut out = Vec::new();
+        match self {
+            NsFiles::Vpn(v) => {
+                out.extend([&v.nat, &v.killswitch]);
+                match &v.client {
+                    ClientFiles::Own => {}
+                    ClientFiles::OpenVpn { conf, auth } => {
+                        out.extend(Some(conf).into_iter().chain(auth))
+                    }
+                    ClientFiles::WireGuard { conf } => out.push(conf),
+                }
+            }
+            NsFiles::Vpndns { config, blocklist } => {
+                out.extend(Some(config).into_iter().chain(blocklist))
+            }
+            NsFiles::Ipsec(i) => {
+                out.push(&i.strongswan);
+                out.extend(&i.swanctl);
+                out.extend(&i.pki);
+                out.extend(&i.filter);
+                if let Some(f) = &i.frr {
+                    out.extend([&f.frr, &f.zebra]);
+                    out.extend(&f.bfdd);
+                }
+            }
+            NsFiles::Service => {}
+        }
+        out
+    }
+
+    pub fn into_files(self) -> Vec<File> {
+        self.files().into_iter().cloned().collect()
+    }
+}
+
 /// Every file of a Linux host: its nftables table and its jails' files.
 pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
+    host_files(site, host).map(HostFiles::into_files)
+}
+
+/// [`host`]'s files by what each is for.
+pub fn host_files<'a>(site: &Site, host: &'a Host) -> Result<HostFiles<'a>, RenderError> {
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
@@ -51,20 +164,27 @@ pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
             .map(|j| j.address.to_string())
             .unwrap_or_default(),
     );
-    let mut files = vec![File {
+    let nft = File {
         path: host_nft_path(host),
         mode: 0o644,
         content: render("host.nft", &ctx)?,
         owner: Owner::Host,
-    }];
-    for j in &host.jails {
-        files.extend(jail(site, host, j)?);
-    }
-    Ok(files)
+    };
+    let jails = host
+        .jails
+        .iter()
+        .map(|j| Ok((j, ns_files(site, host, j)?)))
+        .collect::<Result<_, RenderError>>()?;
+    Ok(HostFiles { nft, jails })
 }
 
 /// The files of one namespace, in its directory.
 pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError> {
+    ns_files(site, host, j).map(NsFiles::into_files)
+}
+
+/// [`jail`]'s files by what each is for.
+pub fn ns_files(site: &Site, host: &Host, j: &Jail) -> Result<NsFiles, RenderError> {
     let dir = host.jail_path(&j.name);
     let owner = Owner::Jail(j.name.clone());
     let file = |name: &str, mode: u32, content: String| File {
@@ -73,86 +193,99 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> Result<Vec<File>, RenderError
         content,
         owner: owner.clone(),
     };
-    let mut out = Vec::new();
-    match &j.kind {
+    Ok(match &j.kind {
         JailKind::Vpn(v) => {
-            out.push(file(
-                NFT_FILE,
-                0o644,
-                vpn_nft(site, host, j, v, v.provider_dns)?,
-            ));
-            out.push(file(
+            let nat = file(NFT_FILE, 0o644, vpn_nft(site, host, j, v, v.provider_dns)?);
+            let killswitch = file(
                 killswitch::NFT_FILE,
                 0o644,
                 killswitch::nft(site, host, j, v)?,
-            ));
-            if let VpnClient::OpenVpn(o) = &v.client {
-                // Keys and credentials: owner-only from the first byte.
-                let auth = dir.join(openvpn::LINUX_AUTH);
-                out.push(file(
-                    openvpn::LINUX_CONF,
-                    0o600,
-                    openvpn::client_conf(
-                        o,
-                        &v.tun,
-                        &auth.display().to_string(),
-                        &tunnel_up_command(site, host, j),
-                    )?,
-                ));
-                if let Some(a) = &o.auth {
-                    out.push(file(openvpn::LINUX_AUTH, 0o600, a.clone()));
+            );
+            let client = match &v.client {
+                VpnClient::Own => ClientFiles::Own,
+                VpnClient::OpenVpn(o) => {
+                    // Keys and credentials: owner-only from the first byte.
+                    let auth = dir.join(openvpn::LINUX_AUTH);
+                    ClientFiles::OpenVpn {
+                        conf: file(
+                            openvpn::LINUX_CONF,
+                            0o600,
+                            openvpn::client_conf(
+                                o,
+                                &v.tun,
+                                &auth.display().to_string(),
+                                &tunnel_up_command(site, host, j),
+                            )?,
+                        ),
+                        auth: o
+                            .auth
+                            .as_ref()
+                            .map(|a| file(openvpn::LINUX_AUTH, 0o600, a.clone())),
+                    }
                 }
-            }
-            if let VpnClient::WireGuard(w) = &v.client {
                 // The private key: owner-only from the first byte.
-                out.push(file(wireguard::LINUX_CONF, 0o600, wireguard::setconf(w)));
-            }
+                VpnClient::WireGuard(w) => ClientFiles::WireGuard {
+                    conf: file(wireguard::LINUX_CONF, 0o600, wireguard::setconf(w)),
+                },
+            };
+            NsFiles::Vpn(VpnFiles {
+                nat,
+                killswitch,
+                client,
+            })
         }
-        JailKind::Vpndns => {
-            out.push(file(VPNDNS_FILE, 0o644, vpndns::config(site, host, j)?));
-            if let Some(b) = vpndns::blocklist(site) {
-                out.push(file(vpndns::BLOCKLIST_FILE, 0o644, b));
-            }
-        }
+        JailKind::Vpndns => NsFiles::Vpndns {
+            config: file(VPNDNS_FILE, 0o644, vpndns::config(site, host, j)?),
+            blocklist: vpndns::blocklist(site).map(|b| file(vpndns::BLOCKLIST_FILE, 0o644, b)),
+        },
         JailKind::Ipsec => {
             let mut ctx = Context::new();
             ctx.insert("site", &site.name);
             ctx.insert("host", &host.name);
             ctx.insert("dir", &dir.display().to_string());
             ctx.insert("bgp", &site.bgp);
-            out.push(file(
+            let strongswan = file(
                 STRONGSWAN_FILE,
                 0o644,
                 render("strongswan-linux.conf", &ctx)?,
-            ));
+            );
+            let mut swanctl = None;
             for (rel, mode, content) in ipsec::files(site, host, j)? {
                 if rel.ends_with("swanctl.conf") {
-                    out.push(file(SWANCTL_FILE, mode, content));
+                    swanctl = Some(file(SWANCTL_FILE, mode, content));
                 }
             }
             // Road warriors (docs/clients.md): the jail's directory is its
             // swanctl directory (SWANCTL_DIR), with x509/, x509ca/, ...
-            for (rel, mode, content) in roadwarrior::pki_files(site, host)? {
-                out.push(file(&rel, mode, content));
-            }
-            if let Some(t) = roadwarrior::nft(site, host)? {
-                out.push(file(roadwarrior::NFT_FILE, 0o644, t));
-            }
-            if site.bgp {
-                out.push(file(FRR_FILE, 0o644, frr::conf(site, host, j)?));
-                out.push(file(
-                    ZEBRA_FILE,
-                    0o644,
-                    "! Generated by vpnjail; do not edit by hand.\n! zebra needs no configuration: bgpd reads frr.conf (docs/bgp.md).\n".into(),
-                ));
-                if let Some(conf) = frr::bfdd_conf(site, host, j)? {
-                    out.push(file(BFDD_FILE, 0o644, conf));
-                }
-            }
+            let pki = roadwarrior::pki_files(site, host)?
+                .into_iter()
+                .map(|(rel, mode, content)| file(&rel, mode, content))
+                .collect();
+            let filter =
+                roadwarrior::nft(site, host)?.map(|t| file(roadwarrior::NFT_FILE, 0o644, t));
+            let frr = if site.bgp {
+                Some(FrrFiles {
+                    frr: file(FRR_FILE, 0o644, frr::conf(site, host, j)?),
+                    zebra: file(
+                        ZEBRA_FILE,
+                        0o644,
+                        "! Generated by vpnjail; do not edit by hand.\n! zebra needs no configuration: bgpd reads frr.conf (docs/bgp.md).\n".into(),
+                    ),
+                    bfdd: frr::bfdd_conf(site, host, j)?.map(|c| file(BFDD_FILE, 0o644, c)),
+                })
+            } else {
+                None
+            };
+            NsFiles::Ipsec(IpsecFiles {
+                strongswan,
+                swanctl,
+                pki,
+                filter,
+                frr,
+            })
         }
-        JailKind::Service { .. } => {}
-    }
-    Ok(out)
+        JailKind::Service { .. } => NsFiles::Service,
+    })
 }
 
 /// The NAT table of a vpn namespace (seed steps 2 and 5), with `dns` as the

@@ -5,7 +5,7 @@
 use super::{PlanError, p, remove, rmdir, run, rw_steps, write};
 use crate::deploy::command::{Cmd, Guard, Step, linux as lx};
 use crate::deploy::model::{Host, Site};
-use crate::deploy::render::{self, linux as rl};
+use crate::deploy::render::linux as rl;
 
 /// Brings a host up: its namespace (when it has one), the bridge with the
 /// host's address, forwarding, its nftables table and routes to the other
@@ -85,12 +85,8 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
         lx::forwarding_on(hns),
         vec![],
     ));
-    let files = render::host(site, &host.name)?;
-    let nft = files
-        .iter()
-        .find(|f| f.path == rl::host_nft_path(host))
-        .ok_or_else(|| PlanError::Invalid("no host.nft was rendered".into()))?;
-    steps.push(write(nft)?);
+    let nft = rl::host_files(site, host)?.nft;
+    steps.push(write(&nft)?);
     let table = site.host_nft_table(host);
     steps.push(run(
         format!(
