@@ -582,7 +582,9 @@ fn delayed_upstream(
             n += 1;
             let Some(wait) = delay(n - 1) else { continue };
             let resp = respond(&buf[..len], answer, ResponseCode::NoError, false);
-            due.lock().unwrap().push((Instant::now() + wait, resp, from));
+            due.lock()
+                .unwrap()
+                .push((Instant::now() + wait, resp, from));
         }
     });
 }
@@ -599,13 +601,13 @@ fn a_slow_healthy_second_forwarder_is_never_marked_down_while_the_first_is_silen
     let stop = Arc::new(AtomicBool::new(false));
     let slow = b.addr(3, 5300);
     // As a loaded upstream: every third answer 80–120 ms (past the hedge
-    // floor), the others fast, and bursts of 6 queries in 200 lost (its
-    // receive queue overflowing).
+    // floor), the others fast, and one in 32 blocks of 6 queries in a row
+    // lost (its receive queue overflowing), chosen by a hash.
     delayed_upstream(
         slow,
         Ipv4Addr::new(192, 0, 2, 3),
-        |n| match (n % 200, n % 3) {
-            (0..6, _) => None,
+        |n| match ((n / 6).wrapping_mul(2_654_435_761) >> 7 & 31, n % 3) {
+            (0, _) => None,
             (_, 0) => Some(Duration::from_millis(80 + (n * 7 % 41) as u64)),
             _ => Some(Duration::from_millis(1)),
         },
@@ -619,14 +621,14 @@ fn a_slow_healthy_second_forwarder_is_never_marked_down_while_the_first_is_silen
         b.net(),
     );
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
-    let (server, run_for) = (p.addr, Duration::from_secs(4));
+    let (server, run_for) = (p.addr, Duration::from_secs(3));
     let first = Arc::new(silent);
     let stopper = first.clone();
     thread::spawn(move || {
         thread::sleep(Duration::from_millis(500));
         stopper.set_mode(Mode::Silent);
     });
-    let clients: Vec<_> = (0..48u8)
+    let clients: Vec<_> = (0..32u8)
         .map(|c| {
             let from = ip(&b, 20 + c);
             thread::spawn(move || {
@@ -658,15 +660,28 @@ fn a_slow_healthy_second_forwarder_is_never_marked_down_while_the_first_is_silen
     let mut times: Vec<_> = results.iter().map(|(t, _)| *t).collect();
     let (p50, p99) = (percentile(&mut times, 50), percentile(&mut times, 99));
     let log = p.log_text();
+    let changes: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("forwarder slow (") || l.contains("SERVFAIL"))
+        .collect();
     let slow_down = log.matches("forwarder slow (").count();
     eprintln!(
-        "silent first, 80-120 ms second, 48 clients: {} queries, p50 {p50:?}, p99 {p99:?}, \
+        "silent first, 80-120 ms second, 32 clients: {} queries, p50 {p50:?}, p99 {p99:?}, \
          max {:?}, {failed} not NOERROR, second marked down {slow_down} times",
         times.len(),
         times.last()
     );
-    assert_eq!(slow_down, 0, "the healthy second was marked down:\n{log}");
-    assert_eq!(failed, 0, "every query answered by the second");
+    assert_eq!(
+        slow_down, 0,
+        "the healthy second was marked down:\n{changes:#?}"
+    );
+    // Both copies of a query (the first and its retransmission) can fall
+    // into lost blocks: that is a real failure, and rare.
+    assert!(
+        failed * 300 <= times.len(),
+        "{failed} of {} queries not answered by the second",
+        times.len()
+    );
     assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
     assert!(times.len() > 500, "the load ran: {} queries", times.len());
 }

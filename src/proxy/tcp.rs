@@ -293,12 +293,8 @@ async fn race(
                 let has_next = !running.is_empty() || targets.get(next).is_some();
                 if Pipeline::judge(forwarder, &resp, sent_at.elapsed(), has_next) == Verdict::Relay
                 {
-                    for (m, ..) in &running {
-                        if *m < n
-                            && let Some(f) = targets.forwarder(*m)
-                        {
-                            f.failed(true); // missed its hedge time
-                        }
+                    for loser in running {
+                        watch(targets, n, loser);
                     }
                     return Some((n, resp));
                 }
@@ -306,7 +302,7 @@ async fn race(
             Err(e) => {
                 debug!("tcp upstream {:?}: {e}", targets.get(n));
                 if let Some(f) = forwarder {
-                    f.failed(e.kind() == io::ErrorKind::TimedOut);
+                    f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at);
                 }
             }
         }
@@ -316,4 +312,33 @@ async fn race(
             next += 1;
         }
     }
+}
+
+/// Attempt `loser` lost the race that attempt `winner` of `targets` won,
+/// which is no failure: when it went to another forwarder that is up, it is
+/// awaited on its own (bounded by its timeout) so that its answer counts as
+/// that forwarder's success and only a real timeout as a failure.
+fn watch(targets: &Targets, winner: usize, loser: Attempt) {
+    let (m, sent_at, exchange) = loser;
+    let Some(f) = targets.forwarder(m) else {
+        return;
+    };
+    let same = targets
+        .forwarder(winner)
+        .is_some_and(|w| std::ptr::eq(w, f));
+    if same || !f.health.is_up() {
+        return;
+    }
+    let targets = targets.clone();
+    tokio::spawn(async move {
+        let Some(f) = targets.forwarder(m) else {
+            return;
+        };
+        match exchange.await {
+            Ok(resp) => {
+                Pipeline::judge(Some(f), &resp, sent_at.elapsed(), false);
+            }
+            Err(e) => f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at),
+        }
+    });
 }
