@@ -685,3 +685,59 @@ fn a_slow_healthy_second_forwarder_is_never_marked_down_while_the_first_is_silen
     assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
     assert!(times.len() > 500, "the load ran: {} queries", times.len());
 }
+
+/// A TCP query in flight when the proxy gets SIGTERM is still answered: TCP
+/// connections drain at shutdown as UDP does (the forwarder takes 500 ms).
+#[test]
+fn a_tcp_query_in_flight_at_sigterm_is_still_answered() {
+    let b = Block::new();
+    let upstream = TcpListener::bind(b.addr(2, 5300)).unwrap();
+    let answer = Ipv4Addr::new(192, 0, 2, 9);
+    thread::spawn(move || {
+        for mut stream in upstream.incoming().flatten() {
+            thread::spawn(move || {
+                let mut len = [0u8; 2];
+                while stream.read_exact(&mut len).is_ok() {
+                    let mut q = vec![0; u16::from_be_bytes(len) as usize];
+                    if stream.read_exact(&mut q).is_err() {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(500));
+                    let resp = respond(&q, answer, ResponseCode::NoError, false);
+                    let mut framed = (resp.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&resp);
+                    let _ = stream.write_all(&framed);
+                }
+            });
+        }
+    });
+    let config = format!(
+        "{}{}{}",
+        head(&b, "timeout = \"1500ms\""),
+        forwarder("slow", b.addr(2, 5300)),
+        policy(&b.net(), "slow"),
+    );
+    let mut p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
+    let mut conn = connect_from(ip(&b, 20), p.addr);
+    let q = query("drain.example.com.", RecordType::A).to_vec().unwrap();
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    conn.write_all(&framed).unwrap();
+    thread::sleep(Duration::from_millis(150));
+    let sent = Instant::now();
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    conn.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len)
+        .expect("answered after SIGTERM, not cut off");
+    let mut resp = vec![0; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut resp).unwrap();
+    let m = hickory_proto::op::Message::from_vec(&resp).unwrap();
+    assert_eq!(addresses(&m), vec![IpAddr::V4(answer)]);
+    eprintln!("tcp answer {:?} after SIGTERM", sent.elapsed());
+    let exited = (0..60).any(|_| {
+        thread::sleep(Duration::from_millis(50));
+        matches!(p.child.try_wait(), Ok(Some(_)))
+    });
+    assert!(exited, "the proxy exits once drained");
+}

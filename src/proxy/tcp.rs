@@ -42,9 +42,23 @@ pub async fn serve(
     let max = shared.engine.load().config.server.tcp_max_clients;
     let table = ConnTable::new(max);
     let per_client = Arc::new(Mutex::new(HashMap::new()));
+    let mut open = tokio::task::JoinSet::new();
     loop {
+        while open.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // Drain: every connection stops reading and finishes the
+                // queries it has, which are bounded by the timeout (a
+                // client that does not read its answers, by twice that).
+                let bound = shared.engine.load().config.server.timeout * 2;
+                if tokio::time::timeout(bound, async { while open.join_next().await.is_some() {} })
+                    .await
+                    .is_err()
+                {
+                    debug!("tcp: connections still open after {bound:?}; closing them");
+                }
+                return;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
                 Err(e) => {
@@ -74,9 +88,9 @@ pub async fn serve(
                 continue;
             }
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            connection(stream, peer, shared, &entry).await;
+        let (shared, stop) = (shared.clone(), shutdown.clone());
+        open.spawn(async move {
+            connection(stream, peer, shared, &entry, stop).await;
             drop((entry, mine));
         });
     }
@@ -119,7 +133,13 @@ impl Drop for PerClient {
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, entry: &Entry) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    entry: &Entry,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let idle = shared.engine.load().config.server.tcp_idle_timeout;
     let (mut rd, mut wr) = stream.into_split();
@@ -172,6 +192,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, en
                 debug!("tcp {peer}: evicted, idle longest with the table full");
                 break;
             }
+            _ = shutdown.changed() => break, // the queries read are still answered
         }
     }
     drop(tx);
