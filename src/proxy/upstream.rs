@@ -736,8 +736,9 @@ mod tests {
         assert_eq!(order(&Targets::by_health(&one)), ["a"], "one: unchanged");
     }
 
-    #[test]
-    fn a_watched_loser_keeps_only_its_own_id_and_socket() {
+    /// A table with one query sent to a on socket 3 and hedged to b on
+    /// socket 5: (table, slot, first copy, second copy, insert time).
+    fn hedged() -> (InFlight, u32, Vec<u8>, Vec<u8>, Instant) {
         let mut rng = rand::rng();
         let mut t = InFlight::new(16);
         let q = query("a.b", TYPE_A, None);
@@ -753,12 +754,22 @@ mod tests {
                 true,
             )
             .unwrap();
+        assert!(t.slot(i).hedge_due);
         t.set_socket(i, 3);
         let first = t.slot(i).query.clone();
-        t.hedge(&mut rng, i, now + Duration::from_secs(1), false)
+        assert_eq!(t.pop_expired(now), Some(i));
+        let b = t
+            .hedge(&mut rng, i, now + Duration::from_secs(1), false)
             .unwrap();
+        assert_eq!(b, "10.0.0.2:53".parse().unwrap());
         t.set_socket(i, 5);
         let second = t.slot(i).query.clone();
+        (t, i, first, second, now)
+    }
+
+    #[test]
+    fn a_watched_loser_keeps_only_its_own_id_and_socket() {
+        let (mut t, i, first, second, now) = hedged();
         let (a, b) = (
             "10.0.0.1:53".parse().unwrap(),
             "10.0.0.2:53".parse().unwrap(),
@@ -788,31 +799,8 @@ mod tests {
 
     #[test]
     fn a_hedged_query_takes_the_answer_of_either_attempt_and_frees_both() {
-        let mut rng = rand::rng();
-        let mut t = InFlight::new(16);
-        let q = query("a.b", TYPE_A, None);
-        let now = Instant::now();
-        let i = t
-            .insert(
-                &mut rng,
-                origin(),
-                &q,
-                &parse_query(&q).unwrap(),
-                two_forwarders(),
-                now,
-                true,
-            )
-            .unwrap();
-        assert!(t.slot(i).hedge_due);
-        t.set_socket(i, 3);
-        let first = t.slot(i).query.clone();
-        assert_eq!(t.pop_expired(now), Some(i));
-        let b = t
-            .hedge(&mut rng, i, now + Duration::from_secs(1), false)
-            .unwrap();
-        assert_eq!(b, "10.0.0.2:53".parse().unwrap());
-        t.set_socket(i, 5);
-        let second = t.slot(i).query.clone();
+        let (mut t, i, first, second, _) = hedged();
+        let b = "10.0.0.2:53".parse().unwrap();
         let a = "10.0.0.1:53".parse().unwrap();
         assert_eq!(
             t.match_response(3, a, &response_to(&first)),
