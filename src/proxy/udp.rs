@@ -87,6 +87,19 @@ pub fn run(
     })
 }
 
+/// The deadline of an attempt sent at `sent`: its hedge point (`true`) when
+/// it has one (`hedge_after`), else its timeout.
+fn next_deadline(
+    sent: Instant,
+    hedge_after: Option<std::time::Duration>,
+    timeout: std::time::Duration,
+) -> (Instant, bool) {
+    match hedge_after {
+        Some(after) => (sent + after, true),
+        None => (sent + timeout, false),
+    }
+}
+
 impl Worker {
     fn new(
         shared: Arc<Shared>,
@@ -186,10 +199,11 @@ impl Worker {
         };
         let q = &*q;
         let timeout = engine.config.server.timeout;
-        let (wake, hedge) = match Pipeline::hedge_after(&targets, 0, timeout) {
-            Some(after) => (started + after, true),
-            None => (started + timeout, false),
-        };
+        let (wake, hedge) = next_deadline(
+            started,
+            Pipeline::hedge_after(&targets, 0, timeout),
+            timeout,
+        );
         let origin = Origin {
             client: from,
             listener,
@@ -525,11 +539,7 @@ impl Worker {
                     .filter(|f| f.health.is_up())
                     .and_then(|_| Pipeline::hedge_after(t, s.attempt + 1, timeout))
             });
-            let now = Instant::now();
-            let (wake, hedge_due) = match after {
-                Some(after) => (now + after, true),
-                None => (now + timeout, false),
-            };
+            let (wake, hedge_due) = next_deadline(Instant::now(), after, timeout);
             self.wake_by(wake);
             inflight.hedge(&mut *rng, i, wake, hedge_due)
         };
@@ -579,11 +589,7 @@ impl Worker {
                 .targets
                 .as_ref()
                 .and_then(|t| Pipeline::hedge_after(t, s.attempt + 1, timeout));
-            let now = Instant::now();
-            let (wake, hedge_due) = match hedge {
-                Some(after) => (now + after, true),
-                None => (now + timeout, false),
-            };
+            let (wake, hedge_due) = next_deadline(Instant::now(), hedge, timeout);
             self.wake_by(wake);
             inflight.advance(&mut *rng, i, wake, hedge_due)
         };
