@@ -3,8 +3,9 @@
 //! by every worker through atomics; no locks.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -115,6 +116,16 @@ pub struct Health {
     /// Smoothed round-trip time in microseconds (RFC 6298's 1/8 gain);
     /// 0 until the first answer.
     srtt_micros: AtomicU32,
+    /// When the latest-sent query that got an answer was sent ([`stamp`]);
+    /// 0 until the first answer.
+    answered_sent: AtomicU64,
+}
+
+/// `t` as microseconds since the first health was made, plus 1 (0: never).
+fn stamp(t: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    t.saturating_duration_since(epoch).as_micros() as u64 + 1
 }
 
 /// The least a hedge waits: loopback and LAN forwarders answer in well under
@@ -123,6 +134,7 @@ pub const HEDGE_FLOOR: Duration = Duration::from_millis(50);
 
 impl Default for Health {
     fn default() -> Self {
+        stamp(Instant::now()); // the epoch starts before any query is sent
         Health {
             down: AtomicBool::new(false),
             failures: AtomicU32::new(0),
@@ -132,6 +144,7 @@ impl Default for Health {
             changes: AtomicU64::new(0),
             latency: Latency::default(),
             srtt_micros: AtomicU32::new(0),
+            answered_sent: AtomicU64::new(0),
         }
     }
 }
@@ -170,6 +183,9 @@ impl Health {
     /// An answer came back after `latency`. Logs a transition to up.
     pub fn succeeded(&self, config: &HealthConfig, who: (&str, SocketAddr), latency: Duration) {
         self.latency.observe(latency);
+        let now = Instant::now();
+        let sent = now.checked_sub(latency).unwrap_or(now);
+        self.answered_sent.fetch_max(stamp(sent), Ordering::Relaxed);
         // Load then store: two workers racing lose one sample, no more.
         let sample = latency.as_micros().clamp(1, u128::from(u32::MAX)) as u64;
         let old = u64::from(self.srtt_micros.load(Ordering::Relaxed));
@@ -195,11 +211,25 @@ impl Health {
         }
     }
 
-    /// A timeout (`timed_out`) or a SERVFAIL counted as failure. Logs a
-    /// transition to down.
-    pub fn failed(&self, config: &HealthConfig, who: (&str, SocketAddr), timed_out: bool) {
+    /// A timeout (`timed_out`) or a SERVFAIL counted as failure of a query
+    /// sent at `sent`. Logs a transition to down.
+    ///
+    /// A timeout is no failure of the forwarder when it has answered a query
+    /// sent after this one: it is alive and lost one datagram (or the copy
+    /// lost a race), and under load the timeouts of a burst of such queries
+    /// would otherwise fall "in a row" between its answers.
+    pub fn failed(
+        &self,
+        config: &HealthConfig,
+        who: (&str, SocketAddr),
+        timed_out: bool,
+        sent: Instant,
+    ) {
         if timed_out {
             self.timeouts.fetch_add(1, Ordering::Relaxed);
+            if stamp(sent) < self.answered_sent.load(Ordering::Relaxed) {
+                return;
+            }
         }
         self.successes.store(0, Ordering::Relaxed);
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -225,6 +255,7 @@ impl Health {
         copy32(&self.failures, &old.failures);
         copy32(&self.successes, &old.successes);
         copy32(&self.srtt_micros, &old.srtt_micros);
+        copy64(&self.answered_sent, &old.answered_sent);
         copy64(&self.queries, &old.queries);
         copy64(&self.timeouts, &old.timeouts);
         copy64(&self.changes, &old.changes);
@@ -249,12 +280,12 @@ mod tests {
             ..HealthConfig::default()
         };
         let h = Health::default();
-        h.failed(&config, WHO, true);
+        h.failed(&config, WHO, true, Instant::now());
         assert!(h.is_up());
         h.succeeded(&config, WHO, Duration::from_millis(1));
-        h.failed(&config, WHO, true);
+        h.failed(&config, WHO, true, Instant::now());
         assert!(h.is_up(), "failures must be consecutive");
-        h.failed(&config, WHO, true);
+        h.failed(&config, WHO, true, Instant::now());
         assert!(!h.is_up());
         h.succeeded(&config, WHO, Duration::from_millis(1));
         assert!(!h.is_up(), "rise = 2");
@@ -262,6 +293,23 @@ mod tests {
         assert!(h.is_up());
         assert_eq!(h.changes.load(Ordering::Relaxed), 2);
         assert_eq!(h.timeouts.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_timeout_of_a_query_sent_before_an_answered_one_is_no_failure() {
+        let config = HealthConfig {
+            max_failures: 1,
+            ..HealthConfig::default()
+        };
+        let h = Health::default();
+        let lost = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        h.succeeded(&config, WHO, Duration::from_micros(100));
+        h.failed(&config, WHO, true, lost);
+        assert!(h.is_up(), "it answered a later query: one datagram lost");
+        assert_eq!(h.timeouts.load(Ordering::Relaxed), 1, "still counted");
+        h.failed(&config, WHO, true, Instant::now());
+        assert!(!h.is_up(), "nothing answered since this one was sent");
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl Pipeline<'_> {
             return Verdict::Relay;
         };
         if f.health_config.servfail_is_failure && wire::rcode(resp) == Rcode::ServFail as u8 {
-            f.failed(false);
+            f.failed(false, Instant::now());
             if has_next {
                 return Verdict::TryNext;
             }

@@ -47,10 +47,15 @@ impl Forwarder {
             .succeeded(&self.health_config, (&self.name, self.addr), latency);
     }
 
-    /// Records a timeout, or (`timed_out` false) an answer counted as failure.
-    pub fn failed(&self, timed_out: bool) {
-        self.health
-            .failed(&self.health_config, (&self.name, self.addr), timed_out);
+    /// Records a timeout, or (`timed_out` false) an answer counted as
+    /// failure, of a query sent at `sent`.
+    pub fn failed(&self, timed_out: bool, sent: std::time::Instant) {
+        self.health.failed(
+            &self.health_config,
+            (&self.name, self.addr),
+            timed_out,
+            sent,
+        );
     }
 }
 

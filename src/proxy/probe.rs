@@ -57,9 +57,9 @@ pub async fn probe(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     Ok(Ok(())) => f.succeeded(started.elapsed()),
                     Ok(Err(e)) => {
                         debug!("probe of {} ({}): {e}", f.name, f.addr);
-                        f.failed(false)
+                        f.failed(false, started)
                     }
-                    Err(_) => f.failed(true),
+                    Err(_) => f.failed(true, started),
                 }
             });
         }

@@ -42,9 +42,23 @@ pub async fn serve(
     let max = shared.engine.load().config.server.tcp_max_clients;
     let table = ConnTable::new(max);
     let per_client = Arc::new(Mutex::new(HashMap::new()));
+    let mut open = tokio::task::JoinSet::new();
     loop {
+        while open.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // Drain: every connection stops reading and finishes the
+                // queries it has, which are bounded by the timeout (a
+                // client that does not read its answers, by twice that).
+                let bound = shared.engine.load().config.server.timeout * 2;
+                if tokio::time::timeout(bound, async { while open.join_next().await.is_some() {} })
+                    .await
+                    .is_err()
+                {
+                    debug!("tcp: connections still open after {bound:?}; closing them");
+                }
+                return;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(x) => x,
                 Err(e) => {
@@ -74,9 +88,9 @@ pub async fn serve(
                 continue;
             }
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            connection(stream, peer, shared, &entry).await;
+        let (shared, stop) = (shared.clone(), shutdown.clone());
+        open.spawn(async move {
+            connection(stream, peer, shared, &entry, stop).await;
             drop((entry, mine));
         });
     }
@@ -119,7 +133,13 @@ impl Drop for PerClient {
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, entry: &Entry) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    entry: &Entry,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let idle = shared.engine.load().config.server.tcp_idle_timeout;
     let (mut rd, mut wr) = stream.into_split();
@@ -172,6 +192,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, en
                 debug!("tcp {peer}: evicted, idle longest with the table full");
                 break;
             }
+            _ = shutdown.changed() => break, // the queries read are still answered
         }
     }
     drop(tx);
@@ -293,12 +314,8 @@ async fn race(
                 let has_next = !running.is_empty() || targets.get(next).is_some();
                 if Pipeline::judge(forwarder, &resp, sent_at.elapsed(), has_next) == Verdict::Relay
                 {
-                    for (m, ..) in &running {
-                        if *m < n
-                            && let Some(f) = targets.forwarder(*m)
-                        {
-                            f.failed(true); // missed its hedge time
-                        }
+                    for loser in running {
+                        watch(targets, n, loser);
                     }
                     return Some((n, resp));
                 }
@@ -306,7 +323,7 @@ async fn race(
             Err(e) => {
                 debug!("tcp upstream {:?}: {e}", targets.get(n));
                 if let Some(f) = forwarder {
-                    f.failed(e.kind() == io::ErrorKind::TimedOut);
+                    f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at);
                 }
             }
         }
@@ -316,4 +333,33 @@ async fn race(
             next += 1;
         }
     }
+}
+
+/// Attempt `loser` lost the race that attempt `winner` of `targets` won,
+/// which is no failure: when it went to another forwarder that is up, it is
+/// awaited on its own (bounded by its timeout) so that its answer counts as
+/// that forwarder's success and only a real timeout as a failure.
+fn watch(targets: &Targets, winner: usize, loser: Attempt) {
+    let (m, sent_at, exchange) = loser;
+    let Some(f) = targets.forwarder(m) else {
+        return;
+    };
+    let same = targets
+        .forwarder(winner)
+        .is_some_and(|w| std::ptr::eq(w, f));
+    if same || !f.health.is_up() {
+        return;
+    }
+    let targets = targets.clone();
+    tokio::spawn(async move {
+        let Some(f) = targets.forwarder(m) else {
+            return;
+        };
+        match exchange.await {
+            Ok(resp) => {
+                Pipeline::judge(Some(f), &resp, sent_at.elapsed(), false);
+            }
+            Err(e) => f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at),
+        }
+    });
 }

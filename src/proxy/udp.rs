@@ -87,6 +87,19 @@ pub fn run(
     })
 }
 
+/// The deadline of an attempt sent at `sent`: its hedge point (`true`) when
+/// it has one (`hedge_after`), else its timeout.
+fn next_deadline(
+    sent: Instant,
+    hedge_after: Option<std::time::Duration>,
+    timeout: std::time::Duration,
+) -> (Instant, bool) {
+    match hedge_after {
+        Some(after) => (sent + after, true),
+        None => (sent + timeout, false),
+    }
+}
+
 impl Worker {
     fn new(
         shared: Arc<Shared>,
@@ -186,10 +199,11 @@ impl Worker {
         };
         let q = &*q;
         let timeout = engine.config.server.timeout;
-        let (wake, hedge) = match Pipeline::hedge_after(&targets, 0, timeout) {
-            Some(after) => (started + after, true),
-            None => (started + timeout, false),
-        };
+        let (wake, hedge) = next_deadline(
+            started,
+            Pipeline::hedge_after(&targets, 0, timeout),
+            timeout,
+        );
         let origin = Origin {
             client: from,
             listener,
@@ -203,10 +217,7 @@ impl Worker {
             }
             slot
         };
-        if self.next_wake.get().is_none_or(|w| wake < w) {
-            self.next_wake.set(Some(wake));
-            self.wake.notify_one();
-        }
+        self.wake_by(wake);
         match slot {
             Some(i) => self.queue_upstream(i, up),
             None => {
@@ -343,15 +354,17 @@ impl Worker {
                 debug!("{e}");
                 let inflight = self.inflight.borrow();
                 let s = inflight.slot(i);
-                let attempt = match (which, s.earlier) {
-                    (Which::Earlier, Some(e)) => e.attempt,
-                    _ => s.attempt,
+                let (attempt, sent_at) = match (which, s.earlier) {
+                    (Which::Earlier, Some(e)) => (e.attempt, e.sent_at),
+                    _ => (s.attempt, s.sent_at),
                 };
                 if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(attempt)) {
-                    f.failed(e.kind() == io::ErrorKind::TimedOut);
+                    f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at);
                 }
+                let watched = s.watch;
                 drop(inflight);
                 match which {
+                    _ if watched => self.inflight.borrow_mut().remove(i),
                     Which::Earlier => self.inflight.borrow_mut().drop_earlier(i),
                     Which::Current => self.next_target_or_fail_after(i, false),
                 }
@@ -416,32 +429,60 @@ impl Worker {
             Which::Current => targets.and_then(|t| t.get(s.attempt + 1)).is_some(),
         };
         let forwarder = targets.and_then(|t| t.forwarder(attempt));
-        if Pipeline::judge(forwarder, msg, now.duration_since(sent_at), has_next)
-            == Verdict::TryNext
-        {
+        let rtt = now.duration_since(sent_at);
+        if s.watch {
+            // A late answer of the copy that lost: its forwarder is alive.
+            Pipeline::judge(forwarder, msg, rtt, false);
+            return inflight.remove(i);
+        }
+        if Pipeline::judge(forwarder, msg, rtt, has_next) == Verdict::TryNext {
             if which == Which::Earlier {
                 return inflight.drop_earlier(i);
             }
             drop(inflight);
             return self.next_target_or_fail_after(i, false);
         }
-        if which == Which::Current
-            && let Some(e) = s.earlier
-            && let Some(f) = targets.and_then(|t| t.forwarder(e.attempt))
-        {
-            // The hedge won: the earlier forwarder missed its hedge time.
-            f.failed(true);
-        }
         let engine = self.shared.engine.load();
         let cache = self.shared.cache.load();
         let p = self.pipeline(&engine, &cache);
-        p.relay(s.target, &s.query, &s.question, msg, now);
+        let answered_by = match (which, s.earlier) {
+            (Which::Earlier, Some(e)) => e.target,
+            _ => s.target,
+        };
+        p.relay(answered_by, &s.query, &s.question, msg, now);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);
         if engine.config.log_queries {
             querylog::forwarded(s, msg, false);
         }
-        inflight.remove(i);
+        // The other copy of a hedged query lost the race, which is no
+        // failure: keep waiting for it (its answer is a success, its timeout
+        // a failure) when it went to another forwarder that is up.
+        let loser = s.earlier.map(|e| match which {
+            Which::Current => (Which::Earlier, e.attempt, e.sent_at),
+            Which::Earlier => (Which::Current, s.attempt, s.sent_at),
+        });
+        let watch = loser.filter(|&(_, n, _)| {
+            let other = targets.and_then(|t| t.forwarder(n));
+            other
+                .is_some_and(|o| o.health.is_up() && !forwarder.is_some_and(|f| std::ptr::eq(f, o)))
+        });
+        match watch {
+            Some((keep, _, sent)) if inflight.may_watch() => {
+                let deadline = sent + engine.config.server.timeout;
+                inflight.watch(i, keep, deadline);
+                self.wake_by(deadline);
+            }
+            _ => inflight.remove(i),
+        }
+    }
+
+    /// Makes sure the expiry task wakes by `at`.
+    fn wake_by(&self, at: Instant) {
+        if self.next_wake.get().is_none_or(|w| at < w) {
+            self.next_wake.set(Some(at));
+            self.wake.notify_one();
+        }
     }
 
     async fn expire(self: Rc<Self>) {
@@ -458,7 +499,9 @@ impl Worker {
             loop {
                 let expired = self.inflight.borrow_mut().pop_expired(now);
                 let Some(i) = expired else { break };
-                if self.inflight.borrow().slot(i).hedge_due {
+                if self.inflight.borrow().slot(i).watch {
+                    self.watch_timed_out(i);
+                } else if self.inflight.borrow().slot(i).hedge_due {
                     self.hedge(i);
                 } else {
                     self.next_target_or_fail(i);
@@ -468,13 +511,37 @@ impl Worker {
         }
     }
 
+    /// The losing copy watched in slot `i` got no answer in time: a real
+    /// timeout of its forwarder.
+    fn watch_timed_out(&self, i: u32) {
+        let mut inflight = self.inflight.borrow_mut();
+        let s = inflight.slot(i);
+        if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
+            f.failed(true, s.sent_at);
+        }
+        inflight.remove(i);
+    }
+
     /// Slot `i`'s forwarder is late: ask the next one too, keep waiting for
-    /// both until the timeout.
+    /// both until the timeout, or, when the one after that is up, until the
+    /// next one is late as well and that one is asked.
     fn hedge(&self, i: u32) {
-        let deadline = Instant::now() + self.shared.engine.load().config.server.timeout;
+        let timeout = self.shared.engine.load().config.server.timeout;
         let next = {
             let mut rng = self.rng.borrow_mut();
-            self.inflight.borrow_mut().hedge(&mut *rng, i, deadline)
+            let mut inflight = self.inflight.borrow_mut();
+            let s = inflight.slot(i);
+            // Hedge again only towards a forwarder that is up: the slot
+            // keeps two attempts, and one that may still answer is not given
+            // up for one to a forwarder known to be down.
+            let after = s.targets.as_ref().and_then(|t| {
+                t.forwarder(s.attempt + 2)
+                    .filter(|f| f.health.is_up())
+                    .and_then(|_| Pipeline::hedge_after(t, s.attempt + 1, timeout))
+            });
+            let (wake, hedge_due) = next_deadline(Instant::now(), after, timeout);
+            self.wake_by(wake);
+            inflight.hedge(&mut *rng, i, wake, hedge_due)
         };
         match next {
             Some(_) => {
@@ -501,9 +568,16 @@ impl Worker {
             let inflight = self.inflight.borrow();
             let s = inflight.slot(i);
             if let Some(t) = s.targets.as_ref() {
-                let earlier = s.earlier.and_then(|e| t.forwarder(e.attempt));
-                for f in t.forwarder(s.attempt).into_iter().chain(earlier) {
-                    f.failed(true);
+                let current = t.forwarder(s.attempt);
+                if let Some(f) = current {
+                    f.failed(true, s.sent_at);
+                }
+                // A hedged earlier attempt timed out too, unless it went to
+                // the same forwarder (a retransmission): one query, one failure.
+                if let Some((f, e)) = s.earlier.and_then(|e| Some((t.forwarder(e.attempt)?, e)))
+                    && !current.is_some_and(|c| std::ptr::eq(c, f))
+                {
+                    f.failed(true, e.sent_at);
                 }
             }
         }
@@ -515,15 +589,8 @@ impl Worker {
                 .targets
                 .as_ref()
                 .and_then(|t| Pipeline::hedge_after(t, s.attempt + 1, timeout));
-            let now = Instant::now();
-            let (wake, hedge_due) = match hedge {
-                Some(after) => (now + after, true),
-                None => (now + timeout, false),
-            };
-            if self.next_wake.get().is_none_or(|w| wake < w) {
-                self.next_wake.set(Some(wake));
-                self.wake.notify_one();
-            }
+            let (wake, hedge_due) = next_deadline(Instant::now(), hedge, timeout);
+            self.wake_by(wake);
             inflight.advance(&mut *rng, i, wake, hedge_due)
         };
         if next.is_some() {

@@ -26,7 +26,7 @@ pub enum Targets {
     /// Configured forwarders, tried in `order` (indexes into `list`).
     List {
         list: Forwarders,
-        order: [u8; MAX_FORWARDERS],
+        order: [u8; MAX_FORWARDERS + 1],
         len: u8,
     },
 }
@@ -35,15 +35,29 @@ impl Targets {
     /// The forwarders of `list` that are up, in their configured order, then
     /// those that are down: a dead forwarder is skipped while an alternative
     /// lives, and still tried (it may be back) when it is all there is.
+    ///
+    /// With more than one forwarder, the last one that is up comes once
+    /// more before those that are down: a retransmission (fresh ID and
+    /// port), hedged at its usual time, so that a datagram it lost does not
+    /// leave the query waiting for the whole timeout on a forwarder that
+    /// went silent.
     pub fn by_health(list: &Forwarders) -> Targets {
-        let mut order = [0u8; MAX_FORWARDERS];
+        // One look at each forwarder's health, which other workers change.
+        let mut is_up = [false; MAX_FORWARDERS];
+        let n = list.len().min(MAX_FORWARDERS);
+        for (up, f) in is_up.iter_mut().zip(list.iter()) {
+            *up = f.health.is_up();
+        }
+        let mut order = [0u8; MAX_FORWARDERS + 1];
         let mut len = 0;
-        for up in [true, false] {
-            for (i, f) in list.iter().enumerate().take(MAX_FORWARDERS) {
-                if f.health.is_up() == up {
-                    order[len] = i as u8;
-                    len += 1;
-                }
+        for want in [true, false] {
+            for (i, _) in is_up[..n].iter().enumerate().filter(|(_, up)| **up == want) {
+                order[len] = i as u8;
+                len += 1;
+            }
+            if want && len > 0 && n > 1 {
+                order[len] = order[len - 1];
+                len += 1;
             }
         }
         Targets::List {
@@ -148,6 +162,10 @@ pub struct Slot {
     /// Whether the pending deadline is the hedge point (ask the next target
     /// too) rather than the current attempt's timeout.
     pub hedge_due: bool,
+    /// The client has its answer (another attempt won): the slot only waits
+    /// for this attempt's late answer, a success of its forwarder, or its
+    /// timeout, a failure (see [`InFlight::watch`]).
+    pub watch: bool,
 }
 
 impl Slot {
@@ -170,6 +188,7 @@ impl Slot {
             sent_at: Instant::now(),
             earlier: None,
             hedge_due: false,
+            watch: false,
         }
     }
 }
@@ -251,6 +270,13 @@ impl InFlight {
         self.live
     }
 
+    /// Whether a slot may be kept to [`watch`](Self::watch) a losing
+    /// attempt: only while the table is less than half full, so watching
+    /// never costs a client its slot.
+    pub fn may_watch(&self) -> bool {
+        self.live * 2 < self.capacity
+    }
+
     /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
         self.live == 0
@@ -307,6 +333,7 @@ impl InFlight {
         s.socket = NO_SOCKET;
         s.earlier = None;
         s.hedge_due = hedge_due;
+        s.watch = false;
         self.deadlines.push(Reverse((deadline, i, s.generation)));
         self.live += 1;
         Some(i)
@@ -383,6 +410,37 @@ impl InFlight {
         }
     }
 
+    /// Slot `i`'s client has been answered by one of its two attempts: stop
+    /// waiting for that one and keep waiting for the other (`keep`) until
+    /// `deadline`, only to learn how its forwarder did. An answer or a
+    /// timeout then ends the slot with [`remove`](Self::remove). Without a
+    /// hedged attempt the slot is freed.
+    pub fn watch(&mut self, i: u32, keep: Which, deadline: Instant) {
+        let Some(e) = self.slots[i as usize].earlier.take() else {
+            return self.remove(i);
+        };
+        let s = &mut self.slots[i as usize];
+        let done_socket = match keep {
+            Which::Current => {
+                self.by_id[e.upstream_id as usize] = 0;
+                e.socket
+            }
+            Which::Earlier => {
+                self.by_id[s.upstream_id as usize] = 0;
+                s.upstream_id = e.upstream_id;
+                s.target = e.target;
+                s.attempt = e.attempt;
+                s.sent_at = e.sent_at;
+                std::mem::replace(&mut s.socket, e.socket)
+            }
+        };
+        s.watch = true;
+        s.hedge_due = false;
+        s.generation = s.generation.wrapping_add(1);
+        self.deadlines.push(Reverse((deadline, i, s.generation)));
+        self.release(done_socket);
+    }
+
     /// Frees slot `i`.
     pub fn remove(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
@@ -441,10 +499,18 @@ impl InFlight {
     }
 
     /// Sends slot `i` to its next target as well (a hedge): the current
-    /// attempt becomes the earlier one and is still awaited, the new one
-    /// runs until `deadline`. `None` when there is no next target.
-    pub fn hedge(&mut self, rng: &mut impl Rng, i: u32, deadline: Instant) -> Option<SocketAddr> {
-        self.next_attempt(rng, i, deadline, false, true)
+    /// attempt becomes the earlier one and is still awaited (an earlier one
+    /// before it is given up), the new one runs until `deadline` (with
+    /// `hedge_due`, the point to hedge again). `None` when there is no next
+    /// target.
+    pub fn hedge(
+        &mut self,
+        rng: &mut impl Rng,
+        i: u32,
+        deadline: Instant,
+        hedge_due: bool,
+    ) -> Option<SocketAddr> {
+        self.next_attempt(rng, i, deadline, hedge_due, true)
     }
 
     fn next_attempt(
@@ -625,13 +691,54 @@ mod tests {
         assert_eq!(t.pop_expired(start), None);
         assert_eq!(t.next_deadline(), Some(later));
         assert_eq!(t.pop_expired(later), Some(i));
+        assert_eq!(
+            t.advance(&mut rng, i, later, false),
+            Some("10.0.0.2:53".parse().unwrap()),
+            "the retransmission to the last one up"
+        );
         assert_eq!(t.advance(&mut rng, i, later, false), None);
         t.remove(i);
         assert_eq!(t.next_deadline(), None);
     }
 
+    fn order(t: &Targets) -> Vec<&str> {
+        (0..)
+            .map_while(|n| t.forwarder(n))
+            .map(|f| &*f.name)
+            .collect()
+    }
+
     #[test]
-    fn a_hedged_query_takes_the_answer_of_either_attempt_and_frees_both() {
+    fn the_last_forwarder_up_is_asked_again_before_those_down() {
+        let hc = crate::proxy::health::HealthConfig::default();
+        let list: Forwarders = Arc::from(vec![
+            Forwarder::new("a", "10.0.0.1:53".parse().unwrap(), hc.clone()),
+            Forwarder::new("b", "10.0.0.2:53".parse().unwrap(), hc.clone()),
+        ]);
+        assert_eq!(order(&Targets::by_health(&list)), ["a", "b", "b"]);
+        for _ in 0..3 {
+            list[0].failed(true, Instant::now());
+        }
+        assert_eq!(order(&Targets::by_health(&list)), ["b", "b", "a"]);
+        for _ in 0..3 {
+            list[1].failed(true, Instant::now());
+        }
+        assert_eq!(
+            order(&Targets::by_health(&list)),
+            ["a", "b"],
+            "all down: each once, in order"
+        );
+        let one: Forwarders = Arc::from(vec![Forwarder::new(
+            "a",
+            "10.0.0.1:53".parse().unwrap(),
+            hc,
+        )]);
+        assert_eq!(order(&Targets::by_health(&one)), ["a"], "one: unchanged");
+    }
+
+    /// A table with one query sent to a on socket 3 and hedged to b on
+    /// socket 5: (table, slot, first copy, second copy, insert time).
+    fn hedged() -> (InFlight, u32, Vec<u8>, Vec<u8>, Instant) {
         let mut rng = rand::rng();
         let mut t = InFlight::new(16);
         let q = query("a.b", TYPE_A, None);
@@ -651,10 +758,49 @@ mod tests {
         t.set_socket(i, 3);
         let first = t.slot(i).query.clone();
         assert_eq!(t.pop_expired(now), Some(i));
-        let b = t.hedge(&mut rng, i, now + Duration::from_secs(1)).unwrap();
+        let b = t
+            .hedge(&mut rng, i, now + Duration::from_secs(1), false)
+            .unwrap();
         assert_eq!(b, "10.0.0.2:53".parse().unwrap());
         t.set_socket(i, 5);
         let second = t.slot(i).query.clone();
+        (t, i, first, second, now)
+    }
+
+    #[test]
+    fn a_watched_loser_keeps_only_its_own_id_and_socket() {
+        let (mut t, i, first, second, now) = hedged();
+        let (a, b) = (
+            "10.0.0.1:53".parse().unwrap(),
+            "10.0.0.2:53".parse().unwrap(),
+        );
+        // The hedge (b) won; keep waiting for a's copy.
+        let until = now + Duration::from_millis(1500);
+        t.watch(i, Which::Earlier, until);
+        assert!(t.slot(i).watch);
+        assert_eq!(t.slot(i).target, a);
+        assert_eq!(
+            t.match_response(5, b, &response_to(&second)),
+            Err(Mismatch::UnknownId),
+            "the winner's ID is done"
+        );
+        assert_eq!(
+            t.match_response(3, a, &response_to(&first)),
+            Ok((i, Which::Current))
+        );
+        let mut idle = Vec::new();
+        t.drain_idle(|j| idle.push(j));
+        assert_eq!(idle, vec![5], "the winner's socket is free");
+        assert_eq!(t.next_deadline(), Some(until));
+        assert_eq!(t.pop_expired(until), Some(i));
+        t.remove(i);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_hedged_query_takes_the_answer_of_either_attempt_and_frees_both() {
+        let (mut t, i, first, second, _) = hedged();
+        let b = "10.0.0.2:53".parse().unwrap();
         let a = "10.0.0.1:53".parse().unwrap();
         assert_eq!(
             t.match_response(3, a, &response_to(&first)),
