@@ -8,11 +8,12 @@ use std::process::Command;
 use vpndns::deploy::diagram;
 use vpnjail_support::*;
 
-const EXAMPLES: [&str; 3] = ["site", "wan-site", "linux-site"];
+const EXAMPLES: [&str; 4] = ["site", "wan-site", "linux-site", "roadwarriors"];
 
 fn load(name: &str) -> vpndns::deploy::model::Site {
     let path = root().join("examples").join(format!("{name}.toml"));
-    vpndns::deploy::check::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+    // The picture needs no certificates: roadwarriors.toml has no pki/ here.
+    vpndns::deploy::check::load_without_pki(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]
@@ -103,6 +104,39 @@ fn a_gre_client_outside_the_site_is_drawn_under_its_host() {
     let svg = diagram::svg::render(&p);
     assert!(svg.contains(">client 203.0.113.9</text>"), "{svg}");
     assert!(diagram::dot::render(&p).contains("outside_0 -> \"alpha/vpnus\""));
+}
+
+#[test]
+fn road_warriors_are_drawn_into_their_exit_or_their_hosts_ipsec_jail() {
+    let site = load("roadwarriors");
+    let p = diagram::picture(&site);
+    for c in &site.clients {
+        let o = p
+            .outside
+            .iter()
+            .find(|o| o.label == format!("{} {}", c.name, c.address))
+            .unwrap_or_else(|| panic!("{} is not drawn", c.name));
+        let host = site
+            .hosts
+            .iter()
+            .position(|h| h.name == c.host)
+            .expect("host");
+        match &c.exit {
+            Some(e) => {
+                assert_eq!(o.into, (host, e.clone()));
+                assert_eq!(o.how, "IKEv2 · exit");
+            }
+            None => {
+                assert_eq!(
+                    site.hosts[host].jail(&o.into.1).map(|j| j.kind_name()),
+                    Some("ipsec")
+                );
+                assert_eq!(o.how, "IKEv2 · WAN only");
+            }
+        }
+    }
+    assert!(site.clients.iter().any(|c| c.exit.is_some()));
+    assert!(site.clients.iter().any(|c| c.exit.is_none()));
 }
 
 /// rsvg-convert (librsvg2-bin, installed by .ci/run) parses and renders every

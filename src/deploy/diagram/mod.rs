@@ -40,8 +40,9 @@ pub struct Picture {
     pub links: Vec<LinkEdge>,
     pub gres: Vec<GreEdge>,
     /// Clients from outside the site: GRE remotes that are no jail of the
-    /// site. Road-warrior clients (`[[client]]`, another branch) belong here
-    /// too: one [`Outside`] each, `into` the jail they leave through.
+    /// site, and road warriors (`[[client]]`): one [`Outside`] each, `into`
+    /// the jail they leave through (a road warrior without `exit`: its
+    /// host's ipsec jail, the WAN only).
     pub outside: Vec<Outside>,
 }
 
@@ -246,6 +247,29 @@ pub fn picture(site: &Site) -> Picture {
                 into: (to, g.jail.clone()),
                 how: label,
             }),
+        }
+    }
+    for c in &site.clients {
+        let Some(h) = index(&c.host) else {
+            continue;
+        };
+        let (jail, how) = match &c.exit {
+            Some(e) => (Some(e.clone()), "IKEv2 · exit".to_string()),
+            None => (
+                site.hosts[h]
+                    .jails
+                    .iter()
+                    .find(|j| matches!(j.kind, JailKind::Ipsec))
+                    .map(|j| j.name.clone()),
+                "IKEv2 · WAN only".to_string(),
+            ),
+        };
+        if let Some(jail) = jail {
+            outside.push(Outside {
+                label: format!("{} {}", c.name, c.address),
+                into: (h, jail),
+                how,
+            });
         }
     }
     Picture {
