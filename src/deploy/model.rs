@@ -745,6 +745,13 @@ impl Site {
         let b = fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name)).to_be_bytes();
         format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
     }
+    /// MAC address of the host's bridge `br`: fixed (locally administered,
+    /// from the same hash), so that it never follows its ports' (the kernel's
+    /// default) and the jails' ARP entries for their gateway stay true.
+    pub fn bridge_mac(&self, host: &Host, br: &str) -> String {
+        let b = fnv1a(&format!("{}/{}/bridge/{br}", self.name, host.name)).to_be_bytes();
+        format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
+    }
     /// The host's own nftables table (NAT out of the external interface, IKE
     /// to the ipsec namespace): `vpnjail_<site>_<host>`.
     pub fn host_nft_table(&self, host: &Host) -> String {
