@@ -306,8 +306,17 @@ pub mod linux {
     pub fn link_up(ns: Option<&str>, ifname: &str) -> Cmd {
         ip(ns, ["link", "set", "dev", ifname, "up"])
     }
-    pub fn bridge_add(ns: Option<&str>, name: &str) -> Cmd {
-        ip(ns, ["link", "add", "name", name, "type", "bridge"])
+    /// A bridge with a fixed MAC address: left to itself, a Linux bridge
+    /// takes the lowest MAC of its ports and changes it when a port with a
+    /// lower one joins, and a namespace that cached the old one (its default
+    /// gateway's) sends into the void until its ARP entry expires.
+    pub fn bridge_add(ns: Option<&str>, name: &str, mac: &str) -> Cmd {
+        ip(
+            ns,
+            [
+                "link", "add", "name", name, "address", mac, "type", "bridge",
+            ],
+        )
     }
     /// A veth pair: `host_if` stays in `ns`, `peer` (with MAC address
     /// `peer_mac`) moves into `peer_ns`.

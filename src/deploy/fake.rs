@@ -195,7 +195,7 @@ impl FakeHost {
                 st.netns.remove(*n)
             }
             ("ip", ["link", "set", "dev", "lo", "up"]) => ns_ok,
-            ("ip", ["link", "add", "name", br, "type", "bridge"]) => {
+            ("ip", ["link", "add", "name", br, "address", _, "type", "bridge"]) => {
                 ns_ok && st.links.insert(key(&ns, br), None).is_none()
             }
             (

@@ -676,6 +676,12 @@ fn fnv1a(s: &str) -> u32 {
     })
 }
 
+/// A locally administered MAC address, `02:76:` and the FNV-1a hash of `s`.
+fn local_mac(s: &str) -> String {
+    let b = fnv1a(s).to_be_bytes();
+    format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
+}
+
 /// Linux names: one network namespace per jail, named after site, host and
 /// jail so that two sites (or two test runs) on one machine cannot collide.
 impl Site {
@@ -731,19 +737,22 @@ impl Site {
     }
     /// MAC address of the jail's end of its second veth pair.
     pub fn veth_jail_mac_anycast(&self, host: &Host, jail: &Jail) -> String {
-        let b = fnv1a(&format!(
+        local_mac(&format!(
             "{}/{}/{}/anycast",
             self.name, host.name, jail.name
         ))
-        .to_be_bytes();
-        format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
     }
     /// MAC address of the jail's end of its veth pair: fixed (locally
     /// administered, from the same hash), so a namespace destroyed and created
     /// again keeps the MAC its neighbours have in their ARP caches.
     pub fn veth_jail_mac(&self, host: &Host, jail: &Jail) -> String {
-        let b = fnv1a(&format!("{}/{}/{}", self.name, host.name, jail.name)).to_be_bytes();
-        format!("02:76:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
+        local_mac(&format!("{}/{}/{}", self.name, host.name, jail.name))
+    }
+    /// MAC address of the host's bridge `br`: fixed (locally administered,
+    /// from the same hash), so that it never follows its ports' (the kernel's
+    /// default) and the jails' ARP entries for their gateway stay true.
+    pub fn bridge_mac(&self, host: &Host, br: &str) -> String {
+        local_mac(&format!("{}/{}/bridge/{br}", self.name, host.name))
     }
     /// The host's own nftables table (NAT out of the external interface, IKE
     /// to the ipsec namespace): `vpnjail_<site>_<host>`.

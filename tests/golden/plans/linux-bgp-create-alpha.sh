@@ -20,7 +20,7 @@ fi
 
 # 4. create bridge vjbr0
 if ! ip -n vjh-wan-0 link show dev vjbr0 >/dev/null 2>&1; then
-  ip -n vjh-wan-0 link add name vjbr0 type bridge
+  ip -n vjh-wan-0 link add name vjbr0 address 02:76:d7:db:ba:95 type bridge
 fi
 
 # 5. address 10.10.1.1 on vjbr0
@@ -31,7 +31,7 @@ ip -n vjh-wan-0 link set dev vjbr0 up
 
 # 7. create the anycast bridge vjbr1 (no address: docs/ha.md)
 if ! ip -n vjh-wan-0 link show dev vjbr1 >/dev/null 2>&1; then
-  ip -n vjh-wan-0 link add name vjbr1 type bridge
+  ip -n vjh-wan-0 link add name vjbr1 address 02:76:d6:db:b9:02 type bridge
 fi
 
 # 8. bring up vjbr1

@@ -20,7 +20,7 @@ fi
 
 # 4. create bridge vjbr0
 if ! ip -n vjh-demo-alpha link show dev vjbr0 >/dev/null 2>&1; then
-  ip -n vjh-demo-alpha link add name vjbr0 type bridge
+  ip -n vjh-demo-alpha link add name vjbr0 address 02:76:44:09:b3:6c type bridge
 fi
 
 # 5. address 10.10.1.1 on vjbr0
@@ -602,7 +602,7 @@ fi
 
 # 79. create bridge vjbr0
 if ! ip -n vjh-demo-beta link show dev vjbr0 >/dev/null 2>&1; then
-  ip -n vjh-demo-beta link add name vjbr0 type bridge
+  ip -n vjh-demo-beta link add name vjbr0 address 02:76:4f:35:5b:b8 type bridge
 fi
 
 # 80. address 10.10.2.1 on vjbr0

@@ -37,7 +37,7 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
     steps.push(run(
         format!("create bridge {br}"),
         Guard::UnlessOk(lx::link_exists(hns, br)),
-        lx::bridge_add(hns, br),
+        lx::bridge_add(hns, br, &site.bridge_mac(host, br)),
         vec![lx::link_del(hns, br)],
     ));
     steps.push(run(
@@ -69,7 +69,7 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
         steps.push(run(
             format!("create the anycast bridge {abr} (no address: docs/ha.md)"),
             Guard::UnlessOk(lx::link_exists(hns, abr)),
-            lx::bridge_add(hns, abr),
+            lx::bridge_add(hns, abr, &site.bridge_mac(host, abr)),
             vec![lx::link_del(hns, abr)],
         ));
         steps.push(run(
