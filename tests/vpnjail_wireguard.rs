@@ -249,7 +249,7 @@ fn freebsd_files_and_plan_golden_and_linted() {
             .position(|s| s.what.contains(what))
             .unwrap_or_else(|| panic!("no step {what:?} in\n{shell}"))
     };
-    assert!(at("install wireguard-tools") < at("start jail vpnus"));
+    assert!(at("install the wireguard-tools package") < at("start jail vpnus"));
     assert!(
         shell.contains("pkg -r /usr/local/jails/vpnus install -y wireguard-tools"),
         "{shell}"

@@ -187,21 +187,6 @@ pub mod freebsd {
             vec!["-a".into(), anchor.into(), "-f".into(), p(file)],
         )
     }
-    /// `pkg -r ROOT install -y PKG`: installs a package into a jail's root
-    /// from the host, with the host's network and repositories (before the
-    /// jail's kill switch exists; platform.md).
-    pub fn pkg_install_root(root: &Path, pkg: &str) -> Cmd {
-        Cmd::new(
-            "pkg",
-            vec![
-                "-r".into(),
-                p(root),
-                "install".into(),
-                "-y".into(),
-                pkg.into(),
-            ],
-        )
-    }
     /// `[jexec JAIL] pfctl -a ANCHOR -F all`.
     pub fn pf_flush(jail: Option<&str>, anchor: &str) -> Cmd {
         in_jail(

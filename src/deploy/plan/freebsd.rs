@@ -68,12 +68,18 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             ));
         }
     }
-    if let JailKind::Vpn(v) = &j.kind
-        && matches!(v.client, VpnClient::OpenVpn(_))
-    {
-        // From the host, before the jail (and with it its kill switch) starts:
-        // inside, only the tunnel leads out (platform.md: `pkg -r`).
-        let pkg = render::openvpn::FREEBSD_PKG;
+    // The VPN client's package, from the host, before the jail (and with it
+    // its kill switch) starts: inside, only the tunnel leads out
+    // (platform.md: `pkg -r`).
+    let client_pkg = match &j.kind {
+        JailKind::Vpn(v) => match v.client {
+            VpnClient::OpenVpn(_) => Some(render::openvpn::FREEBSD_PKG),
+            VpnClient::WireGuard(_) => Some(render::wireguard::FREEBSD_PKG),
+            VpnClient::Own => None,
+        },
+        _ => None,
+    };
+    if let Some(pkg) = client_pkg {
         steps.push(run(
             format!("install the {pkg} package into {}", root.display()),
             Guard::UnlessOk(fb::pkg_installed(&root, pkg)),
@@ -102,18 +108,6 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             Guard::UnlessOk(fb::same_file(src, &dst)),
             fb::install(0o555, src, &dst),
             vec![fb::rm_f(&dst)],
-        ));
-    }
-    if let JailKind::Vpn(v) = &j.kind
-        && let VpnClient::WireGuard(_) = v.client
-    {
-        // The kill switch loads when the jail starts: install the client
-        // from the host before, into the root.
-        steps.push(run(
-            "install wireguard-tools into the jail root (pkg -r, before the kill switch loads)",
-            Guard::UnlessOk(fb::test_exists(&root.join("usr/local/bin/wg-quick"))),
-            fb::pkg_install_root(&root, "wireguard-tools"),
-            vec![],
         ));
     }
     let mut host_anchor = None;
