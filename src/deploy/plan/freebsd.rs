@@ -8,8 +8,9 @@ use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Guard, Plan, Step, freebsd as fb};
 use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Provision, Site, VpnClient};
 use crate::deploy::names::VPNDNS_BIN;
-use crate::deploy::render::{self, Owner};
-use std::path::{Path, PathBuf};
+use crate::deploy::render;
+use crate::deploy::render::freebsd::{self as rf, KindFiles, jail::conf_path as conf, pf};
+use std::path::Path;
 
 /// The ZFS dataset for a jail cloned from `pool/ds@snap`: `pool/<jail>` beside `ds`.
 pub fn zfs_dataset(snapshot: &str, jail: &str) -> String {
@@ -19,12 +20,6 @@ pub fn zfs_dataset(snapshot: &str, jail: &str) -> String {
         None => format!("{ds}/{jail}"),
     }
 }
-
-fn conf(jail: &str) -> PathBuf {
-    PathBuf::from(format!("/etc/jail.conf.d/{jail}.conf"))
-}
-
-const IPSEC_ANCHOR: &str = "vpnjail/ipsec";
 
 /// The steps of `vpnjail create JAIL` on FreeBSD: provision the root, install
 /// the jail's files, start it, and (ipsec jail) load the host's rdr anchor for
@@ -87,8 +82,8 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             vec![fb::pkg_delete(&root, pkg)],
         ));
     }
-    for f in render::jail_files(site, host, jail)? {
-        steps.push(write(&f)?);
+    for f in rf::jail::files(site, host, j)?.files() {
+        steps.push(write(f)?);
     }
     if j.kind == JailKind::Vpndns {
         // The rc.d script runs /usr/local/sbin/vpndns inside the jail: copy the
@@ -110,14 +105,13 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             vec![fb::rm_f(&dst)],
         ));
     }
-    let mut host_anchor = None;
-    if j.kind == JailKind::Ipsec {
-        for f in render::host(site, &host.name)? {
-            if f.owner == Owner::Jail(jail.to_string()) && f.path.starts_with("/etc/pf.vpnjail") {
-                steps.push(write(&f)?);
-                host_anchor = Some(f.path.clone());
-            }
-        }
+    // The ipsec jail's anchor on the host: IKE/NAT-T to it.
+    let host_anchor = match j.kind {
+        JailKind::Ipsec => pf::host(site, host)?.ipsec,
+        _ => None,
+    };
+    if let Some(f) = &host_anchor {
+        steps.push(write(f)?);
     }
     steps.push(run(
         format!("start jail {jail}"),
@@ -125,12 +119,15 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         fb::jail_create(&conf(jail), jail),
         vec![fb::jail_remove(&conf(jail), jail)],
     ));
-    if let Some(file) = host_anchor {
+    if let Some(f) = host_anchor {
         steps.push(run(
-            format!("load the host anchor {IPSEC_ANCHOR} (IKE/NAT-T to {jail})"),
+            format!(
+                "load the host anchor {} (IKE/NAT-T to {jail})",
+                pf::IPSEC_ANCHOR
+            ),
             Guard::Always,
-            fb::pf_load(None, IPSEC_ANCHOR, &file),
-            vec![fb::pf_flush(None, IPSEC_ANCHOR)],
+            fb::pf_load(None, pf::IPSEC_ANCHOR, &f.path),
+            vec![fb::pf_flush(None, pf::IPSEC_ANCHOR)],
         ));
     }
     Ok(steps)
@@ -144,13 +141,13 @@ pub fn destroy_steps(_site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, P
     let mut steps = Vec::new();
     if j.kind == JailKind::Ipsec {
         steps.push(run(
-            format!("flush the host anchor {IPSEC_ANCHOR}"),
+            format!("flush the host anchor {}", pf::IPSEC_ANCHOR),
             Guard::Always,
-            fb::pf_flush(None, IPSEC_ANCHOR),
+            fb::pf_flush(None, pf::IPSEC_ANCHOR),
             vec![fb::pf_load(
                 None,
-                IPSEC_ANCHOR,
-                Path::new("/etc/pf.vpnjail/ipsec.conf"),
+                pf::IPSEC_ANCHOR,
+                Path::new(pf::IPSEC_ANCHOR_FILE),
             )],
         ));
     }
@@ -178,10 +175,10 @@ pub fn destroy_steps(_site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, P
     });
     if j.kind == JailKind::Ipsec {
         steps.push(Step {
-            what: "remove /etc/pf.vpnjail/ipsec.conf".into(),
+            what: format!("remove {}", pf::IPSEC_ANCHOR_FILE),
             guard: Guard::Always,
             action: Action::Remove {
-                path: "/etc/pf.vpnjail/ipsec.conf".into(),
+                path: pf::IPSEC_ANCHOR_FILE.into(),
             },
             undo: vec![],
         });
@@ -193,33 +190,23 @@ pub fn destroy_steps(_site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, P
 /// anchors, and reload the `vpnjail/dns` anchor inside each running vpn jail.
 pub fn pf_load(site: &Site, host: &Host) -> Result<Plan, PlanError> {
     let host_name = host.name.as_str();
-    let files = render::host(site, host_name)?;
+    let files = rf::host_files(site, host)?;
     let mut steps = Vec::new();
     // The host's pf.conf fragment and its anchors.
-    for f in &render::freebsd::pf::host(site, host)? {
+    for f in files.pf.files() {
         steps.push(write(f)?);
     }
-    for (name, file) in render::pf_host_anchors(host) {
-        let anchor = format!("vpnjail/{name}");
+    for (anchor, f) in files.pf.anchors() {
         steps.push(run(
             format!("load the host anchor {anchor}"),
             Guard::Always,
-            fb::pf_load(None, &anchor, Path::new(&file)),
+            fb::pf_load(None, anchor, &f.path),
             vec![],
         ));
     }
-    for j in &host.jails {
-        if let JailKind::Vpn(_) = j.kind {
-            let f = files
-                .iter()
-                .find(|f| {
-                    f.owner == Owner::Jail(j.name.clone())
-                        && f.path.ends_with("etc/pf.vpnjail/dns.conf")
-                })
-                .ok_or_else(|| {
-                    PlanError::Invalid(format!("no pf anchor rendered for {}", j.name))
-                })?;
-            steps.push(write(f)?);
+    for (j, jf) in &files.jails {
+        if let KindFiles::Vpn(v) = &jf.kind {
+            steps.push(write(&v.dns_anchor)?);
             steps.push(run(
                 format!(
                     "load vpnjail/dns inside vpn jail {} (seed steps 2 and 5)",
@@ -254,15 +241,9 @@ pub fn ipsec_load(site: &Site, host: &Host, j: &Jail) -> Result<Plan, PlanError>
         action: Action::Check(fb::jail_running(&j.name)),
         undo: vec![],
     }];
-    for f in render::jail_files(site, host, &j.name)? {
-        let p = f.path.to_string_lossy();
-        if p.ends_with("swanctl.conf")
-            || p.ends_with("strongswan.conf")
-            || p.ends_with("/etc/ipsec.conf")
-            || p.contains("/swanctl/x509")
-            || p.contains("/swanctl/private/")
-        {
-            steps.push(write(&f)?);
+    if let KindFiles::Ipsec(i) = rf::jail::files(site, host, j)?.kind {
+        for f in i.ipsec_files() {
+            steps.push(write(f)?);
         }
     }
     let ends = site.link_ends(host);

@@ -1,7 +1,7 @@
 //! The ipsec jail's IPsec configuration: swanctl.conf (+ strongswan.conf) for
 //! strongSwan links, an ipsec.conf for setkey(8) links. May touch: nothing (pure).
 
-use super::{RenderError, render};
+use super::{Part, RenderError, render};
 use crate::deploy::model::{Host, Jail, LinkAuth, LinkMode, Platform, Site};
 use serde::Serialize;
 use tera::Context;
@@ -43,12 +43,24 @@ fn nets(h: &Host) -> String {
         .join(", ")
 }
 
-/// (path relative to the jail root, mode, content) for each IPsec file.
-pub fn files(
-    site: &Site,
-    host: &Host,
-    j: &Jail,
-) -> Result<Vec<(&'static str, u32, String)>, RenderError> {
+/// The ipsec jail's IPsec files, by what each is for.
+pub struct Files {
+    /// strongSwan's files: with strongSwan links or road warriors.
+    pub strongswan: Option<StrongSwan>,
+    /// setkey(8)'s ipsec.conf (owner-only: it holds the keys): with setkey links.
+    pub setkey: Option<Part>,
+}
+
+/// strongSwan's files in the ipsec jail.
+pub struct StrongSwan {
+    /// swanctl.conf (owner-only: it holds the PSKs).
+    pub swanctl: Part,
+    /// strongswan.conf (FreeBSD's; Linux renders its own).
+    pub conf: Part,
+}
+
+/// The IPsec files of ipsec jail `j`.
+pub fn files(site: &Site, host: &Host, j: &Jail) -> Result<Files, RenderError> {
     let mut conns = Vec::new();
     let mut sas = Vec::new();
     // With BGP on FreeBSD, the route-based if_ipsec carries any network BGP
@@ -112,27 +124,32 @@ pub fn files(
     ctx.insert("freebsd", &(host.platform == Platform::FreeBsd));
     ctx.insert("bgp", &site.bgp);
     super::roadwarrior::swanctl_context(site, host, &j.address.to_string(), &mut ctx);
-    let mut out = Vec::new();
+    let mut out = Files {
+        strongswan: None,
+        setkey: None,
+    };
     if !conns.is_empty() || host.client_pool.is_some() {
         ctx.insert("conns", &conns);
-        out.push((
-            SWANCTL_CONF.trim_start_matches('/'),
-            0o600,
-            render("swanctl.conf", &ctx)?,
-        ));
-        out.push((
-            STRONGSWAN_CONF.trim_start_matches('/'),
-            0o644,
-            super::STRONGSWAN_CONF.to_string(),
-        ));
+        out.strongswan = Some(StrongSwan {
+            swanctl: Part {
+                rel: SWANCTL_CONF.trim_start_matches('/'),
+                mode: 0o600,
+                content: render("swanctl.conf", &ctx)?,
+            },
+            conf: Part {
+                rel: STRONGSWAN_CONF.trim_start_matches('/'),
+                mode: 0o644,
+                content: super::STRONGSWAN_CONF.to_string(),
+            },
+        });
     }
     if !sas.is_empty() {
         ctx.insert("sas", &sas);
-        out.push((
-            SETKEY_CONF.trim_start_matches('/'),
-            0o600,
-            render("setkey.conf", &ctx)?,
-        ));
+        out.setkey = Some(Part {
+            rel: SETKEY_CONF.trim_start_matches('/'),
+            mode: 0o600,
+            content: render("setkey.conf", &ctx)?,
+        });
     }
     Ok(out)
 }

@@ -249,12 +249,9 @@ pub fn ns_files(site: &Site, host: &Host, j: &Jail) -> Result<NsFiles, RenderErr
                 0o644,
                 render("strongswan-linux.conf", &ctx)?,
             );
-            let mut swanctl = None;
-            for (rel, mode, content) in ipsec::files(site, host, j)? {
-                if rel.ends_with("swanctl.conf") {
-                    swanctl = Some(file(SWANCTL_FILE, mode, content));
-                }
-            }
+            let swanctl = ipsec::files(site, host, j)?
+                .strongswan
+                .map(|s| file(SWANCTL_FILE, s.swanctl.mode, s.swanctl.content));
             // Road warriors (docs/clients.md): the jail's directory is its
             // swanctl directory (SWANCTL_DIR), with x509/, x509ca/, ...
             let pki = roadwarrior::pki_files(site, host)?

@@ -29,7 +29,7 @@ pub mod wireguard;
 
 use super::model::{Host, Jail, Platform, Site, Vpn};
 
-pub use freebsd::pf::{VPN_ANCHOR_FILE, host_anchors as pf_host_anchors};
+pub use freebsd::pf::VPN_ANCHOR_FILE;
 pub use freebsd::{RC_MONITOR_PATH, VNET_DEVFS_RULESET, VPN_DEVFS_RULESET, rcconf};
 pub use ipsec::{SETKEY_CONF, STRONGSWAN_CONF as STRONGSWAN_CONF_PATH, SWANCTL_CONF};
 use std::path::{Path, PathBuf};
@@ -53,6 +53,16 @@ pub struct File {
     pub mode: u32,
     pub content: String,
     pub owner: Owner,
+}
+
+/// One file of a jail before it has a root: its path under the root (as a
+/// FreeBSD jail has it), its mode and its content. What the renderers shared
+/// by both platforms return; each platform places it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub rel: &'static str,
+    pub mode: u32,
+    pub content: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@
 //! run), and on FreeBSD the files around it in the jail root (the hook
 //! script, `rc.conf.d/openvpn`). May touch: nothing (pure).
 
-use super::RenderError;
 use super::freebsd::rcconf::RcConf;
+use super::{Part, RenderError};
 use crate::deploy::model::{OpenVpnClient, Standby, Vpn};
 
 /// FreeBSD: where the port's rc script reads the config, and the files beside it.
@@ -18,6 +18,8 @@ pub const FREEBSD_HOOK: &str = "/usr/local/libexec/vpnjail-route-up";
 pub const FREEBSD_HOOK_SCRIPT: &str = include_str!("../../../openvpn/vpnjail-route-up");
 /// FreeBSD: the client's log inside the jail.
 pub const FREEBSD_LOG: &str = "/var/log/openvpn.log";
+/// FreeBSD: the port's rc.conf(5) settings inside the jail.
+pub const FREEBSD_RC_CONF_D: &str = "/etc/rc.conf.d/openvpn";
 /// FreeBSD: the package `pkg -r ROOT install` puts into the jail root.
 pub const FREEBSD_PKG: &str = "openvpn";
 /// FreeBSD: the port's rc.d script (`service openvpn ...` in the jail).
@@ -77,30 +79,42 @@ pub fn client_conf(
     Ok(s)
 }
 
-/// FreeBSD: the files of an OpenVPN vpn jail inside its root, as (path
-/// relative to the root, mode, content): the config and the credentials
-/// owner-only, the route-up hook, and `rc.conf.d/openvpn` for the port's rc
-/// script (`openvpn_enable`, NO in cold standby: `vpnjail monitor` runs
-/// `service openvpn onestart` when BGP elects the replica, monitor/client.rs;
-/// `openvpn_flags` sends the log to [`FREEBSD_LOG`]; `openvpn_if` stays
-/// unset: the host loads `if_tuntap`).
-pub fn freebsd_files(
-    o: &OpenVpnClient,
-    v: &Vpn,
-    what: &str,
-) -> Result<Vec<(&'static str, u32, String)>, RenderError> {
+/// FreeBSD: the files of an OpenVPN vpn jail inside its root.
+pub struct FreeBsdFiles {
+    /// The client's config (owner-only: it may hold keys).
+    pub conf: Part,
+    /// The credentials (owner-only), when the site names them.
+    pub auth: Option<Part>,
+    /// vpnjail's route-up hook.
+    pub route_up: Part,
+    /// `rc.conf.d/openvpn` for the port's rc script.
+    pub rc_conf_d: Part,
+}
+
+/// FreeBSD: the files of an OpenVPN vpn jail inside its root: the config and
+/// the credentials owner-only, the route-up hook, and `rc.conf.d/openvpn`
+/// for the port's rc script (`openvpn_enable`, NO in cold standby: `vpnjail
+/// monitor` runs `service openvpn onestart` when BGP elects the replica,
+/// monitor/client.rs; `openvpn_flags` sends the log to [`FREEBSD_LOG`];
+/// `openvpn_if` stays unset: the host loads `if_tuntap`).
+pub fn freebsd_files(o: &OpenVpnClient, v: &Vpn, what: &str) -> Result<FreeBsdFiles, RenderError> {
     let mut hook = vec![FREEBSD_HOOK.to_string()];
     hook.extend(v.provider_dns.map(|a| a.to_string()));
-    let rel = |p: &'static str| p.trim_start_matches('/');
-    let mut out = vec![(
-        rel(FREEBSD_CONF),
+    let part = |p: &'static str, mode: u32, content: String| Part {
+        rel: p.trim_start_matches('/'),
+        mode,
+        content,
+    };
+    let conf = part(
+        FREEBSD_CONF,
         0o600,
         client_conf(o, &v.tun, FREEBSD_AUTH, &hook)?,
-    )];
-    if let Some(a) = &o.auth {
-        out.push((rel(FREEBSD_AUTH), 0o600, a.clone()));
-    }
-    out.push((rel(FREEBSD_HOOK), 0o755, FREEBSD_HOOK_SCRIPT.to_string()));
+    );
+    let auth = o
+        .auth
+        .as_ref()
+        .map(|a| part(FREEBSD_AUTH, 0o600, a.clone()));
+    let route_up = part(FREEBSD_HOOK, 0o755, FREEBSD_HOOK_SCRIPT.to_string());
     let mut rc = RcConf::default();
     let cold = v
         .replication
@@ -109,6 +123,10 @@ pub fn freebsd_files(
     rc.set("openvpn_enable", if cold { "NO" } else { "YES" });
     rc.set("openvpn_configfile", FREEBSD_CONF);
     rc.set("openvpn_flags", format!("--log-append {FREEBSD_LOG}"));
-    out.push(("etc/rc.conf.d/openvpn", 0o644, rc.text(what)?));
-    Ok(out)
+    Ok(FreeBsdFiles {
+        conf,
+        auth,
+        route_up,
+        rc_conf_d: part(FREEBSD_RC_CONF_D, 0o644, rc.text(what)?),
+    })
 }

@@ -6,11 +6,10 @@ use crate::deploy::render::{File, Owner, RenderError, killswitch, render, vpn_st
 use serde::Serialize;
 use tera::Context;
 
-/// Directory (on the host and inside vpn jails) holding vpnjail's anchor files.
-pub const ANCHOR_DIR: &str = "/etc/pf.vpnjail";
 /// `vpn_dns` of a jail whose tunnel pushes its DNS, until it does.
 pub const PUSHED_DNS_PLACEHOLDER: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
-/// The anchor file inside a vpn jail.
+/// The anchor file inside a vpn jail (vpnjail's anchor files live in
+/// /etc/pf.vpnjail, on the host and in the jails).
 pub const VPN_ANCHOR_FILE: &str = "/etc/pf.vpnjail/dns.conf";
 
 #[derive(Serialize)]
@@ -57,65 +56,104 @@ pub(super) fn main_conf(
     render("pf.conf", &ctx)
 }
 
-/// Host anchors: `vpnjail/nat` always; `vpnjail/ipsec` when the host has an ipsec jail.
-pub fn host_anchors(host: &Host) -> Vec<(&'static str, String)> {
-    let mut v = vec![("nat", format!("{ANCHOR_DIR}/nat.conf"))];
+/// The host's NAT anchor and its file.
+pub const NAT_ANCHOR: &str = "vpnjail/nat";
+pub const NAT_ANCHOR_FILE: &str = "/etc/pf.vpnjail/nat.conf";
+/// The host's anchor for IKE/NAT-T to the ipsec jail, and its file.
+pub const IPSEC_ANCHOR: &str = "vpnjail/ipsec";
+pub const IPSEC_ANCHOR_FILE: &str = "/etc/pf.vpnjail/ipsec.conf";
+
+/// Host anchors, by their name under `vpnjail/` and file: `nat` always;
+/// `ipsec` when the host has an ipsec jail.
+fn host_anchors(host: &Host) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![("nat", NAT_ANCHOR_FILE)];
     if host.ipsec_jail().is_some() {
-        v.push(("ipsec", format!("{ANCHOR_DIR}/ipsec.conf")));
+        v.push(("ipsec", IPSEC_ANCHOR_FILE));
     }
     v
 }
 
-pub fn host(site: &Site, host: &Host) -> Result<Vec<File>, RenderError> {
+/// The host's pf files by what each is for.
+pub struct HostPf {
+    /// `/etc/pf.conf.vpnjail`: the fragment to merge into /etc/pf.conf,
+    /// declaring and loading the anchors.
+    pub conf: File,
+    /// The [`NAT_ANCHOR`]: the bridge network's NAT.
+    pub nat: File,
+    /// The [`IPSEC_ANCHOR`], when the host has an ipsec jail: the jail's
+    /// file (loaded when it is created, flushed when it is destroyed).
+    pub ipsec: Option<File>,
+}
+
+impl HostPf {
+    /// The anchors to load, each with its file, in the order pf.conf has them.
+    pub fn anchors(&self) -> Vec<(&'static str, &File)> {
+        let mut v = vec![(NAT_ANCHOR, &self.nat)];
+        v.extend(self.ipsec.iter().map(|f| (IPSEC_ANCHOR, f)));
+        v
+    }
+
+    /// Every file, the fragment first.
+    pub fn files(&self) -> Vec<&File> {
+        let mut v = vec![&self.conf, &self.nat];
+        v.extend(&self.ipsec);
+        v
+    }
+}
+
+/// The host's pf.conf fragment and anchors.
+pub fn host(site: &Site, host: &Host) -> Result<HostPf, RenderError> {
     let mut ctx = Context::new();
     ctx.insert("site", &site.name);
     ctx.insert("host", &host.name);
     ctx.insert("ext_if", &host.external_if);
     ctx.insert("bridge_net", &host.bridge.network.to_string());
-    let anchors = host_anchors(host);
-    let mut files = vec![File {
-        path: format!("{ANCHOR_DIR}/nat.conf").into(),
+    let nat = File {
+        path: NAT_ANCHOR_FILE.into(),
         mode: 0o644,
         content: render("host-nat.conf", &ctx)?,
         owner: Owner::Host,
-    }];
-    if let Some(ipsec) = host.ipsec_jail() {
-        ctx.insert("ipsec_jail", &ipsec.address.to_string());
-        files.push(File {
-            path: format!("{ANCHOR_DIR}/ipsec.conf").into(),
-            mode: 0o644,
-            content: render("host-ipsec.conf", &ctx)?,
-            // Loaded when the ipsec jail is created, flushed when it is destroyed.
-            owner: Owner::Jail(ipsec.name.clone()),
-        });
-    }
-    let refs: Vec<(&str, &str)> = anchors.iter().map(|(n, f)| (*n, f.as_str())).collect();
-    files.insert(
-        0,
-        File {
-            path: "/etc/pf.conf.vpnjail".into(),
-            mode: 0o644,
-            content: main_conf(
-                site,
-                &format!("host {}: merge into /etc/pf.conf", host.name),
-                &refs,
-                &MainOptions::default(),
-            )?,
-            owner: Owner::Host,
-        },
-    );
-    Ok(files)
+    };
+    let ipsec = match host.ipsec_jail() {
+        Some(ipsec) => {
+            ctx.insert("ipsec_jail", &ipsec.address.to_string());
+            Some(File {
+                path: IPSEC_ANCHOR_FILE.into(),
+                mode: 0o644,
+                content: render("host-ipsec.conf", &ctx)?,
+                owner: Owner::Jail(ipsec.name.clone()),
+            })
+        }
+        None => None,
+    };
+    let conf = File {
+        path: "/etc/pf.conf.vpnjail".into(),
+        mode: 0o644,
+        content: main_conf(
+            site,
+            &format!("host {}: merge into /etc/pf.conf", host.name),
+            &host_anchors(host),
+            &MainOptions::default(),
+        )?,
+        owner: Owner::Host,
+    };
+    Ok(HostPf { conf, nat, ipsec })
+}
+
+/// A vpn jail's pf files, by what each is for.
+pub struct VpnPf {
+    /// /etc/pf.conf: blocks by default and loads the two anchors.
+    pub conf: String,
+    /// The `vpnjail/dns` anchor (seed steps 2 and 5: translation only).
+    pub dns: String,
+    /// The `vpnjail/killswitch` anchor (filtering).
+    pub killswitch: String,
 }
 
 /// A vpn jail's /etc/pf.conf, its `vpnjail/dns` anchor (seed steps 2 and
 /// 5: translation only) and its `vpnjail/killswitch` anchor (filtering).
-pub fn vpn(
-    site: &Site,
-    host: &Host,
-    j: &Jail,
-    v: &Vpn,
-) -> Result<(String, String, String), RenderError> {
-    let main = main_conf(
+pub fn vpn(site: &Site, host: &Host, j: &Jail, v: &Vpn) -> Result<VpnPf, RenderError> {
+    let conf = main_conf(
         site,
         &format!("/etc/pf.conf of vpn jail {}", j.name),
         &[
@@ -146,9 +184,9 @@ pub fn vpn(
     );
     ctx.insert("vpndns", &vpndns);
     ctx.insert("clients", &clients);
-    Ok((
-        main,
-        render("vpn-dns.conf", &ctx)?,
-        killswitch::pf(site, host, j, v)?,
-    ))
+    Ok(VpnPf {
+        conf,
+        dns: render("vpn-dns.conf", &ctx)?,
+        killswitch: killswitch::pf(site, host, j, v)?,
+    })
 }
