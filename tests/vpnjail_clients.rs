@@ -177,8 +177,7 @@ fn freebsd_responder_golden_files_and_checkers() {
     let (d, p) = site_with_pki(|t| t);
     let s = check::load(&p).unwrap_or_else(|e| panic!("{e}"));
     for h in ["alpha", "beta"] {
-        let files = render::host(&s, h).expect("render");
-        let bad = lint::rendered(&files);
+        let (files, bad) = lint::host(&s, h).expect("render");
         assert!(bad.is_empty(), "{bad:?}");
         for f in &files {
             let path = f.path.display().to_string();
@@ -472,8 +471,8 @@ fn bgp_advertises_the_pool() {
     let (d, p) = site_with_pki(|t| t.replacen("[site]\n", "[site]\nrouting = \"bgp\"\n", 1));
     let s = check::load(&p).unwrap_or_else(|e| panic!("{e}"));
     assert!(s.bgp);
-    let files = render::host(&s, "alpha").expect("render");
-    assert!(lint::rendered(&files).is_empty());
+    let (files, bad) = lint::host(&s, "alpha").expect("render");
+    assert!(bad.is_empty(), "{bad:?}");
     let mut confs = Vec::new();
     for f in &files {
         let path = f.path.display().to_string();

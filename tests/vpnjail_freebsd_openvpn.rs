@@ -119,7 +119,7 @@ fn the_jail_root_holds_the_client_owner_only_with_rc_conf_d_and_the_hook() {
             .content
             .contains("vpn_dns = \"127.0.0.1\"")
     );
-    let bad = lint::rendered(&files);
+    let (_, bad) = lint::host(&site, "alpha").expect("render");
     assert!(bad.is_empty(), "{bad:?}");
     // devfs: the vpn jail uses ruleset 20, which unhides tun*.
     let jc = lint::jailconf::parse(&get("/etc/jail.conf.d/vpnus.conf").content).expect("jail.conf");

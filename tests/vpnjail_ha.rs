@@ -657,8 +657,7 @@ fn a_cold_freebsd_replica_boots_without_its_client() {
     let d = tempfile::tempdir().expect("tempdir");
     let rc = |lines: &str| {
         let site = check_report(&linux_replicas(d.path(), lines, "freebsd")).expect("site");
-        let files = render::host(&site, "beta").expect("render");
-        let bad = vpndns::deploy::lint::rendered(&files);
+        let (files, bad) = vpndns::deploy::lint::host(&site, "beta").expect("render");
         assert!(bad.is_empty(), "{bad:?}");
         let rc = file(&files, "/j/vpnx/etc/rc.conf.d/openvpn")
             .expect("rc.conf.d/openvpn")

@@ -191,8 +191,7 @@ fn freebsd_files_and_plan_golden_and_linted() {
     let site = site.expect("the site passes");
     let (h, j) = site.jail("vpnus").expect("vpnus");
     let wg = site.wireguard_if(h, j);
-    let files = render::host(&site, "alpha").expect("render");
-    let bad = vpndns::deploy::lint::rendered(&files);
+    let (files, bad) = vpndns::deploy::lint::host(&site, "alpha").expect("render");
     assert!(bad.is_empty(), "{bad:#?}");
     let mut seen = 0;
     for f in &files {
@@ -239,7 +238,24 @@ fn freebsd_files_and_plan_golden_and_linted() {
     leaky.mode = 0o644;
     let mut hooked = conf.clone();
     hooked.content.push_str("PostUp = /bin/sh\n");
-    assert_eq!(vpndns::deploy::lint::rendered(&[leaky, hooked]).len(), 2);
+    assert!(vpndns::deploy::lint::wireguard(&leaky).is_err());
+    assert!(vpndns::deploy::lint::wireguard(&hooked).is_err());
+    assert!(vpndns::deploy::lint::wireguard(conf).is_ok());
+    // And the host's checkers hold the jail's wg-quick file to it.
+    let mut typed = render::freebsd::host_files(&site, h).expect("render");
+    for (_, jf) in &mut typed.jails {
+        if let render::freebsd::KindFiles::Vpn(v) = &mut jf.kind
+            && let render::freebsd::ClientFiles::WireGuard { conf } = &mut v.client
+        {
+            conf.mode = 0o644;
+        }
+    }
+    let bad = vpndns::deploy::lint::freebsd(&typed);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].contains(&format!("wireguard/{wg}.conf: mode 0644")),
+        "{bad:?}"
+    );
     let plan = vpndns::deploy::plan::create(&site, "vpnus", None).expect("plan");
     let shell = plan.to_shell();
     golden(Path::new("plans/wireguard-create-vpnus.sh"), &shell);

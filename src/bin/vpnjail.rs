@@ -502,8 +502,7 @@ fn status(site: &std::path::Path, host: Option<&str>, json: bool) -> ExitCode {
 fn render(site: &std::path::Path, host: &str, out: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     let s = vpndns::deploy::check::load(site)?;
-    let files = vpndns::deploy::render::host(&s, host)?;
-    let bad = vpndns::deploy::lint::rendered(&files);
+    let (files, bad) = vpndns::deploy::lint::host(&s, host)?;
     if !bad.is_empty() {
         anyhow::bail!("generated files fail their checks:\n{}", bad.join("\n"));
     }
