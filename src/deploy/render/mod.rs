@@ -5,7 +5,7 @@
 //!
 //! One module per platform, then one per kind of file both share:
 //!
-//! - [`freebsd`]: a FreeBSD host's files (rc.conf, jail.conf, devfs.rules, pf anchors);
+//! - [`freebsd`]: a FreeBSD host's files by what each is for (rc.conf, jail.conf, devfs.rules, pf anchors);
 //! - [`linux`]: a Linux host's files (nftables tables, each namespace's directory);
 //! - [`template`]: the embedded templates and fixed files, and rendering one;
 //! - [`killswitch`]: what may leave a vpn jail, in pf and nftables;
