@@ -74,12 +74,11 @@ mod tests {
         let site = check_text(&p, &text).expect("checks");
         let h = &site.hosts[0];
         let dns = h.vpndns_jail().expect("vpndns jail");
-        let files = crate::deploy::render::jail_files(&site, h, &dns.name).expect("render");
-        let conf = &files
-            .iter()
-            .find(|f| f.path.ends_with(crate::deploy::render::linux::VPNDNS_FILE))
-            .expect("vpndns.toml")
-            .content;
+        use crate::deploy::render::linux::{NsFiles, ns_files};
+        let NsFiles::Vpndns { config, .. } = ns_files(&site, h, dns).expect("render") else {
+            panic!("{} was not rendered as a vpndns jail", dns.name);
+        };
+        let conf = &config.content;
         assert!(
             conf.contains("[control]\nlisten = \"127.0.0.1:8053\"\n"),
             "{conf}"

@@ -90,16 +90,11 @@ fn swanctl_files(f: &NsFiles) -> Result<(&IpsecFiles, &render::File), PlanError>
 /// The road-warrior decisions (plan/roadwarrior.rs) as steps of the plan.
 fn rw_steps(
     v: impl IntoIterator<Item = super::roadwarrior::RwStep>,
-    files: &[&render::File],
 ) -> Result<Vec<Step>, PlanError> {
     use super::roadwarrior::RwStep;
     v.into_iter()
         .map(|s| match s {
-            RwStep::Write(path) => files
-                .iter()
-                .find(|f| f.path == path)
-                .ok_or_else(|| PlanError::Invalid(format!("{} was not rendered", path.display())))
-                .and_then(|f| write(f)),
+            RwStep::Write(f) => write(&f),
             RwStep::Run { what, cmd, undo } => Ok(run(what, Guard::Always, cmd, undo)),
         })
         .collect()
@@ -274,7 +269,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         vec![],
     ));
     if j.kind != JailKind::Ipsec {
-        steps.extend(rw_steps(super::roadwarrior::pool_route(host, nsr), &[])?);
+        steps.extend(rw_steps(super::roadwarrior::pool_route(host, nsr))?);
     }
     match (&j.kind, &files) {
         (JailKind::Vpn(v), NsFiles::Vpn(vf)) => {
@@ -381,10 +376,8 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 let (_, swanctl) = swanctl_files(&files)?;
                 steps.push(write(&i.strongswan)?);
                 steps.push(write(swanctl)?);
-                let all = files.files();
-                let paths: Vec<&Path> = all.iter().map(|f| f.path.as_path()).collect();
-                let rw = super::roadwarrior::ipsec_steps(site, host, j, &paths);
-                steps.extend(rw_steps(rw, &all)?);
+                let rw = super::roadwarrior::ipsec_steps(site, host, j, &i.pki, i.filter.as_ref());
+                steps.extend(rw_steps(rw)?);
                 let pid = pidfile(host, &j.name, "charon");
                 steps.push(run(
                     format!("start charon (kernel-libipsec) in {ns}"),

@@ -8,14 +8,13 @@
 
 use crate::deploy::command::{Cmd, linux as lx};
 use crate::deploy::model::{Host, Jail, Site};
-use crate::deploy::render::roadwarrior as rw;
-use std::path::{Path, PathBuf};
+use crate::deploy::render::{File, roadwarrior as rw};
 
 /// One step to take, always (each is idempotent).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RwStep {
-    /// Install the rendered file of this path.
-    Write(PathBuf),
+    /// Install this rendered file.
+    Write(File),
     /// Run a command; `undo` if a later step fails.
     Run {
         what: String,
@@ -63,20 +62,17 @@ fn rule_steps(ns: &str, what: String, pref: u32, selector: &[String]) -> [RwStep
 }
 
 /// The ipsec namespace's road-warrior steps, run before charon loads its
-/// configuration: certificates, filter, policy routing.
-pub fn ipsec_steps(site: &Site, host: &Host, j: &Jail, files: &[&Path]) -> Vec<RwStep> {
+/// configuration: certificates (`pki`, as rendered), filter (`filter`, the
+/// rendered road-warrior table), policy routing.
+pub fn ipsec_steps(
+    site: &Site,
+    host: &Host,
+    j: &Jail,
+    pki: &[File],
+    filter: Option<&File>,
+) -> Vec<RwStep> {
     let ns = site.jail_netns(host, j);
-    let mut steps = Vec::new();
-    let dir = host.jail_path(&j.name);
-    for f in files {
-        let under = |d: &str| f.starts_with(dir.join(d));
-        if ["x509", "x509ca", "x509crl", "private"]
-            .into_iter()
-            .any(under)
-        {
-            steps.push(RwStep::Write(f.to_path_buf()));
-        }
-    }
+    let mut steps: Vec<RwStep> = pki.iter().cloned().map(RwStep::Write).collect();
     let Some(pool) = host.client_pool else {
         return steps;
     };
@@ -87,14 +83,14 @@ pub fn ipsec_steps(site: &Site, host: &Host, j: &Jail, files: &[&Path]) -> Vec<R
             vec![],
         ));
     }
-    if let Some(f) = files.iter().find(|f| **f == dir.join(rw::NFT_FILE)) {
-        steps.push(RwStep::Write(f.to_path_buf()));
+    if let Some(f) = filter {
+        steps.push(RwStep::Write(f.clone()));
         steps.push(run(
             format!(
                 "load nftables table {} (what road warriors may reach)",
                 rw::NFT_TABLE
             ),
-            lx::nft_load(Some(&ns), f),
+            lx::nft_load(Some(&ns), &f.path),
             vec![lx::nft_delete_table(Some(&ns), rw::NFT_TABLE)],
         ));
     }

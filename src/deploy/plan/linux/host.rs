@@ -124,10 +124,9 @@ pub fn host_up_steps(site: &Site, host: &Host) -> Result<Vec<Step>, PlanError> {
             ));
         }
     }
-    steps.extend(rw_steps(
-        crate::deploy::plan::roadwarrior::pool_route(host, hns),
-        &[],
-    )?);
+    steps.extend(rw_steps(crate::deploy::plan::roadwarrior::pool_route(
+        host, hns,
+    ))?);
     Ok(steps)
 }
 
