@@ -1,6 +1,7 @@
 //! The decision: what vpndns does with a query, as a plain value. Built once
-//! per config (reading the list and hosts files), then shared read-only by
-//! every worker; the server, the query log and `check` all use [`Engine::decide`].
+//! per config (the live forwarders, the policy tables, and what the list and
+//! hosts files hold), then shared read-only by every worker; the server, the
+//! query log and `check` all use [`Engine::decide`].
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -11,11 +12,11 @@ use std::sync::Arc;
 
 use super::answer::{Answer, Records};
 use super::blocklist::BoundedLines;
-use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
+use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem, Transport};
 use super::domainset::DomainSet;
 use super::groups::{Groups, Sources};
 use super::name::Name;
-use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
+use super::policy::{Action, DomainRule, DomainRules, Forwarder, Forwarders, PolicyTable};
 use super::ratelimit::RateLimiter;
 use super::statics::{self, Hit, StaticRecords};
 use super::wire::{CLASS_IN, Query, Rcode, TYPE_A, TYPE_AAAA};
@@ -130,6 +131,9 @@ pub struct LoadReport {
 /// Everything needed to decide, built from one config.
 pub struct Engine {
     pub config: Config,
+    /// The config's forwarders, live (health, TLS connection), in its order;
+    /// the policies and domain rules hold copies that share their state.
+    pub forwarders: Vec<Forwarder>,
     pub policies: PolicyTable,
     pub domains: DomainRules,
     pub statics: StaticRecords,
@@ -148,9 +152,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine, reading every list and hosts file the config names.
+    /// Builds the engine, its forwarders new (up, no history; a `tls://`
+    /// one reads `tls_ca` and resolves its host), reading every list and
+    /// hosts file the config names.
     pub fn build(config: Config) -> Result<Engine, ConfigError> {
+        Engine::assemble(config, None)
+    }
+
+    /// The engine `old` is, its list and hosts files read again: the same
+    /// config and the same live forwarders (their health, counters and TLS
+    /// connections carry on).
+    pub fn rebuild(old: &Engine) -> Result<Engine, ConfigError> {
+        Engine::assemble(old.config.clone(), Some(old.forwarders.clone()))
+    }
+
+    fn assemble(config: Config, forwarders: Option<Vec<Forwarder>>) -> Result<Engine, ConfigError> {
         let mut problems = Vec::new();
+        let forwarders = forwarders.unwrap_or_else(|| build_forwarders(&config, &mut problems));
         let statics = load_statics(&config, &mut problems);
 
         let b = &config.block;
@@ -184,9 +202,19 @@ impl Engine {
             blocked_domains: groups.blocked_domains(),
             allowed_domains: groups.allowed_domains(),
         };
+        let unknown_name = |(line, message)| {
+            ConfigError(vec![Problem {
+                file: config.path.clone(),
+                at: Some((line, 1)),
+                message,
+            }])
+        };
+        let policies = PolicyTable::build(&config.policies, &forwarders).map_err(unknown_name)?;
+        let domains = DomainRules::build(&config.domains, &forwarders).map_err(unknown_name)?;
         Ok(Engine {
-            policies: PolicyTable::new(config.policies.clone()),
-            domains: DomainRules::new(config.domains.clone()),
+            forwarders,
+            policies,
+            domains,
             local_only: DomainSet::from_names(&config.block.local_only),
             statics,
             groups,
@@ -325,15 +353,18 @@ impl Engine {
     }
 
     /// Takes over the health (state and counters) and the TLS connection
-    /// counters of forwarders with the same name and address in `old`.
+    /// counters of forwarders with the same name and address in `old`
+    /// (nothing to take from a forwarder [`rebuild`](Engine::rebuild) kept).
     pub fn adopt_health(&self, old: &Engine) {
-        for f in &self.config.forwarders {
+        for f in &self.forwarders {
             if let Some(o) = old
-                .config
                 .forwarders
                 .iter()
                 .find(|o| o.name == f.name && o.addr == f.addr)
             {
+                if Arc::ptr_eq(&f.health, &o.health) {
+                    continue;
+                }
                 f.health.copy_from(&o.health);
                 if let (Some(new), Some(old)) = (&f.tls, &o.tls) {
                     new.counters().copy_from(old.counters());
@@ -341,6 +372,27 @@ impl Engine {
             }
         }
     }
+}
+
+/// The live forwarders of `config`, in its order; a problem for each that
+/// cannot be built (a `tls_ca` that does not read, a host that does not
+/// resolve), at the key it is about.
+fn build_forwarders(config: &Config, problems: &mut Vec<Problem>) -> Vec<Forwarder> {
+    let mut built = Vec::with_capacity(config.forwarders.len());
+    for f in &config.forwarders {
+        match Forwarder::build(f, config.server.timeout) {
+            Ok(forwarder) => built.push(forwarder),
+            Err(message) => problems.push(Problem {
+                file: config.path.clone(),
+                at: match &f.transport {
+                    Transport::Tls(tls) => Some(tls.at_of(&message)),
+                    Transport::Plain(_) => None,
+                },
+                message,
+            }),
+        }
+    }
+    built
 }
 
 fn file_problem(config: &Config, file: &FileRef, why: &str) -> Problem {

@@ -56,8 +56,7 @@ impl Handle {
     /// names (the cache dir's copies of URL lists included), and swaps them in.
     pub fn rebuild(&self) -> Result<(), ConfigError> {
         let _one_at_a_time = self.lock();
-        let config = self.shared.engine.load().config.clone();
-        self.install(Engine::build(config))
+        self.install(Engine::rebuild(&self.shared.engine.load()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
