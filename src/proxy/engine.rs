@@ -446,3 +446,65 @@ fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
     }
     table
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    const CONFIG: &str = "[[forwarder]]\nname = \"a\"\naddress = \"10.0.0.1\"\n\
+        [[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = \"a\"\n\
+        [[domain]]\nsuffix = [\"example.com\"]\nforward = \"a\"\n";
+
+    /// The health of the forwarder the policy for 10.0.0.1 lists first, and
+    /// of the one the domain rule lists.
+    fn table_healths(e: &Engine) -> [&Arc<crate::proxy::health::Health>; 2] {
+        let Some((_, policy)) = e.policies.lookup("10.0.0.1".parse().unwrap()) else {
+            panic!("no policy");
+        };
+        let Action::Forward(list) = &policy.action else {
+            panic!("{:?}", policy.action);
+        };
+        [&list[0].health, &e.domains.rules()[0].forwarders[0].health]
+    }
+
+    #[test]
+    fn the_tables_share_the_engines_live_forwarders() {
+        let config = Config::parse(Path::new("/x/vpndns.toml"), CONFIG).unwrap();
+        let e = Engine::build(config).unwrap();
+        for h in table_healths(&e) {
+            assert!(Arc::ptr_eq(h, &e.forwarders[0].health));
+        }
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_forwarders_and_a_build_adopts_their_health() {
+        let config = Config::parse(Path::new("/x/vpndns.toml"), CONFIG).unwrap();
+        let old = Engine::build(config.clone()).unwrap();
+        old.forwarders[0].health.sent();
+        let rebuilt = Engine::rebuild(&old).unwrap();
+        for h in table_healths(&rebuilt) {
+            assert!(
+                Arc::ptr_eq(h, &old.forwarders[0].health),
+                "the same forwarder"
+            );
+        }
+        rebuilt.adopt_health(&old);
+        assert_eq!(
+            rebuilt.forwarders[0].health.queries.load(Ordering::Relaxed),
+            1
+        );
+
+        let reloaded = Engine::build(config).unwrap();
+        assert!(!Arc::ptr_eq(
+            &reloaded.forwarders[0].health,
+            &old.forwarders[0].health
+        ));
+        reloaded.adopt_health(&old);
+        for h in table_healths(&reloaded) {
+            assert_eq!(h.queries.load(Ordering::Relaxed), 1, "taken over");
+        }
+    }
+}
