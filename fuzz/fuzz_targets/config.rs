@@ -30,7 +30,7 @@ fuzz_target!(|text: &str| {
         Err(e) => {
             assert!(!e.0.is_empty(), "an error names at least one problem");
             for p in &e.0 {
-                if let Some((line, col)) = p.at {
+                if let Some((line, col)) = p.line_col() {
                     assert!(line >= 1 && col >= 1);
                     assert!(
                         line <= text.lines().count().max(1) + 1,

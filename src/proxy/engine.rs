@@ -182,19 +182,13 @@ impl Engine {
         if b.fetch.tls_ca.is_some()
             && let Err(why) = super::fetch::agent(&b.fetch)
         {
-            problems.push(Problem {
-                file: config.path.clone(),
-                at: None,
-                message: format!("[block] {why}"),
-            });
+            problems.push(Problem::whole(&config.path, format!("[block] {why}")));
         }
         let mut list_problems = Vec::new();
         let groups = Groups::build(&sources, &mut list_problems);
-        problems.extend(list_problems.into_iter().map(|p| Problem {
-            file: config.path.clone(),
-            at: Some(p.at),
-            message: p.message,
-        }));
+        problems.extend(
+            (list_problems.into_iter()).map(|p| Problem::at(&config.path, p.at, p.message)),
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -202,13 +196,8 @@ impl Engine {
             blocked_domains: groups.blocked_domains(),
             allowed_domains: groups.allowed_domains(),
         };
-        let unknown_name = |(line, message)| {
-            ConfigError(vec![Problem {
-                file: config.path.clone(),
-                at: Some((line, 1)),
-                message,
-            }])
-        };
+        let unknown_name =
+            |(line, message)| ConfigError(vec![Problem::at(&config.path, (line, 1), message)]);
         let policies = PolicyTable::build(&config.policies, &forwarders).map_err(unknown_name)?;
         let domains = DomainRules::build(&config.domains, &forwarders).map_err(unknown_name)?;
         Ok(Engine {
@@ -382,13 +371,9 @@ fn build_forwarders(config: &Config, problems: &mut Vec<Problem>) -> Vec<Forward
     for f in &config.forwarders {
         match Forwarder::build(f, config.server.timeout) {
             Ok(forwarder) => built.push(forwarder),
-            Err(message) => problems.push(Problem {
-                file: config.path.clone(),
-                at: match &f.transport {
-                    Transport::Tls(tls) => Some(tls.at_of(&message)),
-                    Transport::Plain(_) => None,
-                },
-                message,
+            Err(message) => problems.push(match &f.transport {
+                Transport::Tls(tls) => Problem::at(&config.path, tls.at_of(&message), message),
+                Transport::Plain(_) => Problem::whole(&config.path, message),
             }),
         }
     }
@@ -396,11 +381,8 @@ fn build_forwarders(config: &Config, problems: &mut Vec<Problem>) -> Vec<Forward
 }
 
 fn file_problem(config: &Config, file: &FileRef, why: &str) -> Problem {
-    Problem {
-        file: config.path.clone(),
-        at: Some(file.at),
-        message: format!("{:?} ({}): {why}", file.written, file.path.display()),
-    }
+    let message = format!("{:?} ({}): {why}", file.written, file.path.display());
+    Problem::at(&config.path, file.at, message)
 }
 
 fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
@@ -433,11 +415,7 @@ fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
             match parsed {
                 Ok(None) => {}
                 Ok(Some((addr, names))) => names.iter().for_each(|n| table.add(n, addr)),
-                Err(why) => problems.push(Problem {
-                    file: file.path.clone(),
-                    at: Some((number, 1)),
-                    message: why,
-                }),
+                Err(why) => problems.push(Problem::at(&file.path, (number, 1), why)),
             }
         }
     }

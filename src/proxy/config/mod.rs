@@ -28,7 +28,7 @@ use toml::Spanned;
 
 use super::listconfig::{self, GroupMask, RawBlocklist};
 use super::name::Name;
-pub use crate::diag::line_col;
+pub use crate::diag::{Problem, line_col};
 pub use crate::parse::{parse_duration, parse_network, parse_socket_addr};
 
 mod block;
@@ -53,26 +53,6 @@ pub use statics::StaticConfig;
 
 /// Default location, as installed by the rc.d script.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/vpndns/vpndns.toml";
-
-/// One problem in a file, located when possible.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// 1-based line and column.
-    pub at: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            Some((line, col)) => {
-                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
-            }
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
 
 /// Everything wrong with a config, all reported at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,12 +236,8 @@ impl Checker<'_> {
     }
 
     fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let at = Some(self.at(span));
-        self.problems.push(Problem {
-            file: self.file.to_path_buf(),
-            at,
-            message: message.into(),
-        });
+        let at = self.at(span);
+        self.problems.push(Problem::at(self.file, at, message));
     }
 
     fn file_ref(&self, s: &Spanned<String>) -> FileRef {
@@ -322,11 +298,10 @@ impl Config {
     /// Reads and checks the config at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                at: None,
-                message: format!("cannot read config: {e}"),
-            }])
+            ConfigError(vec![Problem::whole(
+                path,
+                format!("cannot read config: {e}"),
+            )])
         })?;
         Config::parse(path, &src)
     }
@@ -335,10 +310,10 @@ impl Config {
     /// are resolved against its folder).
     pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
         let raw: RawFile = toml::from_str(src).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                at: e.span().map(|s| line_col(src, s.start)),
-                message: e.message().trim().to_string(),
+            let message = e.message().trim();
+            ConfigError(vec![match e.span() {
+                Some(s) => Problem::at(path, line_col(src, s.start), message),
+                None => Problem::whole(path, message),
             }])
         })?;
         let mut c = Checker {
