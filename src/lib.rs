@@ -8,7 +8,7 @@
 //!
 //! - [`proxy`]: the `vpndns` DNS proxy (wire parsing, the decision, the UDP/TCP server);
 //! - [`deploy`]: the `vpnjail` deployment tool (site model, renderers, executor);
-//! - [`diag`]: locating a problem in a checked file and writing problems one a line;
+//! - [`diag`]: the two file checkers' one `Problem` type, located and written one a line;
 //! - [`parse`]: durations, networks and socket addresses as both files write them;
 //! - [`completions`]: both binaries' shell completion scripts.
 pub mod completions;

@@ -544,14 +544,20 @@ fn the_connection_outlives_the_runtime_that_opened_it() {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
-    let (_, dot) = vpndns::proxy::dot::Dot::from_config(
-        "dot",
-        &format!("tls://{server}"),
-        Some(NAME),
-        Some(&ca_file),
-        Duration::from_secs(2),
-    )
-    .unwrap();
+    let tls = vpndns::proxy::config::TlsConfig {
+        address: format!("tls://{server}"),
+        address_at: (1, 1),
+        host: server.ip().to_string(),
+        port: server.port(),
+        server_name: NAME.into(),
+        ca: Some(vpndns::proxy::config::FileRef {
+            path: ca_file.clone(),
+            written: "ca.pem".into(),
+            at: (1, 1),
+        }),
+    };
+    let (_, dot) =
+        vpndns::proxy::dot::Dot::from_config("dot", &tls, Duration::from_secs(2)).unwrap();
     let ask = |name: &str| {
         let q = query(name, RecordType::A).to_vec().unwrap();
         let qend = vpndns::proxy::wire::parse_query(&q).unwrap().question_end;

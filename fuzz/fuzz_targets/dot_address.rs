@@ -1,12 +1,12 @@
-//! A `tls://` forwarder's address (`dot::split_address`) on arbitrary
+//! A `tls://` forwarder's address (`config::split_address`) on arbitrary
 //! UTF-8: a host and a port, or an error naming the key, never a panic; the
 //! host it returns is a literal address or a name of LDH labels, and is part
-//! of the input. (Config::parse would go on to resolve a name: not fuzzed
+//! of the input. (Engine::build would go on to resolve a name: not fuzzed
 //! here, so the fuzzer never asks the system resolver.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vpndns::proxy::dot::split_address;
+use vpndns::proxy::config::split_address;
 
 fuzz_target!(|text: &str| {
     match split_address(text) {

@@ -16,8 +16,8 @@ use std::time::Instant;
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use vpndns::proxy::config::HealthConfig;
 use vpndns::proxy::policy::Forwarder;
-use vpndns::proxy::health::HealthConfig;
 use vpndns::proxy::upstream::{InFlight, Mismatch, Origin, Targets, Which};
 use vpndns::proxy::wire;
 

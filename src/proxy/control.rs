@@ -80,7 +80,6 @@ async fn status(State(h): State<Handle>) -> Reply {
     let engine = s.engine.load();
     let cache = s.cache.load();
     let forwarders: Vec<Value> = engine
-        .config
         .forwarders
         .iter()
         .map(|f| {

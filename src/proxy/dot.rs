@@ -1,5 +1,5 @@
-//! DNS over TLS forwarders (RFC 7858): a `tls://` forwarder's settings as
-//! the config gives them ([`Dot::from_config`]), and its one connection,
+//! DNS over TLS forwarders (RFC 7858): a `tls://` forwarder's transport,
+//! built from the config's settings ([`Dot::from_config`]), and its one connection,
 //! opened on first use, kept while in use and closed after [`IDLE`], that
 //! carries every listener's and probe's queries at once (RFC 7766 6.2.1.1
 //! pipelining): each gets a wire ID unique on the connection and its answer
@@ -11,15 +11,14 @@
 //! reason and fails the queries for [`BACKOFF`] before the next attempt.
 //!
 //! Touches the network (one TCP connection per forwarder, from a thread of
-//! its own, started on first use and ended when the last handle is gone) and, once when the config is read, the `tls_ca`
-//! file and the system resolver for a forwarder given by host name. Health
+//! its own, started on first use and ended when the last handle is gone) and, once when the engine is
+//! built, the `tls_ca` file and the system resolver for a forwarder given by host name. Health
 //! and the cache are the listeners' business, exactly as for UDP forwarders.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -32,23 +31,18 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use toml::Spanned;
 use tracing::{debug, warn};
 
+use super::config::TlsConfig;
 use super::framing::{Decoder, MAX_MESSAGE};
-use super::listconfig::Checks;
 use super::wire;
 
-/// The port of `tls://HOST` without one.
-pub const PORT: u16 = 853;
 /// A connection with nothing in flight for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(10);
 /// After a failed connect or handshake, queries fail at once for this long.
 pub const BACKOFF: Duration = Duration::from_millis(500);
 /// Most queries in flight on one connection; more fail at once.
 const MAX_PENDING: usize = 4096;
-/// The URL scheme of a DNS-over-TLS forwarder's `address`.
-pub const SCHEME: &str = "tls://";
 
 /// A DNS-over-TLS forwarder's transport, shared by every copy of the
 /// forwarder (listeners, probes) through an `Arc`.
@@ -148,110 +142,26 @@ pub fn truncate_for_udp(resp: &mut Vec<u8>, limit: usize) {
     }
 }
 
-/// The config's `[[forwarder]]` `name` with a `tls://` `address` or the
-/// `tls_name` and `tls_ca` keys: its address and transport, or `None` with
-/// the problem reported at the key it is about.
-pub(super) fn check(
-    c: &mut impl Checks,
-    name: &str,
-    address: &Spanned<String>,
-    tls_name: Option<&Spanned<String>>,
-    tls_ca: Option<&Spanned<String>>,
-    timeout: Duration,
-) -> Option<(SocketAddr, Dot)> {
-    if !address.get_ref().starts_with(SCHEME) {
-        let key = tls_name.or(tls_ca)?;
-        let message = format!(
-            "tls_name and tls_ca are for a \"tls://\" address, not {:?}",
-            address.get_ref()
-        );
-        c.error(key.span(), message);
-        return None;
-    }
-    let ca = tls_ca.map(|p| c.config_dir().join(p.get_ref()));
-    let server_name = tls_name.map(|n| n.get_ref().as_str());
-    match Dot::from_config(name, address.get_ref(), server_name, ca.as_deref(), timeout) {
-        Ok(ok) => Some(ok),
-        Err(e) => {
-            let key = match e.split_once(':').map(|(key, _)| key) {
-                Some("tls_name") => tls_name,
-                Some("tls_ca") => tls_ca,
-                _ => None,
-            };
-            c.error(key.unwrap_or(address).span(), e);
-            None
-        }
-    }
-}
-
-/// The parts of `tls://HOST[:PORT]`: the host as written and the port.
-pub fn split_address(address: &str) -> Result<(&str, u16), String> {
-    let expected = || {
-        format!(
-            "address: expected \"tls://dns.example.net\", \"tls://192.0.2.1:853\" or \"tls://[2001:db8::1]\", found {address:?}"
-        )
-    };
-    let rest = address.strip_prefix(SCHEME).ok_or_else(expected)?;
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or_else(expected)?;
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':').ok_or_else(expected)?)),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) if !host.contains(':') => (host, Some(port)),
-            Some(_) => return Err(expected()), // an IPv6 address needs brackets
-            None => (rest, None),
-        }
-    };
-    let port = match port {
-        None => PORT,
-        Some(p) => p.parse().ok().filter(|&p| p > 0).ok_or_else(expected)?,
-    };
-    let is_name = host.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    });
-    if host.parse::<IpAddr>().is_err() && (!is_name || host.len() > 253) {
-        return Err(expected());
-    }
-    Ok((host, port))
-}
-
 impl Dot {
-    /// The transport of forwarder `label` at `address` (`tls://HOST[:PORT]`),
-    /// verifying the certificate for `tls_name` (default: HOST when it is a
-    /// name) against the roots in `tls_ca` (default: the web's, from
-    /// webpki-roots). A HOST name is resolved here, once. Errors name the key.
+    /// The transport of forwarder `label` with the config's `tls` settings,
+    /// verifying the certificate for its server name against the roots in
+    /// `tls_ca` (default: the web's, from webpki-roots). Reads `tls_ca` and
+    /// resolves a host name, here, once. Errors start with the key.
     pub fn from_config(
         label: &str,
-        address: &str,
-        tls_name: Option<&str>,
-        tls_ca: Option<&Path>,
+        tls: &TlsConfig,
         timeout: Duration,
     ) -> Result<(SocketAddr, Dot), String> {
-        let (host, port) = split_address(address)?;
-        let name = match (tls_name, host.parse::<IpAddr>()) {
-            (Some(n), _) => n,
-            (None, Err(_)) => host,
-            (None, Ok(_)) => {
-                return Err(format!(
-                    "tls_name: required with an IP address in {address:?}: the name the forwarder's certificate is for, such as \"dns.example.net\""
-                ));
-            }
-        };
+        let (host, port) = (tls.host.as_str(), tls.port);
+        let name = tls.server_name.as_str();
         let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| format!("tls_name: expected a host name, found {name:?}"))?;
         let mut roots = rustls::RootCertStore::empty();
-        match tls_ca {
+        match &tls.ca {
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
             Some(file) => {
-                let shown = file.display();
-                let pem = std::fs::read(file).map_err(|e| format!("tls_ca: {shown}: {e}"))?;
+                let shown = file.path.display();
+                let pem = std::fs::read(&file.path).map_err(|e| format!("tls_ca: {shown}: {e}"))?;
                 for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
                     let cert = cert.map_err(|e| format!("tls_ca: {shown}: {e}"))?;
                     roots
@@ -662,99 +572,72 @@ async fn read_some(stream: &mut Option<TlsStream<TcpStream>>, buf: &mut [u8]) ->
 mod tests {
     use super::*;
 
-    #[test]
-    fn addresses_with_and_without_port() {
-        assert_eq!(
-            split_address("tls://dns.example.net"),
-            Ok(("dns.example.net", 853))
-        );
-        assert_eq!(
-            split_address("tls://192.0.2.1:8853"),
-            Ok(("192.0.2.1", 8853))
-        );
-        assert_eq!(
-            split_address("tls://[2001:db8::1]"),
-            Ok(("2001:db8::1", 853))
-        );
-        assert_eq!(
-            split_address("tls://[2001:db8::1]:5853"),
-            Ok(("2001:db8::1", 5853))
-        );
-        for bad in [
-            "dns.example.net",
-            "tls://",
-            "tls://2001:db8::1",
-            "tls://a..b",
-            "tls://a.b:0",
-            "tls://a.b:99999",
-            "tls://[2001:db8::1]x",
-            "tls://a b",
-            "https://a.b",
-        ] {
-            let e = split_address(bad).unwrap_err();
-            assert!(e.starts_with("address: expected"), "{bad}: {e}");
+    /// A `tls://` forwarder's settings, as the config would check them.
+    fn settings(
+        host: &str,
+        port: u16,
+        server_name: &str,
+        ca: Option<&std::path::Path>,
+    ) -> TlsConfig {
+        TlsConfig {
+            address: format!("tls://{host}:{port}"),
+            address_at: (3, 11),
+            host: host.into(),
+            port,
+            server_name: server_name.into(),
+            ca: ca.map(|p| crate::proxy::config::FileRef {
+                path: p.to_path_buf(),
+                written: p.display().to_string(),
+                at: (4, 10),
+            }),
         }
     }
 
     #[test]
-    fn an_ip_address_needs_tls_name() {
+    fn an_ip_address_is_verified_for_tls_name() {
         let t = Duration::from_secs(1);
-        let e = Dot::from_config("f", "tls://192.0.2.1", None, None, t).unwrap_err();
-        assert!(e.starts_with("tls_name: required"), "{e}");
         let (addr, dot) =
-            Dot::from_config("f", "tls://192.0.2.1", Some("dns.example.net"), None, t).unwrap();
+            Dot::from_config("f", &settings("192.0.2.1", 853, "dns.example.net", None), t).unwrap();
         assert_eq!(addr, "192.0.2.1:853".parse().unwrap());
         assert_eq!(dot.server_name(), "dns.example.net");
-        let e = Dot::from_config("f", "tls://192.0.2.1", Some("not a name"), None, t).unwrap_err();
-        assert!(e.starts_with("tls_name: expected"), "{e}");
     }
 
     #[test]
-    fn a_host_name_is_the_default_tls_name_and_is_resolved() {
+    fn a_host_name_is_resolved() {
         let t = Duration::from_secs(1);
-        let (addr, dot) = Dot::from_config("f", "tls://localhost:8853", None, None, t).unwrap();
+        let tls = settings("localhost", 8853, "localhost", None);
+        let (addr, dot) = Dot::from_config("f", &tls, t).unwrap();
         assert!(addr.ip().is_loopback(), "{addr}");
         assert_eq!(addr.port(), 8853);
         assert_eq!(dot.server_name(), "localhost");
     }
 
-    /// The config's errors for `forwarder`'s lines, one a line.
-    fn config_errors(forwarder: &str) -> String {
+    /// The problems of a config with forwarder `f`'s lines, and of building
+    /// its engine, one a line.
+    fn build_errors(forwarder: &str) -> String {
         let src = format!(
             "[[forwarder]]\nname = \"f\"\n{forwarder}\n[[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = \"f\"\n"
         );
-        let path = Path::new("/etc/vpndns/vpndns.toml");
-        match crate::proxy::config::Config::parse(path, &src) {
+        let path = std::path::Path::new("/etc/vpndns/vpndns.toml");
+        match crate::proxy::config::Config::parse(path, &src)
+            .and_then(crate::proxy::engine::Engine::build)
+        {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }
     }
 
     #[test]
-    fn config_errors_name_the_file_line_and_key() {
-        let e = config_errors("address = \"tls://192.0.2.1\"");
-        assert!(
-            e.starts_with("/etc/vpndns/vpndns.toml:3:11: tls_name: required with an IP address"),
-            "{e}"
-        );
-        let e = config_errors("address = \"192.0.2.1\"\ntls_name = \"dns.example.net\"");
-        assert!(
-            e.starts_with(
-                "/etc/vpndns/vpndns.toml:4:12: tls_name and tls_ca are for a \"tls://\" address"
-            ),
-            "{e}"
-        );
-        let e = config_errors(
+    fn build_errors_name_the_file_line_and_key() {
+        let e = build_errors(
             "address = \"tls://192.0.2.1\"\ntls_name = \"dns.example.net\"\ntls_ca = \"missing.pem\"",
         );
         assert!(
             e.starts_with("/etc/vpndns/vpndns.toml:5:10: tls_ca: /etc/vpndns/missing.pem: "),
             "{e}"
         );
-        let e = config_errors("address = \"tls://[2001:db8::1\"");
-        assert!(e.contains(":3:11: address: expected \"tls://"), "{e}");
         assert_eq!(
-            config_errors("address = \"tls://192.0.2.1:8853\"\ntls_name = \"dns.example.net\""),
+            build_errors("address = \"tls://192.0.2.1:8853\"\ntls_name = \"dns.example.net\""),
             ""
         );
     }
@@ -781,10 +664,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let e = Dot::from_config("f", "tls://a.example", None, Some(&empty), t).unwrap_err();
+        let e = Dot::from_config(
+            "f",
+            &settings("a.example", 853, "a.example", Some(&empty)),
+            t,
+        )
+        .unwrap_err();
         assert!(e.contains("no PEM certificate"), "{e}");
         let missing = dir.path().join("missing.pem");
-        let e = Dot::from_config("f", "tls://a.example", None, Some(&missing), t).unwrap_err();
+        let e = Dot::from_config(
+            "f",
+            &settings("a.example", 853, "a.example", Some(&missing)),
+            t,
+        )
+        .unwrap_err();
         assert!(e.starts_with("tls_ca: "), "{e}");
     }
 }

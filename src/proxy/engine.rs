@@ -1,6 +1,7 @@
 //! The decision: what vpndns does with a query, as a plain value. Built once
-//! per config (reading the list and hosts files), then shared read-only by
-//! every worker; the server, the query log and `check` all use [`Engine::decide`].
+//! per config (the live forwarders, the policy tables, and what the list and
+//! hosts files hold), then shared read-only by every worker; the server, the
+//! query log and `check` all use [`Engine::decide`].
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -11,11 +12,11 @@ use std::sync::Arc;
 
 use super::answer::{Answer, Records};
 use super::blocklist::BoundedLines;
-use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem};
+use super::config::{BlockResponse, Config, ConfigError, FileRef, Problem, Transport};
 use super::domainset::DomainSet;
 use super::groups::{Groups, Sources};
 use super::name::Name;
-use super::policy::{Action, DomainRule, DomainRules, Forwarders, PolicyTable};
+use super::policy::{Action, DomainRule, DomainRules, Forwarder, Forwarders, PolicyTable};
 use super::ratelimit::RateLimiter;
 use super::statics::{self, Hit, StaticRecords};
 use super::wire::{CLASS_IN, Query, Rcode, TYPE_A, TYPE_AAAA};
@@ -130,6 +131,9 @@ pub struct LoadReport {
 /// Everything needed to decide, built from one config.
 pub struct Engine {
     pub config: Config,
+    /// The config's forwarders, live (health, TLS connection), in its order;
+    /// the policies and domain rules hold copies that share their state.
+    pub forwarders: Vec<Forwarder>,
     pub policies: PolicyTable,
     pub domains: DomainRules,
     pub statics: StaticRecords,
@@ -148,9 +152,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine, reading every list and hosts file the config names.
+    /// Builds the engine, its forwarders new (up, no history; a `tls://`
+    /// one reads `tls_ca` and resolves its host), reading every list and
+    /// hosts file the config names.
     pub fn build(config: Config) -> Result<Engine, ConfigError> {
+        Engine::assemble(config, None)
+    }
+
+    /// The engine `old` is, its list and hosts files read again: the same
+    /// config and the same live forwarders (their health, counters and TLS
+    /// connections carry on).
+    pub fn rebuild(old: &Engine) -> Result<Engine, ConfigError> {
+        Engine::assemble(old.config.clone(), Some(old.forwarders.clone()))
+    }
+
+    fn assemble(config: Config, forwarders: Option<Vec<Forwarder>>) -> Result<Engine, ConfigError> {
         let mut problems = Vec::new();
+        let forwarders = forwarders.unwrap_or_else(|| build_forwarders(&config, &mut problems));
         let statics = load_statics(&config, &mut problems);
 
         let b = &config.block;
@@ -164,19 +182,13 @@ impl Engine {
         if b.fetch.tls_ca.is_some()
             && let Err(why) = super::fetch::agent(&b.fetch)
         {
-            problems.push(Problem {
-                file: config.path.clone(),
-                at: None,
-                message: format!("[block] {why}"),
-            });
+            problems.push(Problem::whole(&config.path, format!("[block] {why}")));
         }
         let mut list_problems = Vec::new();
         let groups = Groups::build(&sources, &mut list_problems);
-        problems.extend(list_problems.into_iter().map(|p| Problem {
-            file: config.path.clone(),
-            at: Some(p.at),
-            message: p.message,
-        }));
+        problems.extend(
+            (list_problems.into_iter()).map(|p| Problem::at(&config.path, p.at, p.message)),
+        );
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -184,9 +196,14 @@ impl Engine {
             blocked_domains: groups.blocked_domains(),
             allowed_domains: groups.allowed_domains(),
         };
+        let unknown_name =
+            |(line, message)| ConfigError(vec![Problem::at(&config.path, (line, 1), message)]);
+        let policies = PolicyTable::build(&config.policies, &forwarders).map_err(unknown_name)?;
+        let domains = DomainRules::build(&config.domains, &forwarders).map_err(unknown_name)?;
         Ok(Engine {
-            policies: PolicyTable::new(config.policies.clone()),
-            domains: DomainRules::new(config.domains.clone()),
+            forwarders,
+            policies,
+            domains,
             local_only: DomainSet::from_names(&config.block.local_only),
             statics,
             groups,
@@ -325,15 +342,18 @@ impl Engine {
     }
 
     /// Takes over the health (state and counters) and the TLS connection
-    /// counters of forwarders with the same name and address in `old`.
+    /// counters of forwarders with the same name and address in `old`
+    /// (nothing to take from a forwarder [`rebuild`](Engine::rebuild) kept).
     pub fn adopt_health(&self, old: &Engine) {
-        for f in &self.config.forwarders {
+        for f in &self.forwarders {
             if let Some(o) = old
-                .config
                 .forwarders
                 .iter()
                 .find(|o| o.name == f.name && o.addr == f.addr)
             {
+                if Arc::ptr_eq(&f.health, &o.health) {
+                    continue;
+                }
                 f.health.copy_from(&o.health);
                 if let (Some(new), Some(old)) = (&f.tls, &o.tls) {
                     new.counters().copy_from(old.counters());
@@ -343,12 +363,26 @@ impl Engine {
     }
 }
 
-fn file_problem(config: &Config, file: &FileRef, why: &str) -> Problem {
-    Problem {
-        file: config.path.clone(),
-        at: Some(file.at),
-        message: format!("{:?} ({}): {why}", file.written, file.path.display()),
+/// The live forwarders of `config`, in its order; a problem for each that
+/// cannot be built (a `tls_ca` that does not read, a host that does not
+/// resolve), at the key it is about.
+fn build_forwarders(config: &Config, problems: &mut Vec<Problem>) -> Vec<Forwarder> {
+    let mut built = Vec::with_capacity(config.forwarders.len());
+    for f in &config.forwarders {
+        match Forwarder::build(f, config.server.timeout) {
+            Ok(forwarder) => built.push(forwarder),
+            Err(message) => problems.push(match &f.transport {
+                Transport::Tls(tls) => Problem::at(&config.path, tls.at_of(&message), message),
+                Transport::Plain(_) => Problem::whole(&config.path, message),
+            }),
+        }
     }
+    built
+}
+
+fn file_problem(config: &Config, file: &FileRef, why: &str) -> Problem {
+    let message = format!("{:?} ({}): {why}", file.written, file.path.display());
+    Problem::at(&config.path, file.at, message)
 }
 
 fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
@@ -381,11 +415,7 @@ fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
             match parsed {
                 Ok(None) => {}
                 Ok(Some((addr, names))) => names.iter().for_each(|n| table.add(n, addr)),
-                Err(why) => problems.push(Problem {
-                    file: file.path.clone(),
-                    at: Some((number, 1)),
-                    message: why,
-                }),
+                Err(why) => problems.push(Problem::at(&file.path, (number, 1), why)),
             }
         }
     }
@@ -393,4 +423,66 @@ fn load_statics(config: &Config, problems: &mut Vec<Problem>) -> StaticRecords {
         table.add_reverse_records();
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    const CONFIG: &str = "[[forwarder]]\nname = \"a\"\naddress = \"10.0.0.1\"\n\
+        [[policy]]\nsource = [\"10.0.0.0/8\"]\nforward = \"a\"\n\
+        [[domain]]\nsuffix = [\"example.com\"]\nforward = \"a\"\n";
+
+    /// The health of the forwarder the policy for 10.0.0.1 lists first, and
+    /// of the one the domain rule lists.
+    fn table_healths(e: &Engine) -> [&Arc<crate::proxy::health::Health>; 2] {
+        let Some((_, policy)) = e.policies.lookup("10.0.0.1".parse().unwrap()) else {
+            panic!("no policy");
+        };
+        let Action::Forward(list) = &policy.action else {
+            panic!("{:?}", policy.action);
+        };
+        [&list[0].health, &e.domains.rules()[0].forwarders[0].health]
+    }
+
+    #[test]
+    fn the_tables_share_the_engines_live_forwarders() {
+        let config = Config::parse(Path::new("/x/vpndns.toml"), CONFIG).unwrap();
+        let e = Engine::build(config).unwrap();
+        for h in table_healths(&e) {
+            assert!(Arc::ptr_eq(h, &e.forwarders[0].health));
+        }
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_forwarders_and_a_build_adopts_their_health() {
+        let config = Config::parse(Path::new("/x/vpndns.toml"), CONFIG).unwrap();
+        let old = Engine::build(config.clone()).unwrap();
+        old.forwarders[0].health.sent();
+        let rebuilt = Engine::rebuild(&old).unwrap();
+        for h in table_healths(&rebuilt) {
+            assert!(
+                Arc::ptr_eq(h, &old.forwarders[0].health),
+                "the same forwarder"
+            );
+        }
+        rebuilt.adopt_health(&old);
+        assert_eq!(
+            rebuilt.forwarders[0].health.queries.load(Ordering::Relaxed),
+            1
+        );
+
+        let reloaded = Engine::build(config).unwrap();
+        assert!(!Arc::ptr_eq(
+            &reloaded.forwarders[0].health,
+            &old.forwarders[0].health
+        ));
+        reloaded.adopt_health(&old);
+        for h in table_healths(&reloaded) {
+            assert_eq!(h.queries.load(Ordering::Relaxed), 1, "taken over");
+        }
+    }
 }

@@ -9,33 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::name::Name;
-
-/// Health settings of one `[[forwarder]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthConfig {
-    /// A name to ask (type A) every `probe_interval`; `None`: no probes.
-    pub probe: Option<Name>,
-    pub probe_interval: Duration,
-    /// Consecutive failures that mark the forwarder down.
-    pub max_failures: u32,
-    /// Consecutive successes that bring it back up.
-    pub rise: u32,
-    /// Count an upstream SERVFAIL as a failure (and try the next forwarder).
-    pub servfail_is_failure: bool,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            probe: None,
-            probe_interval: Duration::from_secs(5),
-            max_failures: 3,
-            rise: 1,
-            servfail_is_failure: false,
-        }
-    }
-}
+use super::config::HealthConfig;
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [

@@ -166,7 +166,7 @@ impl Metrics {
 
         let (mut sent, mut timeouts, mut up, mut changes, mut latency) =
             (vec![], vec![], vec![], vec![], vec![]);
-        for f in &engine.config.forwarders {
+        for f in &engine.forwarders {
             let l = labels(&[("forwarder", &f.name), ("address", &f.addr.to_string())]);
             let h = &f.health;
             sent.push((l.clone(), load(&h.queries)));
@@ -202,7 +202,7 @@ impl Metrics {
         );
 
         let (mut tls_connections, mut tls_failures) = (vec![], vec![]);
-        for f in &engine.config.forwarders {
+        for f in &engine.forwarders {
             if let Some(dot) = &f.tls {
                 let l = labels(&[("forwarder", &f.name), ("address", &f.addr.to_string())]);
                 let c = dot.counters();

@@ -4,7 +4,7 @@
 //! - [`wire`]: the DNS wire format (untrusted bytes, bounds-checked, no allocation);
 //! - [`name`]: domain names as lowercase wire labels in a fixed buffer;
 //! - [`ratelimit`]: per-client token buckets, checked before anything else;
-//! - [`config`]: the config file, checked into typed values (per section);
+//! - [`config`]: the config file, checked into plain typed values (per section);
 //! - [`listconfig`]: its blocklist keys (lists, `[[blocklist]]` groups, fetching);
 //! - [`engine`]: the decision for one query, from the tables below;
 //! - [`policy`]: which forwarders serve a client (source network, domain rules);
@@ -17,7 +17,7 @@
 //! - [`answer`]: encodes a locally given answer into a reused buffer;
 //! - [`cache`]: answers fetched before, keyed by the upstream that fetched them;
 //! - [`upstream`]: forwarded queries in flight and the checks a response passes;
-//! - [`dot`]: `tls://` forwarders: their settings, one pipelined TLS connection each;
+//! - [`dot`]: `tls://` forwarders' transport: one pipelined TLS connection each;
 //! - [`health`]: each forwarder's up/down state and counters (atomics, no locks);
 //! - [`probe`]: active health probes of the forwarders that ask for them;
 //! - [`pipeline`]: the transport-neutral steps of one query (answer, forward, relay, stale);

@@ -1,6 +1,7 @@
 //! The policy table: which forwarders serve a client, by the most specific
 //! source network containing its address, and per-domain overrides by the
-//! longest matching suffix.
+//! longest matching suffix. Built, with the live forwarders they list, from
+//! the config's plain data once per load.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,13 +10,14 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+pub use super::config::MAX_FORWARDERS;
+use super::config::{
+    DomainConfig, Forward, ForwarderConfig, HealthConfig, PolicyConfig, Transport,
+};
 use super::dot::Dot;
-use super::health::{Health, HealthConfig};
+use super::health::Health;
 pub use super::listconfig::GroupMask;
 use super::name::Name;
-
-/// Most forwarders one policy or domain rule may list.
-pub const MAX_FORWARDERS: usize = 16;
 
 /// An upstream DNS server, by the name the config gives it, with its health
 /// (shared by every copy of this forwarder in the policy lists).
@@ -38,6 +40,25 @@ impl Forwarder {
             health_config,
             health: Arc::default(),
             tls: None,
+        }
+    }
+
+    /// The live forwarder `config` describes, up, with no history. A
+    /// `tls://` one's transport reads `tls_ca` and resolves a host name, here,
+    /// once; its errors start with the key they are about.
+    pub fn build(
+        config: &ForwarderConfig,
+        timeout: std::time::Duration,
+    ) -> Result<Forwarder, String> {
+        let health = config.health.clone();
+        match &config.transport {
+            Transport::Plain(addr) => Ok(Forwarder::new(&config.name, *addr, health)),
+            Transport::Tls(tls) => {
+                let (addr, dot) = Dot::from_config(&config.name, tls, timeout)?;
+                let mut forwarder = Forwarder::new(&config.name, addr, health);
+                forwarder.tls = Some(Arc::new(dot));
+                Ok(forwarder)
+            }
         }
     }
 
@@ -73,6 +94,18 @@ impl Eq for Forwarder {}
 
 /// Forwarders tried in order, the next one on timeout.
 pub type Forwarders = Arc<[Forwarder]>;
+
+/// The forwarders named in `names`, from `all` (built from the same config,
+/// which checked the names); an error for a name it has not.
+fn pick(names: &[Box<str>], all: &[Forwarder]) -> Result<Forwarders, String> {
+    names
+        .iter()
+        .map(|n| {
+            (all.iter().find(|f| f.name == *n).cloned())
+                .ok_or_else(|| format!("forward: no [[forwarder]] named {n:?}"))
+        })
+        .collect()
+}
 
 /// What a policy does with its clients' queries that are not answered locally.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +169,30 @@ impl PolicyTable {
         PolicyTable { entries, policies }
     }
 
+    /// The table of the config's `policies`, their forwarders taken from
+    /// `forwarders`; an error (with the policy's line) for a name it lacks.
+    pub fn build(
+        policies: &[PolicyConfig],
+        forwarders: &[Forwarder],
+    ) -> Result<PolicyTable, (usize, String)> {
+        let policies = policies.iter().map(|p| {
+            let action = match &p.forward {
+                Forward::Source => Action::Identity,
+                Forward::Refuse => Action::Refuse,
+                Forward::To(names) => {
+                    Action::Forward(pick(names, forwarders).map_err(|e| (p.line, e))?)
+                }
+            };
+            Ok(Policy {
+                sources: p.sources.clone(),
+                action,
+                block: p.block,
+                line: p.line,
+            })
+        });
+        Ok(PolicyTable::new(policies.collect::<Result<_, _>>()?))
+    }
+
     /// The policy of the most specific network containing `client`, and that
     /// network. IPv4-mapped IPv6 addresses are looked up as IPv4.
     pub fn lookup(&self, client: IpAddr) -> Option<(IpNet, &Policy)> {
@@ -180,6 +237,22 @@ impl DomainRules {
             }
         }
         DomainRules { by_suffix, rules }
+    }
+
+    /// The rules of the config's `[[domain]]`s, their forwarders taken from
+    /// `forwarders`; an error (with the rule's line) for a name it lacks.
+    pub fn build(
+        rules: &[DomainConfig],
+        forwarders: &[Forwarder],
+    ) -> Result<DomainRules, (usize, String)> {
+        let rules = rules.iter().map(|r| {
+            Ok(DomainRule {
+                suffixes: r.suffixes.clone(),
+                forwarders: pick(&r.forward, forwarders).map_err(|e| (r.line, e))?,
+                line: r.line,
+            })
+        });
+        Ok(DomainRules::new(rules.collect::<Result<_, _>>()?))
     }
 
     /// The rule for the longest suffix of `name` that has one, and that suffix's

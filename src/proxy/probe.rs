@@ -27,7 +27,7 @@ pub async fn probe(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         }
         let engine = shared.engine.load_full();
         let now = Instant::now();
-        for f in &engine.config.forwarders {
+        for f in &engine.forwarders {
             let Some(name) = &f.health_config.probe else {
                 continue;
             };

@@ -53,11 +53,11 @@ impl Handle {
     }
 
     /// Builds the tables again from the config now serving and the files it
-    /// names (the cache dir's copies of URL lists included), and swaps them in.
+    /// names (the cache dir's copies of URL lists included), and swaps them
+    /// in; the forwarders carry on as they are ([`Engine::rebuild`]).
     pub fn rebuild(&self) -> Result<(), ConfigError> {
         let _one_at_a_time = self.lock();
-        let config = self.shared.engine.load().config.clone();
-        self.install(Engine::build(config))
+        self.install(Engine::rebuild(&self.shared.engine.load()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -595,7 +595,7 @@ mod tests {
     use std::sync::Arc;
 
     fn two_forwarders() -> Targets {
-        let hc = crate::proxy::health::HealthConfig::default();
+        let hc = crate::proxy::config::HealthConfig::default();
         Targets::by_health(&Arc::from(vec![
             Forwarder::new("a", "10.0.0.1:53".parse().unwrap(), hc.clone()),
             Forwarder::new("b", "10.0.0.2:53".parse().unwrap(), hc),
@@ -710,7 +710,7 @@ mod tests {
 
     #[test]
     fn the_last_forwarder_up_is_asked_again_before_those_down() {
-        let hc = crate::proxy::health::HealthConfig::default();
+        let hc = crate::proxy::config::HealthConfig::default();
         let list: Forwarders = Arc::from(vec![
             Forwarder::new("a", "10.0.0.1:53".parse().unwrap(), hc.clone()),
             Forwarder::new("b", "10.0.0.2:53".parse().unwrap(), hc.clone()),

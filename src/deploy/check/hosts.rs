@@ -412,12 +412,8 @@ impl Checker<'_> {
             Ok(p) => p,
             Err(errs) => {
                 for e in errs {
-                    self.problems.push(Problem {
-                        file: path.clone(),
-                        line: e.line,
-                        key: k("openvpn"),
-                        message: e.message,
-                    });
+                    let problem = Problem::keyed(&path, e.line, k("openvpn"), e.message);
+                    self.problems.push(problem);
                 }
                 return (VpnClient::OpenVpn(OpenVpnClient::default()), None);
             }

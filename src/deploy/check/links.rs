@@ -339,12 +339,8 @@ impl Checker<'_> {
             let expect = if want_auth { 2 } else { 1 };
             let named_at = format!("{}:{}", self.file.display(), self.line(v.span().start));
             let mut bad = |what: String| {
-                self.problems.push(Problem {
-                    file: full.to_path_buf(),
-                    line: n,
-                    key: key.to_string(),
-                    message: format!("{what} (key file named at {named_at})"),
-                });
+                let message = format!("{what} (key file named at {named_at})");
+                (self.problems).push(Problem::keyed(full, n, key, message));
             };
             if words.len() != expect {
                 bad(format!(

@@ -40,29 +40,9 @@ mod links;
 mod topology;
 mod wireguard;
 
-/// One thing wrong with the site, located in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// 1-based; 0 when the problem is about the file as a whole.
-    pub line: usize,
-    /// The key, written as a path: `host[alpha].jail[vpnus].provider_dns`.
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.key,
-            self.message
-        )
-    }
-}
+/// One thing wrong with the site, located in a file (the site checker
+/// locates lines and keys, not columns).
+pub use crate::diag::Problem;
 
 /// Every problem found in a site, in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +63,10 @@ pub fn load(path: &Path) -> Result<Site, Problems> {
 
 fn read_site(path: &Path) -> Result<String, Problems> {
     std::fs::read_to_string(path).map_err(|e| {
-        Problems(vec![Problem {
-            file: path.to_path_buf(),
-            line: 0,
-            key: "-".into(),
-            message: format!("cannot read the site file: {e}"),
-        }])
+        Problems(vec![Problem::whole(
+            path,
+            format!("cannot read the site file: {e}"),
+        )])
     })
 }
 
@@ -119,12 +97,8 @@ fn check_with(path: &Path, text: &str, read_pki: bool) -> Result<Site, Problems>
                 Some(span) => sitepath::locate(text, span),
                 None => "site file".into(),
             };
-            return Err(Problems(vec![Problem {
-                file: c.file.clone(),
-                line,
-                key,
-                message: sitepath::message(e.message()),
-            }]));
+            let message = sitepath::message(e.message());
+            return Err(Problems(vec![Problem::keyed(&c.file, line, key, message)]));
         }
     };
     let site = c.site(parsed);
@@ -222,12 +196,7 @@ impl Checker<'_> {
 
     fn err(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
         let line = self.line(span.start);
-        self.problems.push(Problem {
-            file: self.file.clone(),
-            line,
-            key: key.into(),
-            message: message.into(),
-        });
+        (self.problems).push(Problem::keyed(&self.file, line, key, message));
     }
 
     fn name(&mut self, v: &S<String>, key: &str, max: usize) -> String {

@@ -64,12 +64,8 @@ impl Checker<'_> {
             )),
             Err(errs) => {
                 for e in errs {
-                    self.problems.push(Problem {
-                        file: path.clone(),
-                        line: e.line,
-                        key: k("wireguard"),
-                        message: e.message,
-                    });
+                    let problem = Problem::keyed(&path, e.line, k("wireguard"), e.message);
+                    self.problems.push(problem);
                 }
                 Some(empty())
             }

@@ -77,14 +77,13 @@ pub(super) fn check_cache(c: &mut Checker, raw: &RawCache, path: &Path) -> Cache
         stale_ttl: raw.stale_ttl.unwrap_or(defaults.stale_ttl),
     };
     if cache.min_ttl > cache.max_ttl {
-        c.problems.push(Problem {
-            file: path.to_path_buf(),
-            at: None,
-            message: format!(
+        c.problems.push(Problem::whole(
+            path,
+            format!(
                 "[cache] min_ttl {} is above max_ttl {}",
                 cache.min_ttl, cache.max_ttl
             ),
-        });
+        ));
     }
     cache
 }

@@ -2,71 +2,57 @@
 //! typed values. Every error names the file, the line and what was expected.
 //! Reads only the config file itself; lists are read by the engine.
 //!
-//! This file holds the whole [`Config`], its `[[forwarder]]`, `[[policy]]`,
+//! This file holds the whole [`Config`], its `[[policy]]`,
 //! `[[domain]]` and `[log]` sections and the checker they share; one file per
 //! section holds the rest, its typed and raw structs and its check:
 //!
 //! - `server`: `[server]` and `[control]`;
 //! - `statics`: `[static]`;
+//! - `forwarder`: `[[forwarder]]`, its address and `tls://` settings;
+//! - `health`: a forwarder's health settings;
 //! - `block`: `[block]` (the `[[blocklist]]` groups are [`listconfig`]'s);
 //! - `cache`: `[cache]`.
+//!
+//! Plain data only: the engine builds the live forwarders (health, TLS
+//! connections) and the policy tables from it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::dot;
-use super::health::HealthConfig;
-use super::listconfig::{self, RawBlocklist};
+use super::listconfig::{self, GroupMask, RawBlocklist};
 use super::name::Name;
-use super::policy::{Action, DomainRule, Forwarder, Forwarders, MAX_FORWARDERS, Policy};
-pub use crate::diag::line_col;
+pub use crate::diag::{Problem, line_col};
 pub use crate::parse::{parse_duration, parse_network, parse_socket_addr};
 
 mod block;
 mod cache;
+mod forwarder;
+mod health;
 mod server;
 mod statics;
 
 use block::RawBlock;
 use cache::RawCache;
+use forwarder::RawForwarder;
 use server::{RawControl, RawServer};
 use statics::RawStatic;
 
 pub use block::{BlockConfig, BlockResponse};
 pub use cache::CacheConfig;
+pub use forwarder::{ForwarderConfig, TlsConfig, Transport, split_address};
+pub use health::HealthConfig;
 pub use server::{ControlConfig, ServerConfig};
 pub use statics::StaticConfig;
 
 /// Default location, as installed by the rc.d script.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/vpndns/vpndns.toml";
-
-/// One problem in a file, located when possible.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// 1-based line and column.
-    pub at: Option<(usize, usize)>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at {
-            Some((line, col)) => {
-                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
-            }
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
 
 /// Everything wrong with a config, all reported at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,20 +76,54 @@ pub struct FileRef {
     pub at: (usize, usize),
 }
 
-/// A checked config.
-#[derive(Debug, Clone)]
+/// A checked config: plain data, compared whole on reload; the engine
+/// builds the live forwarders and tables from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub path: PathBuf,
     pub server: ServerConfig,
-    pub forwarders: Vec<Forwarder>,
-    pub policies: Vec<Policy>,
-    pub domains: Vec<DomainRule>,
+    pub forwarders: Vec<ForwarderConfig>,
+    pub policies: Vec<PolicyConfig>,
+    pub domains: Vec<DomainConfig>,
     pub statics: StaticConfig,
     pub block: BlockConfig,
     /// `[log] queries`: one line per query.
     pub log_queries: bool,
     pub cache: CacheConfig,
     pub control: Option<ControlConfig>,
+}
+
+/// Most forwarders one policy or domain rule may list.
+pub const MAX_FORWARDERS: usize = 16;
+
+/// A `[[policy]]`'s `forward`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forward {
+    /// `"source"`: back to the querying address (identity mode).
+    Source,
+    /// To these `[[forwarder]]`s, by name, tried in order.
+    To(Vec<Box<str>>),
+    /// `"refuse"`: REFUSED to everything.
+    Refuse,
+}
+
+/// One `[[policy]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyConfig {
+    pub sources: Vec<IpNet>,
+    pub forward: Forward,
+    /// The blocklist groups applied to its clients.
+    pub block: GroupMask,
+    /// Line in the config file, for explanations.
+    pub line: usize,
+}
+
+/// One `[[domain]]` rule: these suffixes go to these forwarders, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConfig {
+    pub suffixes: Vec<Name>,
+    pub forward: Vec<Box<str>>,
+    pub line: usize,
 }
 
 // ---- raw serde structs ------------------------------------------------------
@@ -130,21 +150,6 @@ struct RawFile {
     #[serde(default)]
     cache: RawCache,
     control: Option<RawControl>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawForwarder {
-    name: Spanned<String>,
-    address: Spanned<String>,
-    probe: Option<Spanned<String>>,
-    probe_interval: Option<Spanned<String>>,
-    max_failures: Option<Spanned<u32>>,
-    rise: Option<Spanned<u32>>,
-    #[serde(default)]
-    servfail_is_failure: bool,
-    tls_name: Option<Spanned<String>>,
-    tls_ca: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -231,12 +236,8 @@ impl Checker<'_> {
     }
 
     fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let at = Some(self.at(span));
-        self.problems.push(Problem {
-            file: self.file.to_path_buf(),
-            at,
-            message: message.into(),
-        });
+        let at = self.at(span);
+        self.problems.push(Problem::at(self.file, at, message));
     }
 
     fn file_ref(&self, s: &Spanned<String>) -> FileRef {
@@ -297,11 +298,10 @@ impl Config {
     /// Reads and checks the config at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let src = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                at: None,
-                message: format!("cannot read config: {e}"),
-            }])
+            ConfigError(vec![Problem::whole(
+                path,
+                format!("cannot read config: {e}"),
+            )])
         })?;
         Config::parse(path, &src)
     }
@@ -310,10 +310,10 @@ impl Config {
     /// are resolved against its folder).
     pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
         let raw: RawFile = toml::from_str(src).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                at: e.span().map(|s| line_col(src, s.start)),
-                message: e.message().trim().to_string(),
+            let message = e.message().trim();
+            ConfigError(vec![match e.span() {
+                Some(s) => Problem::at(path, line_col(src, s.start), message),
+                None => Problem::whole(path, message),
             }])
         })?;
         let mut c = Checker {
@@ -333,103 +333,42 @@ impl Config {
 fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
     let server = server::check_server(c, &raw.server);
 
-    let mut forwarders: Vec<Forwarder> = Vec::new();
-    for f in &raw.forwarder {
-        let name = f.name.get_ref();
-        if !valid_forwarder_name(name) {
-            c.error(
-                f.name.span(),
-                format!("forwarder name {name:?}: expected letters, digits, '_' or '-'"),
-            );
-        } else if matches!(name.as_str(), "source" | "refuse") {
-            c.error(
-                f.name.span(),
-                format!("forwarder name {name:?} is reserved (it is a forward mode)"),
-            );
-        } else if forwarders.iter().any(|x| x.name.as_ref() == name) {
-            c.error(
-                f.name.span(),
-                format!("forwarder {name:?} is defined twice"),
-            );
-        }
-        let mut health = HealthConfig {
-            probe: f.probe.as_ref().and_then(|p| c.name(p, "probe")),
-            probe_interval: c.duration(
-                &f.probe_interval,
-                "probe_interval",
-                HealthConfig::default().probe_interval,
-            ),
-            servfail_is_failure: f.servfail_is_failure,
-            ..HealthConfig::default()
-        };
-        for (value, key, field) in [
-            (&f.max_failures, "max_failures", &mut health.max_failures),
-            (&f.rise, "rise", &mut health.rise),
-        ] {
-            match value {
-                Some(v) if *v.get_ref() == 0 => {
-                    c.error(v.span(), format!("{key}: expected 1 or more"))
-                }
-                Some(v) => *field = *v.get_ref(),
-                None => {}
-            }
-        }
-        if f.address.get_ref().starts_with(dot::SCHEME)
-            || f.tls_name.is_some()
-            || f.tls_ca.is_some()
-        {
-            let (tls_name, tls_ca) = (f.tls_name.as_ref(), f.tls_ca.as_ref());
-            if let Some((addr, tls)) =
-                dot::check(c, name, &f.address, tls_name, tls_ca, server.timeout)
-            {
-                let mut forwarder = Forwarder::new(name, addr, health);
-                forwarder.tls = Some(Arc::new(tls));
-                forwarders.push(forwarder);
-            }
-            continue;
-        }
-        match parse_socket_addr(f.address.get_ref(), 53) {
-            Some(addr) => forwarders.push(Forwarder::new(name, addr, health)),
-            None => c.error(
-                f.address.span(),
-                format!("address: expected \"10.10.1.2\", \"10.10.1.2:53\" or \"[fd00::2]:53\", found {:?}", f.address.get_ref()),
-            ),
-        }
-    }
+    let forwarders = forwarder::check_forwarders(c, &raw.forwarder);
 
-    let resolve = |c: &mut Checker, names: &[String], span: Range<usize>| -> Option<Forwarders> {
-        let mut list = Vec::new();
-        for n in names {
-            match forwarders.iter().find(|f| f.name.as_ref() == n) {
-                Some(f) => list.push(f.clone()),
-                None => {
-                    let known: Vec<&str> = forwarders.iter().map(|f| f.name.as_ref()).collect();
-                    let known = if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    };
-                    c.error(
-                        span.clone(),
-                        format!("forward: no [[forwarder]] named {n:?} (defined: {known})"),
-                    );
-                    return None;
+    let resolve =
+        |c: &mut Checker, names: &[String], span: Range<usize>| -> Option<Vec<Box<str>>> {
+            let mut list = Vec::new();
+            for n in names {
+                match forwarders.iter().find(|f| f.name.as_ref() == n) {
+                    Some(f) => list.push(f.name.clone()),
+                    None => {
+                        let known: Vec<&str> = forwarders.iter().map(|f| f.name.as_ref()).collect();
+                        let known = if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        };
+                        c.error(
+                            span.clone(),
+                            format!("forward: no [[forwarder]] named {n:?} (defined: {known})"),
+                        );
+                        return None;
+                    }
                 }
             }
-        }
-        if list.is_empty() {
-            c.error(span, "forward: expected at least one forwarder name");
-            return None;
-        }
-        if list.len() > MAX_FORWARDERS {
-            c.error(
-                span,
-                format!("forward: at most {MAX_FORWARDERS} forwarders in one list"),
-            );
-            return None;
-        }
-        Some(Arc::from(list))
-    };
+            if list.is_empty() {
+                c.error(span, "forward: expected at least one forwarder name");
+                return None;
+            }
+            if list.len() > MAX_FORWARDERS {
+                c.error(
+                    span,
+                    format!("forward: at most {MAX_FORWARDERS} forwarders in one list"),
+                );
+                return None;
+            }
+            Some(list)
+        };
 
     let groups = listconfig::groups(c, &raw.blocklist);
     let mut policies = Vec::new();
@@ -437,12 +376,12 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
     for p in &raw.policy {
         let line = c.at(p.forward.span()).0;
         let action = match p.forward.get_ref() {
-            StringOrList::One(s) if s == "source" => Some(Action::Identity),
-            StringOrList::One(s) if s == "refuse" => Some(Action::Refuse),
+            StringOrList::One(s) if s == "source" => Some(Forward::Source),
+            StringOrList::One(s) if s == "refuse" => Some(Forward::Refuse),
             StringOrList::One(s) => {
-                resolve(c, std::slice::from_ref(s), p.forward.span()).map(Action::Forward)
+                resolve(c, std::slice::from_ref(s), p.forward.span()).map(Forward::To)
             }
-            StringOrList::Many(v) => resolve(c, v, p.forward.span()).map(Action::Forward),
+            StringOrList::Many(v) => resolve(c, v, p.forward.span()).map(Forward::To),
         };
         let mut sources = Vec::new();
         for s in &p.source {
@@ -460,11 +399,11 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
                 "policy: expected at least one source network",
             );
         }
-        if let Some(action) = action {
+        if let Some(forward) = action {
             let block = listconfig::group_mask(c, &p.block, &groups);
-            policies.push(Policy {
+            policies.push(PolicyConfig {
                 sources,
-                action,
+                forward,
                 block,
                 line,
             });
@@ -499,10 +438,10 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
             }
             suffixes.push(name);
         }
-        if let Some(forwarders) = fw {
-            domains.push(DomainRule {
+        if let Some(forward) = fw {
+            domains.push(DomainConfig {
                 suffixes,
-                forwarders,
+                forward,
                 line,
             });
         }
@@ -525,12 +464,6 @@ fn check(c: &mut Checker, raw: RawFile, path: &Path) -> Config {
         cache,
         control,
     }
-}
-
-fn valid_forwarder_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -591,13 +524,17 @@ local_only = ["localdomain", "home.arpa"]
         let c = parse(GOOD).unwrap();
         assert_eq!(c.server.listen.len(), 2);
         assert_eq!(c.server.timeout, Duration::from_millis(1500));
-        assert_eq!(c.forwarders[0].addr, "10.10.1.2:53".parse().unwrap());
-        assert_eq!(c.forwarders[1].addr, "[fd00::2]:5353".parse().unwrap());
+        let plain = |a: &str| Transport::Plain(a.parse().unwrap());
+        assert_eq!(c.forwarders[0].transport, plain("10.10.1.2:53"));
+        assert_eq!(c.forwarders[1].transport, plain("[fd00::2]:5353"));
         assert_eq!(c.policies.len(), 3);
-        assert_eq!(c.policies[0].action, Action::Identity);
-        assert!(matches!(&c.policies[1].action, Action::Forward(l) if l.len() == 2));
+        assert_eq!(c.policies[0].forward, Forward::Source);
+        assert_eq!(
+            c.policies[1].forward,
+            Forward::To(vec!["vpn_us".into(), "vpn_eu".into()])
+        );
         assert_eq!(c.policies[1].line, 20);
-        assert_eq!(c.domains[0].forwarders[0].name.as_ref(), "vpn_eu");
+        assert_eq!(c.domains[0].forward, ["vpn_eu".into()]);
         assert_eq!(c.statics.records.len(), 3);
         assert!(c.statics.auto_ptr);
         assert_eq!(

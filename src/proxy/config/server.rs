@@ -88,11 +88,10 @@ pub(super) fn check_server(c: &mut Checker, raw: &RawServer) -> ServerConfig {
                 }
             }
             if list.is_empty() {
-                c.problems.push(Problem {
-                    file: c.file.to_path_buf(),
-                    at: None,
-                    message: "[server] listen: expected at least one address".into(),
-                });
+                c.problems.push(Problem::whole(
+                    c.file,
+                    "[server] listen: expected at least one address",
+                ));
             }
         }
     }
