@@ -491,6 +491,26 @@ fn linux_replicas(dir: &std::path::Path, jail_lines: &str, beta_platform: &str) 
     site
 }
 
+/// [`linux_replicas`] with a WireGuard file `p.conf` (its `DNS =` the
+/// site's `provider_dns`) and no `tun` (vpnjail names a WireGuard
+/// interface itself).
+fn wireguard_replicas(dir: &std::path::Path, jail_lines: &str, beta_platform: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("p.conf"),
+        "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nAddress = 10.64.0.2/32\n\
+         DNS = 198.18.0.53\n\n[Peer]\nPublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n\
+         Endpoint = 203.0.113.7:51820\nAllowedIPs = 0.0.0.0/0\n",
+    )
+    .expect("wg");
+    let lines = format!("{jail_lines}wireguard = \"p.conf\"\n");
+    let path = linux_replicas(dir, &lines, beta_platform);
+    let text = std::fs::read_to_string(&path)
+        .expect("site")
+        .replace("tun = \"tun0\"\n", "");
+    std::fs::write(&path, text).expect("site");
+    path
+}
+
 fn check_report(site: &std::path::Path) -> Result<Site, String> {
     vpndns::deploy::check::load(site).map_err(|e| e.to_string())
 }
@@ -514,29 +534,20 @@ fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs() {
         )),
         "{r}"
     );
-    std::fs::write(
-        dir.join("p.conf"),
-        "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nAddress = 10.64.0.2/32\n\
-         DNS = 10.64.0.1\n\n[Peer]\nPublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n\
-         Endpoint = 203.0.113.7:51820\nAllowedIPs = 0.0.0.0/0\n",
-    )
-    .expect("wg");
-    let r = check_report(&linux_replicas(
-        dir,
-        "standby = \"cold\"\nwireguard = \"p.conf\"\n",
-        "linux",
-    ))
-    .expect_err("WireGuard");
-    assert!(
-        r.contains(&format!(
-            "{key}: standby = \"cold\" does not drive a WireGuard client yet"
-        )),
-        "{r}"
-    );
+    // WireGuard too, on both platforms (the monitor drives wireguard-go on
+    // Linux, the port's rc.d script on FreeBSD: monitor/client.rs).
+    use vpndns::deploy::model::Standby;
+    for beta in ["linux", "freebsd"] {
+        let site = check_report(&wireguard_replicas(dir, "standby = \"cold\"\n", beta))
+            .unwrap_or_else(|e| panic!("cold WireGuard on {beta}: {e}"));
+        for h in ["alpha", "beta"] {
+            let (_, r, _) = site.host(h).expect("host").replicas().next().expect("copy");
+            assert_eq!(r.standby, Standby::Cold, "{h} ({beta})");
+        }
+    }
     // Hot is the default, and may be written; cold is accepted on a FreeBSD
     // replica host too (the monitor drives the port's rc.d script:
     // a_cold_freebsd_replica_boots_without_its_client).
-    use vpndns::deploy::model::Standby;
     for (lines, beta, want) in [
         ("openvpn = \"p.ovpn\"\n", "linux", Standby::Hot),
         (
@@ -698,6 +709,160 @@ fn a_cold_freebsd_replica_boots_without_its_client() {
     let p = plan(&[ColdAction::StopClient, ColdAction::Announce(3)]);
     assert!(p.contains("jexec vpnx service openvpn onestop"), "{p}");
     assert!(!p.contains("start-stop-daemon"), "{p}");
+}
+
+/// A cold WireGuard replica on Linux: `create` installs the `wg setconf`
+/// file but starts no wireguard-go; the monitor's start is the very steps
+/// a hot jail's `create` runs (wireguard-go, `wg setconf`, address, the
+/// endpoint's route outside the tunnel, the routes into it), its stop waits
+/// for wireguard-go's exit, and "runs" does not count a zombie.
+#[test]
+fn a_cold_wireguard_replica_is_created_without_its_tunnel_and_the_monitor_drives_it() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::command::linux as lx;
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    use vpndns::deploy::plan::linux as pl;
+    let d = tempfile::tempdir().expect("tempdir");
+    let plan = |lines: &str| {
+        let site = check_report(&wireguard_replicas(d.path(), lines, "linux")).expect("site");
+        let target = Target::Create {
+            jail: "vpnx".into(),
+            host: Some("beta".into()),
+        };
+        let shell = build(&site, &target).expect("plan").to_shell();
+        (site, shell)
+    };
+    let (hot_site, hot) = plan("");
+    let (site, cold) = plan("standby = \"cold\"\n");
+    let beta = site.host("beta").expect("beta");
+    let wg = &hot_site
+        .host("beta")
+        .and_then(|h| h.jail("vpnx"))
+        .map(|j| match &j.kind {
+            vpndns::deploy::model::JailKind::Vpn(v) => v.tun.clone(),
+            _ => unreachable!(),
+        })
+        .expect("vpnx");
+    for (text, want) in [
+        ("/j/vpnx/wireguard.conf", true),
+        ("--exec /usr/bin/wireguard-go -- -f", false),
+        ("wg setconf", false),
+    ] {
+        assert!(hot.contains(text), "hot: {text}\n{hot}");
+        assert_eq!(cold.contains(text), want, "cold: {text}\n{cold}");
+    }
+    let ws = monitor::watched(&site, beta);
+    let (w, c) = (&ws[0], ws[0].cold.as_ref().expect("a cold replica"));
+    let start = monitor::cold_plan(
+        &site,
+        beta,
+        w,
+        c,
+        &[ColdAction::StartClient, ColdAction::Announce(1)],
+    )
+    .expect("plan");
+    let up = pl::wireguard_up_steps(&site, beta, &w.jail).expect("WireGuard");
+    assert_eq!(start.steps[..up.len()], up[..], "the backend's steps");
+    let shell = start.to_shell();
+    for want in [
+        format!("--exec /usr/bin/wireguard-go -- -f {wg}"),
+        format!("wg setconf {wg} /j/vpnx/wireguard.conf"),
+        format!("addr replace 10.64.0.2/32 dev {wg}"),
+        "route replace 203.0.113.7/32 via 10.10.200.254".to_string(),
+        format!("route replace 0.0.0.0/1 dev {wg}"),
+        format!("route replace 128.0.0.0/1 dev {wg}"),
+        "route-map VJ-ANYCAST-P1'".to_string(),
+    ] {
+        assert!(shell.contains(&want), "{want}\n{shell}");
+        // One definition: the hot jail's create runs the same commands.
+        if !want.contains("route-map") {
+            assert!(hot.contains(&want), "{want} in the hot create\n{hot}");
+        }
+    }
+    let stop = monitor::cold_plan(
+        &site,
+        beta,
+        w,
+        c,
+        &[ColdAction::StopClient, ColdAction::Announce(3)],
+    )
+    .expect("plan")
+    .to_shell();
+    assert!(
+        stop.contains("start-stop-daemon --stop --pidfile /j/vpnx/wireguard-go.pid"),
+        "{stop}"
+    );
+    let pid = pl::pidfile(beta, "vpnx", "wireguard-go");
+    assert_eq!(
+        monitor::client::running(beta, &w.jail).expect("cmd"),
+        lx::daemon_alive(&pid)
+    );
+}
+
+/// A cold WireGuard replica on FreeBSD: the jail's rc.conf does not enable
+/// the port's script (golden; a hot one does), `create` starts the jail
+/// without the tunnel (golden plan), and the monitor runs `service
+/// wireguard onestart|onestop|onestatus` in the jail.
+#[test]
+fn a_cold_freebsd_wireguard_replica_boots_without_its_tunnel() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    let d = tempfile::tempdir().expect("tempdir");
+    let rc = |lines: &str| {
+        let site = check_report(&wireguard_replicas(d.path(), lines, "freebsd")).expect("site");
+        let files = render::host(&site, "beta").expect("render");
+        let bad = vpndns::deploy::lint::rendered(&files);
+        assert!(bad.is_empty(), "{bad:?}");
+        let rc = file(&files, "/j/vpnx/etc/rc.conf")
+            .expect("the jail's rc.conf")
+            .clone();
+        (site, rc)
+    };
+    let (_, hot) = rc("");
+    assert!(
+        hot.content.contains("wireguard_enable=\"YES\"\n"),
+        "{}",
+        hot.content
+    );
+    let (site, cold) = rc("standby = \"cold\"\n");
+    golden(
+        std::path::Path::new("ha/cold-freebsd-wireguard/j/vpnx/etc/rc.conf"),
+        &cold.content,
+    );
+    assert!(
+        cold.content.contains("wireguard_enable=\"NO\"\n"),
+        "{}",
+        cold.content
+    );
+    shellcheck("rc.conf", &cold.content, &["-e", "SC2034"]);
+    let target = Target::Create {
+        jail: "vpnx".into(),
+        host: Some("beta".into()),
+    };
+    let create = build(&site, &target).expect("plan").to_shell();
+    golden(
+        std::path::Path::new("ha/cold-freebsd-wireguard/create-vpnx-beta.sh"),
+        &create,
+    );
+    assert!(!create.contains("service wireguard"), "{create}");
+    let beta = site.host("beta").expect("beta");
+    let ws = monitor::watched(&site, beta);
+    let (w, c) = (&ws[0], ws[0].cold.as_ref().expect("a cold replica"));
+    let plan = |actions: &[ColdAction]| {
+        monitor::cold_plan(&site, beta, w, c, actions)
+            .expect("plan")
+            .to_shell()
+    };
+    let p = plan(&[ColdAction::StartClient, ColdAction::Announce(1)]);
+    assert!(p.contains("jexec vpnx service wireguard onestart"), "{p}");
+    let p = plan(&[ColdAction::StopClient, ColdAction::Announce(3)]);
+    assert!(p.contains("jexec vpnx service wireguard onestop"), "{p}");
+    assert_eq!(
+        monitor::client::running(beta, &w.jail)
+            .expect("cmd")
+            .to_string(),
+        "jexec vpnx service wireguard onestatus"
+    );
 }
 
 /// `vpnjail status` of a cold standby: its jail is up with the tunnel down

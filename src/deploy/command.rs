@@ -390,6 +390,23 @@ pub mod linux {
             vec!["--status".into(), "--pidfile".into(), p(pidfile)],
         )
     }
+    /// Exits 0 while the process of `pidfile` runs: it exists and is not a
+    /// zombie (`start-stop-daemon --status` counts one that died and awaits
+    /// reaping, which a container's init may take a second to do). A fixed
+    /// script: the path is its argument, never part of the script.
+    pub fn daemon_alive(pidfile: &Path) -> Cmd {
+        Cmd::new(
+            "sh",
+            vec![
+                "-c".into(),
+                "read -r pid 2>/dev/null < \"$1\" || exit 1; case $pid in ''|*[!0-9]*) exit 1;; esac; \
+                 read -r st 2>/dev/null < \"/proc/$pid/stat\" || exit 1; st=${st##*) }; [ \"${st%% *}\" != Z ]"
+                    .into(),
+                "sh".into(),
+                p(pidfile),
+            ],
+        )
+    }
     /// Starts `program args` in the background inside `ns`, with a pidfile and
     /// its output in `log`. `env` entries are `NAME=value` set for it; with
     /// `notify` start-stop-daemon waits for its sd_notify readiness (20 s).
