@@ -177,6 +177,30 @@ fn gateway(site: &Site, host: &Host, j: &Jail) -> Ipv4Addr {
     }
 }
 
+/// A replica's routes to every host's bridge network via the anycast
+/// router, as FreeBSD's replica rc.conf has them (`route_net_<host>`): the
+/// answers to another host's clients find their way back whatever routes
+/// the VPN client installs (a full tunnel's `0.0.0.0/1` and `128.0.0.0/1`
+/// would otherwise take them into the tunnel). Empty for any other jail.
+pub fn replica_routes(site: &Site, host: &Host, j: &Jail) -> Vec<Step> {
+    let Some((_, a)) = j.replication().zip(site.anycast.as_ref()) else {
+        return Vec::new();
+    };
+    let ns = site.jail_netns(host, j);
+    site.hosts
+        .iter()
+        .map(|h| {
+            let net = h.bridge.network.to_string();
+            run(
+                format!("route {net} ({}) via {}", h.name, a.router),
+                Guard::Always,
+                lx::route_replace(Some(&ns), &net, &a.router.to_string()),
+                vec![],
+            )
+        })
+        .collect()
+}
+
 /// The steps that bring up a WireGuard vpn jail's client once its namespace,
 /// kill switch and `wg setconf` file exist (plan/wireguard.rs): `create`
 /// runs them for a hot jail, `vpnjail monitor` for an elected cold replica
@@ -311,6 +335,7 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
         lx::route_replace(nsr, "default", &gw.to_string()),
         vec![],
     ));
+    steps.extend(replica_routes(site, host, j));
     if j.kind != JailKind::Ipsec {
         steps.extend(rw_steps(super::roadwarrior::pool_route(host, nsr), &[])?);
     }
