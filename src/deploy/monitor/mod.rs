@@ -492,7 +492,7 @@ pub fn pinned_endpoints(host: &Host, j: &mut Jail) {
     if w.named.is_empty() {
         return;
     }
-    match std::fs::read_to_string(&path).map(|t| provider::wireguard::parse(&t)) {
+    match std::fs::read_to_string(&path).map(|t| provider::wireguard::parse_installed(&t)) {
         Ok(Ok(f)) if f.named.is_empty() => {
             v.endpoints = Some(f.endpoints);
             w.named.clear();
