@@ -601,21 +601,8 @@ impl Ha {
         server_priv: &str,
         i: usize,
     ) {
-        must(
-            "ip",
-            &[
-                "-n", ins, "link", "add", "prov0", "type", "veth", "peer", "name", "up1", "netns",
-                pns,
-            ],
-        );
-        must(
-            "ip",
-            &["-n", ins, "addr", "add", "198.51.100.2/30", "dev", "prov0"],
-        );
-        must("ip", &["-n", ins, "link", "set", "prov0", "up"]);
         let server = format!("{OVPN_SERVER}/30");
-        must("ip", &["-n", pns, "addr", "add", &server, "dev", "up1"]);
-        must("ip", &["-n", pns, "link", "set", "up1", "up"]);
+        netns::veth(ins, "prov0", "198.51.100.2/30", pns, "up1", &server);
         must(
             "ip",
             &["-n", pns, "route", "add", "default", "via", "198.51.100.2"],
@@ -1204,27 +1191,54 @@ fn cold_standby_runs_one_client_and_fails_over() {
     }
     let mut ha = Ha::up_as(true, Tunnel::OpenVpn);
     let poll = ClientPoll::pidfiles(ha.clients.clone());
+    let pids = ha.clients.clone();
+    cold_failovers(
+        &mut ha,
+        "",
+        "polls of both pid files",
+        poll,
+        &|i| alive(&pids[i]),
+        &|_, _| {},
+    );
+}
+
+/// The cold-standby scenario of both tests above, with `runs(i)` whether
+/// replica `i`'s client runs (alpha 0, beta 1) and `serving(ha, i)` more
+/// checks while replica `i` serves: alpha's client starts; alpha's provider
+/// falls silent and beta's client takes over; alpha recovers and waits cold;
+/// beta's provider is killed and alpha's client takes over again. `poll`
+/// must never have seen two clients at once. Times are printed, with `tag`.
+fn cold_failovers(
+    ha: &mut Ha,
+    tag: &str,
+    polled: &str,
+    poll: ClientPoll,
+    runs: &dyn Fn(usize) -> bool,
+    serving: &dyn Fn(&Ha, usize),
+) {
+    let only = |i: usize| runs(i) && !runs(1 - i);
     let t = Instant::now();
     ha.start_monitors();
     eprintln!(
-        "ha_e2e: cold start, alpha's client up and answering: {} ms",
+        "ha_e2e: cold start{tag}, alpha's client up and answering: {} ms",
         t.elapsed().as_millis()
     );
-    let (a, b) = (ha.clients[0].clone(), ha.clients[1].clone());
-    assert!(alive(&a) && !alive(&b), "only alpha's client runs");
+    assert!(only(0), "only alpha's client runs");
     assert_eq!(
         ha.own_local_pref("beta"),
         Some(97),
         "beta waits cold: priority 2 + 1"
     );
+    serving(ha, 0);
     ha.mute_provider(0);
     let took = ha.wait_answer(
-        "cold failover: alpha's provider silent, beta starts its client",
+        &format!("cold failover{tag}: alpha's provider silent, beta starts its client"),
         BETA_ANSWER,
         COLD_FAILOVER_BOUND,
     );
-    eprintln!("ha_e2e: cold failover {} ms", took.as_millis());
-    assert!(alive(&b) && !alive(&a), "only beta's client runs");
+    eprintln!("ha_e2e: cold failover{tag} {} ms", took.as_millis());
+    assert!(only(1), "only beta's client runs");
+    serving(ha, 1);
     ha.restore_provider(0);
     // Hold-down (3 s) and more: alpha comes back cold, below the serving beta.
     ha.stays("alpha recovered, cold", BETA_ANSWER, Duration::from_secs(5));
@@ -1233,21 +1247,23 @@ fn cold_standby_runs_one_client_and_fails_over() {
         Some(98),
         "alpha waits cold: priority 2 + 0"
     );
-    assert!(!alive(&a), "alpha's client stays stopped");
+    assert!(!runs(0), "alpha's client stays stopped");
     ha.kill_provider(1);
     let back = ha.wait_answer(
-        "cold failover back: beta's provider killed, alpha starts its client",
+        &format!("cold failover back{tag}: beta's provider killed, alpha starts its client"),
         ALPHA_ANSWER,
         COLD_FAILOVER_BOUND,
     );
-    eprintln!("ha_e2e: cold failover back {} ms", back.as_millis());
-    assert!(alive(&a) && !alive(&b), "only alpha's client runs again");
+    eprintln!("ha_e2e: cold failover back{tag} {} ms", back.as_millis());
+    assert!(only(0), "only alpha's client runs again");
+    serving(ha, 0);
     let (both, gap, polls) = poll.finish();
     eprintln!(
-        "ha_e2e: cold standby: {polls} polls of both pid files, {both} with both clients running, \
+        "ha_e2e: cold standby{tag}: {polls} {polled}, {both} with both clients running, \
          longest gap with none {} ms",
         gap.as_millis()
     );
+    assert!(polls > 100, "the poller ran ({polls} polls)");
     assert_eq!(both, 0, "two replicas ran their client at once");
 }
 
@@ -1271,83 +1287,39 @@ fn cold_standby_with_wireguard_runs_one_client_and_fails_over() {
     let mut ha = Ha::up_as(true, Tunnel::WireGuard);
     let ifs = vec![ha.wg_if("alpha"), ha.wg_if("beta")];
     assert_ne!(ifs[0], ifs[1], "one interface name per replica");
-    let running = {
+    let poll = {
         let ifs = ifs.clone();
-        move || wireguard_go_running(&ifs)
+        ClientPoll::start(move || wireguard_go_running(&ifs))
     };
-    let one = |i: usize| wireguard_go_running(&ifs[i..=i]);
-    let poll = ClientPoll::start(running);
-    let t = Instant::now();
-    ha.start_monitors();
-    eprintln!(
-        "ha_e2e: cold start (WireGuard), alpha's client up and answering: {} ms",
-        t.elapsed().as_millis()
+    let runs = |i: usize| match wireguard_go_running(&ifs[i..=i]) {
+        0 => false,
+        1 => true,
+        n => panic!("{n} wireguard-go for {}", ifs[i]),
+    };
+    // DNS through the serving replica is what the scenario waits for; an
+    // Internet datagram goes through its tunnel too, and through no other.
+    let serving = |ha: &Ha, i: usize| {
+        let hosts = ["alpha", "beta"];
+        let ns = |i: usize| ha.replica_ns(hosts[i]);
+        assert_eq!(
+            datagram(&ns(i)).as_deref(),
+            Some(hosts[i]),
+            "a datagram through {}'s tunnel",
+            hosts[i]
+        );
+        assert_eq!(
+            datagram(&ns(1 - i)),
+            None,
+            "{} has no tunnel: its kill switch drops the datagram",
+            hosts[1 - i]
+        );
+    };
+    cold_failovers(
+        &mut ha,
+        " (WireGuard)",
+        "polls of /proc for wireguard-go",
+        poll,
+        &runs,
+        &serving,
     );
-    assert_eq!((one(0), one(1)), (1, 0), "only alpha's wireguard-go runs");
-    assert_eq!(
-        ha.own_local_pref("beta"),
-        Some(97),
-        "beta waits cold: priority 2 + 1"
-    );
-    let (na, nb) = (ha.replica_ns("alpha"), ha.replica_ns("beta"));
-    assert_eq!(
-        datagram(&na).as_deref(),
-        Some("alpha"),
-        "through alpha's tunnel"
-    );
-    assert_eq!(
-        datagram(&nb),
-        None,
-        "beta has no tunnel: its kill switch drops it"
-    );
-    ha.mute_provider(0);
-    let took = ha.wait_answer(
-        "cold failover (WireGuard): alpha's provider silent, beta starts wireguard-go",
-        BETA_ANSWER,
-        COLD_FAILOVER_BOUND,
-    );
-    eprintln!("ha_e2e: cold failover (WireGuard) {} ms", took.as_millis());
-    assert_eq!((one(0), one(1)), (0, 1), "only beta's wireguard-go runs");
-    assert_eq!(
-        datagram(&nb).as_deref(),
-        Some("beta"),
-        "through beta's tunnel"
-    );
-    assert_eq!(datagram(&na), None, "alpha's tunnel is gone");
-    ha.restore_provider(0);
-    ha.stays("alpha recovered, cold", BETA_ANSWER, Duration::from_secs(5));
-    assert_eq!(
-        ha.own_local_pref("alpha"),
-        Some(98),
-        "alpha waits cold: priority 2 + 0"
-    );
-    assert_eq!(one(0), 0, "alpha's wireguard-go stays stopped");
-    ha.kill_provider(1);
-    let back = ha.wait_answer(
-        "cold failover back (WireGuard): beta's provider killed, alpha starts wireguard-go",
-        ALPHA_ANSWER,
-        COLD_FAILOVER_BOUND,
-    );
-    eprintln!(
-        "ha_e2e: cold failover back (WireGuard) {} ms",
-        back.as_millis()
-    );
-    assert_eq!(
-        (one(0), one(1)),
-        (1, 0),
-        "only alpha's wireguard-go runs again"
-    );
-    assert_eq!(
-        datagram(&na).as_deref(),
-        Some("alpha"),
-        "through alpha's tunnel again"
-    );
-    let (both, gap, polls) = poll.finish();
-    eprintln!(
-        "ha_e2e: cold standby (WireGuard): {polls} polls of /proc, {both} with two wireguard-go, \
-         longest gap with none {} ms",
-        gap.as_millis()
-    );
-    assert!(polls > 100, "the poller ran ({polls} polls)");
-    assert_eq!(both, 0, "two replicas ran wireguard-go at once");
 }

@@ -659,6 +659,27 @@ fn a_cold_replica_is_created_without_its_client_and_the_monitor_drives_it() {
     }
 }
 
+/// The checked site at `path` and beta's rendered file `path_of_file`
+/// (beta a FreeBSD host; the rendered files pass the lint).
+fn beta_file(path: PathBuf, path_of_file: &str) -> (Site, render::File) {
+    let site = check_report(&path).expect("site");
+    let files = render::host(&site, "beta").expect("render");
+    let bad = vpndns::deploy::lint::rendered(&files);
+    assert!(bad.is_empty(), "{bad:?}");
+    let f = file(&files, path_of_file).expect(path_of_file).clone();
+    (site, f)
+}
+
+/// The monitor's plan on beta for `actions` of its cold replica, as shell.
+fn cold_shell(site: &Site, actions: &[monitor::cold::Action]) -> String {
+    let beta = site.host("beta").expect("beta");
+    let ws = monitor::watched(site, beta);
+    let c = ws[0].cold.as_ref().expect("a cold replica");
+    monitor::cold_plan(site, beta, &ws[0], c, actions)
+        .expect("plan")
+        .to_shell()
+}
+
 /// A cold replica on a FreeBSD host: its jail's rc.conf.d/openvpn does not
 /// start the client at boot (golden; a hot one does), and the monitor's
 /// changes start and stop it through the port's rc.d script in the jail.
@@ -667,14 +688,10 @@ fn a_cold_freebsd_replica_boots_without_its_client() {
     use vpndns::deploy::monitor::cold::Action as ColdAction;
     let d = tempfile::tempdir().expect("tempdir");
     let rc = |lines: &str| {
-        let site = check_report(&linux_replicas(d.path(), lines, "freebsd")).expect("site");
-        let files = render::host(&site, "beta").expect("render");
-        let bad = vpndns::deploy::lint::rendered(&files);
-        assert!(bad.is_empty(), "{bad:?}");
-        let rc = file(&files, "/j/vpnx/etc/rc.conf.d/openvpn")
-            .expect("rc.conf.d/openvpn")
-            .clone();
-        (site, rc)
+        beta_file(
+            linux_replicas(d.path(), lines, "freebsd"),
+            "/j/vpnx/etc/rc.conf.d/openvpn",
+        )
     };
     let (_, hot) = rc("openvpn = \"p.ovpn\"\n");
     assert!(
@@ -694,15 +711,7 @@ fn a_cold_freebsd_replica_boots_without_its_client() {
         cold.content
     );
     shellcheck("rc.conf.d/openvpn", &cold.content, &["-e", "SC2034"]);
-    let beta = site.host("beta").expect("beta");
-    let ws = monitor::watched(&site, beta);
-    let w = &ws[0];
-    let c = w.cold.as_ref().expect("a cold replica");
-    let plan = |actions: &[ColdAction]| {
-        monitor::cold_plan(&site, beta, w, c, actions)
-            .expect("plan")
-            .to_shell()
-    };
+    let plan = |actions: &[ColdAction]| cold_shell(&site, actions);
     let p = plan(&[ColdAction::StartClient, ColdAction::Announce(1)]);
     assert!(p.contains("jexec vpnx service openvpn onestart"), "{p}");
     assert!(p.contains("route-map VJ-ANYCAST-P1'"), "{p}");
@@ -859,14 +868,10 @@ fn a_cold_freebsd_wireguard_replica_boots_without_its_tunnel() {
     use vpndns::deploy::monitor::cold::Action as ColdAction;
     let d = tempfile::tempdir().expect("tempdir");
     let rc = |lines: &str| {
-        let site = check_report(&wireguard_replicas(d.path(), lines, "freebsd")).expect("site");
-        let files = render::host(&site, "beta").expect("render");
-        let bad = vpndns::deploy::lint::rendered(&files);
-        assert!(bad.is_empty(), "{bad:?}");
-        let rc = file(&files, "/j/vpnx/etc/rc.conf")
-            .expect("the jail's rc.conf")
-            .clone();
-        (site, rc)
+        beta_file(
+            wireguard_replicas(d.path(), lines, "freebsd"),
+            "/j/vpnx/etc/rc.conf",
+        )
     };
     let (_, hot) = rc("");
     assert!(
@@ -895,20 +900,15 @@ fn a_cold_freebsd_wireguard_replica_boots_without_its_tunnel() {
         &create,
     );
     assert!(!create.contains("service wireguard"), "{create}");
-    let beta = site.host("beta").expect("beta");
-    let ws = monitor::watched(&site, beta);
-    let (w, c) = (&ws[0], ws[0].cold.as_ref().expect("a cold replica"));
-    let plan = |actions: &[ColdAction]| {
-        monitor::cold_plan(&site, beta, w, c, actions)
-            .expect("plan")
-            .to_shell()
-    };
+    let plan = |actions: &[ColdAction]| cold_shell(&site, actions);
     let p = plan(&[ColdAction::StartClient, ColdAction::Announce(1)]);
     assert!(p.contains("jexec vpnx service wireguard onestart"), "{p}");
     let p = plan(&[ColdAction::StopClient, ColdAction::Announce(3)]);
     assert!(p.contains("jexec vpnx service wireguard onestop"), "{p}");
+    let beta = site.host("beta").expect("beta");
+    let vpnx = beta.jail("vpnx").expect("vpnx");
     assert_eq!(
-        monitor::client::running(beta, &w.jail)
+        monitor::client::running(beta, vpnx)
             .expect("cmd")
             .to_string(),
         "jexec vpnx service wireguard onestatus"
