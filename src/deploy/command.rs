@@ -729,4 +729,41 @@ mod tests {
             "jexec vpnus pfctl -a vpnjail/dns -f /etc/pf.vpnjail/dns.conf"
         );
     }
+
+    /// `daemon_alive`, run for real: a live process runs; one that exited
+    /// and awaits reaping (a zombie) does not, nor a reaped one, nor a pid
+    /// file that holds no number.
+    #[test]
+    fn a_zombie_does_not_run() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let pid = d.path().join("x.pid");
+        let alive = || {
+            let c = linux::daemon_alive(&pid);
+            std::process::Command::new(c.program)
+                .args(&c.args)
+                .status()
+                .expect("sh runs")
+                .success()
+        };
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        std::fs::write(&pid, format!("{}\n", live.id())).expect("pid");
+        assert!(alive(), "a live process runs");
+        let _ = live.kill();
+        // Not waited for yet: a zombie until `wait` reaps it.
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(format!("/proc/{}/stat", live.id()))
+            .is_ok_and(|s| !s.contains(") Z "))
+            && t.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!alive(), "a zombie does not run");
+        let _ = live.wait();
+        assert!(!alive(), "a reaped process does not run");
+        std::fs::write(&pid, "self\n").expect("pid");
+        assert!(!alive(), "a pid file without a number");
+    }
 }
