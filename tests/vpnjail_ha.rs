@@ -670,6 +670,25 @@ fn beta_file(path: PathBuf, path_of_file: &str) -> (Site, render::File) {
     (site, f)
 }
 
+/// Beta's FreeBSD file `path` (from [`beta_file`]) of the site `site_of`
+/// writes for the jail lines `hot`, which says `knob="YES"`, then for
+/// `cold`, which says `knob="NO"`: the cold site and file.
+fn hot_then_cold(
+    site_of: &dyn Fn(&str) -> PathBuf,
+    path: &str,
+    knob: &str,
+    hot: &str,
+    cold: &str,
+) -> (Site, render::File) {
+    let (_, h) = beta_file(site_of(hot), path);
+    let yes = format!("{knob}=\"YES\"\n");
+    assert!(h.content.contains(&yes), "{yes} in\n{}", h.content);
+    let (site, c) = beta_file(site_of(cold), path);
+    let no = format!("{knob}=\"NO\"\n");
+    assert!(c.content.contains(&no), "{no} in\n{}", c.content);
+    (site, c)
+}
+
 /// The monitor's plan on beta for `actions` of its cold replica, as shell.
 fn cold_shell(site: &Site, actions: &[monitor::cold::Action]) -> String {
     let beta = site.host("beta").expect("beta");
@@ -687,28 +706,17 @@ fn cold_shell(site: &Site, actions: &[monitor::cold::Action]) -> String {
 fn a_cold_freebsd_replica_boots_without_its_client() {
     use vpndns::deploy::monitor::cold::Action as ColdAction;
     let d = tempfile::tempdir().expect("tempdir");
-    let rc = |lines: &str| {
-        beta_file(
-            linux_replicas(d.path(), lines, "freebsd"),
-            "/j/vpnx/etc/rc.conf.d/openvpn",
-        )
-    };
-    let (_, hot) = rc("openvpn = \"p.ovpn\"\n");
-    assert!(
-        hot.content.contains("openvpn_enable=\"YES\"\n"),
-        "{}",
-        hot.content
+    let (site, cold) = hot_then_cold(
+        &|lines| linux_replicas(d.path(), lines, "freebsd"),
+        "/j/vpnx/etc/rc.conf.d/openvpn",
+        "openvpn_enable",
+        "openvpn = \"p.ovpn\"\n",
+        "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n",
     );
-    let (site, cold) = rc("standby = \"cold\"\nopenvpn = \"p.ovpn\"\n");
     assert_eq!(cold.mode, 0o644);
     golden(
         std::path::Path::new("ha/cold-freebsd/j/vpnx/etc/rc.conf.d/openvpn"),
         &cold.content,
-    );
-    assert!(
-        cold.content.contains("openvpn_enable=\"NO\"\n"),
-        "{}",
-        cold.content
     );
     shellcheck("rc.conf.d/openvpn", &cold.content, &["-e", "SC2034"]);
     let plan = |actions: &[ColdAction]| cold_shell(&site, actions);
@@ -788,15 +796,7 @@ fn a_cold_wireguard_replica_is_created_without_its_tunnel_and_the_monitor_drives
             assert!(hot.contains(&want), "{want} in the hot create\n{hot}");
         }
     }
-    let stop = monitor::cold_plan(
-        &site,
-        beta,
-        w,
-        c,
-        &[ColdAction::StopClient, ColdAction::Announce(3)],
-    )
-    .expect("plan")
-    .to_shell();
+    let stop = cold_shell(&site, &[ColdAction::StopClient, ColdAction::Announce(3)]);
     assert!(
         stop.contains("start-stop-daemon --stop --pidfile /j/vpnx/wireguard-go.pid"),
         "{stop}"
@@ -867,27 +867,16 @@ fn a_cold_freebsd_wireguard_replica_boots_without_its_tunnel() {
     use vpndns::deploy::apply::{Target, build};
     use vpndns::deploy::monitor::cold::Action as ColdAction;
     let d = tempfile::tempdir().expect("tempdir");
-    let rc = |lines: &str| {
-        beta_file(
-            wireguard_replicas(d.path(), lines, "freebsd"),
-            "/j/vpnx/etc/rc.conf",
-        )
-    };
-    let (_, hot) = rc("");
-    assert!(
-        hot.content.contains("wireguard_enable=\"YES\"\n"),
-        "{}",
-        hot.content
+    let (site, cold) = hot_then_cold(
+        &|lines| wireguard_replicas(d.path(), lines, "freebsd"),
+        "/j/vpnx/etc/rc.conf",
+        "wireguard_enable",
+        "",
+        "standby = \"cold\"\n",
     );
-    let (site, cold) = rc("standby = \"cold\"\n");
     golden(
         std::path::Path::new("ha/cold-freebsd-wireguard/j/vpnx/etc/rc.conf"),
         &cold.content,
-    );
-    assert!(
-        cold.content.contains("wireguard_enable=\"NO\"\n"),
-        "{}",
-        cold.content
     );
     shellcheck("rc.conf", &cold.content, &["-e", "SC2034"]);
     let target = Target::Create {
