@@ -17,6 +17,8 @@
 mod netns;
 #[path = "common/openvpn.rs"]
 mod openvpn;
+#[path = "common/wireguard.rs"]
+mod wireguard;
 
 use netns::{alive, must, ok, sh, spawn_in_netns};
 use openvpn::{client_ovpn, pki};
@@ -870,35 +872,13 @@ fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
 
 // ---------------------------------------------------------------- WireGuard
 
-/// A WireGuard key pair made by `wg genkey` / `wg pubkey`: (private, public).
-fn wg_keys() -> (String, String) {
-    let private = must("wg", &["genkey"]).trim().to_string();
-    let mut child = std::process::Command::new("wg")
-        .arg("pubkey")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("wg pubkey");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{private}\n").as_bytes())
-        .expect("write key");
-    let out = child.wait_with_output().expect("wg pubkey");
-    (
-        private,
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-    )
-}
-
 /// Provider A's WireGuard peer: wireguard-go in the provider namespace on
 /// `PROVIDER_A`:51820 (10.64.0.1/24 inside the tunnel), accepting the
 /// client key `client_pub`. Returns the provider's public key.
 impl Lab {
     fn wireguard_provider(&mut self, client_pub: &str) -> String {
         let p = self.provider_a();
-        let (private, public) = wg_keys();
+        let (private, public) = wireguard::keys();
         let d = self.dir.path();
         let conf = dir_file(
             self,
@@ -911,37 +891,8 @@ impl Lab {
         let wg = format!("wp{}", self.tag);
         let pid = d.join("provider-wg.pid");
         self.daemons.push(pid.clone());
-        let pid_s = pid.display().to_string();
-        let log = d.join("provider-wg.log").display().to_string();
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &p,
-                "start-stop-daemon",
-                "--start",
-                "--background",
-                "--make-pidfile",
-                "--pidfile",
-                &pid_s,
-                "--output",
-                &log,
-                "--exec",
-                "/usr/bin/wireguard-go",
-                "--",
-                "-f",
-                &wg,
-            ],
-        );
-        let sock = format!("/var/run/wireguard/{wg}.sock");
-        eventually("the provider's wireguard-go listens", || {
-            Path::new(&sock).exists()
-        });
-        let conf = conf.display().to_string();
-        must("ip", &["netns", "exec", &p, "wg", "setconf", &wg, &conf]);
-        must("ip", &["-n", &p, "addr", "add", "10.64.0.1/24", "dev", &wg]);
-        must("ip", &["-n", &p, "link", "set", "dev", &wg, "up"]);
+        let log = d.join("provider-wg.log");
+        wireguard::start_peer(&p, &wg, &conf, "10.64.0.1/24", &pid, &log);
         public
     }
 }
@@ -988,7 +939,7 @@ fn wireguard_site(tag: &str, dir: &Path) -> String {
 #[test]
 fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
     require_root_netns!();
-    if !ok("wg", &["--version"]) || !Path::new("/usr/bin/wireguard-go").exists() {
+    if !wireguard::available() {
         eprintln!(
             "SKIP wireguard test: needs wireguard-tools and wireguard-go (.ci/run installs them)"
         );
@@ -996,7 +947,7 @@ fn wireguard_from_the_providers_file_uses_its_dns_and_fails_closed() {
     }
     let started = Instant::now();
     let mut lab = Lab::new(wireguard_site);
-    let (client_priv, client_pub) = wg_keys();
+    let (client_priv, client_pub) = wireguard::keys();
     let provider_pub = lab.wireguard_provider(&client_pub);
     let client = |endpoint: &str| {
         format!(

@@ -23,6 +23,8 @@
 mod netns;
 #[path = "common/openvpn.rs"]
 mod openvpn;
+#[path = "common/wireguard.rs"]
+mod wireguard;
 
 use netns::{alive, must, sh, spawn_in_netns, veth_links};
 use openvpn::pki;
@@ -42,6 +44,9 @@ const TUN_JAIL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// over a /30 from the replica: the same address in both providers'
 /// namespaces, as one provider's endpoint seen from two hosts.
 const OVPN_SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// The exit service of each replica's WireGuard provider (UDP echo, on the
+/// provider's `lo`): an Internet address reached only through the tunnel.
+const EXIT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
 const ALPHA_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const BETA_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
@@ -85,7 +90,8 @@ fn run_tag() -> String {
 /// The test's site: the wan triangle on Linux with `vpnx` replicated on
 /// alpha and beta; the defaults of [site.monitor] (and of BFD) but a 3 s
 /// hold-down.
-fn site_text(tag: &str, dir: &Path, failback: bool, cold: bool) -> String {
+fn site_text(tag: &str, dir: &Path, failback: bool, tunnel: Tunnel) -> String {
+    let cold = tunnel != Tunnel::Veth;
     let psk = dir.join("link.psk");
     let psk = psk.display();
     let mut t = format!(
@@ -113,12 +119,18 @@ fn site_text(tag: &str, dir: &Path, failback: bool, cold: bool) -> String {
         if *h == "alpha" {
             t += &format!(
                 "\n[[host.jail]]\nname = \"vpnx\"\nkind = \"vpn\"\naddress = \"10.10.200.10\"\n\
-                 anycast = \"{ANYCAST}\"\nreplicas = [\"alpha\", \"beta\"]\ntun = \"tun0\"\n\
-                 provider_dns = \"{PROVIDER_DNS}\"\n"
+                 anycast = \"{ANYCAST}\"\nreplicas = [\"alpha\", \"beta\"]\n"
             );
-            if cold {
-                t += "standby = \"cold\"\nopenvpn = \"vpnx.ovpn\"\n";
-            }
+            t += &match tunnel {
+                Tunnel::Veth => format!("tun = \"tun0\"\nprovider_dns = \"{PROVIDER_DNS}\"\n"),
+                Tunnel::OpenVpn => format!(
+                    "tun = \"tun0\"\nprovider_dns = \"{PROVIDER_DNS}\"\n\
+                     standby = \"cold\"\nopenvpn = \"vpnx.ovpn\"\n"
+                ),
+                // The file's `DNS =` is the resolver (seed step 5's target);
+                // vpnjail names the interface.
+                Tunnel::WireGuard => "standby = \"cold\"\nwireguard = \"vpnx.conf\"\n".into(),
+            };
         }
     }
     for (k, (a, b)) in [("alpha", "beta"), ("beta", "gamma"), ("alpha", "gamma")]
@@ -134,6 +146,65 @@ fn site_text(tag: &str, dir: &Path, failback: bool, cold: bool) -> String {
         );
     }
     t
+}
+
+/// What stands in for each replica's VPN tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tunnel {
+    /// A veth named `tun0` to the provider, always up (hot standby).
+    Veth,
+    /// Cold standby: OpenVPN, started by the monitor.
+    OpenVpn,
+    /// Cold standby: WireGuard (wireguard-go), started by the monitor.
+    WireGuard,
+}
+
+/// A UDP echo at EXIT:7 in `ns` that answers every datagram with `me`.
+fn exit_echo(ns: &str, me: &'static str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    spawn_in_netns(ns, move || {
+        let s = UdpSocket::bind(SocketAddr::from((EXIT, 7))).expect("bind echo");
+        s.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut buf = [0u8; 512];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((_, from)) = s.recv_from(&mut buf) {
+                let _ = s.send_to(me.as_bytes(), from);
+            }
+        }
+    })
+}
+
+/// One datagram from namespace `ns` to EXIT:7: who answered, if anyone
+/// within 500 ms.
+fn datagram(ns: &str) -> Option<String> {
+    spawn_in_netns(ns, move || {
+        let s = UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+        s.send_to(b"hello", SocketAddr::from((EXIT, 7))).ok()?;
+        let mut buf = [0u8; 64];
+        let (n, _) = s.recv_from(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// The wireguard-go processes running as one of `ifnames` (argv `-f IF`),
+/// zombies not counted (their command line is empty): read from /proc.
+fn wireguard_go_running(ifnames: &[String]) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| {
+            let argv: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            argv.first().is_some_and(|a| a.ends_with(b"wireguard-go"))
+                && argv
+                    .windows(2)
+                    .any(|w| w[0] == b"-f" && ifnames.iter().any(|i| i.as_bytes() == w[1]))
+        })
+        .count()
 }
 
 /// A stand-in provider resolver: answers every A query with `answer`
@@ -204,6 +275,10 @@ struct Ha {
     /// The replicas' OpenVPN clients (cold standby): stopped again after
     /// the monitors, which may have started one while they were stopped.
     clients: Vec<PathBuf>,
+    /// Other threads (the WireGuard providers' exit echoes).
+    threads: Vec<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
+    /// wireguard-go control sockets to remove (a killed one leaves its own).
+    sockets: Vec<String>,
 }
 
 impl Drop for Ha {
@@ -226,7 +301,7 @@ impl Drop for Ha {
                 );
             }
         }
-        for (stop, h) in &mut self.resolvers {
+        for (stop, h) in self.resolvers.iter_mut().chain(&mut self.threads) {
             stop.store(true, Ordering::Relaxed);
             if let Some(h) = h.take() {
                 let _ = h.join();
@@ -240,6 +315,9 @@ impl Drop for Ha {
         netns::stop_pidfiles(&self.clients);
         for n in &self.namespaces {
             let _ = sh("ip", &["netns", "del", n]);
+        }
+        for sock in &self.sockets {
+            let _ = std::fs::remove_file(sock);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -261,13 +339,14 @@ impl Ha {
     }
 
     fn up(failback: bool) -> Ha {
-        Ha::up_as(failback, false)
+        Ha::up_as(failback, Tunnel::Veth)
     }
 
     /// With `cold`, the replica runs in cold standby and its tunnel is
     /// OpenVPN (started by the monitor) to a stand-in OpenVPN server in the
     /// provider's namespace, which pushes the route to the resolver.
-    fn up_as(failback: bool, cold: bool) -> Ha {
+    fn up_as(failback: bool, tunnel: Tunnel) -> Ha {
+        let cold = tunnel == Tunnel::OpenVpn;
         let tag = run_tag();
         let dir = std::env::temp_dir().join(format!("vjha-{tag}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -284,7 +363,23 @@ impl Ha {
             );
             std::fs::write(dir.join("vpnx.ovpn"), ovpn).expect("ovpn");
         }
-        let text = site_text(&tag, &dir, failback, cold);
+        // WireGuard: one client key (one device registered with the
+        // provider) in the one file both replicas install, and one server
+        // key that both providers' endpoints hold.
+        let wg_keys = (tunnel == Tunnel::WireGuard).then(|| {
+            let (client, server) = (wireguard::keys(), wireguard::keys());
+            std::fs::write(
+                dir.join("vpnx.conf"),
+                format!(
+                    "[Interface]\nPrivateKey = {}\nAddress = 10.64.0.2/32\nDNS = {PROVIDER_DNS}\n\n\
+                     [Peer]\nPublicKey = {}\nEndpoint = {OVPN_SERVER}:51820\nAllowedIPs = 0.0.0.0/0\n",
+                    client.0, server.1
+                ),
+            )
+            .expect("vpnx.conf");
+            (client.1, server.0)
+        });
+        let text = site_text(&tag, &dir, failback, tunnel);
         let site_file = dir.join("site.toml");
         std::fs::write(&site_file, &text).expect("site");
         let site = vpndns::deploy::check::load(&site_file)
@@ -299,6 +394,8 @@ impl Ha {
             resolvers: Vec::new(),
             children: Vec::new(),
             clients: Vec::new(),
+            threads: Vec::new(),
+            sockets: Vec::new(),
         };
         let anycast = site.anycast.clone().expect("anycast network");
         // The ipsec namespaces, with the bridge address on lo.
@@ -363,6 +460,14 @@ impl Ha {
             must("ip", &["-n", &jns, "link", "set", &vb, "up"]);
             let gw = anycast.router.to_string();
             must("ip", &["-n", &jns, "route", "add", "default", "via", &gw]);
+            // The routes back to every host's bridge, as `create` adds them.
+            for step in plan_linux::replica_routes(&site, h, j) {
+                let vpndns::deploy::command::Action::Run(c) = step.action else {
+                    panic!("a route is a command: {}", step.what);
+                };
+                let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+                must(c.program, &args);
+            }
             must(
                 "ip",
                 &[
@@ -374,7 +479,9 @@ impl Ha {
                     "net.ipv4.ip_forward=1",
                 ],
             );
-            if cold {
+            if let Some((client_pub, server_priv)) = &wg_keys {
+                ha.wireguard_provider(hn, &ins, &pns, client_pub, server_priv, i);
+            } else if cold {
                 ha.openvpn_provider(hn, &jns, &pns);
             } else {
                 // The provider, over a veth named like the VPN's tun.
@@ -475,6 +582,75 @@ impl Ha {
         openvpn::start_server_conf(pns, &conf, &pid, &log);
         let h = self.site.host(host).expect("host");
         self.clients.push(plan_linux::pidfile(h, "vpnx", "openvpn"));
+    }
+
+    /// The provider of `host`'s replica in cold standby with WireGuard:
+    /// wireguard-go at OVPN_SERVER:51820 in `pns` (10.64.0.1/24 in the
+    /// tunnel, accepting the one client key), the resolver at PROVIDER_DNS
+    /// and an exit echo at EXIT on its `lo`. It is reached from the ipsec
+    /// namespace `ins` over a veth, as a real endpoint is reached through
+    /// the host: the replica routes the endpoint via the anycast router
+    /// (plan/wireguard.rs), everything else into its tunnel. The replica's
+    /// wireguard-go exists only while the monitor runs it.
+    fn wireguard_provider(
+        &mut self,
+        host: &str,
+        ins: &str,
+        pns: &str,
+        client_pub: &str,
+        server_priv: &str,
+        i: usize,
+    ) {
+        let server = format!("{OVPN_SERVER}/30");
+        netns::veth(ins, "prov0", "198.51.100.2/30", pns, "up1", &server);
+        must(
+            "ip",
+            &["-n", pns, "route", "add", "default", "via", "198.51.100.2"],
+        );
+        for a in [PROVIDER_DNS, EXIT] {
+            must(
+                "ip",
+                &["-n", pns, "addr", "add", &format!("{a}/32"), "dev", "lo"],
+            );
+        }
+        let conf = self.dir.join(format!("provider-{host}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "[Interface]\nPrivateKey = {server_priv}\nListenPort = 51820\n\n\
+                 [Peer]\nPublicKey = {client_pub}\nAllowedIPs = 10.64.0.2/32\n"
+            ),
+        )
+        .expect("provider conf");
+        // Unique on the machine: wireguard-go's socket is in /var/run/wireguard.
+        let ifname = format!("wp{}{}", self.tag, ["a", "b"][i]);
+        let pid = self.dir.join(format!("provider-{host}.pid"));
+        let log = self.dir.join(format!("provider-{host}.log"));
+        self.pidfiles.push(pid.clone());
+        self.sockets.push(wireguard::socket(&ifname));
+        wireguard::start_peer(pns, &ifname, &conf, "10.64.0.1/24", &pid, &log);
+        let stop = Arc::new(AtomicBool::new(false));
+        let t = exit_echo(pns, ["alpha", "beta"][i], stop.clone());
+        self.threads.push((stop, Some(t)));
+        let h = self.site.host(host).expect("host");
+        self.clients
+            .push(plan_linux::pidfile(h, "vpnx", "wireguard-go"));
+        self.sockets.push(wireguard::socket(&self.wg_if(host)));
+    }
+
+    /// The WireGuard interface vpnjail named for `host`'s replica.
+    fn wg_if(&self, host: &str) -> String {
+        let h = self.site.host(host).expect("host");
+        match &h.jail("vpnx").expect("vpnx").kind {
+            vpndns::deploy::model::JailKind::Vpn(v) => v.tun.clone(),
+            _ => unreachable!("vpnx is a vpn jail"),
+        }
+    }
+
+    /// `host`'s replica namespace.
+    fn replica_ns(&self, host: &str) -> String {
+        let h = self.site.host(host).expect("host");
+        self.site.jail_netns(h, h.jail("vpnx").expect("vpnx"))
     }
 
     /// Starts the real `vpnjail monitor` in `host`'s ipsec namespace.
@@ -703,15 +879,21 @@ impl Ha {
     }
 }
 
-/// Polls the replicas' OpenVPN pid files every 10 ms until `stop`: the
-/// moments both ran, and the longest time neither did after one first ran.
+/// Polls how many replicas' clients run (`running`) every 10 ms until
+/// `stop`: the moments both ran, and the longest time neither did after one
+/// first ran.
 struct ClientPoll {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<(u32, Duration, u32)>>,
 }
 
 impl ClientPoll {
-    fn start(pidfiles: Vec<PathBuf>) -> ClientPoll {
+    /// The replicas' OpenVPN clients, by their pid files.
+    fn pidfiles(pidfiles: Vec<PathBuf>) -> ClientPoll {
+        ClientPoll::start(move || pidfiles.iter().filter(|p| alive(p)).count())
+    }
+
+    fn start(running: impl Fn() -> usize + Send + 'static) -> ClientPoll {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -719,7 +901,7 @@ impl ClientPoll {
             let (mut longest, mut none_since) = (Duration::ZERO, None::<Instant>);
             let mut seen_one = false;
             while !flag.load(Ordering::Relaxed) {
-                let n = pidfiles.iter().filter(|p| alive(p)).count();
+                let n = running();
                 polls += 1;
                 both += u32::from(n > 1);
                 match (n, none_since) {
@@ -1007,29 +1189,56 @@ fn cold_standby_runs_one_client_and_fails_over() {
         eprintln!("SKIP cold standby: needs openvpn and openssl (.ci/run installs them)");
         return;
     }
-    let mut ha = Ha::up_as(true, true);
-    let poll = ClientPoll::start(ha.clients.clone());
+    let mut ha = Ha::up_as(true, Tunnel::OpenVpn);
+    let poll = ClientPoll::pidfiles(ha.clients.clone());
+    let pids = ha.clients.clone();
+    cold_failovers(
+        &mut ha,
+        "",
+        "polls of both pid files",
+        poll,
+        &|i| alive(&pids[i]),
+        &|_, _| {},
+    );
+}
+
+/// The cold-standby scenario of both tests above, with `runs(i)` whether
+/// replica `i`'s client runs (alpha 0, beta 1) and `serving(ha, i)` more
+/// checks while replica `i` serves: alpha's client starts; alpha's provider
+/// falls silent and beta's client takes over; alpha recovers and waits cold;
+/// beta's provider is killed and alpha's client takes over again. `poll`
+/// must never have seen two clients at once. Times are printed, with `tag`.
+fn cold_failovers(
+    ha: &mut Ha,
+    tag: &str,
+    polled: &str,
+    poll: ClientPoll,
+    runs: &dyn Fn(usize) -> bool,
+    serving: &dyn Fn(&Ha, usize),
+) {
+    let only = |i: usize| runs(i) && !runs(1 - i);
     let t = Instant::now();
     ha.start_monitors();
     eprintln!(
-        "ha_e2e: cold start, alpha's client up and answering: {} ms",
+        "ha_e2e: cold start{tag}, alpha's client up and answering: {} ms",
         t.elapsed().as_millis()
     );
-    let (a, b) = (ha.clients[0].clone(), ha.clients[1].clone());
-    assert!(alive(&a) && !alive(&b), "only alpha's client runs");
+    assert!(only(0), "only alpha's client runs");
     assert_eq!(
         ha.own_local_pref("beta"),
         Some(97),
         "beta waits cold: priority 2 + 1"
     );
+    serving(ha, 0);
     ha.mute_provider(0);
     let took = ha.wait_answer(
-        "cold failover: alpha's provider silent, beta starts its client",
+        &format!("cold failover{tag}: alpha's provider silent, beta starts its client"),
         BETA_ANSWER,
         COLD_FAILOVER_BOUND,
     );
-    eprintln!("ha_e2e: cold failover {} ms", took.as_millis());
-    assert!(alive(&b) && !alive(&a), "only beta's client runs");
+    eprintln!("ha_e2e: cold failover{tag} {} ms", took.as_millis());
+    assert!(only(1), "only beta's client runs");
+    serving(ha, 1);
     ha.restore_provider(0);
     // Hold-down (3 s) and more: alpha comes back cold, below the serving beta.
     ha.stays("alpha recovered, cold", BETA_ANSWER, Duration::from_secs(5));
@@ -1038,20 +1247,79 @@ fn cold_standby_runs_one_client_and_fails_over() {
         Some(98),
         "alpha waits cold: priority 2 + 0"
     );
-    assert!(!alive(&a), "alpha's client stays stopped");
+    assert!(!runs(0), "alpha's client stays stopped");
     ha.kill_provider(1);
     let back = ha.wait_answer(
-        "cold failover back: beta's provider killed, alpha starts its client",
+        &format!("cold failover back{tag}: beta's provider killed, alpha starts its client"),
         ALPHA_ANSWER,
         COLD_FAILOVER_BOUND,
     );
-    eprintln!("ha_e2e: cold failover back {} ms", back.as_millis());
-    assert!(alive(&a) && !alive(&b), "only alpha's client runs again");
+    eprintln!("ha_e2e: cold failover back{tag} {} ms", back.as_millis());
+    assert!(only(0), "only alpha's client runs again");
+    serving(ha, 0);
     let (both, gap, polls) = poll.finish();
     eprintln!(
-        "ha_e2e: cold standby: {polls} polls of both pid files, {both} with both clients running, \
+        "ha_e2e: cold standby{tag}: {polls} {polled}, {both} with both clients running, \
          longest gap with none {} ms",
         gap.as_millis()
     );
+    assert!(polls > 100, "the poller ran ({polls} polls)");
     assert_eq!(both, 0, "two replicas ran their client at once");
+}
+
+/// Cold standby with WireGuard (a provider registers one key per device:
+/// two replicas with the same key would fight over its endpoint), with the
+/// real monitor, FRR and wireguard-go: both replicas install the same file,
+/// only alpha's monitor starts wireguard-go; alpha's provider falls silent,
+/// alpha stops its wireguard-go, beta starts its own (the backend's steps:
+/// wireguard-go, `wg setconf`, address, routes) and serves DNS (the file's
+/// `DNS =`) and Internet datagrams; alpha recovers and waits cold; beta's
+/// provider is killed and alpha takes over again. A poller counts the
+/// replicas' wireguard-go processes in /proc every 10 ms throughout: never
+/// two at once.
+#[test]
+fn cold_standby_with_wireguard_runs_one_client_and_fails_over() {
+    require_root_frr!();
+    if !wireguard::available() {
+        eprintln!("SKIP cold standby (WireGuard): needs wireguard-tools and wireguard-go");
+        return;
+    }
+    let mut ha = Ha::up_as(true, Tunnel::WireGuard);
+    let ifs = vec![ha.wg_if("alpha"), ha.wg_if("beta")];
+    assert_ne!(ifs[0], ifs[1], "one interface name per replica");
+    let poll = {
+        let ifs = ifs.clone();
+        ClientPoll::start(move || wireguard_go_running(&ifs))
+    };
+    let runs = |i: usize| match wireguard_go_running(&ifs[i..=i]) {
+        0 => false,
+        1 => true,
+        n => panic!("{n} wireguard-go for {}", ifs[i]),
+    };
+    // DNS through the serving replica is what the scenario waits for; an
+    // Internet datagram goes through its tunnel too, and through no other.
+    let serving = |ha: &Ha, i: usize| {
+        let hosts = ["alpha", "beta"];
+        let ns = |i: usize| ha.replica_ns(hosts[i]);
+        assert_eq!(
+            datagram(&ns(i)).as_deref(),
+            Some(hosts[i]),
+            "a datagram through {}'s tunnel",
+            hosts[i]
+        );
+        assert_eq!(
+            datagram(&ns(1 - i)),
+            None,
+            "{} has no tunnel: its kill switch drops the datagram",
+            hosts[1 - i]
+        );
+    };
+    cold_failovers(
+        &mut ha,
+        " (WireGuard)",
+        "polls of /proc for wireguard-go",
+        poll,
+        &runs,
+        &serving,
+    );
 }

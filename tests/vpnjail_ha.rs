@@ -491,6 +491,26 @@ fn linux_replicas(dir: &std::path::Path, jail_lines: &str, beta_platform: &str) 
     site
 }
 
+/// [`linux_replicas`] with a WireGuard file `p.conf` (its `DNS =` the
+/// site's `provider_dns`) and no `tun` (vpnjail names a WireGuard
+/// interface itself).
+fn wireguard_replicas(dir: &std::path::Path, jail_lines: &str, beta_platform: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("p.conf"),
+        "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nAddress = 10.64.0.2/32\n\
+         DNS = 198.18.0.53\n\n[Peer]\nPublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n\
+         Endpoint = 203.0.113.7:51820\nAllowedIPs = 0.0.0.0/0\n",
+    )
+    .expect("wg");
+    let lines = format!("{jail_lines}wireguard = \"p.conf\"\n");
+    let path = linux_replicas(dir, &lines, beta_platform);
+    let text = std::fs::read_to_string(&path)
+        .expect("site")
+        .replace("tun = \"tun0\"\n", "");
+    std::fs::write(&path, text).expect("site");
+    path
+}
+
 fn check_report(site: &std::path::Path) -> Result<Site, String> {
     vpndns::deploy::check::load(site).map_err(|e| e.to_string())
 }
@@ -514,29 +534,20 @@ fn standby_is_hot_or_cold_and_cold_needs_a_client_vpnjail_runs() {
         )),
         "{r}"
     );
-    std::fs::write(
-        dir.join("p.conf"),
-        "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nAddress = 10.64.0.2/32\n\
-         DNS = 10.64.0.1\n\n[Peer]\nPublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n\
-         Endpoint = 203.0.113.7:51820\nAllowedIPs = 0.0.0.0/0\n",
-    )
-    .expect("wg");
-    let r = check_report(&linux_replicas(
-        dir,
-        "standby = \"cold\"\nwireguard = \"p.conf\"\n",
-        "linux",
-    ))
-    .expect_err("WireGuard");
-    assert!(
-        r.contains(&format!(
-            "{key}: standby = \"cold\" does not drive a WireGuard client yet"
-        )),
-        "{r}"
-    );
+    // WireGuard too, on both platforms (the monitor drives wireguard-go on
+    // Linux, the port's rc.d script on FreeBSD: monitor/client.rs).
+    use vpndns::deploy::model::Standby;
+    for beta in ["linux", "freebsd"] {
+        let site = check_report(&wireguard_replicas(dir, "standby = \"cold\"\n", beta))
+            .unwrap_or_else(|e| panic!("cold WireGuard on {beta}: {e}"));
+        for h in ["alpha", "beta"] {
+            let (_, r, _) = site.host(h).expect("host").replicas().next().expect("copy");
+            assert_eq!(r.standby, Standby::Cold, "{h} ({beta})");
+        }
+    }
     // Hot is the default, and may be written; cold is accepted on a FreeBSD
     // replica host too (the monitor drives the port's rc.d script:
     // a_cold_freebsd_replica_boots_without_its_client).
-    use vpndns::deploy::model::Standby;
     for (lines, beta, want) in [
         ("openvpn = \"p.ovpn\"\n", "linux", Standby::Hot),
         (
@@ -648,6 +659,45 @@ fn a_cold_replica_is_created_without_its_client_and_the_monitor_drives_it() {
     }
 }
 
+/// The checked site at `path` and beta's rendered file `path_of_file`
+/// (beta a FreeBSD host; the rendered files pass the lint).
+fn beta_file(path: PathBuf, path_of_file: &str) -> (Site, render::File) {
+    let site = check_report(&path).expect("site");
+    let (files, bad) = vpndns::deploy::lint::host(&site, "beta").expect("render");
+    assert!(bad.is_empty(), "{bad:?}");
+    let f = file(&files, path_of_file).expect(path_of_file).clone();
+    (site, f)
+}
+
+/// Beta's FreeBSD file `path` (from [`beta_file`]) of the site `site_of`
+/// writes for the jail lines `hot`, which says `knob="YES"`, then for
+/// `cold`, which says `knob="NO"`: the cold site and file.
+fn hot_then_cold(
+    site_of: &dyn Fn(&str) -> PathBuf,
+    path: &str,
+    knob: &str,
+    hot: &str,
+    cold: &str,
+) -> (Site, render::File) {
+    let (_, h) = beta_file(site_of(hot), path);
+    let yes = format!("{knob}=\"YES\"\n");
+    assert!(h.content.contains(&yes), "{yes} in\n{}", h.content);
+    let (site, c) = beta_file(site_of(cold), path);
+    let no = format!("{knob}=\"NO\"\n");
+    assert!(c.content.contains(&no), "{no} in\n{}", c.content);
+    (site, c)
+}
+
+/// The monitor's plan on beta for `actions` of its cold replica, as shell.
+fn cold_shell(site: &Site, actions: &[monitor::cold::Action]) -> String {
+    let beta = site.host("beta").expect("beta");
+    let ws = monitor::watched(site, beta);
+    let c = ws[0].cold.as_ref().expect("a cold replica");
+    monitor::cold_plan(site, beta, &ws[0], c, actions)
+        .expect("plan")
+        .to_shell()
+}
+
 /// A cold replica on a FreeBSD host: its jail's rc.conf.d/openvpn does not
 /// start the client at boot (golden; a hot one does), and the monitor's
 /// changes start and stop it through the port's rc.d script in the jail.
@@ -655,48 +705,202 @@ fn a_cold_replica_is_created_without_its_client_and_the_monitor_drives_it() {
 fn a_cold_freebsd_replica_boots_without_its_client() {
     use vpndns::deploy::monitor::cold::Action as ColdAction;
     let d = tempfile::tempdir().expect("tempdir");
-    let rc = |lines: &str| {
-        let site = check_report(&linux_replicas(d.path(), lines, "freebsd")).expect("site");
-        let (files, bad) = vpndns::deploy::lint::host(&site, "beta").expect("render");
-        assert!(bad.is_empty(), "{bad:?}");
-        let rc = file(&files, "/j/vpnx/etc/rc.conf.d/openvpn")
-            .expect("rc.conf.d/openvpn")
-            .clone();
-        (site, rc)
-    };
-    let (_, hot) = rc("openvpn = \"p.ovpn\"\n");
-    assert!(
-        hot.content.contains("openvpn_enable=\"YES\"\n"),
-        "{}",
-        hot.content
+    let (site, cold) = hot_then_cold(
+        &|lines| linux_replicas(d.path(), lines, "freebsd"),
+        "/j/vpnx/etc/rc.conf.d/openvpn",
+        "openvpn_enable",
+        "openvpn = \"p.ovpn\"\n",
+        "standby = \"cold\"\nopenvpn = \"p.ovpn\"\n",
     );
-    let (site, cold) = rc("standby = \"cold\"\nopenvpn = \"p.ovpn\"\n");
     assert_eq!(cold.mode, 0o644);
     golden(
         std::path::Path::new("ha/cold-freebsd/j/vpnx/etc/rc.conf.d/openvpn"),
         &cold.content,
     );
-    assert!(
-        cold.content.contains("openvpn_enable=\"NO\"\n"),
-        "{}",
-        cold.content
-    );
     shellcheck("rc.conf.d/openvpn", &cold.content, &["-e", "SC2034"]);
-    let beta = site.host("beta").expect("beta");
-    let ws = monitor::watched(&site, beta);
-    let w = &ws[0];
-    let c = w.cold.as_ref().expect("a cold replica");
-    let plan = |actions: &[ColdAction]| {
-        monitor::cold_plan(&site, beta, w, c, actions)
-            .expect("plan")
-            .to_shell()
-    };
+    let plan = |actions: &[ColdAction]| cold_shell(&site, actions);
     let p = plan(&[ColdAction::StartClient, ColdAction::Announce(1)]);
     assert!(p.contains("jexec vpnx service openvpn onestart"), "{p}");
     assert!(p.contains("route-map VJ-ANYCAST-P1'"), "{p}");
     let p = plan(&[ColdAction::StopClient, ColdAction::Announce(3)]);
     assert!(p.contains("jexec vpnx service openvpn onestop"), "{p}");
     assert!(!p.contains("start-stop-daemon"), "{p}");
+}
+
+/// A cold WireGuard replica on Linux: `create` installs the `wg setconf`
+/// file but starts no wireguard-go; the monitor's start is the very steps
+/// a hot jail's `create` runs (wireguard-go, `wg setconf`, address, the
+/// endpoint's route outside the tunnel, the routes into it), its stop waits
+/// for wireguard-go's exit, and "runs" does not count a zombie.
+#[test]
+fn a_cold_wireguard_replica_is_created_without_its_tunnel_and_the_monitor_drives_it() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::command::linux as lx;
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    use vpndns::deploy::plan::linux as pl;
+    let d = tempfile::tempdir().expect("tempdir");
+    let plan = |lines: &str| {
+        let site = check_report(&wireguard_replicas(d.path(), lines, "linux")).expect("site");
+        let target = Target::Create {
+            jail: "vpnx".into(),
+            host: Some("beta".into()),
+        };
+        let shell = build(&site, &target).expect("plan").to_shell();
+        (site, shell)
+    };
+    let (hot_site, hot) = plan("");
+    let (site, cold) = plan("standby = \"cold\"\n");
+    let beta = site.host("beta").expect("beta");
+    let wg = &hot_site
+        .host("beta")
+        .and_then(|h| h.jail("vpnx"))
+        .map(|j| match &j.kind {
+            vpndns::deploy::model::JailKind::Vpn(v) => v.tun.clone(),
+            _ => unreachable!(),
+        })
+        .expect("vpnx");
+    for (text, want) in [
+        ("/j/vpnx/wireguard.conf", true),
+        ("--exec /usr/bin/wireguard-go -- -f", false),
+        ("wg setconf", false),
+    ] {
+        assert!(hot.contains(text), "hot: {text}\n{hot}");
+        assert_eq!(cold.contains(text), want, "cold: {text}\n{cold}");
+    }
+    let ws = monitor::watched(&site, beta);
+    let (w, c) = (&ws[0], ws[0].cold.as_ref().expect("a cold replica"));
+    let start = monitor::cold_plan(
+        &site,
+        beta,
+        w,
+        c,
+        &[ColdAction::StartClient, ColdAction::Announce(1)],
+    )
+    .expect("plan");
+    let up = pl::wireguard_up_steps(&site, beta, &w.jail).expect("WireGuard");
+    assert_eq!(start.steps[..up.len()], up[..], "the backend's steps");
+    let shell = start.to_shell();
+    for want in [
+        format!("--exec /usr/bin/wireguard-go -- -f {wg}"),
+        format!("wg setconf {wg} /j/vpnx/wireguard.conf"),
+        format!("addr replace 10.64.0.2/32 dev {wg}"),
+        "route replace 203.0.113.7/32 via 10.10.200.254".to_string(),
+        format!("route replace 0.0.0.0/1 dev {wg}"),
+        format!("route replace 128.0.0.0/1 dev {wg}"),
+        "route-map VJ-ANYCAST-P1'".to_string(),
+    ] {
+        assert!(shell.contains(&want), "{want}\n{shell}");
+        // One definition: the hot jail's create runs the same commands.
+        if !want.contains("route-map") {
+            assert!(hot.contains(&want), "{want} in the hot create\n{hot}");
+        }
+    }
+    let stop = cold_shell(&site, &[ColdAction::StopClient, ColdAction::Announce(3)]);
+    assert!(
+        stop.contains("start-stop-daemon --stop --pidfile /j/vpnx/wireguard-go.pid"),
+        "{stop}"
+    );
+    let pid = pl::pidfile(beta, "vpnx", "wireguard-go");
+    assert_eq!(
+        monitor::client::running(beta, &w.jail).expect("cmd"),
+        lx::daemon_alive(&pid)
+    );
+}
+
+/// A cold WireGuard replica whose file names its endpoint by host name:
+/// `create` pinned the address into the installed `wg setconf` file (and
+/// the kill switch); the monitor reads it back from there, so that its start
+/// routes that address outside the tunnel, without resolving again.
+#[test]
+fn a_cold_wireguard_replica_routes_the_endpoint_create_pinned() {
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    let d = tempfile::tempdir().expect("tempdir");
+    let path = wireguard_replicas(d.path(), "standby = \"cold\"\n", "linux");
+    let root = d.path().join("root");
+    let text = std::fs::read_to_string(&path).expect("site").replace(
+        "jail_root = \"/j\"",
+        &format!("jail_root = \"{}\"", root.display()),
+    );
+    std::fs::write(&path, text).expect("site");
+    let conf = d.path().join("p.conf");
+    let named = std::fs::read_to_string(&conf)
+        .expect("p.conf")
+        .replace("203.0.113.7:51820", "vpn.provider.test:51820");
+    std::fs::write(&conf, named).expect("p.conf");
+    let site = check_report(&path).expect("site");
+    let beta = site.host("beta").expect("beta");
+    // What `create` installed: the provider's keys with the address pinned.
+    let installed = root.join("vpnx/wireguard.conf");
+    std::fs::create_dir_all(installed.parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        &installed,
+        "# Generated by vpnjail from the provider's file\n[Interface]\n\
+         PrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n[Peer]\n\
+         PublicKey = AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n\
+         Endpoint = 198.51.100.9:51820\nAllowedIPs = 0.0.0.0/0\n",
+    )
+    .expect("installed");
+    let mut ws = monitor::watched(&site, beta);
+    let start = |w: &monitor::Watched| {
+        let c = w.cold.as_ref().expect("a cold replica");
+        monitor::cold_plan(&site, beta, w, c, &[ColdAction::StartClient])
+            .expect("plan")
+            .to_shell()
+    };
+    let before = start(&ws[0]);
+    assert!(!before.contains("198.51.100.9/32"), "{before}");
+    monitor::pinned_endpoints(beta, &mut ws[0].jail);
+    let after = start(&ws[0]);
+    assert!(
+        after.contains("route replace 198.51.100.9/32 via 10.10.200.254"),
+        "{after}"
+    );
+}
+
+/// A cold WireGuard replica on FreeBSD: the jail's rc.conf does not enable
+/// the port's script (golden; a hot one does), `create` starts the jail
+/// without the tunnel (golden plan), and the monitor runs `service
+/// wireguard onestart|onestop|onestatus` in the jail.
+#[test]
+fn a_cold_freebsd_wireguard_replica_boots_without_its_tunnel() {
+    use vpndns::deploy::apply::{Target, build};
+    use vpndns::deploy::monitor::cold::Action as ColdAction;
+    let d = tempfile::tempdir().expect("tempdir");
+    let (site, cold) = hot_then_cold(
+        &|lines| wireguard_replicas(d.path(), lines, "freebsd"),
+        "/j/vpnx/etc/rc.conf",
+        "wireguard_enable",
+        "",
+        "standby = \"cold\"\n",
+    );
+    golden(
+        std::path::Path::new("ha/cold-freebsd-wireguard/j/vpnx/etc/rc.conf"),
+        &cold.content,
+    );
+    shellcheck("rc.conf", &cold.content, &["-e", "SC2034"]);
+    let target = Target::Create {
+        jail: "vpnx".into(),
+        host: Some("beta".into()),
+    };
+    let create = build(&site, &target).expect("plan").to_shell();
+    golden(
+        std::path::Path::new("ha/cold-freebsd-wireguard/create-vpnx-beta.sh"),
+        &create,
+    );
+    assert!(!create.contains("service wireguard"), "{create}");
+    let plan = |actions: &[ColdAction]| cold_shell(&site, actions);
+    let p = plan(&[ColdAction::StartClient, ColdAction::Announce(1)]);
+    assert!(p.contains("jexec vpnx service wireguard onestart"), "{p}");
+    let p = plan(&[ColdAction::StopClient, ColdAction::Announce(3)]);
+    assert!(p.contains("jexec vpnx service wireguard onestop"), "{p}");
+    let beta = site.host("beta").expect("beta");
+    let vpnx = beta.jail("vpnx").expect("vpnx");
+    assert_eq!(
+        monitor::client::running(beta, vpnx)
+            .expect("cmd")
+            .to_string(),
+        "jexec vpnx service wireguard onestatus"
+    );
 }
 
 /// `vpnjail status` of a cold standby: its jail is up with the tunnel down

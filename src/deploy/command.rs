@@ -390,6 +390,23 @@ pub mod linux {
             vec!["--status".into(), "--pidfile".into(), p(pidfile)],
         )
     }
+    /// Exits 0 while the process of `pidfile` runs: it exists and is not a
+    /// zombie (`start-stop-daemon --status` counts one that died and awaits
+    /// reaping, which a container's init may take a second to do). A fixed
+    /// script: the path is its argument, never part of the script.
+    pub fn daemon_alive(pidfile: &Path) -> Cmd {
+        Cmd::new(
+            "sh",
+            vec![
+                "-c".into(),
+                "read -r pid 2>/dev/null < \"$1\" || exit 1; case $pid in ''|*[!0-9]*) exit 1;; esac; \
+                 read -r st 2>/dev/null < \"/proc/$pid/stat\" || exit 1; st=${st##*) }; [ \"${st%% *}\" != Z ]"
+                    .into(),
+                "sh".into(),
+                p(pidfile),
+            ],
+        )
+    }
     /// Starts `program args` in the background inside `ns`, with a pidfile and
     /// its output in `log`. `env` entries are `NAME=value` set for it; with
     /// `notify` start-stop-daemon waits for its sd_notify readiness (20 s).
@@ -711,5 +728,42 @@ mod tests {
             c.to_shell(),
             "jexec vpnus pfctl -a vpnjail/dns -f /etc/pf.vpnjail/dns.conf"
         );
+    }
+
+    /// `daemon_alive`, run for real: a live process runs; one that exited
+    /// and awaits reaping (a zombie) does not, nor a reaped one, nor a pid
+    /// file that holds no number.
+    #[test]
+    fn a_zombie_does_not_run() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let pid = d.path().join("x.pid");
+        let alive = || {
+            let c = linux::daemon_alive(&pid);
+            std::process::Command::new(c.program)
+                .args(&c.args)
+                .status()
+                .expect("sh runs")
+                .success()
+        };
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        std::fs::write(&pid, format!("{}\n", live.id())).expect("pid");
+        assert!(alive(), "a live process runs");
+        let _ = live.kill();
+        // Not waited for yet: a zombie until `wait` reaps it.
+        let t = std::time::Instant::now();
+        while std::fs::read_to_string(format!("/proc/{}/stat", live.id()))
+            .is_ok_and(|s| !s.contains(") Z "))
+            && t.elapsed() < std::time::Duration::from_secs(5)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!alive(), "a zombie does not run");
+        let _ = live.wait();
+        assert!(!alive(), "a reaped process does not run");
+        std::fs::write(&pid, "self\n").expect("pid");
+        assert!(!alive(), "a pid file without a number");
     }
 }

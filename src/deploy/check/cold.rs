@@ -1,7 +1,7 @@
 //! The `standby` key of a replicated vpn jail, and whether it can run in
 //! cold standby (`standby = "cold"`, docs/ha.md): `vpnjail monitor` must be
 //! able to start and stop its VPN client, so vpnjail must run that client
-//! (OpenVPN, on Linux and FreeBSD alike: monitor/client.rs).
+//! (OpenVPN or WireGuard, on Linux and FreeBSD alike: monitor/client.rs).
 //! May touch: nothing (pure).
 
 use super::Checker;
@@ -44,14 +44,8 @@ pub fn problem(jail: &Jail) -> Option<String> {
     if v.client == VpnClient::Own {
         return Some(
             "standby = \"cold\" needs a VPN client vpnjail runs, which the monitor starts and stops: \
-             add openvpn = \"FILE\" (a client you run yourself cannot be started by vpnjail)"
-                .into(),
-        );
-    }
-    if matches!(v.client, VpnClient::WireGuard(_)) {
-        return Some(
-            "standby = \"cold\" does not drive a WireGuard client yet (the monitor starts and stops \
-             OpenVPN only): use \"hot\", or openvpn = \"FILE\""
+             add openvpn = \"FILE\" or wireguard = \"FILE\" (a client you run yourself cannot be \
+             started by vpnjail)"
                 .into(),
         );
     }

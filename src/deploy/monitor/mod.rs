@@ -17,8 +17,9 @@ pub mod decide;
 
 use super::command::{Action, Cmd, Guard, Plan, Step, freebsd as fb, linux as lx};
 use super::exec::{self, System};
-use super::model::{Host, Jail, JailKind, Platform, Site, Standby};
-use super::render::{frr, linux as rl};
+use super::model::{Host, Jail, JailKind, Platform, Site, Standby, VpnClient};
+use super::provider;
+use super::render::{frr, linux as rl, wireguard};
 use crate::proxy::name::Name;
 use crate::proxy::wire;
 use decide::{Observation, Policy, Replica};
@@ -37,7 +38,9 @@ pub enum MonitorError {
     NothingToMonitor(String),
     #[error("{0:?} is not a domain name")]
     ProbeName(String),
-    #[error("vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\")")]
+    #[error(
+        "vpn jail {0:?}: cold standby needs a VPN client vpnjail runs (openvpn = \"FILE\" or wireguard = \"FILE\")"
+    )]
     ColdClient(String),
 }
 
@@ -280,8 +283,15 @@ pub fn cold_plan(
     actions: &[cold::Action],
 ) -> Result<Plan, MonitorError> {
     let mut steps = Vec::new();
+    let mut whats = Vec::new();
     for a in actions {
-        let (what, cmd) = match *a {
+        let step = |what: String, cmd: Cmd| Step {
+            what,
+            guard: Guard::Always,
+            action: Action::Run(cmd),
+            undo: vec![],
+        };
+        let (what, new): (String, Vec<Step>) = match *a {
             cold::Action::StartClient => (
                 format!(
                     "start the VPN client of {} (elected, cold standby)",
@@ -289,12 +299,13 @@ pub fn cold_plan(
                 ),
                 client::start(site, host, &w.jail)?,
             ),
-            cold::Action::StopClient => (
-                format!("stop the VPN client of {}", w.jail.name),
-                client::stop(host, &w.jail)?,
-            ),
-            cold::Action::Announce(k) => (
-                format!(
+            cold::Action::StopClient => {
+                let what = format!("stop the VPN client of {}", w.jail.name);
+                let s = step(what.clone(), client::stop(host, &w.jail)?);
+                (what, vec![s])
+            }
+            cold::Action::Announce(k) => {
+                let what = format!(
                     "announce {} {}/32 with priority {k}{}",
                     w.jail.name,
                     w.anycast,
@@ -303,26 +314,20 @@ pub fn cold_plan(
                     } else {
                         ""
                     }
-                ),
-                vtysh(host, &bgp_lines(host, w.anycast, Some(k)))?,
-            ),
-            cold::Action::Withdraw => (
-                format!("withdraw {} {}/32", w.jail.name, w.anycast),
-                vtysh(host, &bgp_lines(host, w.anycast, None))?,
-            ),
+                );
+                let cmd = vtysh(host, &bgp_lines(host, w.anycast, Some(k)))?;
+                (what.clone(), vec![step(what, cmd)])
+            }
+            cold::Action::Withdraw => {
+                let what = format!("withdraw {} {}/32", w.jail.name, w.anycast);
+                let cmd = vtysh(host, &bgp_lines(host, w.anycast, None))?;
+                (what.clone(), vec![step(what, cmd)])
+            }
         };
-        steps.push(Step {
-            what,
-            guard: Guard::Always,
-            action: Action::Run(cmd),
-            undo: vec![],
-        });
+        whats.push(what);
+        steps.extend(new);
     }
-    let title = steps
-        .iter()
-        .map(|s| s.what.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let title = whats.join(", ");
     Ok(Plan {
         title: format!("vpnjail monitor on host {}: {title}", host.name),
         steps,
@@ -411,6 +416,9 @@ pub fn run(
         "monitor starts"
     );
     for w in &mut ws {
+        if w.cold.is_some() && host.platform == Platform::Linux {
+            pinned_endpoints(host, &mut w.jail);
+        }
         if let Some(c) = &mut w.cold
             && matches!(exec::query(&client::running(host, &w.jail)?), Ok((true, _)))
         {
@@ -463,6 +471,35 @@ pub fn run(
             return Ok(());
         }
         std::thread::sleep(interval.saturating_sub(round.elapsed()));
+    }
+}
+
+/// A cold WireGuard replica whose file names its endpoints by host name:
+/// `create` resolved them and pinned the addresses into the installed
+/// `wg setconf` file (provider::resolve) and the kill switch; the monitor
+/// reads them back from that file, so that its start routes the very
+/// addresses the kill switch admits (resolving again might give others).
+/// Left as it is when the file cannot be read (the start then lacks the
+/// endpoint's route and its checks fail, logged).
+pub fn pinned_endpoints(host: &Host, j: &mut Jail) {
+    let path = host.jail_path(&j.name).join(wireguard::LINUX_CONF);
+    let JailKind::Vpn(v) = &mut j.kind else {
+        return;
+    };
+    let VpnClient::WireGuard(w) = &mut v.client else {
+        return;
+    };
+    if w.named.is_empty() {
+        return;
+    }
+    match std::fs::read_to_string(&path).map(|t| provider::wireguard::parse_installed(&t)) {
+        Ok(Ok(f)) if f.named.is_empty() => {
+            v.endpoints = Some(f.endpoints);
+            w.named.clear();
+        }
+        _ => {
+            tracing::error!(jail = %j.name, file = %path.display(), "cannot read the endpoints create pinned")
+        }
     }
 }
 

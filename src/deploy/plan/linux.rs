@@ -12,9 +12,10 @@
 
 use super::{PlanError, run, write};
 use crate::deploy::command::{Action, Cmd, Guard, Plan, Step, linux as lx};
-use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, Standby, VpnClient};
+use crate::deploy::model::{Host, Jail, JailKind, LinkMode, Site, Standby, Vpn, VpnClient};
 use crate::deploy::render::linux::{ClientFiles, IpsecFiles, NsFiles};
 use crate::deploy::render::{self, killswitch, linux as rl, openvpn};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 pub use crate::deploy::names::{CHARON, FRR_DIR, LIBIPSEC_IF};
@@ -150,6 +151,74 @@ pub fn inner_address_steps(site: &Site, host: &Host, ns: &str) -> Vec<Step> {
     steps
 }
 
+/// Whether a vpn jail is a replica in cold standby: `create` sets up its
+/// client but does not start it; `vpnjail monitor` does (docs/ha.md).
+fn is_cold(v: &Vpn) -> bool {
+    v.replication
+        .as_ref()
+        .is_some_and(|r| r.standby == Standby::Cold)
+}
+
+/// A jail's default gateway: the anycast router for a replica, the vpn jail
+/// a service routes through, otherwise the host's bridge address.
+fn gateway(site: &Site, host: &Host, j: &Jail) -> Ipv4Addr {
+    match (&j.kind, j.replication().zip(site.anycast.as_ref())) {
+        (_, Some((_, a))) => a.router,
+        (JailKind::Service { via: Some(v) }, _) => host
+            .jail(v)
+            .map(|vj| vj.address)
+            .unwrap_or(host.bridge.address),
+        _ => host.bridge.address,
+    }
+}
+
+/// A replica's routes to every host's bridge network via the anycast
+/// router, as FreeBSD's replica rc.conf has them (`route_net_<host>`): the
+/// answers to another host's clients find their way back whatever routes
+/// the VPN client installs (a full tunnel's `0.0.0.0/1` and `128.0.0.0/1`
+/// would otherwise take them into the tunnel). Empty for any other jail.
+pub fn replica_routes(site: &Site, host: &Host, j: &Jail) -> Vec<Step> {
+    let Some((_, a)) = j.replication().zip(site.anycast.as_ref()) else {
+        return Vec::new();
+    };
+    let ns = site.jail_netns(host, j);
+    site.hosts
+        .iter()
+        .map(|h| {
+            let net = h.bridge.network.to_string();
+            run(
+                format!("route {net} ({}) via {}", h.name, a.router),
+                Guard::Always,
+                lx::route_replace(Some(&ns), &net, &a.router.to_string()),
+                vec![],
+            )
+        })
+        .collect()
+}
+
+/// The steps that bring up a WireGuard vpn jail's client once its namespace,
+/// kill switch and `wg setconf` file exist (plan/wireguard.rs): `create`
+/// runs them for a hot jail, `vpnjail monitor` for an elected cold replica
+/// (monitor/client.rs). `None` for any other jail.
+pub fn wireguard_up_steps(site: &Site, host: &Host, j: &Jail) -> Option<Vec<Step>> {
+    use super::wireguard as wg;
+    let JailKind::Vpn(v) = &j.kind else {
+        return None;
+    };
+    let VpnClient::WireGuard(w) = &v.client else {
+        return None;
+    };
+    Some(wg::up_steps(
+        &site.jail_netns(host, j),
+        v,
+        w,
+        gateway(site, host, j),
+        &host.jail_path(&j.name).join(render::wireguard::LINUX_CONF),
+        &pidfile(host, &j.name, wg::DAEMON),
+        &logfile(host, &j.name, wg::DAEMON),
+    ))
+}
+
 /// The steps that create one jail's namespace and start what its kind runs.
 pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, PlanError> {
     let hns = host.netns.as_deref();
@@ -254,20 +323,14 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
             ),
         ]);
     }
-    let gw = match (&j.kind, replica) {
-        (_, Some((_, a))) => a.router,
-        (JailKind::Service { via: Some(v) }, _) => host
-            .jail(v)
-            .map(|vj| vj.address)
-            .unwrap_or(host.bridge.address),
-        _ => host.bridge.address,
-    };
+    let gw = gateway(site, host, j);
     steps.push(run(
         format!("default route via {gw}"),
         Guard::Always,
         lx::route_replace(nsr, "default", &gw.to_string()),
         vec![],
     ));
+    steps.extend(replica_routes(site, host, j));
     if j.kind != JailKind::Ipsec {
         steps.extend(rw_steps(super::roadwarrior::pool_route(host, nsr))?);
     }
@@ -314,12 +377,8 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                 }
                 // In cold standby `vpnjail monitor` starts it when BGP
                 // elects this replica (monitor/client.rs).
-                let cold = v
-                    .replication
-                    .as_ref()
-                    .is_some_and(|r| r.standby == Standby::Cold);
                 let pid = pidfile(host, &j.name, "openvpn");
-                if !cold {
+                if !is_cold(v) {
                     steps.push(run(
                         format!("start openvpn in {ns} (after the kill switch)"),
                         Guard::UnlessOk(lx::daemon_running(&pid)),
@@ -328,21 +387,16 @@ pub fn create_steps(site: &Site, host: &Host, j: &Jail) -> Result<Vec<Step>, Pla
                     ));
                 }
             }
-            if let VpnClient::WireGuard(w) = &v.client {
-                use super::wireguard as wg;
+            if let VpnClient::WireGuard(_) = &v.client {
                 let ClientFiles::WireGuard { conf } = &vf.client else {
                     return Err(missing(render::wireguard::LINUX_CONF));
                 };
                 steps.push(write(conf)?);
-                steps.extend(wg::create_steps(
-                    &ns,
-                    v,
-                    w,
-                    gw,
-                    &conf.path,
-                    &pidfile(host, &j.name, wg::DAEMON),
-                    &logfile(host, &j.name, wg::DAEMON),
-                ));
+                // In cold standby, as OpenVPN's above: the monitor runs
+                // these same steps when BGP elects this replica.
+                if !is_cold(v) {
+                    steps.extend(wireguard_up_steps(site, host, j).unwrap_or_default());
+                }
             }
         }
         (JailKind::Vpndns, NsFiles::Vpndns { config: f, .. }) => {

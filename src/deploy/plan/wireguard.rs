@@ -49,12 +49,15 @@ pub fn start(ns: &str, pid: &Path, log: &Path, ifname: &str) -> Cmd {
     )
 }
 
-/// After the kill switch and the installed `conf`: wireguard-go, `wg
-/// setconf`, the file's addresses, a route to each endpoint via the bridge
-/// (`gw`) and the peers' AllowedIPs into the tunnel (`0.0.0.0/0` as two /1
-/// halves, as wg-quick does, so the default route stays and the kill switch
-/// drops what would take it when the tunnel is gone).
-pub fn create_steps(
+/// The client brought up, after the kill switch and the installed `conf`:
+/// wireguard-go, `wg setconf`, the file's addresses, a route to each
+/// endpoint via the bridge (`gw`; the kill switch's endpoint rule admits
+/// that traffic) and the peers' AllowedIPs into the tunnel (`0.0.0.0/0` as
+/// two /1 halves, as wg-quick does, so the default route stays and the
+/// kill switch drops what would take it when the tunnel is gone). `create`
+/// runs them for a hot jail, `vpnjail monitor` for an elected cold replica
+/// (plan/linux.rs `wireguard_up_steps`, monitor/client.rs).
+pub fn up_steps(
     ns: &str,
     v: &Vpn,
     w: &WireGuardClient,

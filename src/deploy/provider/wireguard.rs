@@ -92,6 +92,19 @@ enum Section {
 /// Parses the text of a provider's WireGuard file. Every problem is
 /// reported, each at its line.
 pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
+    parse_with(text, true)
+}
+
+/// Parses the `wg setconf` file `create` installed (render/wireguard.rs
+/// `setconf`: the provider's file without wg-quick's Address, DNS and MTU,
+/// its endpoints pinned): what `vpnjail monitor` reads the pinned
+/// endpoints back from for a cold replica.
+pub fn parse_installed(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
+    parse_with(text, false)
+}
+
+/// [`parse`], requiring `Address =` only with `need_address`.
+fn parse_with(text: &str, need_address: bool) -> Result<WireGuardFile, Vec<FileError>> {
     let mut errors = Vec::new();
     let mut f = WireGuardFile::default();
     let mut section = Section::None;
@@ -269,7 +282,7 @@ pub fn parse(text: &str) -> Result<WireGuardFile, Vec<FileError>> {
         if !private_key {
             errors.push(at(0, "[Interface] has no PrivateKey"));
         }
-        if f.addresses.is_empty() {
+        if need_address && f.addresses.is_empty() {
             errors.push(at(
                 0,
                 "[Interface] has no IPv4 Address: the tunnel needs one",

@@ -316,12 +316,7 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
             if let Some(ipsec) = host.ipsec_jail() {
                 remote_routes(&mut rc, site, host, ipsec.address);
             }
-            if let crate::deploy::model::VpnClient::WireGuard(_) = v.client {
-                // The port's rc.d/wireguard: wg-quick up of
-                // /usr/local/etc/wireguard/<if>.conf (render/wireguard.rs).
-                rc.set("wireguard_enable", "YES");
-                rc.set("wireguard_interfaces", &v.tun);
-            }
+            wireguard(&mut rc, v);
         }
         JailKind::Vpndns | JailKind::Service { .. } => {
             if let Some(ipsec) = host.ipsec_jail() {
@@ -342,6 +337,21 @@ pub fn jail(site: &Site, host: &Host, j: &Jail) -> RcConf {
 /// host's bridge network (the local one included: it is not on this bridge)
 /// is routed there, so that answers find their way back whatever default
 /// route the VPN client installs.
+/// A WireGuard vpn jail's client: the port's rc.d/wireguard, `wg-quick up`
+/// of /usr/local/etc/wireguard/<if>.conf (render/wireguard.rs). A replica
+/// in cold standby boots without it and `vpnjail monitor` runs `service
+/// wireguard onestart` (monitor/client.rs).
+fn wireguard(rc: &mut RcConf, v: &crate::deploy::model::Vpn) {
+    if let crate::deploy::model::VpnClient::WireGuard(_) = v.client {
+        let cold = v
+            .replication
+            .as_ref()
+            .is_some_and(|r| r.standby == crate::deploy::model::Standby::Cold);
+        rc.set("wireguard_enable", if cold { "NO" } else { "YES" });
+        rc.set("wireguard_interfaces", &v.tun);
+    }
+}
+
 fn replica(
     site: &Site,
     j: &Jail,
@@ -373,6 +383,10 @@ fn replica(
             format!("route_{name}"),
             format!("-net {} {}", h.bridge.network, a.router),
         );
+    }
+    if let JailKind::Vpn(v) = &j.kind {
+        // Hot replicas ran no WireGuard at boot before this line.
+        wireguard(&mut rc, v);
     }
     rc
 }
