@@ -219,10 +219,17 @@ impl Lab {
     /// directory, and the site file `site_text(tag, dir)` written in it.
     /// Nothing is created yet: see [`Lab::create_all`].
     pub fn new(prefix: char, site_text: impl FnOnce(&str, &Path) -> String) -> Lab {
+        let lab = Lab::bare(prefix);
+        std::fs::write(&lab.site, site_text(&lab.tag, lab.path())).expect("write the site file");
+        lab
+    }
+
+    /// A lab without a site file, for a test that builds its namespaces
+    /// itself (drop then runs no `vpnjail destroy`).
+    pub fn bare(prefix: char) -> Lab {
         let tag = run_tag(prefix);
         let dir = tempfile::tempdir().expect("tempdir");
         let site = dir.path().join("site.toml");
-        std::fs::write(&site, site_text(&tag, dir.path())).expect("write the site file");
         Lab {
             tag,
             dir,
@@ -374,7 +381,9 @@ impl Drop for Lab {
                 let _ = std::fs::remove_file(&f);
             }
         }
-        if let Err(e) = self.vpnjail(&["destroy", "--all"]) {
+        if self.site.exists()
+            && let Err(e) = self.vpnjail(&["destroy", "--all"])
+        {
             eprintln!("cleanup: vpnjail destroy --all: {e}");
         }
         // Whatever destroy could not stop.

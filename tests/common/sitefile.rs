@@ -44,9 +44,9 @@ impl Toml for u32 {
     }
 }
 
-impl<const N: usize> Toml for [&str; N] {
+impl<T: Toml, const N: usize> Toml for [T; N] {
     fn toml(&self) -> String {
-        let items: Vec<String> = self.iter().map(|s| s.toml()).collect();
+        let items: Vec<String> = self.iter().map(Toml::toml).collect();
         format!("[{}]", items.join(", "))
     }
 }
@@ -115,6 +115,14 @@ pub struct Host {
 }
 
 impl Host {
+    /// A host with only its name set.
+    pub fn new(name: &str) -> Host {
+        Host {
+            keys: Table::new().set("name", name),
+            jails: Vec::new(),
+        }
+    }
+
     /// A Linux host as the namespace tests build it: in namespace
     /// `vjh-<tag>-<name>`, `wan0` its external interface with `public`,
     /// bridge `vjbr0` on 10.10.`n`.0/24 (the host at .1), its jails under
