@@ -489,6 +489,63 @@ impl Drop for UdpServer {
     }
 }
 
+/// A TCP server on `bind` inside a namespace that writes `reply` to every
+/// connection and closes it, counting them. Stops when dropped.
+pub struct TcpServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    count: Arc<AtomicUsize>,
+}
+
+impl TcpServer {
+    /// Starts the server in `ns` and waits until it listens.
+    #[track_caller]
+    pub fn start(ns: &str, bind: SocketAddr, reply: &'static [u8]) -> TcpServer {
+        use std::io::Write;
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (st, c) = (stop.clone(), count.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = netns::spawn_in_netns(ns, move || {
+            let l = std::net::TcpListener::bind(bind)
+                .unwrap_or_else(|e| panic!("bind tcp {bind}: {e}"));
+            l.set_nonblocking(true).ok();
+            ready_tx.send(()).ok();
+            while !st.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut conn, _)) => {
+                        c.fetch_add(1, Ordering::Relaxed);
+                        conn.write_all(reply).ok();
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("the tcp server on {bind} in {ns} did not start"));
+        TcpServer {
+            stop,
+            thread: Some(thread),
+            count,
+        }
+    }
+
+    /// How many connections it served.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
 // ---------------------------------------------------------------- DNS
 
 /// DNS packets as the tests need them: an A query, the answer a stand-in
