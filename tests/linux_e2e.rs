@@ -113,63 +113,35 @@ fn one_host_site(tag: &str, dir: &Path) -> String {
         .to_string()
 }
 
-/// Everything a test made; dropping it destroys all of it (the providers'
-/// resolvers first).
-struct Topo {
-    responders: Vec<UdpServer>,
-    lab: Lab,
+/// A provider behind vpn namespace `jail`: `tun0` in the vpn namespace
+/// (`net`.2/30), the provider's resolver at `net`.1 answering `answer`; its
+/// index in `t.servers`.
+fn provider(t: &mut Lab, host: &str, jail: &str, net: &str, answer: Ipv4Addr) -> usize {
+    let p = t.own_ns("vjp", jail);
+    t.add_netns(&p);
+    let vpn = t.ns(host, jail);
+    let (inside, outside) = (format!("{net}.2/30"), format!("{net}.1/30"));
+    netns::veth(&vpn, "tun0", &inside, &p, "p0", &outside);
+    let bind: SocketAddr = format!("{net}.1:53").parse().expect("bind address");
+    t.servers.push(UdpServer::dns(&p, bind, answer));
+    t.servers.len() - 1
 }
 
-impl std::ops::Deref for Topo {
-    type Target = Lab;
-    fn deref(&self) -> &Lab {
-        &self.lab
-    }
+/// A remote client routed through vpn namespace `jail` (the seed's GRE
+/// client): `net`.1 on the vpn side, the client at `net`.2.
+fn remote_client(t: &mut Lab, host: &str, jail: &str, net: &str) -> String {
+    let r = t.own_ns("vjr", jail);
+    t.add_netns(&r);
+    let vpn = t.ns(host, jail);
+    let (gw, client) = (format!("{net}.1"), format!("{net}.2/24"));
+    netns::veth(&vpn, "rc0", &format!("{gw}/24"), &r, "r0", &client);
+    must("ip", &["-n", &r, "route", "add", "default", "via", &gw]);
+    r
 }
 
-impl std::ops::DerefMut for Topo {
-    fn deref_mut(&mut self) -> &mut Lab {
-        &mut self.lab
-    }
-}
-
-impl Topo {
-    fn new(site_text: impl FnOnce(&str, &Path) -> String) -> Topo {
-        Topo {
-            responders: Vec::new(),
-            lab: Lab::new('t', site_text),
-        }
-    }
-
-    /// A provider behind vpn namespace `jail`: `tun0` in the vpn namespace
-    /// (`net`.2/30), the provider's resolver at `net`.1 answering `answer`.
-    fn provider(&mut self, host: &str, jail: &str, net: &str, answer: Ipv4Addr) -> usize {
-        let p = self.own_ns("vjp", jail);
-        self.add_netns(&p);
-        let vpn = self.ns(host, jail);
-        let (inside, outside) = (format!("{net}.2/30"), format!("{net}.1/30"));
-        netns::veth(&vpn, "tun0", &inside, &p, "p0", &outside);
-        let bind: SocketAddr = format!("{net}.1:53").parse().expect("bind address");
-        self.responders.push(UdpServer::dns(&p, bind, answer));
-        self.responders.len() - 1
-    }
-
-    /// A remote client routed through vpn namespace `jail` (the seed's GRE
-    /// client): `net`.1 on the vpn side, the client at `net`.2.
-    fn remote_client(&mut self, host: &str, jail: &str, net: &str) -> String {
-        let r = self.own_ns("vjr", jail);
-        self.add_netns(&r);
-        let vpn = self.ns(host, jail);
-        let (gw, client) = (format!("{net}.1"), format!("{net}.2/24"));
-        netns::veth(&vpn, "rc0", &format!("{gw}/24"), &r, "r0", &client);
-        must("ip", &["-n", &r, "route", "add", "default", "via", &gw]);
-        r
-    }
-
-    /// The sources the provider's resolver `i` saw, as a set.
-    fn sources(&self, i: usize) -> BTreeSet<Ipv4Addr> {
-        self.responders[i].sources().into_iter().collect()
-    }
+/// The sources provider `i`'s resolver saw, as a set.
+fn sources(t: &Lab, i: usize) -> BTreeSet<Ipv4Addr> {
+    t.servers[i].sources().into_iter().collect()
 }
 
 /// `packets N` of the rule in `ns`'s table `vpnjail`, chain `chain`, that contains `needle`.
@@ -180,13 +152,13 @@ fn nft_packets(ns: &str, chain: &str, needle: &str) -> u64 {
 }
 
 /// Brings up the one-host topology with providers and remote clients.
-fn one_host() -> (Topo, [String; 2]) {
-    let mut t = Topo::new(one_host_site);
+fn one_host() -> (Lab, [String; 2]) {
+    let mut t = Lab::new('t', one_host_site);
     t.create_all();
-    t.provider("alpha", "vpna", "10.8.1", ANSWER_A);
-    t.provider("alpha", "vpnb", "10.8.2", ANSWER_B);
-    let ra = t.remote_client("alpha", "vpna", "10.20.1");
-    let rb = t.remote_client("alpha", "vpnb", "10.20.2");
+    provider(&mut t, "alpha", "vpna", "10.8.1", ANSWER_A);
+    provider(&mut t, "alpha", "vpnb", "10.8.2", ANSWER_B);
+    let ra = remote_client(&mut t, "alpha", "vpna", "10.20.1");
+    let rb = remote_client(&mut t, "alpha", "vpnb", "10.20.2");
     (t, [ra, rb])
 }
 
@@ -205,20 +177,20 @@ fn one_host_dns_path_through_vpn_namespaces() {
 
     // Policy by client: svca's forwarder is vpna, svcb's is vpnb.
     expect_answer(&svca, VPNDNS_ADDR, "www.example.com", ANSWER_A);
-    let (a0, b0) = (t.responders[0].count(), t.responders[1].count());
+    let (a0, b0) = (t.servers[0].count(), t.servers[1].count());
     expect_answer(&svcb, VPNDNS_ADDR, "www.example.org", ANSWER_B);
-    assert_eq!(t.responders[0].count(), a0, "B's client must not reach A");
-    assert!(t.responders[1].count() > b0);
+    assert_eq!(t.servers[0].count(), a0, "B's client must not reach A");
+    assert!(t.servers[1].count() > b0);
     // Steps 5-8: the providers saw the queries from the vpn namespace's tun
     // address (masquerade on tun0), never from vpndns or the client.
-    assert_eq!(t.sources(0), BTreeSet::from([Ipv4Addr::new(10, 8, 1, 2)]));
-    assert_eq!(t.sources(1), BTreeSet::from([Ipv4Addr::new(10, 8, 2, 2)]));
+    assert_eq!(sources(&t, 0), BTreeSet::from([Ipv4Addr::new(10, 8, 1, 2)]));
+    assert_eq!(sources(&t, 1), BTreeSet::from([Ipv4Addr::new(10, 8, 2, 2)]));
 
     // Step 5 alone: a query to vpna's own bridge address goes to provider A.
     let dnat0 = nft_packets(&vpna, "prerouting", "dnat to 10.8.1.1");
-    let a1 = t.responders[0].count();
+    let a1 = t.servers[0].count();
     expect_answer(&svcb, "10.10.1.2", "direct.example.com", ANSWER_A);
-    assert!(t.responders[0].count() > a1);
+    assert!(t.servers[0].count() > a1);
     assert!(nft_packets(&vpna, "prerouting", "dnat to 10.8.1.1") > dnat0);
 
     // Identity (steps 3-4): vpndns sends vpna's own query back to vpna:53,
@@ -232,18 +204,18 @@ fn one_host_dns_path_through_vpn_namespaces() {
     // socket of an earlier identity forward, so the provider's own counter is
     // the proof that this query went through vpna to provider A.)
     let snat0 = nft_packets(&vpna, "postrouting", "ip daddr 10.10.1.53");
-    let a3 = t.responders[0].count();
+    let a3 = t.servers[0].count();
     expect_answer(&ra, VPNDNS_ADDR, "remote.example.com", ANSWER_A);
     assert!(nft_packets(&vpna, "postrouting", "ip daddr 10.10.1.53") > snat0);
-    assert!(t.responders[0].count() > a3);
+    assert!(t.servers[0].count() > a3);
     expect_answer(&rb, VPNDNS_ADDR, "remote.example.org", ANSWER_B);
 
     // Static and blocked names: answered by vpndns, no provider asked.
-    let (a2, b2) = (t.responders[0].count(), t.responders[1].count());
+    let (a2, b2) = (t.servers[0].count(), t.servers[1].count());
     expect_answer(&svca, VPNDNS_ADDR, "nas.wan", Ipv4Addr::new(10, 10, 1, 20));
     let blocked = query(&svcb, VPNDNS_ADDR, "x.ads.example.net").expect("blocked answer");
     assert_eq!(blocked.rcode, 3, "blocked names get NXDOMAIN: {blocked:?}");
-    assert_eq!((t.responders[0].count(), t.responders[1].count()), (a2, b2));
+    assert_eq!((t.servers[0].count(), t.servers[1].count()), (a2, b2));
 
     // The LAN client's policy lists vpna first.
     expect_answer(
@@ -267,7 +239,7 @@ fn faults_failover_and_vpndns_restart() {
     let svca = t.ns("alpha", "svca");
     expect_answer(&lan, VPNDNS_ADDR, "before.example.com", ANSWER_A);
 
-    t.responders[0].stop();
+    t.servers[0].stop();
     // vpna's provider is gone: the LAN client's second forwarder (vpnb) answers.
     expect_answer(&lan, VPNDNS_ADDR, "after.example.com", ANSWER_B);
     // A client whose only forwarder is vpna gets SERVFAIL, not silence.
@@ -320,7 +292,7 @@ fn destroy_all_leaves_the_machine_as_it_was() {
     let netns0 = others();
     let links0 = link_names(None);
     let rules0 = must("nft", &["list", "ruleset"]);
-    let t = Topo::new(one_host_site);
+    let t = Lab::new('t', one_host_site);
     // Carries the tag: the guard removes it if the test fails.
     let sentinel = format!("vjs-{}-keep", t.tag);
     must("ip", &["netns", "add", &sentinel]);
@@ -358,7 +330,9 @@ fn destroy_all_leaves_the_machine_as_it_was() {
 #[test]
 fn failed_create_rolls_back_on_the_real_system() {
     require_root_netns!();
-    let t = Topo::new(|tag, dir| one_host_site(tag, dir).replace(VPNDNS, "/nonexistent/vpndns"));
+    let t = Lab::new('t', |tag, dir| {
+        one_host_site(tag, dir).replace(VPNDNS, "/nonexistent/vpndns")
+    });
     let err = t.vpnjail(&["create", "--all"]).expect_err("must fail");
     assert!(err.contains("completed steps were undone"), "{err}");
     let left = t.tagged_netns();
@@ -399,7 +373,7 @@ fn two_host_site(tag: &str, dir: &Path) -> String {
 }
 
 /// ESP packets counted by charon in an ipsec namespace (both directions).
-fn esp_packets(t: &Topo, host: &str, jail: &str) -> u64 {
+fn esp_packets(t: &Lab, host: &str, jail: &str) -> u64 {
     let conf = t.jail_file(host, jail, "strongswan.conf");
     let env = format!("STRONGSWAN_CONF={}", conf.display());
     let out = e2e::ns_exec(&t.ns(host, jail), "env", &[&env, "swanctl", "--list-sas"])
@@ -421,14 +395,14 @@ fn two_hosts_over_strongswan() {
         e2e::skip_reason_strongswan()
     );
     let started = Instant::now();
-    let mut t = Topo::new(two_host_site);
+    let mut t = Lab::new('t', two_host_site);
     // The machine: two host namespaces joined by a WAN link.
     let (ha, hb) = (t.host_ns("alpha"), t.host_ns("beta"));
     t.add_netns(&ha);
     t.add_netns(&hb);
     netns::veth(&ha, "wan0", "10.99.0.1/24", &hb, "wan0", "10.99.0.2/24");
     t.create_all();
-    t.provider("alpha", "vpna", "10.8.1", ANSWER_A);
+    provider(&mut t, "alpha", "vpna", "10.8.1", ANSWER_A);
     let laptop = t.ns("beta", "laptop");
     wait_for(
         "laptop on beta via the tunnel to vpndns on alpha",
@@ -438,7 +412,7 @@ fn two_hosts_over_strongswan() {
             other => Err(format!("{other:?}")),
         },
     );
-    assert!(t.responders[0].count() > 0);
+    assert!(t.servers[0].count() > 0);
     assert!(
         esp_packets(&t, "beta", "ipsec_b") >= 2,
         "the query and its answer crossed the ESP tunnel"

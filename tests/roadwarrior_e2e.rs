@@ -140,32 +140,22 @@ impl Phone {
     }
 }
 
-/// Everything the test made; dropping it removes all of it (vpna's
-/// provider first).
-struct Topo {
-    /// vpna's provider: its resolver on 10.8.1.1:53 answering [`ANSWER`],
-    /// and UDP echo on [`INTERNET`]:7 recording who sent.
-    provider: Vec<UdpServer>,
-    lab: Lab,
+/// Everything the test made (the lab; its servers are vpna's provider:
+/// its resolver on 10.8.1.1:53 answering [`ANSWER`], and UDP echo on
+/// [`INTERNET`]:7 recording who sent).
+type Topo = Lab;
+
+/// What the road-warrior tests do with their lab.
+trait RoadWarriors {
+    fn echo_from(&self) -> Vec<Ipv4Addr>;
+    fn phone(&mut self, inet: &str, k: u8) -> Phone;
+    fn profile(&self, name: &str) -> PathBuf;
 }
 
-impl std::ops::Deref for Topo {
-    type Target = Lab;
-    fn deref(&self) -> &Lab {
-        &self.lab
-    }
-}
-
-impl std::ops::DerefMut for Topo {
-    fn deref_mut(&mut self) -> &mut Lab {
-        &mut self.lab
-    }
-}
-
-impl Topo {
+impl RoadWarriors for Lab {
     /// Who sent datagrams to the provider's Internet echo server.
     fn echo_from(&self) -> Vec<Ipv4Addr> {
-        self.provider[1].sources()
+        self.servers[1].sources()
     }
 
     /// A phone namespace `k` behind the carrier (198.51.100+k.2/24), with
@@ -264,10 +254,7 @@ fn laptop_up(laptop: &Phone, profile: &Path, tag: &str) {
 /// (returned) with the carrier NAT, and vpna's provider. `t` is a prefix
 /// that keeps the two tests' names apart when they run at once.
 fn build(t: char, bgp: bool) -> (Topo, String) {
-    let mut t = Topo {
-        provider: Vec::new(),
-        lab: Lab::new(t, |tag, dir| site(tag, dir, bgp)),
-    };
+    let mut t = Lab::new(t, |tag, dir| site(tag, dir, bgp));
     if bgp {
         // FRR runs as user frr and reads its files under the jails'
         // directories (the keys in pki/ stay 0600).
@@ -320,7 +307,7 @@ fn build(t: char, bgp: bool) -> (Topo, String) {
             "-n", &vpna, "route", "replace", "default", "via", "10.8.1.1",
         ],
     );
-    t.provider = vec![
+    t.servers = vec![
         UdpServer::dns(&prov, SocketAddr::from(([10, 8, 1, 1], 53)), ANSWER),
         UdpServer::echo(&prov, SocketAddr::from((INTERNET, ECHO_PORT))),
     ];

@@ -209,6 +209,9 @@ pub struct Lab {
     pub daemons: Vec<PathBuf>,
     /// Processes the test started itself (stopped with SIGTERM, then SIGKILL).
     pub children: Vec<Child>,
+    /// Servers the test runs in its namespaces (stand-in providers), stopped
+    /// first.
+    pub servers: Vec<UdpServer>,
     /// A hosts file vpnjail sees as /etc/hosts (bound in a mount namespace
     /// of its own, so the machine's stays untouched): names resolve offline.
     pub hosts: Option<PathBuf>,
@@ -237,6 +240,7 @@ impl Lab {
             extra: Vec::new(),
             daemons: Vec::new(),
             children: Vec::new(),
+            servers: Vec::new(),
             hosts: None,
         }
     }
@@ -368,6 +372,7 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         let t = Instant::now();
+        self.servers.clear();
         self.stop_children();
         netns::stop_pidfiles(&self.daemons);
         // Every daemon of the site at once, by its pid file (destroy stops

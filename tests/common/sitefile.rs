@@ -97,7 +97,13 @@ impl Table {
         self
     }
 
-    fn write(&self, header: &str, out: &mut String) {
+    /// The keys and their values as TOML, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.keys.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Appends the table to `out` under `header` (`[server]`, `[[link]]`).
+    pub fn write(&self, header: &str, out: &mut String) {
         out.push_str(header);
         out.push('\n');
         for (k, v) in &self.keys {
