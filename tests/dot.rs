@@ -14,6 +14,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::config::{Config, Table};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -178,16 +179,21 @@ async fn serve(
     }
 }
 
+/// A `tls://` forwarder's keys: the server's name, and the test CA (the
+/// file `ca.pem` the proxy is started with).
+fn tls(tls_name: &str) -> Table {
+    Table::new()
+        .set("tls_name", tls_name)
+        .set("tls_ca", "ca.pem")
+}
+
 /// vpndns on the block's .1 with one `tls://` forwarder at `server`.
 fn proxy(b: &Block, server: SocketAddr, tls_name: &str, ca_pem: &str) -> Proxy {
-    let config = format!(
-        "[server]\nlisten = [\"{}\"]\nworkers = 2\n\n[log]\nqueries = true\n\n[control]\nlisten = \"{}\"\n\n\
-         [[forwarder]]\nname = \"dot\"\naddress = \"tls://{server}\"\ntls_name = \"{tls_name}\"\ntls_ca = \"ca.pem\"\n\n\
-         [[policy]]\nsource = [\"{}\"]\nforward = \"dot\"\n",
-        b.addr(PROXY, 5353),
-        b.addr(PROXY, 8053),
-        b.net()
-    );
+    let config = Config::new(b.addr(PROXY, 5353))
+        .control(b.addr(PROXY, 8053))
+        .forwarder_with("dot", format!("tls://{server}"), tls(tls_name))
+        .policy(&b.net(), "dot")
+        .to_string();
     Proxy::start(b.addr(PROXY, 5353), &config, &[("ca.pem", ca_pem)])
 }
 
@@ -418,14 +424,12 @@ fn a_query_on_a_connection_the_server_closes_is_sent_again() {
 
 /// vpndns with the `tls://` forwarder at `server` first, then a plain one.
 fn proxy_with_fallback(b: &Block, server: SocketAddr, ca_pem: &str, plain: SocketAddr) -> Proxy {
-    let config = format!(
-        "[server]\nlisten = [\"{}\"]\nworkers = 1\n\n[log]\nqueries = true\n\n\
-         [[forwarder]]\nname = \"dot\"\naddress = \"tls://{server}\"\ntls_name = \"{NAME}\"\ntls_ca = \"ca.pem\"\n\n\
-         [[forwarder]]\nname = \"plain\"\naddress = \"{plain}\"\n\n\
-         [[policy]]\nsource = [\"{}\"]\nforward = [\"dot\", \"plain\"]\n",
-        b.addr(PROXY, 5353),
-        b.net()
-    );
+    let config = Config::new(b.addr(PROXY, 5353))
+        .server("workers", 1u32)
+        .forwarder_with("dot", format!("tls://{server}"), tls(NAME))
+        .forwarder("plain", plain)
+        .policy(&b.net(), ["dot", "plain"])
+        .to_string();
     Proxy::start(b.addr(PROXY, 5353), &config, &[("ca.pem", ca_pem)])
 }
 
