@@ -155,8 +155,7 @@ fn eviction_keeps_the_cache_at_its_size() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let config = head(&b, cache(32))
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
+        .forward_to("up", up.addr, &b.net())
         .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     for i in 0..100 {
@@ -287,8 +286,7 @@ fn every_control_endpoint_answers_and_a_bad_reload_keeps_serving() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let base = head(&b, cache(100))
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
+        .forward_to("up", up.addr, &b.net())
         .section("[block]", Table::new().set("lists", ["ads.txt"]))
         .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &base, &[("ads.txt", "ads.example\n")]);

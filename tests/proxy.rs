@@ -163,8 +163,7 @@ fn static_records_answer_a_aaaa_ptr_and_nodata() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let config = server(&b)
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
+        .forward_to("up", up.addr, &b.net())
         .section(
             "[static]",
             Table::new()
@@ -243,8 +242,7 @@ fn every_blocklist_format_with_allow_exempt_and_local_only() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let config = server(&b)
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
+        .forward_to("up", up.addr, &b.net())
         .section(
             "[block]",
             Table::new()
@@ -422,10 +420,7 @@ fn domain_rules_override_the_source_policy() {
 fn ids_are_rewritten_and_bytes_otherwise_relayed_unchanged() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = server(&b)
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
-        .to_string();
+    let config = server(&b).forward_to("up", up.addr, &b.net()).to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut q = query_edns("www.example.com.", RecordType::A);
     q.metadata.checking_disabled = true;
@@ -489,10 +484,7 @@ fn ids_are_rewritten_and_bytes_otherwise_relayed_unchanged() {
 fn spoofed_responses_are_dropped() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Spoof);
-    let config = server(&b)
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
-        .to_string();
+    let config = server(&b).forward_to("up", up.addr, &b.net()).to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let r = ask(p.addr, ip(&b, 20), "www.example.com.", RecordType::A);
     assert_eq!(
@@ -514,8 +506,7 @@ fn truncated_answers_are_relayed_and_tcp_retries_go_upstream_over_tcp() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Truncate);
     let config = server(&b)
-        .forwarder("up", up.addr)
-        .policy(&b.net(), "up")
+        .forward_to("up", up.addr, &b.net())
         .static_records(r#"{ "nas.wan" = "10.10.1.20" }"#)
         .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
@@ -637,8 +628,7 @@ fn sigterm_drains_queries_in_flight() {
     let slow = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     slow.set_delay(Duration::from_millis(150));
     let config = server(&b)
-        .forwarder("slow", slow.addr)
-        .policy(&b.net(), "slow")
+        .forward_to("slow", slow.addr, &b.net())
         .to_string();
     let mut p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let (addr, from) = (p.addr, ip(&b, 20));

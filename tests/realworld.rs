@@ -40,7 +40,7 @@ fn head(b: &Block) -> Config {
 
 /// [`head`] with one forwarder `up` at `up` for the whole block.
 fn only_up(b: &Block, up: SocketAddr) -> Config {
-    head(b).forwarder("up", up).policy(&b.net(), "up")
+    head(b).forward_to("up", up, &b.net())
 }
 
 /// A counter's value in the proxy's metrics.
@@ -693,8 +693,7 @@ fn a_tcp_query_in_flight_at_sigterm_is_still_answered() {
     });
     let config = head(&b)
         .server("timeout", "1500ms")
-        .forwarder("slow", b.addr(2, 5300))
-        .policy(&b.net(), "slow")
+        .forward_to("slow", b.addr(2, 5300), &b.net())
         .to_string();
     let mut p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut conn = connect_from(ip(&b, 20), p.addr);

@@ -51,6 +51,12 @@ impl Config {
         self.forwarder_with(name, address, Table::new())
     }
 
+    /// A plain `[[forwarder]]` at `address` and a `[[policy]]` sending the
+    /// clients in `source` to it: the one-upstream shape most tests use.
+    pub fn forward_to(self, name: &str, address: impl fmt::Display, source: &str) -> Config {
+        self.forwarder(name, address).policy(source, name)
+    }
+
     /// A `[[forwarder]]` at `address` with more keys (`tls_name`, `health`).
     pub fn forwarder_with(self, name: &str, address: impl fmt::Display, keys: Table) -> Config {
         let mut t = Table::new()
