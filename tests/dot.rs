@@ -206,6 +206,17 @@ fn metric(b: &Block, line_start: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {line_start} in:\n{text}"))
 }
 
+/// A DoT server on the block's server address with a certificate for
+/// [`NAME`] from a fresh test CA, answering at once, and vpndns trusting
+/// that CA: (the server's address, the server, the proxy).
+fn trusted_dot(b: &Block) -> (SocketAddr, TlsServer, Proxy) {
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
+    let p = proxy(b, server, NAME, &ca.pem);
+    (server, tls, p)
+}
+
 fn client(b: &Block, host: u8) -> IpAddr {
     IpAddr::V4(b.ip(host))
 }
@@ -213,10 +224,7 @@ fn client(b: &Block, host: u8) -> IpAddr {
 #[test]
 fn answers_come_over_tls_and_are_cached() {
     let b = Block::new();
-    let ca = Ca::new("vpndns test CA");
-    let server = b.addr(SERVER, 8853);
-    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
-    let p = proxy(&b, server, NAME, &ca.pem);
+    let (server, tls, p) = trusted_dot(&b);
 
     let a = ask(p.addr, client(&b, 10), "www.example.com", RecordType::A);
     assert_eq!(a.metadata.response_code, ResponseCode::NoError);
@@ -505,10 +513,7 @@ fn throughput_over_one_connection() {
     const CLIENTS: usize = 20;
     const EACH: usize = 100;
     let b = Block::new();
-    let ca = Ca::new("vpndns test CA");
-    let server = b.addr(SERVER, 8853);
-    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
-    let p = proxy(&b, server, NAME, &ca.pem);
+    let (_, tls, p) = trusted_dot(&b);
     ask(p.addr, client(&b, 9), "warm.example.com", RecordType::A);
     let began = Instant::now();
     let askers: Vec<_> = (0..CLIENTS)
@@ -587,10 +592,7 @@ fn wire_rcode(resp: &[u8]) -> u8 {
 #[test]
 fn a_reload_keeps_the_tls_counters() {
     let b = Block::new();
-    let ca = Ca::new("vpndns test CA");
-    let server = b.addr(SERVER, 8853);
-    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
-    let p = proxy(&b, server, NAME, &ca.pem);
+    let (server, tls, p) = trusted_dot(&b);
     let a = ask(p.addr, client(&b, 10), "one.example.com", RecordType::A);
     assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
     let labels = format!("{{forwarder=\"dot\",address=\"{server}\"}}");
