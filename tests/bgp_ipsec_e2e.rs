@@ -131,7 +131,7 @@ fn esp_bytes(t: &Lab) -> u64 {
 }
 
 #[test]
-fn bgp_session_and_routes_over_a_strongswan_link() {
+fn bgp_over_a_strongswan_link_learns_withdraws_and_restores_the_route() {
     skip_if!(
         "bgp_ipsec_e2e",
         netns::skip_reason().or_else(e2e::skip_reason_strongswan)

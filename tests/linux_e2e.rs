@@ -167,7 +167,7 @@ fn one_host() -> (Lab, [String; 2]) {
 /// Seed steps 1–11 on one host (GRE/IPsec replaced by a direct veth): policy
 /// by client, identity, step-2 translation, step-5 redirect, static, blocked.
 #[test]
-fn one_host_dns_path_through_vpn_namespaces() {
+fn one_host_answers_each_client_through_its_own_vpn_namespace() {
     require_root_netns!();
     let started = Instant::now();
     let (t, [ra, rb]) = one_host();
@@ -231,7 +231,7 @@ fn one_host_dns_path_through_vpn_namespaces() {
 /// static and blocked names keep answering; vpndns killed and brought back by
 /// running `vpnjail create --all` again serves the same clients.
 #[test]
-fn faults_failover_and_vpndns_restart() {
+fn a_dead_provider_fails_over_and_a_killed_vpndns_comes_back_with_create() {
     require_root_netns!();
     let started = Instant::now();
     let (mut t, _) = one_host();
@@ -388,10 +388,10 @@ fn esp_packets(t: &Lab, host: &str, jail: &str) -> u64 {
 /// Seed steps 1 and 11 over a real IKEv2/ESP tunnel: a laptop on beta
 /// resolves through vpndns on alpha, which forwards through vpna's provider.
 #[test]
-fn two_hosts_over_strongswan() {
+fn a_laptop_resolves_through_vpndns_on_the_other_host_over_strongswan() {
     require_root_netns!();
     skip_if!(
-        "two_hosts_over_strongswan (needs charon-systemd, strongswan-swanctl and libcharon-extra-plugins)",
+        "a_laptop_resolves_through_vpndns_on_the_other_host_over_strongswan (needs charon-systemd, strongswan-swanctl and libcharon-extra-plugins)",
         e2e::skip_reason_strongswan()
     );
     let started = Instant::now();
@@ -418,5 +418,8 @@ fn two_hosts_over_strongswan() {
         "the query and its answer crossed the ESP tunnel"
     );
     assert!(esp_packets(&t, "alpha", "ipsec") >= 2);
-    eprintln!("two_hosts_over_strongswan: {:?}", started.elapsed());
+    eprintln!(
+        "a_laptop_resolves_through_vpndns_on_the_other_host_over_strongswan: {:?}",
+        started.elapsed()
+    );
 }

@@ -238,7 +238,7 @@ fn a_hosts_file_that_is_a_device_or_binary_is_refused() {
 }
 
 #[test]
-fn every_blocklist_format_with_allow_exempt_and_local_only() {
+fn every_blocklist_format_blocks_and_allow_exempt_and_local_only_apply() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let config = server(&b)

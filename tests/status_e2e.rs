@@ -226,7 +226,7 @@ fn assert_link_and_bgp_up(doc: &Value) {
 }
 
 #[test]
-fn status_json_all_up_then_a_dead_client_and_vpndns() {
+fn status_json_exits_0_all_up_and_1_naming_a_dead_client_and_vpndns() {
     skip_if!("status_e2e", skip_reason());
     let started = Instant::now();
     let mut lab = Lab::new('s', site);
