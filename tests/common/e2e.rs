@@ -406,12 +406,54 @@ impl Drop for Lab {
 
 // ---------------------------------------------------------------- servers
 
+/// A loop on a thread inside a namespace, told to stop by a flag it polls;
+/// stopped (and joined) when dropped.
+struct Background {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Runs `body(stop, ready)` on a thread in `ns` and waits until it
+    /// sends `ready` (it is bound); panics naming `what` otherwise.
+    #[track_caller]
+    fn start(
+        ns: &str,
+        what: &str,
+        body: impl FnOnce(Arc<AtomicBool>, std::sync::mpsc::Sender<()>) + Send + 'static,
+    ) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let st = stop.clone();
+        let thread = netns::spawn_in_netns(ns, move || body(st, ready_tx));
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{what} in {ns} did not start"));
+        Background {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A UDP server on `bind` inside a namespace: each datagram goes to a
 /// handler whose reply (if any) is sent back; what it answered is counted,
 /// with its sources. Stops when dropped.
 pub struct UdpServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    background: Background,
     count: Arc<AtomicUsize>,
     sources: Arc<Mutex<Vec<Ipv4Addr>>>,
 }
@@ -424,17 +466,16 @@ impl UdpServer {
         bind: SocketAddr,
         handler: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
     ) -> UdpServer {
-        let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicUsize::new(0));
         let sources = Arc::new(Mutex::new(Vec::new()));
-        let (st, c, src) = (stop.clone(), count.clone(), sources.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = netns::spawn_in_netns(ns, move || {
+        let (c, src) = (count.clone(), sources.clone());
+        let what = format!("the UDP server on {bind}");
+        let background = Background::start(ns, &what, move |stop, ready| {
             let s = UdpSocket::bind(bind).unwrap_or_else(|e| panic!("bind {bind}: {e}"));
             s.set_read_timeout(Some(Duration::from_millis(50))).ok();
-            ready_tx.send(()).ok();
+            ready.send(()).ok();
             let mut buf = [0u8; 1500];
-            while !st.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 let Ok((n, from)) = s.recv_from(&mut buf) else {
                     continue;
                 };
@@ -448,12 +489,8 @@ impl UdpServer {
                 s.send_to(&reply, from).ok();
             }
         });
-        ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_else(|_| panic!("the server on {bind} in {ns} did not start"));
         UdpServer {
-            stop,
-            thread: Some(thread),
+            background,
             count,
             sources,
         }
@@ -481,24 +518,14 @@ impl UdpServer {
 
     /// Stops it (it answers nothing more).
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().ok();
-        }
-    }
-}
-
-impl Drop for UdpServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.background.stop();
     }
 }
 
 /// A TCP server on `bind` inside a namespace that writes `reply` to every
 /// connection and closes it, counting them. Stops when dropped.
 pub struct TcpServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _background: Background,
     count: Arc<AtomicUsize>,
 }
 
@@ -507,16 +534,15 @@ impl TcpServer {
     #[track_caller]
     pub fn start(ns: &str, bind: SocketAddr, reply: &'static [u8]) -> TcpServer {
         use std::io::Write;
-        let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicUsize::new(0));
-        let (st, c) = (stop.clone(), count.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = netns::spawn_in_netns(ns, move || {
+        let c = count.clone();
+        let what = format!("the TCP server on {bind}");
+        let background = Background::start(ns, &what, move |stop, ready| {
             let l = std::net::TcpListener::bind(bind)
                 .unwrap_or_else(|e| panic!("bind tcp {bind}: {e}"));
             l.set_nonblocking(true).ok();
-            ready_tx.send(()).ok();
-            while !st.load(Ordering::Relaxed) {
+            ready.send(()).ok();
+            while !stop.load(Ordering::Relaxed) {
                 match l.accept() {
                     Ok((mut conn, _)) => {
                         c.fetch_add(1, Ordering::Relaxed);
@@ -526,12 +552,8 @@ impl TcpServer {
                 }
             }
         });
-        ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_else(|_| panic!("the tcp server on {bind} in {ns} did not start"));
         TcpServer {
-            stop,
-            thread: Some(thread),
+            _background: background,
             count,
         }
     }
@@ -539,15 +561,6 @@ impl TcpServer {
     /// How many connections it served.
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for TcpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.join().ok();
-        }
     }
 }
 

@@ -137,17 +137,13 @@ impl Host {
         let bridge = format!(
             "{{ name = \"vjbr0\", network = \"10.10.{n}.0/24\", address = \"10.10.{n}.1\" }}"
         );
-        Host {
-            keys: Table::new()
-                .set("name", name)
-                .set("platform", "linux")
-                .set("netns", format!("vjh-{tag}-{name}"))
-                .set("external_if", "wan0")
-                .set("public_address", public)
-                .set("bridge", Raw(&bridge))
-                .set("jail_root", dir.join(name).display().to_string()),
-            jails: Vec::new(),
-        }
+        Host::new(name)
+            .set("platform", "linux")
+            .set("netns", format!("vjh-{tag}-{name}"))
+            .set("external_if", "wan0")
+            .set("public_address", public)
+            .set("bridge", Raw(&bridge))
+            .set("jail_root", dir.join(name).display().to_string())
     }
 
     pub fn set(mut self, key: &str, value: impl Toml) -> Host {
