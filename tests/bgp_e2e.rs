@@ -14,15 +14,19 @@
 //! and files on drop, also when the test fails. Addresses are used only
 //! inside the namespaces the test creates.
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/sitefile.rs"]
+mod sitefile;
 
+use e2e::{Lab, UdpServer, wait_until, wait_until_or};
 use netns::{must, sh, spawn_in_netns, veth_links};
+use sitefile::{Host, Raw, SiteFile, Table};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vpndns::deploy::model::Site;
 use vpndns::deploy::plan::linux as plan_linux;
 use vpndns::deploy::render;
@@ -48,62 +52,25 @@ const SILENT_NO_BFD_BOUND: Duration = Duration::from_secs(6);
 /// Ten hosts on a 2-core machine.
 const SCALE_CONVERGE_BOUND: Duration = Duration::from_secs(30);
 
-// ---------------------------------------------------------------- skipping
-
 macro_rules! require_root_frr {
     () => {
-        if let Some(r) = netns::skip_reason() {
-            eprintln!("SKIP bgp_e2e: {r}");
-            return;
-        }
+        skip_if!("bgp_e2e", netns::skip_reason())
     };
-}
-
-// ---------------------------------------------------------------- commands
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A short tag unique to this run and test.
-fn run_tag() -> String {
-    format!(
-        "b{:x}{}",
-        std::process::id() & 0xfffff,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 // ---------------------------------------------------------------- the WAN
 
-/// A site of Linux hosts brought up as namespaces with FRR; torn down on drop.
+/// A site of Linux hosts brought up as namespaces with FRR; torn down on
+/// drop (the echo responders first, then the lab: daemons by pid file,
+/// namespaces by tag).
 struct Wan {
+    echo: Vec<UdpServer>,
     site: Site,
-    dir: PathBuf,
     /// Namespace of each host's ipsec jail, in host order.
     ns: Vec<String>,
     /// Each host's ipsec jail address (on `lo`, inside its bridge network).
     addr: Vec<Ipv4Addr>,
-    pidfiles: Vec<PathBuf>,
-    stop: Arc<AtomicBool>,
-    echo: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Wan {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for h in self.echo.drain(..) {
-            let _ = h.join();
-        }
-        // TERM every daemon at once, wait (bounded) until each has exited,
-        // then KILL what is left. (start-stop-daemon --stop, as `vpnjail
-        // destroy` uses, also waits for the exit, but counts a zombie not yet
-        // reaped by the machine's init as running; one by one, that would
-        // cost seconds per daemon here.)
-        netns::stop_pidfiles(&self.pidfiles);
-        for n in &self.ns {
-            let _ = sh("ip", &["netns", "del", n]);
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    lab: Lab,
 }
 
 /// The Linux version of a site text: every host `platform = "linux"`, the
@@ -131,48 +98,34 @@ fn linuxify(text: &str, tag: &str, dir: &Path) -> String {
 impl Wan {
     /// Checks `text` (as if it were the file at `path`, for its secrets),
     /// then builds every host and starts FRR in it.
-    fn up(tag: &str, path: &Path, text: &str) -> Wan {
-        let dir = std::env::temp_dir().join(format!("vjbgp-{tag}"));
+    fn up(path: &Path, text: &str) -> Wan {
+        let lab = Lab::bare('b');
         // The FreeBSD site, as written: its frr.conf is what runs here, over
         // veth stand-ins for its route-based if_ipsec links.
         let freebsd = vpndns::deploy::check::check_text(path, text)
             .unwrap_or_else(|e| panic!("site must pass check:\n{e}\n{text}"));
-        let text = linuxify(text, tag, &dir);
+        let text = linuxify(text, &lab.tag, lab.path());
         let site = vpndns::deploy::check::check_text(path, &text)
             .unwrap_or_else(|e| panic!("site must pass check:\n{e}\n{text}"));
         let mut wan = Wan {
+            echo: Vec::new(),
             ns: Vec::new(),
             addr: Vec::new(),
-            pidfiles: Vec::new(),
-            dir,
-            stop: Arc::new(AtomicBool::new(false)),
-            echo: Vec::new(),
             site: site.clone(),
+            lab,
         };
-        std::fs::create_dir_all(&wan.dir).expect("mkdir");
         for h in &site.hosts {
             let ipsec = h.ipsec_jail().expect("every host has an ipsec jail");
-            let ns = format!("{tag}-{}", h.name);
+            let ns = wan.lab.own_ns("vjb", &h.name);
+            wan.lab.add_netns(&ns);
             wan.ns.push(ns.clone());
-            must("ip", &["netns", "add", &ns]);
-            must("ip", &["-n", &ns, "link", "set", "lo", "up"]);
             let a = format!("{}/{}", ipsec.address, h.bridge.network.prefix_len());
             must("ip", &["-n", &ns, "addr", "add", &a, "dev", "lo"]);
-            must(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &ns,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv4.ip_forward=1",
-                ],
-            );
+            e2e::ns_must(&ns, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
             wan.addr.push(ipsec.address);
         }
         veth_links(&site, |hn| wan.ns_of(hn).to_string());
-        // Files: everything vpnjail renders for the hosts (all under `dir`).
+        // Files: everything vpnjail renders for the hosts (all under the lab).
         for h in &site.hosts {
             let files = render::host(&site, &h.name).expect("render");
             render::write_tree(&files, Path::new("/")).expect("write");
@@ -185,8 +138,8 @@ impl Wan {
             let path = h.jail_path(&ipsec.name).join(render::linux::FRR_FILE);
             std::fs::write(&path, conf).expect("write frr.conf");
         }
-        let dir_s = wan.dir.display().to_string();
-        must("chmod", &["755", &dir_s]);
+        let dir_s = wan.lab.path().display().to_string();
+        wan.lab.readable_by_frr();
         must("chown", &["-R", "frr:frr", &dir_s]);
         for (i, h) in site.hosts.iter().enumerate() {
             let ipsec = h.ipsec_jail().expect("ipsec");
@@ -200,33 +153,24 @@ impl Wan {
             let zserv = run_dir.join("zserv.api");
             // Exactly the commands `vpnjail create` runs (plan/linux.rs).
             for &daemon in plan_linux::frr_daemons(&site) {
-                wan.pidfiles
+                wan.lab
+                    .daemons
                     .push(plan_linux::pidfile(h, &ipsec.name, daemon));
                 let c = plan_linux::frr_start(h, &ns, ipsec, daemon);
                 let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
                 must(c.program, &args);
                 if daemon == "zebra" {
                     // bgpd connects to zebra's socket: wait for it.
-                    let t = Instant::now();
-                    while !zserv.exists() && t.elapsed() < Duration::from_secs(5) {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
+                    wait_until(
+                        &format!("zebra's socket in {ns}"),
+                        Duration::from_secs(10),
+                        || zserv.exists(),
+                    );
                 }
             }
             // A UDP echo responder on the host's bridge address.
-            let stop = wan.stop.clone();
             let bind = SocketAddr::from((wan.addr[i], ECHO_PORT));
-            wan.echo.push(spawn_in_netns(&ns, move || {
-                let s = UdpSocket::bind(bind).expect("bind echo");
-                s.set_read_timeout(Some(Duration::from_millis(100)))
-                    .expect("timeout");
-                let mut buf = [0u8; 64];
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok((n, from)) = s.recv_from(&mut buf) {
-                        let _ = s.send_to(&buf[..n], from);
-                    }
-                }
-            }));
+            wan.echo.push(UdpServer::echo(&ns, bind));
         }
         wan
     }
@@ -304,16 +248,13 @@ impl Wan {
     /// Waits until every pair reaches the other; returns the time it took,
     /// or panics with the pairs still cut and FRR's view after `bound`.
     fn wait_reachable(&self, what: &str, pairs: &[(usize, usize)], bound: Duration) -> Duration {
-        let t = Instant::now();
-        loop {
-            let bad = self.unreachable(pairs);
-            if bad.is_empty() {
-                let took = t.elapsed();
-                eprintln!("bgp_e2e: {what}: {} ms", took.as_millis());
-                return took;
-            }
-            if t.elapsed() > bound {
-                let names: Vec<String> = bad
+        wait_until_or(
+            what,
+            bound,
+            || self.unreachable(pairs).is_empty(),
+            || {
+                let names: Vec<String> = self
+                    .unreachable(pairs)
                     .iter()
                     .map(|(a, b)| {
                         format!("{}->{}", self.site.hosts[*a].name, self.site.hosts[*b].name)
@@ -329,14 +270,13 @@ impl Wan {
                         )
                     })
                     .collect();
-                panic!(
-                    "{what}: still unreachable after {bound:?}: {}\n{}",
+                format!(
+                    "still unreachable: {}\n{}",
                     names.join(" "),
                     routes.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                )
+            },
+        )
     }
 
     /// The interface of `host`'s end of the link to `peer`.
@@ -377,24 +317,13 @@ impl Wan {
     fn silence(&self, a: &str, b: &str) {
         for (host, peer) in [(a, b), (b, a)] {
             let ifname = self.link_if(host, peer);
-            let f = self.dir.join(format!("silence-{host}-{ifname}.nft"));
-            std::fs::write(
-                &f,
-                format!(
+            e2e::nft_load(
+                self.ns_of(host),
+                self.lab.path(),
+                &format!("silence-{host}-{ifname}.nft"),
+                &format!(
                     "table netdev bgpe2e {{\n chain silent {{\n  type filter hook ingress device \"{ifname}\" priority 0;\n  drop\n }}\n}}\n"
                 ),
-            )
-            .expect("write nft");
-            must(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    self.ns_of(host),
-                    "nft",
-                    "-f",
-                    &f.display().to_string(),
-                ],
             );
         }
     }
@@ -413,9 +342,8 @@ fn wan_example() -> (PathBuf, String) {
 #[test]
 fn triangle_heals_a_cut_link() {
     require_root_frr!();
-    let tag = run_tag();
     let (path, text) = wan_example();
-    let wan = Wan::up(&tag, &path, &text);
+    let wan = Wan::up(&path, &text);
     assert!(wan.site.bfd.is_some(), "BFD is on by default with BGP");
     let all = wan.all_pairs();
     wan.wait_reachable("triangle: initial convergence", &all, CONVERGE_BOUND);
@@ -448,18 +376,16 @@ fn triangle_heals_a_cut_link() {
         "ip",
         &["-n", wan.ns_of("alpha"), "link", "set", &direct, "up"],
     );
-    let t = Instant::now();
-    while wan.route_dev("alpha", gamma) != direct && t.elapsed() < CONVERGE_BOUND {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        wan.route_dev("alpha", gamma),
-        direct,
-        "direct path restored"
-    );
-    eprintln!(
-        "bgp_e2e: link up -> direct path back in {} ms",
-        t.elapsed().as_millis()
+    wait_until_or(
+        "triangle: link up, direct path back",
+        CONVERGE_BOUND,
+        || wan.route_dev("alpha", gamma) == direct,
+        || {
+            format!(
+                "alpha routes to gamma over {}",
+                wan.route_dev("alpha", gamma)
+            )
+        },
     );
 
     // 2. The beta–gamma link stays up but carries nothing (silent failure):
@@ -488,12 +414,11 @@ fn triangle_heals_a_cut_link() {
 #[test]
 fn without_bfd_a_silent_link_waits_for_the_hold_time() {
     require_root_frr!();
-    let tag = run_tag();
     let (path, text) = wan_example();
     let bfd = "bfd = { interval = \"100ms\", multiplier = 3 }\n";
     assert!(text.contains(bfd), "the example sets bfd");
     let text = text.replacen(bfd, "bfd = false\n", 1);
-    let wan = Wan::up(&tag, &path, &text);
+    let wan = Wan::up(&path, &text);
     assert_eq!(wan.site.bfd, None);
     let all = wan.all_pairs();
     wan.wait_reachable("no BFD: initial convergence", &all, CONVERGE_BOUND);
@@ -513,27 +438,38 @@ fn without_bfd_a_silent_link_waits_for_the_hold_time() {
 
 /// A site of `n` hosts in a ring plus chords, in the wan example's form.
 fn ring_site(n: usize, chords: &[(usize, usize)]) -> String {
-    let mut t = String::from("[site]\nname = \"ring\"\nredundancy = 1\nrouting = \"bgp\"\n");
+    let mut site = SiteFile::new("ring")
+        .set("redundancy", 1u32)
+        .set("routing", "bgp");
     for i in 0..n {
-        t += &format!(
-            "\n[[host]]\nname = \"h{i}\"\nexternal_if = \"eth0\"\npublic_address = \"192.0.2.{}\"\n\
-             bridge = {{ name = \"vjbr0\", network = \"10.20.{i}.0/24\", address = \"10.20.{i}.1\" }}\n\
-             jail_root = \"/x\"\nbase = \"/x\"\n\n[[host.jail]]\nname = \"ipsec{i}\"\nkind = \"ipsec\"\naddress = \"10.20.{i}.4\"\n",
-            i + 1
+        let bridge = format!(
+            "{{ name = \"vjbr0\", network = \"10.20.{i}.0/24\", address = \"10.20.{i}.1\" }}"
+        );
+        site = site.host(
+            Host::new(&format!("h{i}"))
+                .set("external_if", "eth0")
+                .set("public_address", format!("192.0.2.{}", i + 1))
+                .set("bridge", Raw(&bridge))
+                .set("jail_root", "/x")
+                .set("base", "/x")
+                .jail(Table::jail(
+                    &format!("ipsec{i}"),
+                    "ipsec",
+                    &format!("10.20.{i}.4"),
+                )),
         );
     }
-    let links: Vec<(usize, usize)> = (0..n)
+    let links = (0..n)
         .map(|i| (i, (i + 1) % n))
-        .chain(chords.iter().copied())
-        .collect();
-    for (k, (a, b)) in links.iter().enumerate() {
-        t += &format!(
-            "\n[[link]]\nhosts = [\"h{a}\", \"h{b}\"]\nmode = \"swanctl\"\nreqid = {}\n\
-             inner = [\"172.17.{k}.1\", \"172.17.{k}.2\"]\npsk_file = \"secrets/alpha-beta.psk\"\n",
-            100 + k
+        .chain(chords.iter().copied());
+    for (k, (a, b)) in links.enumerate() {
+        site = site.link(
+            Table::swanctl_link(&format!("h{a}"), &format!("h{b}"), 100 + k as u32)
+                .set("inner", [format!("172.17.{k}.1"), format!("172.17.{k}.2")])
+                .set("psk_file", "secrets/alpha-beta.psk"),
         );
     }
-    t
+    site.to_string()
 }
 
 /// Issue 8, test 3: ten hosts, a ring plus two chords, converge and reroute a
@@ -541,9 +477,8 @@ fn ring_site(n: usize, chords: &[(usize, usize)]) -> String {
 #[test]
 fn ring_of_ten_converges_and_reroutes() {
     require_root_frr!();
-    let tag = run_tag();
     let (path, _) = wan_example();
-    let wan = Wan::up(&tag, &path, &ring_site(10, &[(0, 5), (2, 7)]));
+    let wan = Wan::up(&path, &ring_site(10, &[(0, 5), (2, 7)]));
     let all = wan.all_pairs();
     let took = wan.wait_reachable(
         "ring of 10: initial convergence",

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use common::config::{Config, Raw, Table};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -21,17 +22,23 @@ fn control(b: &Block) -> SocketAddr {
     b.addr(PROXY, 8053)
 }
 
-/// `[server]` and `[control]` on the block's .1, a 300 ms timeout.
-fn head(b: &Block, cache: &str) -> String {
-    format!(
-        "[server]\nlisten = [\"{}\"]\ntimeout = \"300ms\"\nworkers = 2\n\n[log]\nqueries = true\n\n[control]\nlisten = \"{}\"\n\n[cache]\n{cache}\n\n",
-        b.addr(PROXY, 5353),
-        control(b)
-    )
+/// `[server]` and `[control]` on the block's .1, a 300 ms timeout, and
+/// `[cache]` as given.
+fn head(b: &Block, cache: Table) -> Config {
+    Config::new(b.addr(PROXY, 5353))
+        .server("timeout", "300ms")
+        .control(control(b))
+        .section("[cache]", cache)
 }
 
-fn forwarder(name: &str, addr: SocketAddr, extra: &str) -> String {
-    format!("[[forwarder]]\nname = \"{name}\"\naddress = \"{addr}\"\n{extra}\n\n")
+/// `[cache]` holding `size` entries.
+fn cache(size: u32) -> Table {
+    Table::new().set("size", size)
+}
+
+/// The block as a CIDR ending at /`len` from address `.host`.
+fn net(b: &Block, host: u8, len: u8) -> String {
+    format!("{}/{len}", b.ip(host))
 }
 
 #[test]
@@ -39,14 +46,12 @@ fn the_cache_never_crosses_forwarders_and_ages_its_ttls() {
     let b = Block::new();
     let us = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let eu = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}/28\"]\nforward = \"us\"\n\n[[policy]]\nsource = [\"{}/28\"]\nforward = \"eu\"\n",
-        head(&b, "size = 1000"),
-        forwarder("us", us.addr, ""),
-        forwarder("eu", eu.addr, ""),
-        b.ip(16),
-        b.ip(32),
-    );
+    let config = head(&b, cache(1000))
+        .forwarder("us", us.addr)
+        .forwarder("eu", eu.addr)
+        .policy(&net(&b, 16, 28), "us")
+        .policy(&net(&b, 32, 28), "eu")
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let via_us = ask(p.addr, ip(&b, 17), "same.example.", RecordType::A);
     let via_eu = ask(p.addr, ip(&b, 33), "same.example.", RecordType::A);
@@ -88,11 +93,10 @@ fn identity_clients_each_have_their_own_cache() {
     let b = Block::new();
     let a = Upstream::start(b.addr(10, 5399), Ipv4Addr::new(10, 8, 0, 10), Mode::Answer);
     let c = Upstream::start(b.addr(11, 5399), Ipv4Addr::new(10, 8, 0, 11), Mode::Answer);
-    let config = head(&b, "size = 100").replace("workers = 2", "workers = 2\nidentity_port = 5399")
-        + &format!(
-            "[[policy]]\nsource = [\"{}/28\"]\nforward = \"source\"\n",
-            b.ip(0)
-        );
+    let config = head(&b, cache(100))
+        .server("identity_port", 5399u32)
+        .policy(&net(&b, 0, 28), "source")
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     for _ in 0..2 {
         assert_eq!(
@@ -112,17 +116,17 @@ fn negative_answers_are_cached_and_ttl_override_applies() {
     let b = Block::new();
     let nx = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::NxDomain);
     let ok = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}/28\"]\nforward = \"nx\"\n\n[[policy]]\nsource = [\"{}/28\"]\nforward = \"ok\"\n",
-        head(
-            &b,
-            "size = 100\nnegative_ttl = 20\nttl_override = { \"pinned.example\" = 4321 }"
-        ),
-        forwarder("nx", nx.addr, ""),
-        forwarder("ok", ok.addr, ""),
-        b.ip(16),
-        b.ip(32),
-    );
+    let config = head(
+        &b,
+        cache(100)
+            .set("negative_ttl", 20u32)
+            .set("ttl_override", Raw(r#"{ "pinned.example" = 4321 }"#)),
+    )
+    .forwarder("nx", nx.addr)
+    .forwarder("ok", ok.addr)
+    .policy(&net(&b, 16, 28), "nx")
+    .policy(&net(&b, 32, 28), "ok")
+    .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     for i in 0..3 {
         let r = ask(p.addr, ip(&b, 17), "gone.example.", RecordType::A);
@@ -150,12 +154,9 @@ fn negative_answers_are_cached_and_ttl_override_applies() {
 fn eviction_keeps_the_cache_at_its_size() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n",
-        head(&b, "size = 32"),
-        forwarder("up", up.addr, ""),
-        b.net()
-    );
+    let config = head(&b, cache(32))
+        .forward_to("up", up.addr, &b.net())
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     for i in 0..100 {
         ask(p.addr, ip(&b, 20), &format!("n{i}.example."), RecordType::A);
@@ -174,17 +175,18 @@ fn a_dead_forwarder_is_skipped_until_it_comes_back() {
     let b = Block::new();
     let a = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Silent);
     let spare = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = [\"a\", \"spare\"]\n",
-        head(&b, "size = 0"),
-        forwarder(
+    let config = head(&b, cache(0))
+        .forwarder_with(
             "a",
             a.addr,
-            "max_failures = 2\nprobe = \"probe.example\"\nprobe_interval = \"200ms\""
-        ),
-        forwarder("spare", spare.addr, ""),
-        b.net()
-    );
+            Table::new()
+                .set("max_failures", 2u32)
+                .set("probe", "probe.example")
+                .set("probe_interval", "200ms"),
+        )
+        .forwarder("spare", spare.addr)
+        .policy(&b.net(), ["a", "spare"])
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let c = ip(&b, 20);
     // The probe and the first queries time out on `a`; each query still gets
@@ -237,19 +239,19 @@ fn upstream_servfail_does_not_mark_a_forwarder_down_unless_asked_to() {
     let sf = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::ServFail);
     let strict = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::ServFail);
     let spare = Upstream::start(b.addr(4, 5300), Ipv4Addr::new(192, 0, 2, 4), Mode::Answer);
-    let config = format!(
-        "{}{}{}{}[[policy]]\nsource = [\"{}/28\"]\nforward = [\"sf\", \"spare\"]\n\n[[policy]]\nsource = [\"{}/28\"]\nforward = [\"strict\", \"spare\"]\n",
-        head(&b, "size = 0"),
-        forwarder("sf", sf.addr, "max_failures = 1"),
-        forwarder(
+    let config = head(&b, cache(0))
+        .forwarder_with("sf", sf.addr, Table::new().set("max_failures", 1u32))
+        .forwarder_with(
             "strict",
             strict.addr,
-            "max_failures = 1\nservfail_is_failure = true"
-        ),
-        forwarder("spare", spare.addr, ""),
-        b.ip(16),
-        b.ip(32),
-    );
+            Table::new()
+                .set("max_failures", 1u32)
+                .set("servfail_is_failure", true),
+        )
+        .forwarder("spare", spare.addr)
+        .policy(&net(&b, 16, 28), ["sf", "spare"])
+        .policy(&net(&b, 32, 28), ["strict", "spare"])
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     for i in 0..3 {
         let r = ask(p.addr, ip(&b, 17), &format!("s{i}.example."), RecordType::A);
@@ -280,15 +282,13 @@ fn upstream_servfail_does_not_mark_a_forwarder_down_unless_asked_to() {
 }
 
 #[test]
-fn control_endpoints() {
+fn every_control_endpoint_answers_and_a_bad_reload_keeps_serving() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let base = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n\n[block]\nlists = [\"ads.txt\"]\n",
-        head(&b, "size = 100"),
-        forwarder("up", up.addr, ""),
-        b.net()
-    );
+    let base = head(&b, cache(100))
+        .forward_to("up", up.addr, &b.net())
+        .section("[block]", Table::new().set("lists", ["ads.txt"]))
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &base, &[("ads.txt", "ads.example\n")]);
     let ctl = control(&b);
     let c = ip(&b, 20);
@@ -425,12 +425,17 @@ fn control_endpoints() {
 fn metrics_parse_and_count_what_was_sent() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}/25\"]\nforward = \"up\"\n\n[static]\nrecords = {{ \"nas.wan\" = \"10.0.0.1\" }}\n\n[block]\nlists = [\"ads.txt\"]\nlocal_only = [\"home.arpa\"]\n",
-        head(&b, "size = 100"),
-        forwarder("up", up.addr, ""),
-        b.ip(0)
-    );
+    let config = head(&b, cache(100))
+        .forwarder("up", up.addr)
+        .policy(&net(&b, 0, 25), "up")
+        .static_records(r#"{ "nas.wan" = "10.0.0.1" }"#)
+        .section(
+            "[block]",
+            Table::new()
+                .set("lists", ["ads.txt"])
+                .set("local_only", ["home.arpa"]),
+        )
+        .to_string();
     let p = Proxy::start(
         b.addr(PROXY, 5353),
         &config,

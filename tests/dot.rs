@@ -14,6 +14,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::config::{Config, Table};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -178,16 +179,21 @@ async fn serve(
     }
 }
 
+/// A `tls://` forwarder's keys: the server's name, and the test CA (the
+/// file `ca.pem` the proxy is started with).
+fn tls(tls_name: &str) -> Table {
+    Table::new()
+        .set("tls_name", tls_name)
+        .set("tls_ca", "ca.pem")
+}
+
 /// vpndns on the block's .1 with one `tls://` forwarder at `server`.
 fn proxy(b: &Block, server: SocketAddr, tls_name: &str, ca_pem: &str) -> Proxy {
-    let config = format!(
-        "[server]\nlisten = [\"{}\"]\nworkers = 2\n\n[log]\nqueries = true\n\n[control]\nlisten = \"{}\"\n\n\
-         [[forwarder]]\nname = \"dot\"\naddress = \"tls://{server}\"\ntls_name = \"{tls_name}\"\ntls_ca = \"ca.pem\"\n\n\
-         [[policy]]\nsource = [\"{}\"]\nforward = \"dot\"\n",
-        b.addr(PROXY, 5353),
-        b.addr(PROXY, 8053),
-        b.net()
-    );
+    let config = Config::new(b.addr(PROXY, 5353))
+        .control(b.addr(PROXY, 8053))
+        .forwarder_with("dot", format!("tls://{server}"), tls(tls_name))
+        .policy(&b.net(), "dot")
+        .to_string();
     Proxy::start(b.addr(PROXY, 5353), &config, &[("ca.pem", ca_pem)])
 }
 
@@ -200,6 +206,17 @@ fn metric(b: &Block, line_start: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {line_start} in:\n{text}"))
 }
 
+/// A DoT server on the block's server address with a certificate for
+/// [`NAME`] from a fresh test CA, answering at once, and vpndns trusting
+/// that CA: (the server's address, the server, the proxy).
+fn trusted_dot(b: &Block) -> (SocketAddr, TlsServer, Proxy) {
+    let ca = Ca::new("vpndns test CA");
+    let server = b.addr(SERVER, 8853);
+    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
+    let p = proxy(b, server, NAME, &ca.pem);
+    (server, tls, p)
+}
+
 fn client(b: &Block, host: u8) -> IpAddr {
     IpAddr::V4(b.ip(host))
 }
@@ -207,10 +224,7 @@ fn client(b: &Block, host: u8) -> IpAddr {
 #[test]
 fn answers_come_over_tls_and_are_cached() {
     let b = Block::new();
-    let ca = Ca::new("vpndns test CA");
-    let server = b.addr(SERVER, 8853);
-    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
-    let p = proxy(&b, server, NAME, &ca.pem);
+    let (server, tls, p) = trusted_dot(&b);
 
     let a = ask(p.addr, client(&b, 10), "www.example.com", RecordType::A);
     assert_eq!(a.metadata.response_code, ResponseCode::NoError);
@@ -418,14 +432,12 @@ fn a_query_on_a_connection_the_server_closes_is_sent_again() {
 
 /// vpndns with the `tls://` forwarder at `server` first, then a plain one.
 fn proxy_with_fallback(b: &Block, server: SocketAddr, ca_pem: &str, plain: SocketAddr) -> Proxy {
-    let config = format!(
-        "[server]\nlisten = [\"{}\"]\nworkers = 1\n\n[log]\nqueries = true\n\n\
-         [[forwarder]]\nname = \"dot\"\naddress = \"tls://{server}\"\ntls_name = \"{NAME}\"\ntls_ca = \"ca.pem\"\n\n\
-         [[forwarder]]\nname = \"plain\"\naddress = \"{plain}\"\n\n\
-         [[policy]]\nsource = [\"{}\"]\nforward = [\"dot\", \"plain\"]\n",
-        b.addr(PROXY, 5353),
-        b.net()
-    );
+    let config = Config::new(b.addr(PROXY, 5353))
+        .server("workers", 1u32)
+        .forwarder_with("dot", format!("tls://{server}"), tls(NAME))
+        .forwarder("plain", plain)
+        .policy(&b.net(), ["dot", "plain"])
+        .to_string();
     Proxy::start(b.addr(PROXY, 5353), &config, &[("ca.pem", ca_pem)])
 }
 
@@ -501,10 +513,7 @@ fn throughput_over_one_connection() {
     const CLIENTS: usize = 20;
     const EACH: usize = 100;
     let b = Block::new();
-    let ca = Ca::new("vpndns test CA");
-    let server = b.addr(SERVER, 8853);
-    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
-    let p = proxy(&b, server, NAME, &ca.pem);
+    let (_, tls, p) = trusted_dot(&b);
     ask(p.addr, client(&b, 9), "warm.example.com", RecordType::A);
     let began = Instant::now();
     let askers: Vec<_> = (0..CLIENTS)
@@ -589,10 +598,7 @@ fn wire_rcode(resp: &[u8]) -> u8 {
 #[test]
 fn a_reload_keeps_the_tls_counters() {
     let b = Block::new();
-    let ca = Ca::new("vpndns test CA");
-    let server = b.addr(SERVER, 8853);
-    let tls = TlsServer::start(server, ca.leaf(NAME), Duration::ZERO, Arc::default());
-    let p = proxy(&b, server, NAME, &ca.pem);
+    let (server, tls, p) = trusted_dot(&b);
     let a = ask(p.addr, client(&b, 10), "one.example.com", RecordType::A);
     assert_eq!(addresses(&a), vec![IpAddr::V4(ANSWER)]);
     let labels = format!("{{forwarder=\"dot\",address=\"{server}\"}}");

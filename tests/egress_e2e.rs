@@ -13,24 +13,25 @@
 //! carries, so parallel tests or runs cannot collide; a guard destroys
 //! everything on drop, also when the test fails.
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/netns.rs"]
 mod netns;
 #[path = "common/openvpn.rs"]
 mod openvpn;
+#[path = "common/sitefile.rs"]
+mod sitefile;
 #[path = "common/wireguard.rs"]
 mod wireguard;
 
-use netns::{alive, must, ok, sh, spawn_in_netns};
+use e2e::{TcpServer, UdpServer, VPNDNS, VPNJAIL};
+use netns::{alive, must, ok, sh};
 use openvpn::{client_ovpn, pki};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use sitefile::{Host, SiteFile, Table};
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-const VPNJAIL: &str = env!("CARGO_BIN_EXE_vpnjail");
-const VPNDNS: &str = env!("CARGO_BIN_EXE_vpndns");
 
 const HOST_PUBLIC: &str = "203.0.113.2";
 /// Provider A's public address (its OpenVPN server), behind the internet namespace.
@@ -44,93 +45,27 @@ const VPNDNS_ADDR: &str = "10.10.1.53";
 const ANSWER_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const ANSWER_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root (network namespaces need root; CI runs as root)".into());
-    }
-    if !ok("ip", &["netns", "list"]) {
-        return Some("`ip netns` is unavailable (install iproute2)".into());
-    }
-    if !ok("nft", &["--version"]) {
-        return Some("nft is missing (install nftables)".into());
-    }
-    if !ok("start-stop-daemon", &["--version"]) {
-        return Some("start-stop-daemon is missing (dpkg)".into());
-    }
-    None
-}
-
 macro_rules! require_root_netns {
     () => {
-        if let Some(r) = skip_reason() {
-            eprintln!("SKIP egress_e2e: {r}");
-            return;
-        }
+        skip_if!("egress_e2e", e2e::skip_reason())
     };
-}
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-fn run_tag() -> String {
-    format!(
-        "e{:x}{}",
-        std::process::id() & 0xfffff,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 // ---------------------------------------------------------------- probes
 
-fn dns_query_packet(id: u16, name: &str) -> Vec<u8> {
-    let mut q = Vec::new();
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.split('.') {
-        q.push(l.len() as u8);
-        q.extend_from_slice(l.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
-}
-
 /// One A query from inside `ns`; the first A address of the answer.
 fn dns(ns: &str, server: &str, name: &str, wait: Duration) -> Option<Ipv4Addr> {
-    let server: SocketAddr = format!("{server}:53").parse().expect("server");
-    let name = name.to_string();
-    spawn_in_netns(ns, move || {
-        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
-        s.set_read_timeout(Some(wait)).ok();
-        let id = SEQ.fetch_add(1, Ordering::Relaxed) as u16 ^ 0x5a5a;
-        s.send_to(&dns_query_packet(id, &name), server).ok()?;
-        let mut b = [0u8; 1500];
-        let (n, _) = s.recv_from(&mut b).ok()?;
-        let b = &b[..n];
-        // Our responders put the A record's address last.
-        (n >= 16 && b[..2] == id.to_be_bytes() && b[7] > 0)
-            .then(|| Ipv4Addr::new(b[n - 4], b[n - 3], b[n - 2], b[n - 1]))
-    })
-    .join()
-    .expect("dns thread")
+    e2e::dns::ask(ns, server, name, wait)?.addr()
 }
 
 /// A UDP datagram to `dst:7` from inside `ns`; true when it is echoed.
 fn udp_echo(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
-    spawn_in_netns(ns, move || {
-        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
-        s.set_read_timeout(Some(wait)).ok();
-        if s.send_to(b"ping", (dst, 7)).is_err() {
-            return false;
-        }
-        let mut b = [0u8; 16];
-        s.recv_from(&mut b).is_ok_and(|(n, _)| &b[..n] == b"ping")
-    })
-    .join()
-    .expect("udp thread")
+    e2e::udp_echo(ns, None, SocketAddr::from((dst, 7)), wait)
 }
 
 /// A TCP connection to `dst:80` from inside `ns`; true when it is answered.
 fn tcp_get(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
-    spawn_in_netns(ns, move || {
+    e2e::in_ns(ns, move || {
         let Ok(mut s) = TcpStream::connect_timeout(&SocketAddr::from((dst, 80)), wait) else {
             return false;
         };
@@ -138,128 +73,66 @@ fn tcp_get(ns: &str, dst: Ipv4Addr, wait: Duration) -> bool {
         let mut b = [0u8; 2];
         s.read_exact(&mut b).is_ok() && &b == b"ok"
     })
-    .join()
-    .expect("tcp thread")
 }
 
 // ---------------------------------------------------------------- exit service
 
 /// UDP echo on `EXIT`:7, TCP on `EXIT`:80 and a DNS resolver on
-/// `RESOLVER`:53 answering `answer`, in namespace `ns`; counts what it
-/// served. (Bound to their addresses, so replies leave from them.)
+/// `RESOLVER`:53 answering `answer`, in a provider's namespace; counts what
+/// it served. (Bound to their addresses, so replies leave from them.)
 struct Exit {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    served: Arc<AtomicUsize>,
+    udp: [UdpServer; 2],
+    tcp: TcpServer,
 }
 
 impl Exit {
     fn start(ns: &str, answer: Ipv4Addr) -> Exit {
-        let stop = Arc::new(AtomicBool::new(false));
-        let served = Arc::new(AtomicUsize::new(0));
-        let mut threads = Vec::new();
-        let (tx, rx) = std::sync::mpsc::channel();
-        for (addr, port) in [(EXIT, 7u16), (RESOLVER, 53)] {
-            let (st, sv, tx) = (stop.clone(), served.clone(), tx.clone());
-            threads.push(spawn_in_netns(ns, move || {
-                let s = UdpSocket::bind((addr, port)).expect("exit bind");
-                s.set_read_timeout(Some(Duration::from_millis(50))).ok();
-                tx.send(()).ok();
-                let mut b = [0u8; 1500];
-                while !st.load(Ordering::Relaxed) {
-                    let Ok((n, from)) = s.recv_from(&mut b) else {
-                        continue;
-                    };
-                    sv.fetch_add(1, Ordering::Relaxed);
-                    if port == 7 {
-                        s.send_to(&b[..n], from).ok();
-                    } else if n > 12 {
-                        let mut r = b[..n].to_vec();
-                        r[2] = 0x81;
-                        r[3] = 0x80;
-                        r[7] = 1;
-                        r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-                        r.extend_from_slice(&answer.octets());
-                        s.send_to(&r, from).ok();
-                    }
-                }
-            }));
-        }
-        let (st, sv) = (stop.clone(), served.clone());
-        threads.push(spawn_in_netns(ns, move || {
-            let l = TcpListener::bind((EXIT, 80)).expect("exit tcp bind");
-            l.set_nonblocking(true).ok();
-            tx.send(()).ok();
-            while !st.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((mut c, _)) => {
-                        sv.fetch_add(1, Ordering::Relaxed);
-                        c.write_all(b"ok").ok();
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }));
-        for _ in 0..3 {
-            rx.recv_timeout(Duration::from_secs(5))
-                .expect("exit service did not start");
-        }
         Exit {
-            stop,
-            threads,
-            served,
+            udp: [
+                UdpServer::echo(ns, SocketAddr::from((EXIT, 7))),
+                UdpServer::dns(ns, SocketAddr::from((RESOLVER, 53)), answer),
+            ],
+            tcp: TcpServer::start(ns, SocketAddr::from((EXIT, 80)), b"ok"),
         }
     }
     fn served(&self) -> usize {
-        self.served.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Exit {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            t.join().ok();
-        }
+        self.udp.iter().map(UdpServer::count).sum::<usize>() + self.tcp.count()
     }
 }
 
 // ---------------------------------------------------------------- the lab
 
-/// Everything a test made; dropping it destroys all of it.
+/// Everything a test made (the site's lab, and the providers' exit
+/// services, stopped first); dropping it destroys all of it.
 struct Lab {
-    tag: String,
-    dir: tempfile::TempDir,
-    site: PathBuf,
     exits: Vec<Exit>,
-    /// Pid files of the daemons the test itself started (providers' servers).
-    daemons: Vec<PathBuf>,
-    /// A hosts file vpnjail sees as /etc/hosts (bound in a mount namespace
-    /// of its own, so the machine's stays untouched): names resolve offline.
-    hosts: Option<PathBuf>,
+    inner: e2e::Lab,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = e2e::Lab;
+    fn deref(&self) -> &e2e::Lab {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Lab {
+    fn deref_mut(&mut self) -> &mut e2e::Lab {
+        &mut self.inner
+    }
 }
 
 impl Lab {
     /// The host and internet namespaces, wired; the site file written.
     fn new(site_text: impl FnOnce(&str, &Path) -> String) -> Lab {
-        let tag = run_tag();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let site = dir.path().join("site.toml");
-        std::fs::write(&site, site_text(&tag, dir.path())).expect("write site");
-        let lab = Lab {
-            tag,
-            dir,
-            site,
+        let mut lab = Lab {
             exits: Vec::new(),
-            daemons: Vec::new(),
-            hosts: None,
+            inner: e2e::Lab::new('e', site_text),
         };
-        let (h, i) = (lab.host_ns(), lab.inet_ns());
-        for n in [&h, &i] {
-            must("ip", &["netns", "add", n]);
-            must("ip", &["-n", n, "link", "set", "dev", "lo", "up"]);
-        }
-        lab.wire(
+        let (h, i) = (lab.host_ns("alpha"), lab.inet_ns());
+        lab.add_netns(&h);
+        lab.add_netns(&i);
+        netns::veth(
             &h,
             "wan0",
             &format!("{HOST_PUBLIC}/24"),
@@ -271,96 +144,32 @@ impl Lab {
             "ip",
             &["-n", &h, "route", "add", "default", "via", "203.0.113.1"],
         );
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &i,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-        );
+        e2e::ns_must(&i, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
         // Count every packet that reaches the Internet from the host's address.
-        let rules = dir_file(
-            &lab,
+        e2e::nft_load(
+            &i,
+            lab.path(),
             "internet.nft",
             &format!(
                 "table ip watch {{\n\tchain pre {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} udp dport {{ 1194, 51820 }} counter accept comment \"tunnel\"\n\t\tiifname \"i0\" ip saddr {HOST_PUBLIC} counter comment \"leak\"\n\t}}\n}}\n"
             ),
         );
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &i,
-                "nft",
-                "-f",
-                &rules.display().to_string(),
-            ],
-        );
         lab
     }
 
-    fn host_ns(&self) -> String {
-        format!("vjh-{}-alpha", self.tag)
-    }
     fn inet_ns(&self) -> String {
-        format!("vji-{}-net", self.tag)
+        self.own_ns("vji", "net")
     }
+    /// The namespace of jail `jail` (of the one host, alpha).
     fn ns(&self, jail: &str) -> String {
-        format!("vj-{}-alpha-{jail}", self.tag)
-    }
-
-    fn vpnjail(&self, args: &[&str]) -> Result<String, String> {
-        let site = self.site.display().to_string();
-        let mut a: Vec<&str> = args.to_vec();
-        a.extend(["--site", &site]);
-        let Some(hosts) = &self.hosts else {
-            return sh(VPNJAIL, &a);
-        };
-        // A mount namespace whose root is private (the bind stays in it)
-        // while /run/netns keeps sharing, so the namespaces vpnjail adds are
-        // seen outside. The paths are arguments of the script, never its text.
-        let script =
-            "mount --make-private / && mount --bind \"$1\" /etc/hosts && shift && exec \"$@\"";
-        let hosts = hosts.display().to_string();
-        let mut u = vec![
-            "--mount",
-            "--propagation",
-            "unchanged",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ];
-        u.extend([hosts.as_str(), VPNJAIL]);
-        u.extend(a);
-        sh("unshare", &u)
-    }
-
-    fn wire(&self, ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
-        must(
-            "ip",
-            &[
-                "-n", ns_a, "link", "add", "name", a, "type", "veth", "peer", "name", b, "netns",
-                ns_b,
-            ],
-        );
-        for (ns, ifname, addr) in [(ns_a, a, addr_a), (ns_b, b, addr_b)] {
-            must("ip", &["-n", ns, "addr", "add", addr, "dev", ifname]);
-            must("ip", &["-n", ns, "link", "set", "dev", ifname, "up"]);
-        }
+        self.inner.ns("alpha", jail)
     }
 
     /// A provider namespace with the exit service on `EXIT` (its loopback)
     /// and its resolver answering `answer`.
     fn provider(&mut self, name: &str, answer: Ipv4Addr) -> String {
-        let p = format!("vjp-{}-{name}", self.tag);
-        must("ip", &["netns", "add", &p]);
-        must("ip", &["-n", &p, "link", "set", "dev", "lo", "up"]);
+        let p = self.own_ns("vjp", name);
+        self.add_netns(&p);
         for a in [EXIT, RESOLVER] {
             must(
                 "ip",
@@ -376,7 +185,7 @@ impl Lab {
     /// routes through it, as a VPN client would set them (`def1`).
     fn veth_tunnel(&self, jail: &str, provider: &str, net: &str) {
         let v = self.ns(jail);
-        self.wire(
+        netns::veth(
             &v,
             "tun0",
             &format!("{net}.2/30"),
@@ -392,96 +201,46 @@ impl Lab {
         }
     }
 
+    /// The counter of the internet namespace's rule with `comment`.
+    fn watched(&self, comment: &str) -> u64 {
+        let out = e2e::ns_must(
+            &self.inet_ns(),
+            "nft",
+            &["list", "chain", "ip", "watch", "pre"],
+        );
+        counter_of(&out, &format!("comment \"{comment}\""))
+    }
+
     /// Packets that reached the internet namespace from the host's address.
     fn leaked(&self) -> u64 {
-        let out = must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.inet_ns(),
-                "nft",
-                "list",
-                "chain",
-                "ip",
-                "watch",
-                "pre",
-            ],
-        );
-        counter_of(&out, "comment \"leak\"")
+        self.watched("leak")
     }
 
     /// Packets of the host's address to an OpenVPN or WireGuard endpoint
     /// (port 1194 or 51820, udp).
     fn to_endpoint(&self) -> u64 {
-        let out = must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.inet_ns(),
-                "nft",
-                "list",
-                "chain",
-                "ip",
-                "watch",
-                "pre",
-            ],
-        );
-        counter_of(&out, "comment \"tunnel\"")
+        self.watched("tunnel")
     }
 
     /// A named counter of a vpn namespace's kill switch.
     fn dropped(&self, jail: &str, counter: &str) -> u64 {
-        let out = must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.ns(jail),
-                "nft",
-                "list",
-                "counter",
-                "inet",
-                "vpnjail_killswitch",
-                counter,
-            ],
+        let out = e2e::ns_must(
+            &self.ns(jail),
+            "nft",
+            &["list", "counter", "inet", "vpnjail_killswitch", counter],
         );
         counter_of(&out, "packets")
     }
 }
 
 fn dir_file(lab: &Lab, name: &str, text: &str) -> PathBuf {
-    let p = lab.dir.path().join(name);
-    std::fs::write(&p, text).expect("write");
-    p
+    lab.file(name, text)
 }
 
 /// `packets N` on the first line of `out` that contains `needle`.
+#[track_caller]
 fn counter_of(out: &str, needle: &str) -> u64 {
-    out.lines()
-        .find(|l| l.contains(needle))
-        .and_then(|l| l.split("packets ").nth(1))
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no counter with {needle:?} in:\n{out}"))
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.exits.clear();
-        netns::stop_pidfiles(&self.daemons);
-        if let Err(e) = self.vpnjail(&["destroy", "--all"]) {
-            eprintln!("cleanup: vpnjail destroy --all: {e}");
-        }
-        let mark = format!("-{}-", self.tag);
-        let list = sh("ip", &["netns", "list"]).unwrap_or_default();
-        for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.contains(&mark) {
-                let _ = sh("ip", &["netns", "del", ns]);
-            }
-        }
-    }
+    e2e::packets(out, needle).unwrap_or_else(|| panic!("no counter with {needle:?} in:\n{out}"))
 }
 
 // ---------------------------------------------------------------- sites
@@ -490,57 +249,28 @@ impl Drop for Lab {
 /// bring-your-own tunnels (vpna restricted to one provider endpoint), a
 /// service via each, and a LAN client that uses no VPN.
 fn byo_site(tag: &str, dir: &Path) -> String {
-    format!(
-        r#"[site]
-name = "{tag}"
-
-[[host]]
-name = "alpha"
-platform = "linux"
-netns = "vjh-{tag}-alpha"
-external_if = "wan0"
-public_address = "{HOST_PUBLIC}"
-bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
-jail_root = "{root}"
-vpndns_bin = "{VPNDNS}"
-
-[[host.jail]]
-name = "dns"
-kind = "vpndns"
-address = "{VPNDNS_ADDR}"
-
-[[host.jail]]
-name = "vpna"
-kind = "vpn"
-address = "10.10.1.2"
-provider_dns = "{RESOLVER}"
-endpoints = ["{PROVIDER_A}:1194/udp"]
-
-[[host.jail]]
-name = "vpnb"
-kind = "vpn"
-address = "10.10.1.3"
-provider_dns = "{RESOLVER}"
-
-[[host.jail]]
-name = "svca"
-kind = "service"
-address = "10.10.1.30"
-via = "vpna"
-
-[[host.jail]]
-name = "svcb"
-kind = "service"
-address = "10.10.1.31"
-via = "vpnb"
-
-[[host.jail]]
-name = "lan"
-kind = "service"
-address = "10.10.1.40"
-"#,
-        root = dir.join("alpha").display()
-    )
+    let resolver = RESOLVER.to_string();
+    let service = |name: &str, address: &str, via: &str| {
+        Table::jail(name, "service", address).set("via", via)
+    };
+    SiteFile::new(tag)
+        .host(
+            Host::linux(tag, "alpha", dir, HOST_PUBLIC, 1)
+                .set("vpndns_bin", VPNDNS)
+                .jail(Table::jail("dns", "vpndns", VPNDNS_ADDR))
+                .jail(
+                    Table::jail("vpna", "vpn", "10.10.1.2")
+                        .set("provider_dns", resolver.as_str())
+                        .set("endpoints", [format!("{PROVIDER_A}:1194/udp")]),
+                )
+                .jail(
+                    Table::jail("vpnb", "vpn", "10.10.1.3").set("provider_dns", resolver.as_str()),
+                )
+                .jail(service("svca", "10.10.1.30", "vpna"))
+                .jail(service("svcb", "10.10.1.31", "vpnb"))
+                .jail(Table::jail("lan", "service", "10.10.1.40")),
+        )
+        .to_string()
 }
 
 // ---------------------------------------------------------------- the tests
@@ -548,15 +278,8 @@ address = "10.10.1.40"
 const QUICK: Duration = Duration::from_millis(300);
 
 #[track_caller]
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not within 10 s");
+fn eventually(what: &str, f: impl FnMut() -> bool) {
+    e2e::wait_until(what, Duration::from_secs(10), f);
 }
 
 /// For `secs` seconds, `ns` sends UDP, TCP and DNS (through vpndns, to its
@@ -583,8 +306,7 @@ fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
     require_root_netns!();
     let started = Instant::now();
     let mut lab = Lab::new(byo_site);
-    lab.vpnjail(&["create", "--all"])
-        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    lab.create_all();
     let pa = lab.provider("a", ANSWER_A);
     let pb = lab.provider("b", ANSWER_B);
     lab.veth_tunnel("vpna", &pa, "10.8.1");
@@ -643,13 +365,11 @@ fn byo_vpn_jail_fails_closed_when_its_tunnel_dies() {
     assert_eq!(lab.leaked(), before);
     let vpna = lab.ns("vpna");
     let t0 = lab.to_endpoint();
-    spawn_in_netns(&vpna, || {
+    e2e::in_ns(&vpna, || {
         let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
         s.send_to(b"hello provider", (PROVIDER_A, 1194))
             .expect("send");
-    })
-    .join()
-    .expect("thread");
+    });
     eventually("the jail's own packet to its endpoint leaves", || {
         lab.to_endpoint() > t0
     });
@@ -664,20 +384,7 @@ impl Lab {
     /// services, and an OpenVPN server that pushes `redirect-gateway def1`
     /// and its resolver as `dhcp-option DNS`.
     fn openvpn_provider(&mut self) -> String {
-        let p = self.provider("a", ANSWER_A);
-        let inet = self.inet_ns();
-        self.wire(
-            &inet,
-            "pa",
-            "192.0.2.1/30",
-            &p,
-            "up0",
-            &format!("{PROVIDER_A}/30"),
-        );
-        must(
-            "ip",
-            &["-n", &p, "route", "add", "default", "via", "192.0.2.1"],
-        );
+        let p = self.provider_a();
         let pid = openvpn::start_server(&p, self.dir.path(), PROVIDER_A, RESOLVER);
         self.daemons.push(pid);
         p
@@ -687,7 +394,7 @@ impl Lab {
     fn provider_a(&mut self) -> String {
         let p = self.provider("a", ANSWER_A);
         let inet = self.inet_ns();
-        self.wire(
+        netns::veth(
             &inet,
             "pa",
             "192.0.2.1/30",
@@ -702,8 +409,9 @@ impl Lab {
         p
     }
 
+    /// A file of jail `jail` (of the one host, alpha).
     fn jail_file(&self, jail: &str, name: &str) -> PathBuf {
-        self.dir.path().join("alpha").join(jail).join(name)
+        self.inner.jail_file("alpha", jail, name)
     }
 
     fn link_exists(&self, jail: &str, ifname: &str) -> bool {
@@ -715,52 +423,18 @@ impl Lab {
 /// the pushed DNS is used); vpnc's file names an endpoint where nobody
 /// answers, so its tunnel never comes up.
 fn openvpn_site(tag: &str, dir: &Path) -> String {
-    format!(
-        r#"[site]
-name = "{tag}"
-
-[[host]]
-name = "alpha"
-platform = "linux"
-netns = "vjh-{tag}-alpha"
-external_if = "wan0"
-public_address = "{HOST_PUBLIC}"
-bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
-jail_root = "{root}"
-vpndns_bin = "{VPNDNS}"
-vpnjail_bin = "{VPNJAIL}"
-
-[[host.jail]]
-name = "dns"
-kind = "vpndns"
-address = "{VPNDNS_ADDR}"
-
-[[host.jail]]
-name = "vpna"
-kind = "vpn"
-address = "10.10.1.2"
-openvpn = "a.ovpn"
-
-[[host.jail]]
-name = "vpnc"
-kind = "vpn"
-address = "10.10.1.4"
-openvpn = "c.ovpn"
-
-[[host.jail]]
-name = "svca"
-kind = "service"
-address = "10.10.1.30"
-via = "vpna"
-
-[[host.jail]]
-name = "svcc"
-kind = "service"
-address = "10.10.1.32"
-via = "vpnc"
-"#,
-        root = dir.join("alpha").display()
-    )
+    SiteFile::new(tag)
+        .host(
+            Host::linux(tag, "alpha", dir, HOST_PUBLIC, 1)
+                .set("vpndns_bin", VPNDNS)
+                .set("vpnjail_bin", VPNJAIL)
+                .jail(Table::jail("dns", "vpndns", VPNDNS_ADDR))
+                .jail(Table::jail("vpna", "vpn", "10.10.1.2").set("openvpn", "a.ovpn"))
+                .jail(Table::jail("vpnc", "vpn", "10.10.1.4").set("openvpn", "c.ovpn"))
+                .jail(Table::jail("svca", "service", "10.10.1.30").set("via", "vpna"))
+                .jail(Table::jail("svcc", "service", "10.10.1.32").set("via", "vpnc")),
+        )
+        .to_string()
 }
 
 /// OpenVPN from the provider's own file: the tunnel comes up, the pushed
@@ -781,9 +455,7 @@ fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
     std::fs::write(d.join("a.ovpn"), client_ovpn(&d, PROVIDER_A)).expect("a.ovpn");
     std::fs::write(d.join("c.ovpn"), client_ovpn(&d, "192.0.2.99")).expect("c.ovpn");
     lab.openvpn_provider();
-    let out = lab
-        .vpnjail(&["create", "--all"])
-        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    let out = lab.create_all();
     assert!(out.contains("done: start openvpn in"), "{out}");
     let conf = lab.jail_file("vpna", "openvpn.conf");
     use std::os::unix::fs::PermissionsExt;
@@ -828,16 +500,7 @@ fn openvpn_from_the_providers_file_pushes_dns_and_fails_closed() {
 
     // Kill vpna's client outright.
     let pid = lab.jail_file("vpna", "openvpn.pid");
-    let n: i32 = std::fs::read_to_string(&pid)
-        .expect("pid")
-        .trim()
-        .parse()
-        .expect("pid");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(n),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill openvpn");
+    e2e::kill_pidfile(&pid);
     eventually("tun0 goes with the client", || {
         !lab.link_exists("vpna", "tun0") && !alive(&pid)
     });
@@ -879,7 +542,7 @@ impl Lab {
     fn wireguard_provider(&mut self, client_pub: &str) -> String {
         let p = self.provider_a();
         let (private, public) = wireguard::keys();
-        let d = self.dir.path();
+        let d = self.dir.path().to_path_buf();
         let conf = dir_file(
             self,
             "provider-wg.conf",

@@ -7,6 +7,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use common::config::{Config, Raw, Table};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
@@ -15,15 +16,15 @@ use nix::sys::signal::Signal;
 const PROXY: u8 = 1;
 
 /// `[server]` on the block's .1:5353 with a short timeout and identity port 5399.
-fn server(b: &Block) -> String {
-    format!(
-        "[server]\nlisten = [\"{}\"]\ntimeout = \"300ms\"\nidentity_port = 5399\nworkers = 2\n\n[log]\nqueries = true\n\n",
-        b.addr(PROXY, 5353)
-    )
+fn server(b: &Block) -> Config {
+    Config::new(b.addr(PROXY, 5353))
+        .server("timeout", "300ms")
+        .server("identity_port", 5399u32)
 }
 
-fn forwarder(name: &str, addr: std::net::SocketAddr) -> String {
-    format!("[[forwarder]]\nname = \"{name}\"\naddress = \"{addr}\"\n\n")
+/// The block as a CIDR ending at /`len` from address `.host`.
+fn net(b: &Block, host: u8, len: u8) -> String {
+    format!("{}/{len}", b.ip(host))
 }
 
 fn ip(b: &Block, host: u8) -> IpAddr {
@@ -36,14 +37,12 @@ fn longest_prefix_policy_picks_the_forwarder() {
     let wide = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let narrow = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
     // The /24 is listed first; the /30 inside it must still win for its clients.
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"wide\"\n\n[[policy]]\nsource = [\"{}/30\"]\nforward = \"narrow\"\n",
-        server(&b),
-        forwarder("wide", wide.addr),
-        forwarder("narrow", narrow.addr),
-        b.net(),
-        b.ip(20),
-    );
+    let config = server(&b)
+        .forwarder("wide", wide.addr)
+        .forwarder("narrow", narrow.addr)
+        .policy(&b.net(), "wide")
+        .policy(&net(&b, 20, 30), "narrow")
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let from_narrow = ask(p.addr, ip(&b, 21), "www.example.com.", RecordType::A);
     assert_eq!(addresses(&from_narrow), vec![IpAddr::V4(narrow.answer)]);
@@ -56,13 +55,12 @@ fn longest_prefix_policy_picks_the_forwarder() {
 fn uncovered_clients_are_refused_and_nothing_is_forwarded() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}/28\"]\nforward = \"up\"\n\n[[policy]]\nsource = [\"{}\"]\nforward = \"refuse\"\n\n[static]\nrecords = {{ \"nas.wan\" = \"10.0.0.1\" }}\n",
-        server(&b),
-        forwarder("up", up.addr),
-        b.ip(0),
-        b.ip(5),
-    );
+    let config = server(&b)
+        .forwarder("up", up.addr)
+        .policy(&net(&b, 0, 28), "up")
+        .policy(&b.ip(5).to_string(), "refuse")
+        .static_records(r#"{ "nas.wan" = "10.0.0.1" }"#)
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let q = query_edns("www.example.com.", RecordType::A);
     let query_len = q.to_vec().unwrap().len();
@@ -94,11 +92,7 @@ fn identity_mode_sends_the_query_back_to_the_client_address() {
     // The "VPN jail" at .10 runs its resolver (the pf rdr target) on the identity port.
     let jail = Upstream::start(b.addr(10, 5399), Ipv4Addr::new(10, 8, 0, 10), Mode::Answer);
     let other = Upstream::start(b.addr(11, 5399), Ipv4Addr::new(10, 8, 0, 11), Mode::Answer);
-    let config = format!(
-        "{}[[policy]]\nsource = [\"{}/28\"]\nforward = \"source\"\n",
-        server(&b),
-        b.ip(0)
-    );
+    let config = server(&b).policy(&net(&b, 0, 28), "source").to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let r = ask(p.addr, ip(&b, 10), "ifconfig.example.", RecordType::A);
     assert_eq!(addresses(&r), vec![IpAddr::V4(jail.answer)]);
@@ -118,14 +112,12 @@ fn failover_on_timeout_then_servfail_when_all_are_down() {
     let b = Block::new();
     let dead = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Silent);
     let live = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}/28\"]\nforward = [\"dead\", \"live\"]\n\n[[policy]]\nsource = [\"{}/28\"]\nforward = \"dead\"\n",
-        server(&b),
-        forwarder("dead", dead.addr),
-        forwarder("live", live.addr),
-        b.ip(16),
-        b.ip(32),
-    );
+    let config = server(&b)
+        .forwarder("dead", dead.addr)
+        .forwarder("live", live.addr)
+        .policy(&net(&b, 16, 28), ["dead", "live"])
+        .policy(&net(&b, 32, 28), "dead")
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let t = Instant::now();
     let r = ask(p.addr, ip(&b, 17), "www.example.com.", RecordType::A);
@@ -155,13 +147,11 @@ fn upstream_servfail_and_nxdomain_are_answers_not_failures() {
     let b = Block::new();
     let first = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::ServFail);
     let second = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = [\"first\", \"second\"]\n",
-        server(&b),
-        forwarder("first", first.addr),
-        forwarder("second", second.addr),
-        b.net(),
-    );
+    let config = server(&b)
+        .forwarder("first", first.addr)
+        .forwarder("second", second.addr)
+        .policy(&b.net(), ["first", "second"])
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let r = ask(p.addr, ip(&b, 20), "www.example.com.", RecordType::A);
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
@@ -172,12 +162,19 @@ fn upstream_servfail_and_nxdomain_are_answers_not_failures() {
 fn static_records_answer_a_aaaa_ptr_and_nodata() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n\n[static]\nttl = 123\nrecords = {{ \"Nas.Wan\" = \"10.10.1.20\", \"printer.wan\" = [\"10.10.1.21\", \"fd00::21\"] }}\nfiles = [\"hosts\"]\n",
-        server(&b),
-        forwarder("up", up.addr),
-        b.net(),
-    );
+    let config = server(&b)
+        .forward_to("up", up.addr, &b.net())
+        .section(
+            "[static]",
+            Table::new()
+                .set("ttl", 123u32)
+                .set(
+                    "records",
+                    Raw(r#"{ "Nas.Wan" = "10.10.1.20", "printer.wan" = ["10.10.1.21", "fd00::21"] }"#),
+                )
+                .set("files", ["hosts"]),
+        )
+        .to_string();
     let p = Proxy::start(
         b.addr(PROXY, 5353),
         &config,
@@ -241,16 +238,28 @@ fn a_hosts_file_that_is_a_device_or_binary_is_refused() {
 }
 
 #[test]
-fn every_blocklist_format_with_allow_exempt_and_local_only() {
+fn every_blocklist_format_blocks_and_allow_exempt_and_local_only_apply() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n\n[block]\nlists = [\"lists/plain.txt\", \"lists/hosts.txt\", \"lists/adblock.txt\", \"lists/wild.txt\"]\nallow = [\"allow.txt\"]\nexempt = [\"{}\"]\nlocal_only = [\"localdomain\", \"home.arpa\"]\n",
-        server(&b),
-        forwarder("up", up.addr),
-        b.net(),
-        b.ip(50),
-    );
+    let config = server(&b)
+        .forward_to("up", up.addr, &b.net())
+        .section(
+            "[block]",
+            Table::new()
+                .set(
+                    "lists",
+                    [
+                        "lists/plain.txt",
+                        "lists/hosts.txt",
+                        "lists/adblock.txt",
+                        "lists/wild.txt",
+                    ],
+                )
+                .set("allow", ["allow.txt"])
+                .set("exempt", [b.ip(50).to_string()])
+                .set("local_only", ["localdomain", "home.arpa"]),
+        )
+        .to_string();
     let files = [
         ("lists/plain.txt", "# plain\nplain.test\n"),
         (
@@ -324,18 +333,23 @@ fn every_blocklist_format_with_allow_exempt_and_local_only() {
 }
 
 #[test]
-fn block_response_modes() {
+fn each_block_response_mode_answers_as_configured() {
     let b = Block::new();
     for (mode, a, aaaa) in [
         ("null", Some("0.0.0.0"), Some("::")),
         ("10.9.9.9", Some("10.9.9.9"), None),
         ("refused", None, None),
     ] {
-        let config = format!(
-            "{}[[policy]]\nsource = [\"{}\"]\nforward = \"source\"\n\n[block]\nlists = [\"l.txt\"]\nresponse = \"{mode}\"\nttl = 7\n",
-            server(&b),
-            b.net(),
-        );
+        let config = server(&b)
+            .policy(&b.net(), "source")
+            .section(
+                "[block]",
+                Table::new()
+                    .set("lists", ["l.txt"])
+                    .set("response", mode)
+                    .set("ttl", 7u32),
+            )
+            .to_string();
         let p = Proxy::start(b.addr(PROXY, 5353), &config, &[("l.txt", "ads.test\n")]);
         let c = ip(&b, 20);
         let r4 = ask(p.addr, c, "ads.test.", RecordType::A);
@@ -366,14 +380,18 @@ fn domain_rules_override_the_source_policy() {
     let b = Block::new();
     let normal = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let isp = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}/28\"]\nforward = \"normal\"\n\n[[policy]]\nsource = [\"{}\"]\nforward = \"refuse\"\n\n[[domain]]\nsuffix = [\"protonvpn.net\"]\nforward = [\"isp\"]\n",
-        server(&b),
-        forwarder("normal", normal.addr),
-        forwarder("isp", isp.addr),
-        b.ip(16),
-        b.ip(100),
-    );
+    let config = server(&b)
+        .forwarder("normal", normal.addr)
+        .forwarder("isp", isp.addr)
+        .policy(&net(&b, 16, 28), "normal")
+        .policy(&b.ip(100).to_string(), "refuse")
+        .section(
+            "[[domain]]",
+            Table::new()
+                .set("suffix", ["protonvpn.net"])
+                .set("forward", ["isp"]),
+        )
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let r = ask(
         p.addr,
@@ -402,12 +420,7 @@ fn domain_rules_override_the_source_policy() {
 fn ids_are_rewritten_and_bytes_otherwise_relayed_unchanged() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n",
-        server(&b),
-        forwarder("up", up.addr),
-        b.net()
-    );
+    let config = server(&b).forward_to("up", up.addr, &b.net()).to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut q = query_edns("www.example.com.", RecordType::A);
     q.metadata.checking_disabled = true;
@@ -471,12 +484,7 @@ fn ids_are_rewritten_and_bytes_otherwise_relayed_unchanged() {
 fn spoofed_responses_are_dropped() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Spoof);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n",
-        server(&b),
-        forwarder("up", up.addr),
-        b.net()
-    );
+    let config = server(&b).forward_to("up", up.addr, &b.net()).to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let r = ask(p.addr, ip(&b, 20), "www.example.com.", RecordType::A);
     assert_eq!(
@@ -497,12 +505,10 @@ fn spoofed_responses_are_dropped() {
 fn truncated_answers_are_relayed_and_tcp_retries_go_upstream_over_tcp() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Truncate);
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"up\"\n\n[static]\nrecords = {{ \"nas.wan\" = \"10.10.1.20\" }}\n",
-        server(&b),
-        forwarder("up", up.addr),
-        b.net()
-    );
+    let config = server(&b)
+        .forward_to("up", up.addr, &b.net())
+        .static_records(r#"{ "nas.wan" = "10.10.1.20" }"#)
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let c = ip(&b, 20);
     let r = ask(p.addr, c, "big.example.com.", RecordType::A);
@@ -531,11 +537,7 @@ fn truncated_answers_are_relayed_and_tcp_retries_go_upstream_over_tcp() {
 #[test]
 fn malformed_queries_never_crash_the_proxy() {
     let b = Block::new();
-    let config = format!(
-        "{}[[policy]]\nsource = [\"{}\"]\nforward = \"refuse\"\n",
-        server(&b),
-        b.net()
-    );
+    let config = server(&b).policy(&b.net(), "refuse").to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let c = ip(&b, 20);
     let wait = Duration::from_millis(300);
@@ -584,13 +586,11 @@ fn malformed_queries_never_crash_the_proxy() {
 #[test]
 fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
     let b = Block::new();
-    let base = format!(
-        "{}[[policy]]\nsource = [\"{}\"]\nforward = \"refuse\"\n\n[[policy]]\nsource = [\"{}/28\"]\nforward = \"source\"\n",
-        server(&b),
-        b.ip(200),
-        b.ip(0)
-    );
-    let config = format!("{base}\n[static]\nrecords = {{ \"nas.wan\" = \"10.0.0.1\" }}\n");
+    let base = server(&b)
+        .policy(&b.ip(200).to_string(), "refuse")
+        .policy(&net(&b, 0, 28), "source");
+    let with_nas = |records: &str| base.clone().static_records(records).to_string();
+    let config = with_nas(r#"{ "nas.wan" = "10.0.0.1" }"#);
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let c = ip(&b, 2);
     let first = ask(p.addr, c, "nas.wan.", RecordType::A);
@@ -601,7 +601,7 @@ fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
 
     std::fs::write(
         p.config_path(),
-        format!("{base}\n[static]\nrecords = {{ \"nas.wan\" = \"not an address\" }}\n"),
+        with_nas(r#"{ "nas.wan" = "not an address" }"#),
     )
     .unwrap();
     let log = p.reload();
@@ -615,11 +615,7 @@ fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
         vec!["10.0.0.1".parse::<IpAddr>().unwrap()]
     );
 
-    std::fs::write(
-        p.config_path(),
-        format!("{base}\n[static]\nrecords = {{ \"nas.wan\" = \"10.0.0.2\" }}\n"),
-    )
-    .unwrap();
+    std::fs::write(p.config_path(), with_nas(r#"{ "nas.wan" = "10.0.0.2" }"#)).unwrap();
     let log = p.reload();
     assert!(log.contains("reloaded"), "{log}");
     let new = ask(p.addr, c, "nas.wan.", RecordType::A);
@@ -631,12 +627,9 @@ fn sigterm_drains_queries_in_flight() {
     let b = Block::new();
     let slow = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     slow.set_delay(Duration::from_millis(150));
-    let config = format!(
-        "{}{}[[policy]]\nsource = [\"{}\"]\nforward = \"slow\"\n",
-        server(&b),
-        forwarder("slow", slow.addr),
-        b.net()
-    );
+    let config = server(&b)
+        .forward_to("slow", slow.addr, &b.net())
+        .to_string();
     let mut p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let (addr, from) = (p.addr, ip(&b, 20));
     let client = std::thread::spawn(move || ask(addr, from, "slow.example.", RecordType::A));

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::config::{Config, Table};
 use common::*;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -30,21 +31,16 @@ fn control(b: &Block) -> SocketAddr {
     b.addr(PROXY, 8053)
 }
 
-/// `[server]` (with `extra`) and `[control]` on the block's .1.
-fn head(b: &Block, extra: &str) -> String {
-    format!(
-        "[server]\nlisten = [\"{}\"]\nworkers = 1\n{extra}\n\n[log]\nqueries = true\n\n[control]\nlisten = \"{}\"\n\n",
-        b.addr(PROXY, 5353),
-        control(b)
-    )
+/// `[server]` (one worker) and `[control]` on the block's .1.
+fn head(b: &Block) -> Config {
+    Config::new(b.addr(PROXY, 5353))
+        .server("workers", 1u32)
+        .control(control(b))
 }
 
-fn forwarder(name: &str, addr: SocketAddr) -> String {
-    format!("[[forwarder]]\nname = \"{name}\"\naddress = \"{addr}\"\n\n")
-}
-
-fn policy(source: &str, forward: &str) -> String {
-    format!("[[policy]]\nsource = [\"{source}\"]\nforward = \"{forward}\"\n\n")
+/// [`head`] with one forwarder `up` at `up` for the whole block.
+fn only_up(b: &Block, up: SocketAddr) -> Config {
+    head(b).forward_to("up", up, &b.net())
 }
 
 /// A counter's value in the proxy's metrics.
@@ -179,12 +175,7 @@ fn ask_raw(p: &Proxy, from: IpAddr, msg: &[u8]) -> Vec<u8> {
 fn edns1_after_edns0_for_a_cached_name_gets_badvers_from_the_upstream() {
     let b = Block::new();
     let up = Strict::start(b.addr(2, 5300));
-    let config = format!(
-        "{}{}{}",
-        head(&b, ""),
-        forwarder("up", up.addr),
-        policy(&b.net(), "up")
-    );
+    let config = only_up(&b, up.addr).to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let client = ip(&b, 20);
     let name = "www.example.com";
@@ -221,12 +212,7 @@ fn edns1_after_edns0_for_a_cached_name_gets_badvers_from_the_upstream() {
 fn unknown_opcodes_get_the_upstreams_answer_flags_and_all() {
     let b = Block::new();
     let up = Strict::start(b.addr(2, 5300));
-    let config = format!(
-        "{}{}{}",
-        head(&b, ""),
-        forwarder("up", up.addr),
-        policy(&b.net(), "up")
-    );
+    let config = only_up(&b, up.addr).to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     for (opcode, flags) in [(15u8, 0u8), (15, 0x20), (3, 0)] {
         let mut q = raw_query(0x4242, "example.com", None);
@@ -275,19 +261,14 @@ fn unknown_opcodes_get_the_upstreams_answer_flags_and_all() {
 #[test]
 fn client_subnet_is_stripped_by_default_and_passed_when_asked() {
     let ecs: &[u8] = &[0, 1, 24, 0, 198, 51, 100];
-    for (setting, passed) in [
-        ("", false),
-        ("ecs = \"pass\"", true),
-        ("ecs = \"strip\"", false),
-    ] {
+    for (setting, passed) in [(None, false), (Some("pass"), true), (Some("strip"), false)] {
         let b = Block::new();
         let up = Strict::start(b.addr(2, 5300));
-        let config = format!(
-            "{}{}{}",
-            head(&b, setting),
-            forwarder("up", up.addr),
-            policy(&b.net(), "up")
-        );
+        let mut config = only_up(&b, up.addr);
+        if let Some(ecs) = setting {
+            config = config.server("ecs", ecs);
+        }
+        let config = config.to_string();
         let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
         let q = raw_query(9, "ecs.example.com", Some((0, &[(8, ecs)])));
         let r = ask_raw(&p, ip(&b, 20), &q);
@@ -313,12 +294,9 @@ fn client_subnet_is_stripped_by_default_and_passed_when_asked() {
 fn two_thousand_sequential_queries_leave_from_at_least_a_thousand_ports() {
     let b = Block::new();
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}{}[cache]\nsize = 0\n",
-        head(&b, ""),
-        forwarder("up", up.addr),
-        policy(&b.net(), "up")
-    );
+    let config = only_up(&b, up.addr)
+        .section("[cache]", Table::new().set("size", 0u32))
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let socket = UdpSocket::bind(SocketAddr::new(ip(&b, 20), 0)).unwrap();
     socket
@@ -367,13 +345,11 @@ fn three_hundred_idle_tcp_clients_do_not_starve_a_new_one() {
     let b = Block::new();
     let more = Block::new(); // 300 addresses need two /24s
     let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
-    let config = format!(
-        "{}{}{}{}",
-        head(&b, "tcp_idle_timeout = \"30s\"\ntcp_max_clients = 256"),
-        forwarder("up", up.addr),
-        policy(&b.net(), "up"),
-        policy(&more.net(), "up"),
-    );
+    let config = only_up(&b, up.addr)
+        .server("tcp_idle_timeout", "30s")
+        .server("tcp_max_clients", 256u32)
+        .policy(&more.net(), "up")
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut idle = Vec::new();
     for host in 10..160 {
@@ -427,13 +403,12 @@ fn a_silent_first_forwarder_is_hedged_around_p99_under_300ms() {
     let b = Block::new();
     let silent = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Silent);
     let good = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = [\"silent\", \"good\"]\n",
-        head(&b, "timeout = \"1500ms\""),
-        forwarder("silent", silent.addr),
-        forwarder("good", good.addr),
-        b.net(),
-    );
+    let config = head(&b)
+        .server("timeout", "1500ms")
+        .forwarder("silent", silent.addr)
+        .forwarder("good", good.addr)
+        .policy(&b.net(), ["silent", "good"])
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut udp = Vec::new();
     for i in 0..200 {
@@ -463,13 +438,12 @@ fn a_tcp_forwarder_that_accepts_and_never_answers_is_hedged_around() {
     // Accepts connections (the kernel's backlog) and never reads or answers.
     let silent_tcp = TcpListener::bind(b.addr(2, 5300)).unwrap();
     let good = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = [\"silent\", \"good\"]\n",
-        head(&b, "timeout = \"1500ms\""),
-        forwarder("silent", silent_tcp.local_addr().unwrap()),
-        forwarder("good", good.addr),
-        b.net(),
-    );
+    let config = head(&b)
+        .server("timeout", "1500ms")
+        .forwarder("silent", silent_tcp.local_addr().unwrap())
+        .forwarder("good", good.addr)
+        .policy(&b.net(), ["silent", "good"])
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut tcp = Vec::new();
     for i in 0..20 {
@@ -492,14 +466,20 @@ fn stale_answers_come_only_from_the_route_that_cached_them() {
     let b = Block::new();
     let a = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
     let other = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Silent);
-    let config = format!(
-        "{}{}{}{}{}[cache]\nmax_ttl = 1\nserve_stale = \"1h\"\nstale_ttl = 30\n",
-        head(&b, "timeout = \"200ms\""),
-        forwarder("a", a.addr),
-        forwarder("other", other.addr),
-        policy(&format!("{}/26", b.ip(0)), "a"),
-        policy(&format!("{}/26", b.ip(64)), "other"),
-    );
+    let config = head(&b)
+        .server("timeout", "200ms")
+        .forwarder("a", a.addr)
+        .forwarder("other", other.addr)
+        .policy(&format!("{}/26", b.ip(0)), "a")
+        .policy(&format!("{}/26", b.ip(64)), "other")
+        .section(
+            "[cache]",
+            Table::new()
+                .set("max_ttl", 1u32)
+                .set("serve_stale", "1h")
+                .set("stale_ttl", 30u32),
+        )
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let name = "stale.example.com.";
     let fresh = ask(p.addr, ip(&b, 20), name, RecordType::A);
@@ -613,13 +593,13 @@ fn a_slow_healthy_second_forwarder_is_never_marked_down_while_the_first_is_silen
         },
         stop.clone(),
     );
-    let config = format!(
-        "{}{}{}[[policy]]\nsource = [\"{}\"]\nforward = [\"silent\", \"slow\"]\n",
-        head(&b, "timeout = \"1500ms\"\nworkers = 2").replace("workers = 1\n", ""),
-        forwarder("silent", silent.addr),
-        forwarder("slow", slow),
-        b.net(),
-    );
+    let config = head(&b)
+        .server("timeout", "1500ms")
+        .server("workers", 2u32)
+        .forwarder("silent", silent.addr)
+        .forwarder("slow", slow)
+        .policy(&b.net(), ["silent", "slow"])
+        .to_string();
     let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let (server, run_for) = (p.addr, Duration::from_secs(3));
     let first = Arc::new(silent);
@@ -711,12 +691,10 @@ fn a_tcp_query_in_flight_at_sigterm_is_still_answered() {
             });
         }
     });
-    let config = format!(
-        "{}{}{}",
-        head(&b, "timeout = \"1500ms\""),
-        forwarder("slow", b.addr(2, 5300)),
-        policy(&b.net(), "slow"),
-    );
+    let config = head(&b)
+        .server("timeout", "1500ms")
+        .forward_to("slow", b.addr(2, 5300), &b.net())
+        .to_string();
     let mut p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
     let mut conn = connect_from(ip(&b, 20), p.addr);
     let q = query("drain.example.com.", RecordType::A).to_vec().unwrap();

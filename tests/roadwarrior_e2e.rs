@@ -23,20 +23,20 @@
 //! (by pid) and destroys every namespace on drop, also when the test fails.
 //! Addresses are used only inside the namespaces the test creates.
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/sitefile.rs"]
+mod sitefile;
 
-use netns::{must, ok, sh};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use e2e::{Lab, UdpServer, VPNDNS, wait_until, wait_until_or};
+use netns::{must, sh};
+use sitefile::{Host, SiteFile, Table};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const VPNJAIL: &str = env!("CARGO_BIN_EXE_vpnjail");
-const VPNDNS: &str = env!("CARGO_BIN_EXE_vpndns");
-const CHARON: &str = "/usr/sbin/charon-systemd";
 /// What vpna's provider answers for every A question.
 const ANSWER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 7);
 /// An "Internet" address: only vpna's provider has it.
@@ -47,249 +47,77 @@ const PUBLIC: &str = "203.0.113.1";
 const BETA_PUBLIC: &str = "203.0.113.130";
 /// vpndns on beta's bridge: the WAN beyond the host the clients dial.
 const BETA_DNS: Ipv4Addr = Ipv4Addr::new(10, 10, 2, 53);
+/// vpndns on alpha's bridge.
+const ALPHA_DNS: Ipv4Addr = Ipv4Addr::new(10, 10, 1, 53);
 
 fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root (network namespaces need root; CI runs as root)".into());
-    }
-    for (what, ok_) in [
-        ("iproute2", ok("ip", &["netns", "list"])),
-        ("nftables", ok("nft", &["--version"])),
-        (
-            "dpkg (start-stop-daemon)",
-            ok("start-stop-daemon", &["--version"]),
-        ),
-        ("openssl", ok("openssl", &["version"])),
-        ("charon-systemd", Path::new(CHARON).exists()),
-        (
-            "strongswan-swanctl",
-            Path::new("/usr/sbin/swanctl").exists(),
-        ),
-    ] {
-        if !ok_ {
-            return Some(format!("{what} is missing"));
-        }
-    }
-    None
+    e2e::skip_reason_strongswan()
+        .or_else(|| (!netns::ok("openssl", &["version"])).then(|| "openssl is missing".to_string()))
 }
 
 /// The site; with `bgp`, `routing = "bgp"` (FRR in both ipsec namespaces).
 fn site(tag: &str, dir: &Path, bgp: bool) -> String {
-    let routing = if bgp { "routing = \"bgp\"\n" } else { "" };
-    format!(
-        r#"[site]
-name = "{tag}"
-{routing}
-
-[[host]]
-name = "alpha"
-platform = "linux"
-netns = "vjh-{tag}-alpha"
-external_if = "wan0"
-public_address = "{PUBLIC}"
-bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
-jail_root = "{root}"
-client_pool = "10.20.0.0/24"
-vpndns_bin = "{VPNDNS}"
-
-[[host.jail]]
-name = "ipsec"
-kind = "ipsec"
-address = "10.10.1.4"
-
-[[host.jail]]
-name = "dns"
-kind = "vpndns"
-address = "10.10.1.53"
-
-[[host.jail]]
-name = "vpna"
-kind = "vpn"
-address = "10.10.1.2"
-tun = "tun0"
-provider_dns = "10.8.1.1"
-
-[[host]]
-name = "beta"
-platform = "linux"
-netns = "vjh-{tag}-beta"
-external_if = "wan0"
-public_address = "{BETA_PUBLIC}"
-bridge = {{ name = "vjbr0", network = "10.10.2.0/24", address = "10.10.2.1" }}
-jail_root = "{beta_root}"
-vpndns_bin = "{VPNDNS}"
-
-[[host.jail]]
-name = "ipsecb"
-kind = "ipsec"
-address = "10.10.2.4"
-
-[[host.jail]]
-name = "dnsb"
-kind = "vpndns"
-address = "{BETA_DNS}"
-
-[[link]]
-hosts = ["alpha", "beta"]
-mode = "swanctl"
-auth = "pubkey"
-reqid = 100
-inner = ["172.16.0.1", "172.16.0.2"]
-
-[[client]]
-name = "phone"
-host = "alpha"
-address = "10.20.0.5"
-exit = "vpna"
-
-[[client]]
-name = "laptop"
-host = "alpha"
-address = "10.20.0.6"
-
-[[client]]
-name = "old"
-host = "alpha"
-address = "10.20.0.7"
-"#,
-        root = dir.join("alpha").display(),
-        beta_root = dir.join("beta").display(),
+    let mut site = SiteFile::new(tag);
+    if bgp {
+        site = site.set("routing", "bgp");
+    }
+    site.host(
+        Host::linux(tag, "alpha", dir, PUBLIC, 1)
+            .set("client_pool", "10.20.0.0/24")
+            .set("vpndns_bin", VPNDNS)
+            .jail(Table::jail("ipsec", "ipsec", "10.10.1.4"))
+            .jail(Table::jail("dns", "vpndns", &ALPHA_DNS.to_string()))
+            .jail(
+                Table::jail("vpna", "vpn", "10.10.1.2")
+                    .set("tun", "tun0")
+                    .set("provider_dns", "10.8.1.1"),
+            ),
     )
-}
-
-/// Runs `f` on a thread inside namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    netns::spawn_in_netns(ns, f)
-        .join()
-        .unwrap_or_else(|_| panic!("thread in namespace panicked"))
-}
-
-/// A server in the provider namespace: DNS on 10.8.1.1:53 answering
-/// [`ANSWER`], and UDP echo on [`INTERNET`]:7 recording who sent.
-struct Provider {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    echo_from: Arc<Mutex<Vec<Ipv4Addr>>>,
-}
-
-impl Provider {
-    fn start(ns: &str) -> Provider {
-        let stop = Arc::new(AtomicBool::new(false));
-        let echo_from = Arc::new(Mutex::new(Vec::new()));
-        let mut threads = Vec::new();
-        for (bind, dns) in [
-            (SocketAddr::from(([10, 8, 1, 1], 53)), true),
-            (SocketAddr::from((INTERNET, ECHO_PORT)), false),
-        ] {
-            let (st, from) = (stop.clone(), echo_from.clone());
-            let path = format!("/run/netns/{ns}");
-            let (tx, rx) = std::sync::mpsc::channel();
-            threads.push(std::thread::spawn(move || {
-                let f = std::fs::File::open(&path).expect("provider namespace");
-                // SAFETY: setns on this thread only, with a descriptor we own.
-                assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-                let s = UdpSocket::bind(bind).expect("bind");
-                s.set_read_timeout(Some(Duration::from_millis(50))).ok();
-                tx.send(()).ok();
-                let mut buf = [0u8; 512];
-                while !st.load(Ordering::Relaxed) {
-                    let Ok((n, peer)) = s.recv_from(&mut buf) else {
-                        continue;
-                    };
-                    let reply = if dns {
-                        match dns_answer(&buf[..n]) {
-                            Some(r) => r,
-                            None => continue,
-                        }
-                    } else {
-                        if let SocketAddr::V4(a) = peer {
-                            from.lock().expect("lock").push(*a.ip());
-                        }
-                        buf[..n].to_vec()
-                    };
-                    s.send_to(&reply, peer).ok();
-                }
-            }));
-            rx.recv_timeout(Duration::from_secs(5))
-                .expect("provider server did not start");
-        }
-        Provider {
-            stop,
-            threads,
-            echo_from,
-        }
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            t.join().ok();
-        }
-    }
-}
-
-/// The query with one A record [`ANSWER`] appended (question names only as
-/// this test asks them: no compression in the question).
-fn dns_answer(q: &[u8]) -> Option<Vec<u8>> {
-    let mut i = 12;
-    while *q.get(i)? != 0 {
-        i += usize::from(q[i]) + 1;
-    }
-    let end = i + 5;
-    let mut r = q.get(..end)?.to_vec();
-    r[2] = 0x81;
-    r[3] = 0x80;
-    r[7] = 1;
-    r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-    r.extend_from_slice(&ANSWER.octets());
-    Some(r)
+    .host(
+        Host::linux(tag, "beta", dir, BETA_PUBLIC, 2)
+            .set("vpndns_bin", VPNDNS)
+            .jail(Table::jail("ipsecb", "ipsec", "10.10.2.4"))
+            .jail(Table::jail("dnsb", "vpndns", &BETA_DNS.to_string())),
+    )
+    .link(
+        Table::swanctl_link("alpha", "beta", 100)
+            .set("auth", "pubkey")
+            .set("inner", ["172.16.0.1", "172.16.0.2"]),
+    )
+    .client("phone", "alpha", "10.20.0.5", Some("vpna"))
+    .client("laptop", "alpha", "10.20.0.6", None)
+    .client("old", "alpha", "10.20.0.7", None)
+    .to_string()
 }
 
 /// Asks `server` for A `example.com` from namespace `ns`: the reply, if any.
-fn reply(ns: &str, server: Ipv4Addr) -> Option<Vec<u8>> {
-    in_netns(ns, move || {
-        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
-        s.set_read_timeout(Some(Duration::from_millis(1500))).ok();
-        let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        for l in ["example", "com"] {
-            q.push(l.len() as u8);
-            q.extend_from_slice(l.as_bytes());
-        }
-        q.extend_from_slice(&[0, 0, 1, 0, 1]);
-        s.send_to(&q, (server, 53)).ok()?;
-        let mut buf = [0u8; 512];
-        let (n, _) = s.recv_from(&mut buf).ok()?;
-        (n >= 12 && buf[..2] == q[..2]).then(|| buf[..n].to_vec())
-    })
+fn reply(ns: &str, server: Ipv4Addr) -> Option<e2e::dns::Reply> {
+    e2e::dns::ask(
+        ns,
+        &server.to_string(),
+        "example.com",
+        Duration::from_millis(1500),
+    )
 }
 
 /// The first address of the answer to [`reply`].
 fn ask(ns: &str, server: Ipv4Addr) -> Option<Ipv4Addr> {
-    let b = reply(ns, server)?;
-    let n = b.len();
-    (n >= 33 && b[7] >= 1).then(|| Ipv4Addr::new(b[n - 4], b[n - 3], b[n - 2], b[n - 1]))
+    reply(ns, server)?.addr()
 }
 
 /// Sends one datagram to the Internet echo server from `ns`; whether it came back.
 fn echo(ns: &str) -> bool {
-    in_netns(ns, || {
-        let Ok(s) = UdpSocket::bind("0.0.0.0:0") else {
-            return false;
-        };
-        s.set_read_timeout(Some(Duration::from_millis(1500))).ok();
-        let mut buf = [0u8; 16];
-        s.send_to(b"rw", (INTERNET, ECHO_PORT)).is_ok() && s.recv_from(&mut buf).is_ok()
-    })
+    e2e::udp_echo(
+        ns,
+        None,
+        SocketAddr::from((INTERNET, ECHO_PORT)),
+        Duration::from_millis(1500),
+    )
 }
 
 /// The packet count of an nftables rule printed with `counter packets N`.
 fn counter(rule: &str) -> u64 {
-    rule.split_once("counter packets ")
-        .and_then(|(_, r)| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    e2e::packets(rule, "counter packets").unwrap_or(0)
 }
 
 /// A phone: a namespace behind the carrier, its charon and its profiles.
@@ -304,56 +132,30 @@ impl Phone {
     }
     /// `swanctl ARGS` against this phone's charon, with the profile in `profile`.
     fn swanctl(&self, profile: &Path, args: &[&str]) -> Result<String, String> {
-        let mut a = vec![
-            "netns".to_string(),
-            "exec".into(),
-            self.ns.clone(),
-            "env".into(),
-            format!("STRONGSWAN_CONF={}", self.conf().display()),
-            format!("SWANCTL_DIR={}", profile.display()),
-            "swanctl".into(),
-        ];
-        a.extend(args.iter().map(|s| s.to_string()));
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        sh("ip", &a)
+        let conf = format!("STRONGSWAN_CONF={}", self.conf().display());
+        let dir = format!("SWANCTL_DIR={}", profile.display());
+        let mut a = vec![conf.as_str(), dir.as_str(), "swanctl"];
+        a.extend_from_slice(args);
+        e2e::ns_exec(&self.ns, "env", &a)
     }
 }
 
-/// Everything the test made; dropping it removes all of it.
-struct Topo {
-    tag: String,
-    dir: tempfile::TempDir,
-    site: PathBuf,
-    extra: Vec<String>,
-    charons: Vec<std::process::Child>,
-    provider: Option<Provider>,
+/// Everything the test made (the lab; its servers are vpna's provider:
+/// its resolver on 10.8.1.1:53 answering [`ANSWER`], and UDP echo on
+/// [`INTERNET`]:7 recording who sent).
+type Topo = Lab;
+
+/// What the road-warrior tests do with their lab.
+trait RoadWarriors {
+    fn echo_from(&self) -> Vec<Ipv4Addr>;
+    fn phone(&mut self, inet: &str, k: u8) -> Phone;
+    fn profile(&self, name: &str) -> PathBuf;
 }
 
-impl Topo {
-    fn vpnjail(&self, args: &[&str]) -> Result<String, String> {
-        let site = self.site.display().to_string();
-        let mut a = args.to_vec();
-        a.extend(["--site", &site]);
-        sh(VPNJAIL, &a)
-    }
-
-    fn add_netns(&mut self, name: &str) {
-        must("ip", &["netns", "add", name]);
-        self.extra.push(name.to_string());
-        must("ip", &["-n", name, "link", "set", "dev", "lo", "up"]);
-    }
-
-    fn wire(&self, ns_a: &str, a: &str, addr_a: &str, ns_b: &str, b: &str, addr_b: &str) {
-        must(
-            "ip",
-            &[
-                "-n", ns_a, "link", "add", a, "type", "veth", "peer", "name", b, "netns", ns_b,
-            ],
-        );
-        for (ns, i, addr) in [(ns_a, a, addr_a), (ns_b, b, addr_b)] {
-            must("ip", &["-n", ns, "addr", "add", addr, "dev", i]);
-            must("ip", &["-n", ns, "link", "set", "dev", i, "up"]);
-        }
+impl RoadWarriors for Lab {
+    /// Who sent datagrams to the provider's Internet echo server.
+    fn echo_from(&self) -> Vec<Ipv4Addr> {
+        self.servers[1].sources()
     }
 
     /// A phone namespace `k` behind the carrier (198.51.100+k.2/24), with
@@ -362,7 +164,7 @@ impl Topo {
         let ns = format!("vjph{k}-{}", self.tag);
         self.add_netns(&ns);
         let net = format!("198.51.{}", 100 + u16::from(k));
-        self.wire(
+        netns::veth(
             inet,
             &format!("cg{k}"),
             &format!("{net}.1/24"),
@@ -382,7 +184,7 @@ impl Topo {
                 &format!("{net}.1"),
             ],
         );
-        let dir = self.dir.path().join(format!("phone{k}"));
+        let dir = self.path().join(format!("phone{k}"));
         std::fs::create_dir_all(dir.join("run")).expect("phone dir");
         let d = dir.display();
         std::fs::write(
@@ -395,63 +197,26 @@ impl Topo {
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", &ns, "env"])
             .arg(format!("STRONGSWAN_CONF={d}/strongswan.conf"))
-            .arg(CHARON)
+            .arg(vpndns::deploy::plan::linux::CHARON)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start the phone's charon");
-        self.charons.push(child);
+        self.children.push(child);
         let p = Phone { ns, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while p.swanctl(&p.dir, &["--stats"]).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the phone's charon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until("the phone's charon starts", Duration::from_secs(10), || {
+            p.swanctl(&p.dir, &["--stats"]).is_ok()
+        });
         p
     }
 
     /// `vpnjail client NAME --format swanctl`, into the test's directory.
     fn profile(&self, name: &str) -> PathBuf {
-        let out = self.dir.path().join(format!("{name}-swanctl"));
+        let out = self.path().join(format!("{name}-swanctl"));
         let o = out.display().to_string();
         self.vpnjail(&["client", name, "--format", "swanctl", "--out", &o])
             .unwrap_or_else(|e| panic!("export {name}: {e}"));
         out
-    }
-}
-
-impl Drop for Topo {
-    fn drop(&mut self) {
-        self.provider.take();
-        for c in &mut self.charons {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        for c in &mut self.charons {
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if let Err(e) = self.vpnjail(&["destroy", "--all"]) {
-            eprintln!("cleanup: vpnjail destroy --all: {e}");
-        }
-        for n in &self.extra {
-            let _ = sh("ip", &["netns", "del", n]);
-        }
-        let mark = format!("-{}-", self.tag);
-        for l in sh("ip", &["netns", "list"]).unwrap_or_default().lines() {
-            if let Some(n) = l.split_whitespace().next().filter(|n| n.contains(&mark)) {
-                let _ = sh("ip", &["netns", "del", n]);
-            }
-        }
     }
 }
 
@@ -480,11 +245,7 @@ fn laptop_up(laptop: &Phone, profile: &Path, tag: &str) {
         "narrowed to the WAN: {up}"
     );
     assert!(
-        answered(
-            &laptop.ns,
-            Ipv4Addr::new(10, 10, 1, 53),
-            Duration::from_secs(10)
-        ),
+        answered(&laptop.ns, ALPHA_DNS, Duration::from_secs(10)),
         "the laptop reaches vpndns on its own bridge"
     );
 }
@@ -493,33 +254,21 @@ fn laptop_up(laptop: &Phone, profile: &Path, tag: &str) {
 /// (returned) with the carrier NAT, and vpna's provider. `t` is a prefix
 /// that keeps the two tests' names apart when they run at once.
 fn build(t: char, bgp: bool) -> (Topo, String) {
-    let tag = format!("{t}{:x}", std::process::id() & 0xfffff);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Lab::new(t, |tag, dir| site(tag, dir, bgp));
     if bgp {
         // FRR runs as user frr and reads its files under the jails'
         // directories (the keys in pki/ stay 0600).
-        must("chmod", &["755", &dir.path().display().to_string()]);
+        t.readable_by_frr();
     }
-    let site_file = dir.path().join("site.toml");
-    std::fs::write(&site_file, site(&tag, dir.path(), bgp)).expect("site");
-    let mut t = Topo {
-        tag: tag.clone(),
-        dir,
-        site: site_file,
-        extra: Vec::new(),
-        charons: Vec::new(),
-        provider: None,
-    };
     t.vpnjail(&["pki"]).expect("vpnjail pki");
-    t.vpnjail(&["create", "--all"])
-        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
-    let host = format!("vjh-{tag}-alpha");
-    let vpna = format!("vj-{tag}-alpha-vpna");
+    t.create_all();
+    let host = t.host_ns("alpha");
+    let vpna = t.ns("alpha", "vpna");
     // The Internet: the host's external interface on it, the carrier NAT
     // in front of the phones.
-    let inet = format!("vjin-{tag}");
+    let inet = format!("vjin-{}", t.tag);
     t.add_netns(&inet);
-    t.wire(
+    netns::veth(
         &host,
         "wan0",
         &format!("{PUBLIC}/25"),
@@ -527,8 +276,8 @@ fn build(t: char, bgp: bool) -> (Topo, String) {
         "inet0",
         "203.0.113.126/25",
     );
-    let beta = format!("vjh-{tag}-beta");
-    t.wire(
+    let beta = t.host_ns("beta");
+    netns::veth(
         &beta,
         "wan0",
         &format!("{BETA_PUBLIC}/25"),
@@ -539,71 +288,40 @@ fn build(t: char, bgp: bool) -> (Topo, String) {
     for (ns, gw) in [(&host, "203.0.113.126"), (&beta, "203.0.113.129")] {
         must("ip", &["-n", ns, "route", "replace", "default", "via", gw]);
     }
-    must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &inet,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ],
-    );
-    let nat = t.dir.path().join("carrier.nft");
-    std::fs::write(
-        &nat,
+    e2e::ns_must(&inet, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+    e2e::nft_load(
+        &inet,
+        t.path(),
+        "carrier.nft",
         "table ip carrier {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"inet0\" ip saddr 198.51.0.0/16 masquerade\n\t}\n}\n",
-    )
-    .expect("carrier.nft");
-    must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &inet,
-            "nft",
-            "-f",
-            &nat.display().to_string(),
-        ],
     );
     // vpna's provider behind a stand-in tun0; the vpn client's default route.
-    let prov = format!("vjpr-{tag}");
+    let prov = format!("vjpr-{}", t.tag);
     t.add_netns(&prov);
-    t.wire(&vpna, "tun0", "10.8.1.2/30", &prov, "p0", "10.8.1.1/30");
-    must(
-        "ip",
-        &[
-            "-n",
-            &prov,
-            "addr",
-            "add",
-            &format!("{INTERNET}/32"),
-            "dev",
-            "lo",
-        ],
-    );
+    netns::veth(&vpna, "tun0", "10.8.1.2/30", &prov, "p0", "10.8.1.1/30");
+    let internet = format!("{INTERNET}/32");
+    must("ip", &["-n", &prov, "addr", "add", &internet, "dev", "lo"]);
     must(
         "ip",
         &[
             "-n", &vpna, "route", "replace", "default", "via", "10.8.1.1",
         ],
     );
-    t.provider = Some(Provider::start(&prov));
+    t.servers = vec![
+        UdpServer::dns(&prov, SocketAddr::from(([10, 8, 1, 1], 53)), ANSWER),
+        UdpServer::echo(&prov, SocketAddr::from((INTERNET, ECHO_PORT))),
+    ];
     (t, inet)
 }
 
 #[test]
 fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
-    if let Some(r) = skip_reason() {
-        eprintln!("SKIP roadwarrior_e2e: {r}");
-        return;
-    }
+    skip_if!("roadwarrior_e2e", skip_reason());
     let started = Instant::now();
     let (mut t, inet) = build('r', false);
     let tag = t.tag.clone();
-    let host = format!("vjh-{tag}-alpha");
-    let vpna = format!("vj-{tag}-alpha-vpna");
+    let host = t.host_ns("alpha");
+    let vpna = t.ns("alpha", "vpna");
     let phone = t.phone(&inet, 0);
     let laptop = t.phone(&inet, 1);
     let (pp, lp, op) = (t.profile("phone"), t.profile("laptop"), t.profile("old"));
@@ -624,19 +342,8 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
         "NAT-T (ESP in UDP to the host's port 4500): {sas}"
     );
     // ... and it went through the host's DNAT to the ipsec namespace.
-    let host_nft = must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &host,
-            "nft",
-            "list",
-            "table",
-            "ip",
-            &format!("vpnjail_{tag}_alpha"),
-        ],
-    );
+    let table = format!("vpnjail_{tag}_alpha");
+    let host_nft = e2e::ns_must(&host, "nft", &["list", "table", "ip", &table]);
     let dnat = host_nft
         .lines()
         .find(|l| l.contains("dnat to 10.10.1.4"))
@@ -650,45 +357,27 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
         &["-n", &phone.ns, "-4", "-o", "addr", "show", "dev", "ipsec0"],
     );
     assert!(addrs.contains("10.20.0.5/32"), "virtual IP: {addrs}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut got = None;
-    while Instant::now() < deadline && got != Some(ANSWER) {
-        got = ask(&phone.ns, Ipv4Addr::new(10, 10, 1, 53));
-    }
-    assert_eq!(
-        got,
-        Some(ANSWER),
-        "the phone's DNS is answered through vpna's provider"
+    e2e::wait_for(
+        "the phone's DNS is answered through vpna's provider",
+        Duration::from_secs(10),
+        || match ask(&phone.ns, ALPHA_DNS) {
+            Some(a) if a == ANSWER => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
     );
     // The exit's kill switch is in force (policy drop) and admits the phone.
-    let ks = must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &vpna,
-            "nft",
-            "list",
-            "table",
-            "inet",
-            "vpnjail_killswitch",
-        ],
+    let ks = e2e::ns_must(
+        &vpna,
+        "nft",
+        &["list", "table", "inet", "vpnjail_killswitch"],
     );
     assert!(
         ks.contains("hook forward priority filter; policy drop;"),
         "{ks}"
     );
     assert!(echo(&phone.ns), "the phone reaches the Internet");
-    let from = t
-        .provider
-        .as_ref()
-        .expect("provider")
-        .echo_from
-        .lock()
-        .expect("lock")
-        .clone();
     assert_eq!(
-        from,
+        t.echo_from(),
         vec![Ipv4Addr::new(10, 8, 1, 2)],
         "its datagram left through vpna's tunnel with the tunnel's address"
     );
@@ -703,29 +392,15 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
     );
     assert!(!echo(&laptop.ns), "the laptop does not reach the Internet");
     assert_eq!(
-        t.provider
-            .as_ref()
-            .expect("provider")
-            .echo_from
-            .lock()
-            .expect("lock")
-            .len(),
+        t.echo_from().len(),
         1,
         "nothing of the laptop's reached the provider"
     );
     // And what it might send into the tunnel anyway is dropped and counted.
-    let rw = must(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &format!("vj-{tag}-alpha-ipsec"),
-            "nft",
-            "list",
-            "table",
-            "ip",
-            "vpnjail_rw",
-        ],
+    let rw = e2e::ns_must(
+        &t.ns("alpha", "ipsec"),
+        "nft",
+        &["list", "table", "ip", "vpnjail_rw"],
     );
     assert!(rw.contains("set full_tunnel"), "{rw}");
     laptop
@@ -749,7 +424,7 @@ fn phones_dial_in_get_their_exit_and_a_revoked_one_is_refused() {
         "{e}"
     );
     // The phone is still up and still served.
-    assert_eq!(ask(&phone.ns, Ipv4Addr::new(10, 10, 1, 53)), Some(ANSWER));
+    assert_eq!(ask(&phone.ns, ALPHA_DNS), Some(ANSWER));
     eprintln!(
         "roadwarrior_e2e: phone SA up in {:?}; whole run {:?}",
         sa_time,
@@ -769,10 +444,10 @@ const BGP_BOUND: Duration = Duration::from_secs(40);
 /// stays unanswered.
 #[test]
 fn with_bgp_a_road_warrior_reaches_the_other_host() {
-    if let Some(r) = skip_reason().or_else(netns::skip_reason) {
-        eprintln!("SKIP roadwarrior_e2e (bgp): {r}");
-        return;
-    }
+    skip_if!(
+        "roadwarrior_e2e (bgp)",
+        skip_reason().or_else(netns::skip_reason)
+    );
     let started = Instant::now();
     let (mut t, inet) = build('b', true);
     let tag = t.tag.clone();
@@ -780,7 +455,7 @@ fn with_bgp_a_road_warrior_reaches_the_other_host() {
     let lp = t.profile("laptop");
     laptop_up(&laptop, &lp, &tag);
     // beta learns the pool from alpha over the link.
-    let ipsec_b = format!("vj-{tag}-beta-ipsecb");
+    let ipsec_b = t.ns("beta", "ipsecb");
     let route = || {
         sh(
             "ip",
@@ -788,17 +463,14 @@ fn with_bgp_a_road_warrior_reaches_the_other_host() {
         )
         .unwrap_or_default()
     };
-    let t0 = Instant::now();
-    while !route().contains("proto bgp") && t0.elapsed() < BGP_BOUND {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let r = route();
-    assert!(
-        r.contains("proto bgp") && r.contains("via 172.16.0.1"),
-        "beta's ipsec namespace learns the pool over the link: {r:?} after {:?}",
-        t0.elapsed()
+    let learned = wait_until_or(
+        "beta's ipsec namespace learns the pool over the link",
+        BGP_BOUND,
+        || route().contains("proto bgp"),
+        route,
     );
-    let learned = t0.elapsed();
+    let r = route();
+    assert!(r.contains("via 172.16.0.1"), "learned from alpha: {r:?}");
     assert!(
         answered(&laptop.ns, BETA_DNS, Duration::from_secs(10)),
         "the laptop reaches vpndns on beta's bridge over the BGP-routed link"

@@ -16,20 +16,24 @@
 //! by its pid file and deletes every namespace of the tag, also on failure.
 //! Addresses are used only inside the namespaces the test creates.
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/netns.rs"]
 mod netns;
 #[path = "common/openvpn.rs"]
 mod openvpn;
+#[path = "common/sitefile.rs"]
+mod sitefile;
 
-use netns::{must, sh, spawn_in_netns};
+use e2e::{Lab, VPNDNS, VPNJAIL, wait_until_or};
+use netns::must;
 use serde_json::Value;
-use std::net::{Ipv4Addr, UdpSocket};
-use std::path::{Path, PathBuf};
+use sitefile::{Host, SiteFile, Table};
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const VPNJAIL: &str = env!("CARGO_BIN_EXE_vpnjail");
-const VPNDNS: &str = env!("CARGO_BIN_EXE_vpndns");
 /// The provider's OpenVPN server, behind the internet namespace.
 const PROVIDER: &str = "10.99.3.2";
 /// The resolver the provider pushes.
@@ -39,243 +43,120 @@ const UP_BOUND: Duration = Duration::from_secs(40);
 const DOWN_BOUND: Duration = Duration::from_secs(10);
 
 fn skip_reason() -> Option<String> {
-    if let Some(r) = netns::skip_reason() {
-        return Some(r);
-    }
-    for (what, path) in [
-        ("charon-systemd", vpndns::deploy::plan::linux::CHARON),
-        ("strongswan-swanctl", "/usr/sbin/swanctl"),
-    ] {
-        if !Path::new(path).exists() {
-            return Some(format!("{path} is missing (apt-get install {what})"));
-        }
-    }
-    if !openvpn::available() {
-        return Some("openvpn or openssl is missing (.ci/run installs them)".into());
-    }
-    None
+    netns::skip_reason()
+        .or_else(e2e::skip_reason_strongswan)
+        .or_else(|| {
+            (!openvpn::available())
+                .then(|| "openvpn or openssl is missing (.ci/run installs them)".into())
+        })
 }
 
 fn site(tag: &str, dir: &Path) -> String {
     std::fs::write(dir.join("alpha-beta.psk"), "status-e2e-psk-0123456789abc\n").expect("psk");
-    format!(
-        r#"[site]
-name = "{tag}"
-routing = "bgp"
-
-[[host]]
-name = "alpha"
-platform = "linux"
-netns = "vjh-{tag}-alpha"
-external_if = "wan0"
-public_address = "10.99.1.2"
-bridge = {{ name = "vjbr0", network = "10.10.1.0/24", address = "10.10.1.1" }}
-jail_root = "{a}"
-vpndns_bin = "{VPNDNS}"
-vpnjail_bin = "{VPNJAIL}"
-
-[[host.jail]]
-name = "ipsec"
-kind = "ipsec"
-address = "10.10.1.4"
-
-[[host.jail]]
-name = "dns"
-kind = "vpndns"
-address = "10.10.1.53"
-
-[[host.jail]]
-name = "vpna"
-kind = "vpn"
-address = "10.10.1.2"
-openvpn = "a.ovpn"
-
-[[host.jail]]
-name = "svca"
-kind = "service"
-address = "10.10.1.30"
-via = "vpna"
-
-[[host]]
-name = "beta"
-platform = "linux"
-netns = "vjh-{tag}-beta"
-external_if = "wan0"
-public_address = "10.99.2.2"
-bridge = {{ name = "vjbr0", network = "10.10.2.0/24", address = "10.10.2.1" }}
-jail_root = "{b}"
-
-[[host.jail]]
-name = "ipsec_b"
-kind = "ipsec"
-address = "10.10.2.4"
-
-[[link]]
-hosts = ["alpha", "beta"]
-mode = "swanctl"
-reqid = 100
-psk_file = "alpha-beta.psk"
-
-[dns]
-control = "127.0.0.1:8053"
-"#,
-        a = dir.join("alpha").display(),
-        b = dir.join("beta").display()
-    )
+    SiteFile::new(tag)
+        .set("routing", "bgp")
+        .host(
+            Host::linux(tag, "alpha", dir, "10.99.1.2", 1)
+                .set("vpndns_bin", VPNDNS)
+                .set("vpnjail_bin", VPNJAIL)
+                .jail(Table::jail("ipsec", "ipsec", "10.10.1.4"))
+                .jail(Table::jail("dns", "vpndns", "10.10.1.53"))
+                .jail(Table::jail("vpna", "vpn", "10.10.1.2").set("openvpn", "a.ovpn"))
+                .jail(Table::jail("svca", "service", "10.10.1.30").set("via", "vpna")),
+        )
+        .host(
+            Host::linux(tag, "beta", dir, "10.99.2.2", 2).jail(Table::jail(
+                "ipsec_b",
+                "ipsec",
+                "10.10.2.4",
+            )),
+        )
+        .link(Table::swanctl_link("alpha", "beta", 100).set("psk_file", "alpha-beta.psk"))
+        .dns(Table::new().set("control", "127.0.0.1:8053"))
+        .to_string()
 }
 
-/// Everything the test made; dropping it destroys all of it.
-struct Lab {
-    tag: String,
-    dir: PathBuf,
-    site: PathBuf,
-    provider_pid: Option<PathBuf>,
+fn inet_ns(lab: &Lab) -> String {
+    lab.own_ns("vji", "net")
 }
 
-impl Lab {
-    fn ns(&self, host: &str, jail: &str) -> String {
-        format!("vj-{}-{host}-{jail}", self.tag)
-    }
-    fn host_ns(&self, host: &str) -> String {
-        format!("vjh-{}-{host}", self.tag)
-    }
-    fn inet_ns(&self) -> String {
-        format!("vji-{}-net", self.tag)
-    }
-    fn provider_ns(&self) -> String {
-        format!("vjp-{}-a", self.tag)
-    }
-
-    fn vpnjail(&self, args: &[&str]) -> Result<String, String> {
-        let site = self.site.display().to_string();
-        let mut a: Vec<&str> = args.to_vec();
-        a.extend(["--site", &site]);
-        sh(VPNJAIL, &a)
-    }
-
-    /// `vpnjail status --json` (with `path` as PATH when given): its exit
-    /// status and document.
-    fn status(&self, path: Option<&str>) -> (i32, Value) {
-        self.status_as(Command::new(VPNJAIL), path)
-    }
-
-    /// The same, run by `c` (`setpriv ... vpnjail`, to drop root).
-    fn status_as(&self, mut c: Command, path: Option<&str>) -> (i32, Value) {
-        c.args(["status", "--json", "--site"]).arg(&self.site);
-        if let Some(p) = path {
-            c.env("PATH", p);
-        }
-        let out = c.output().expect("vpnjail status runs");
-        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "status --json is not JSON ({e}):\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        (out.status.code().unwrap_or(-1), doc)
-    }
-
-    /// The internet namespace routing between the two hosts and the provider.
-    fn wan(&self) {
-        let (ha, hb, i, p) = (
-            self.host_ns("alpha"),
-            self.host_ns("beta"),
-            self.inet_ns(),
-            self.provider_ns(),
-        );
-        for n in [&ha, &hb, &i, &p] {
-            must("ip", &["netns", "add", n]);
-            must("ip", &["-n", n, "link", "set", "dev", "lo", "up"]);
-        }
-        netns::veth(&ha, "wan0", "10.99.1.2/24", &i, "i0", "10.99.1.1/24");
-        netns::veth(&hb, "wan0", "10.99.2.2/24", &i, "i1", "10.99.2.1/24");
-        netns::veth(
-            &p,
-            "up0",
-            &format!("{PROVIDER}/24"),
-            &i,
-            "pa",
-            "10.99.3.1/24",
-        );
-        for (n, gw) in [(&ha, "10.99.1.1"), (&hb, "10.99.2.1"), (&p, "10.99.3.1")] {
-            must("ip", &["-n", n, "route", "add", "default", "via", gw]);
-        }
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &i,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-        );
-        let d = format!("{PUSHED_DNS}/32");
-        must("ip", &["-n", &p, "addr", "add", &d, "dev", "lo"]);
-    }
-
-    fn pid(&self, host: &str, jail: &str, daemon: &str) -> i32 {
-        let f = self.dir.join(host).join(jail).join(format!("{daemon}.pid"));
-        std::fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no pid in {}", f.display()))
-    }
+fn provider_ns(lab: &Lab) -> String {
+    lab.own_ns("vjp", "a")
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let t = Instant::now();
-        if let Some(p) = &self.provider_pid {
-            netns::stop_pidfiles(std::slice::from_ref(p));
-        }
-        // Every daemon at once, by its pid file (destroy stops them one
-        // after the other, bgpd taking seconds to say goodbye): bounded.
-        netns::stop_pidfiles(&netns::pidfiles_under(&self.dir));
-        // Those the test killed may linger as zombies until this container's
-        // init reaps them; destroy would wait out its stop retries on them.
-        for f in netns::pidfiles_under(&self.dir) {
-            if netns::zombie(&f) {
-                let _ = std::fs::remove_file(&f);
-            }
-        }
-        if let Err(e) = self.vpnjail(&["destroy", "--all"]) {
-            eprintln!("cleanup: vpnjail destroy --all: {e}");
-        }
-        let mark = format!("-{}-", self.tag);
-        let list = sh("ip", &["netns", "list"]).unwrap_or_default();
-        for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.contains(&mark) {
-                let _ = sh("ip", &["netns", "del", ns]);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-        eprintln!("status_e2e: cleanup {:.1?}", t.elapsed());
+/// `vpnjail status --json` (with `path` as PATH when given): its exit
+/// status and document.
+fn status(lab: &Lab, path: Option<&str>) -> (i32, Value) {
+    status_as(lab, Command::new(VPNJAIL), path)
+}
+
+/// The same, run by `c` (`setpriv ... vpnjail`, to drop root).
+fn status_as(lab: &Lab, mut c: Command, path: Option<&str>) -> (i32, Value) {
+    c.args(["status", "--json", "--site"]).arg(&lab.site);
+    if let Some(p) = path {
+        c.env("PATH", p);
     }
+    let out = c.output().expect("vpnjail status runs");
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json is not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+/// The internet namespace routing between the two hosts and the provider.
+fn wan(lab: &mut Lab) {
+    let (ha, hb, i, p) = (
+        lab.host_ns("alpha"),
+        lab.host_ns("beta"),
+        inet_ns(lab),
+        provider_ns(lab),
+    );
+    for n in [&ha, &hb, &i, &p] {
+        lab.add_netns(n);
+    }
+    netns::veth(&ha, "wan0", "10.99.1.2/24", &i, "i0", "10.99.1.1/24");
+    netns::veth(&hb, "wan0", "10.99.2.2/24", &i, "i1", "10.99.2.1/24");
+    netns::veth(
+        &p,
+        "up0",
+        &format!("{PROVIDER}/24"),
+        &i,
+        "pa",
+        "10.99.3.1/24",
+    );
+    for (n, gw) in [(&ha, "10.99.1.1"), (&hb, "10.99.2.1"), (&p, "10.99.3.1")] {
+        must("ip", &["-n", n, "route", "add", "default", "via", gw]);
+    }
+    e2e::ns_must(&i, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+    let d = format!("{PUSHED_DNS}/32");
+    must("ip", &["-n", &p, "addr", "add", &d, "dev", "lo"]);
 }
 
 /// Polls `status --json` until `done` holds for it; the last document.
+#[track_caller]
 fn wait_status(
     lab: &Lab,
     what: &str,
     bound: Duration,
     done: impl Fn(i32, &Value) -> bool,
 ) -> Value {
-    let t = Instant::now();
-    loop {
-        let (code, doc) = lab.status(None);
-        if done(code, &doc) {
-            eprintln!("status_e2e: {what}: {:.1?}", t.elapsed());
-            return doc;
-        }
-        if t.elapsed() > bound {
-            let table = lab.vpnjail(&["status"]).unwrap_or_else(|e| e);
-            panic!("{what}: not within {bound:?} (exit {code}):\n{table}");
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let last = std::cell::RefCell::new(Value::Null);
+    wait_until_or(
+        what,
+        bound,
+        || {
+            let (code, doc) = status(lab, None);
+            let ok = done(code, &doc);
+            *last.borrow_mut() = doc;
+            ok
+        },
+        || lab.vpnjail(&["status"]).unwrap_or_else(|e| e),
+    );
+    last.into_inner()
 }
 
 fn host<'v>(doc: &'v Value, name: &str) -> &'v Value {
@@ -345,46 +226,24 @@ fn assert_link_and_bgp_up(doc: &Value) {
 }
 
 #[test]
-fn status_json_all_up_then_a_dead_client_and_vpndns() {
-    if let Some(r) = skip_reason() {
-        eprintln!("SKIP status_e2e: {r}");
-        return;
-    }
+fn status_json_exits_0_all_up_and_1_naming_a_dead_client_and_vpndns() {
+    skip_if!("status_e2e", skip_reason());
     let started = Instant::now();
-    let tag = format!("s{:x}", std::process::id() & 0xfffff);
-    let dir = std::env::temp_dir().join(format!("vjstatus-{tag}"));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let site_path = dir.join("site.toml");
-    std::fs::write(&site_path, site(&tag, &dir)).expect("site");
-    let mut lab = Lab {
-        tag,
-        dir,
-        site: site_path,
-        provider_pid: None,
-    };
+    let mut lab = Lab::new('s', site);
     // FRR runs as user frr and reads its files under the jails' directories.
-    must("chmod", &["755", &lab.dir.display().to_string()]);
-    lab.wan();
-    openvpn::pki(&lab.dir);
-    std::fs::write(
-        lab.dir.join("a.ovpn"),
-        openvpn::client_ovpn(&lab.dir, PROVIDER),
-    )
-    .expect("a.ovpn");
-    lab.provider_pid = Some(openvpn::start_server(
-        &lab.provider_ns(),
-        &lab.dir,
-        PROVIDER,
-        PUSHED_DNS,
-    ));
+    lab.readable_by_frr();
+    wan(&mut lab);
+    openvpn::pki(lab.path());
+    lab.file("a.ovpn", &openvpn::client_ovpn(lab.path(), PROVIDER));
+    let pid = openvpn::start_server(&provider_ns(&lab), lab.path(), PROVIDER, PUSHED_DNS);
+    lab.daemons.push(pid);
 
     // Before create: nothing runs, and status says so with exit 1.
-    let (code, doc) = lab.status(None);
+    let (code, doc) = status(&lab, None);
     assert_eq!((code, &doc["up"]), (1, &Value::from(false)), "{doc:#}");
     assert_eq!(jail(&doc, "alpha", "vpna")["running"], false);
 
-    lab.vpnjail(&["create", "--all"])
-        .unwrap_or_else(|e| panic!("vpnjail create --all: {e}"));
+    lab.create_all();
     // Exit 0, and the counters of the fresh SAs have seen BGP's packets.
     let up = wait_status(&lab, "everything up (exit 0)", UP_BOUND, |code, d| {
         code == 0
@@ -452,10 +311,8 @@ fn status_json_all_up_then_a_dead_client_and_vpndns() {
     assert!(!table.contains('\x1b'), "no colour off a terminal");
 
     // Kill vpndns and vpna's OpenVPN client outright: the tunnel goes too.
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
     for (j, d) in [("dns", "vpndns"), ("vpna", "openvpn")] {
-        kill(Pid::from_raw(lab.pid("alpha", j, d)), Signal::SIGKILL).expect("kill");
+        e2e::kill_pidfile(&lab.jail_file("alpha", j, &format!("{d}.pid")));
     }
     let dropped = counter(vpna, "vpnjail_killswitch/forward_dropped");
     let down = wait_status(
@@ -497,14 +354,12 @@ fn status_json_all_up_then_a_dead_client_and_vpndns() {
 
     // svca's traffic now dies in the kill switch, and status counts it.
     let svca = lab.ns("alpha", "svca");
-    spawn_in_netns(&svca, || {
-        let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
+    e2e::in_ns(&svca, || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
         for _ in 0..5 {
             let _ = s.send_to(b"leak?", ("198.51.100.1", 7));
         }
-    })
-    .join()
-    .expect("send");
+    });
     let after = wait_status(&lab, "the drops counted", DOWN_BOUND, |_, d| {
         counter(
             jail(d, "alpha", "vpna"),
@@ -514,16 +369,16 @@ fn status_json_all_up_then_a_dead_client_and_vpndns() {
     assert_eq!(jail(&after, "alpha", "vpna")["vpn"]["dns_source"], "pushed");
 
     // Without its tools status cannot look: exit 2, saying what it missed.
-    let empty = lab.dir.join("no-tools");
+    let empty = lab.path().join("no-tools");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    let (code, blind) = lab.status(Some(&empty.display().to_string()));
+    let (code, blind) = status(&lab, Some(&empty.display().to_string()));
     assert_eq!(code, 2, "{blind:#}");
     assert!(!blind["could_not_look"].as_array().expect("list").is_empty());
     // Nor without root (user nobody): exit 2, not a table of "down".
     if netns::ok("setpriv", &["--version"]) {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", VPNJAIL]);
-        let (code, doc) = lab.status_as(c, None);
+        let (code, doc) = status_as(&lab, c, None);
         assert_eq!(code, 2, "{doc:#}");
         assert!(
             doc["could_not_look"][0]

@@ -4,7 +4,7 @@
 
 mod vpnjail_support;
 
-use vpndns::deploy::apply::{Target, build};
+use vpndns::deploy::apply::build;
 use vpndns::deploy::exec::{StepResult, execute};
 use vpndns::deploy::fake::{FakeHost, State};
 use vpnjail_support::*;
@@ -15,27 +15,13 @@ fn host() -> FakeHost {
 
 fn create(f: &mut FakeHost, jail: &str) -> Vec<StepResult> {
     let site = example();
-    let p = build(
-        &site,
-        &Target::Create {
-            jail: jail.into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::create(jail)).expect("plan");
     execute(&p, f).unwrap_or_else(|e| panic!("create {jail}: {e}"))
 }
 
 fn destroy(f: &mut FakeHost, jail: &str) {
     let site = example();
-    let p = build(
-        &site,
-        &Target::Destroy {
-            jail: jail.into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::destroy(jail)).expect("plan");
     execute(&p, f).unwrap_or_else(|e| panic!("destroy {jail}: {e}"));
 }
 
@@ -190,14 +176,7 @@ fn rollback_at_every_step(jail: &str) {
         let before: State = f.state.clone();
         f.fail_at = Some(k);
         let site = example();
-        let p = build(
-            &site,
-            &Target::Create {
-                jail: jail.into(),
-                host: None,
-            },
-        )
-        .expect("plan");
+        let p = build(&site, &target::create(jail)).expect("plan");
         let e = execute(&p, &mut f).expect_err("must fail");
         assert!(e.undo_failures.is_empty(), "{jail} at {k}: {e}");
         assert_eq!(
@@ -229,14 +208,7 @@ fn rollback_when_the_anchor_load_fails_exact_sequence() {
     create(&mut clean, "ipsec");
     f.fail_at = Some(clean.changes() - 1);
     let site = example();
-    let p = build(
-        &site,
-        &Target::Create {
-            jail: "ipsec".into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::create("ipsec")).expect("plan");
     let e = execute(&p, &mut f).expect_err("must fail");
     assert_eq!(e.step, p.steps.len());
     let root = "/usr/local/jails/ipsec";
@@ -274,14 +246,7 @@ fn rollback_restores_a_file_that_was_there_before() {
     create(&mut clean, "desk");
     f.fail_at = Some(clean.changes() - 1); // jail -c
     let site = example();
-    let p = build(
-        &site,
-        &Target::Create {
-            jail: "desk".into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::create("desk")).expect("plan");
     execute(&p, &mut f).expect_err("must fail");
     assert_eq!(
         f.state.files.get(&conf).map(|(c, _)| c.as_slice()),
@@ -297,14 +262,7 @@ fn destroy_failure_restarts_the_jail() {
     let n = f.changes();
     f.fail_at = Some(n + 1); // after `jail -r`, removing the jail.conf fails
     let site = example();
-    let p = build(
-        &site,
-        &Target::Destroy {
-            jail: "desk".into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::destroy("desk")).expect("plan");
     let e = execute(&p, &mut f).expect_err("must fail");
     assert!(e.what.contains("remove /etc/jail.conf.d/desk.conf"), "{e}");
     assert_eq!(f.state, created);
@@ -317,13 +275,7 @@ fn pf_and_ipsec_load_sequences() {
     create(&mut f, "vpnus");
     create(&mut f, "ipsec");
     f.log.clear();
-    let p = build(
-        &site,
-        &Target::PfLoad {
-            host: "alpha".into(),
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::pf_load("alpha")).expect("plan");
     execute(&p, &mut f).unwrap_or_else(|e| panic!("{e}"));
     let runs: Vec<&str> = f
         .log
@@ -341,13 +293,7 @@ fn pf_and_ipsec_load_sequences() {
         ]
     );
     f.log.clear();
-    let p = build(
-        &site,
-        &Target::IpsecLoad {
-            host: "alpha".into(),
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::ipsec_load("alpha")).expect("plan");
     execute(&p, &mut f).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         f.log,
@@ -363,26 +309,7 @@ fn pf_and_ipsec_load_sequences() {
 #[test]
 fn every_dry_run_plan_passes_shellcheck() {
     let site = example();
-    let mut targets = Vec::new();
-    for h in &site.hosts {
-        for j in &h.jails {
-            targets.push(Target::Create {
-                jail: j.name.clone(),
-                host: None,
-            });
-            targets.push(Target::Destroy {
-                jail: j.name.clone(),
-                host: None,
-            });
-        }
-        targets.push(Target::PfLoad {
-            host: h.name.clone(),
-        });
-        targets.push(Target::IpsecLoad {
-            host: h.name.clone(),
-        });
-    }
-    for t in targets {
+    for t in target::every_jail_and_host(&site) {
         let p = build(&site, &t).expect("plan");
         shellcheck(&p.title, &p.to_shell(), &[]);
     }
@@ -405,14 +332,7 @@ fn dry_run_cli_prints_the_plan_and_real_runs_are_refused_off_freebsd() {
         String::from_utf8_lossy(&out.stderr)
     );
     let site = example();
-    let p = build(
-        &site,
-        &Target::Create {
-            jail: "vpnus".into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::create("vpnus")).expect("plan");
     assert_eq!(String::from_utf8_lossy(&out.stdout), p.to_shell());
     let out = run(&["plan", "destroy", "vpnus"]);
     assert!(
@@ -456,59 +376,18 @@ fn create_vpndns_jail_installs_the_binary_once() {
 fn golden_dry_run_plans() {
     let site = example();
     let cases = [
-        (
-            "create-vpnus.sh",
-            Target::Create {
-                jail: "vpnus".into(),
-                host: None,
-            },
-        ),
-        (
-            "create-ipsec.sh",
-            Target::Create {
-                jail: "ipsec".into(),
-                host: None,
-            },
-        ),
-        (
-            "create-dns_b.sh",
-            Target::Create {
-                jail: "dns_b".into(),
-                host: None,
-            },
-        ),
-        (
-            "destroy-ipsec.sh",
-            Target::Destroy {
-                jail: "ipsec".into(),
-                host: None,
-            },
-        ),
-        (
-            "pf-load-alpha.sh",
-            Target::PfLoad {
-                host: "alpha".into(),
-            },
-        ),
-        (
-            "ipsec-load-alpha.sh",
-            Target::IpsecLoad {
-                host: "alpha".into(),
-            },
-        ),
+        ("create-vpnus.sh", target::create("vpnus")),
+        ("create-ipsec.sh", target::create("ipsec")),
+        ("create-dns_b.sh", target::create("dns_b")),
+        ("destroy-ipsec.sh", target::destroy("ipsec")),
+        ("pf-load-alpha.sh", target::pf_load("alpha")),
+        ("ipsec-load-alpha.sh", target::ipsec_load("alpha")),
     ];
     for (name, t) in cases {
         let p = build(&site, &t).expect("plan");
         golden(&std::path::Path::new("plans").join(name), &p.to_shell());
     }
-    let p = build(
-        &site,
-        &Target::Create {
-            jail: "vpnus".into(),
-            host: None,
-        },
-    )
-    .expect("plan");
+    let p = build(&site, &target::create("vpnus")).expect("plan");
     golden(
         std::path::Path::new("plans/plan-create-vpnus.txt"),
         &p.describe(),

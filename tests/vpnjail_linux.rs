@@ -137,14 +137,7 @@ fn one_jail_create_needs_the_host_and_destroy_undoes_it() {
     let site = linux_example();
     let mut f = fake(&site);
     let e = execute(
-        &build(
-            &site,
-            &Target::Create {
-                jail: "vpnus".into(),
-                host: None,
-            },
-        )
-        .expect("plan"),
+        &build(&site, &target::create("vpnus")).expect("plan"),
         &mut f,
     )
     .expect_err("no bridge yet");
@@ -152,28 +145,14 @@ fn one_jail_create_needs_the_host_and_destroy_undoes_it() {
     execute(&build(&site, &all(true)).expect("plan"), &mut f).expect("create --all");
     let full = f.state.clone();
     execute(
-        &build(
-            &site,
-            &Target::Destroy {
-                jail: "vpnus".into(),
-                host: None,
-            },
-        )
-        .expect("plan"),
+        &build(&site, &target::destroy("vpnus")).expect("plan"),
         &mut f,
     )
     .expect("destroy vpnus");
     assert!(!f.state.netns.contains("vj-demo-alpha-vpnus"));
     assert_eq!(f.state.netns.len(), 8);
     execute(
-        &build(
-            &site,
-            &Target::Create {
-                jail: "vpnus".into(),
-                host: None,
-            },
-        )
-        .expect("plan"),
+        &build(&site, &target::create("vpnus")).expect("plan"),
         &mut f,
     )
     .expect("create vpnus");
@@ -184,24 +163,7 @@ fn one_jail_create_needs_the_host_and_destroy_undoes_it() {
 fn every_linux_dry_run_plan_passes_shellcheck() {
     let site = linux_example();
     let mut targets = vec![all(true), all(false)];
-    for h in &site.hosts {
-        for j in &h.jails {
-            targets.push(Target::Create {
-                jail: j.name.clone(),
-                host: None,
-            });
-            targets.push(Target::Destroy {
-                jail: j.name.clone(),
-                host: None,
-            });
-        }
-        targets.push(Target::PfLoad {
-            host: h.name.clone(),
-        });
-        targets.push(Target::IpsecLoad {
-            host: h.name.clone(),
-        });
-    }
+    targets.extend(target::every_jail_and_host(&site));
     for t in targets {
         let p = build(&site, &t).expect("plan");
         shellcheck(&p.title, &p.to_shell(), &[]);

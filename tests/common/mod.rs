@@ -3,6 +3,9 @@
 //! count what they see and can be told to misbehave, and a small client.
 #![allow(dead_code)]
 
+pub mod config;
+pub mod sitefile;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

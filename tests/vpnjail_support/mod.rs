@@ -94,3 +94,50 @@ pub fn edited_site(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, P
 pub fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(dir.join(rel), text).expect("write");
 }
+
+/// The plan targets the tests build, by name.
+pub mod target {
+    use vpndns::deploy::apply::Target;
+    use vpndns::deploy::model::Site;
+
+    /// `vpnjail create JAIL` (on the host the site gives it).
+    pub fn create(jail: impl Into<String>) -> Target {
+        Target::Create {
+            jail: jail.into(),
+            host: None,
+        }
+    }
+
+    /// `vpnjail destroy JAIL`.
+    pub fn destroy(jail: impl Into<String>) -> Target {
+        Target::Destroy {
+            jail: jail.into(),
+            host: None,
+        }
+    }
+
+    /// `vpnjail pf --load` on `host`.
+    pub fn pf_load(host: impl Into<String>) -> Target {
+        Target::PfLoad { host: host.into() }
+    }
+
+    /// `vpnjail ipsec --load` on `host`.
+    pub fn ipsec_load(host: impl Into<String>) -> Target {
+        Target::IpsecLoad { host: host.into() }
+    }
+
+    /// Create and destroy of every jail, and pf and ipsec loads of every
+    /// host, of `site`.
+    pub fn every_jail_and_host(site: &Site) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for h in &site.hosts {
+            for j in &h.jails {
+                targets.push(create(j.name.clone()));
+                targets.push(destroy(j.name.clone()));
+            }
+            targets.push(pf_load(h.name.clone()));
+            targets.push(ipsec_load(h.name.clone()));
+        }
+        targets
+    }
+}
