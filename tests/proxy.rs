@@ -142,6 +142,52 @@ fn failover_on_timeout_then_servfail_when_all_are_down() {
     );
 }
 
+/// Each query to a silent first forwarder is overtaken by its hedge to the
+/// second; three such lost races in a row (max_failures = 3) mark it down
+/// within a few hedge times, not after three 3 s timeouts, and the next
+/// query goes to the second forwarder first.
+#[test]
+fn a_silent_forwarder_is_marked_down_by_lost_hedges_before_any_timeout() {
+    let b = Block::new();
+    let dead = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Silent);
+    let live = Upstream::start(b.addr(3, 5300), Ipv4Addr::new(192, 0, 2, 3), Mode::Answer);
+    let config = Config::new(b.addr(PROXY, 5353))
+        .server("timeout", "3s")
+        .forwarder("dead", dead.addr)
+        .forwarder("live", live.addr)
+        .policy(&b.net(), ["dead", "live"])
+        .to_string();
+    let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
+    let t = Instant::now();
+    for n in 0..3 {
+        let r = ask(
+            p.addr,
+            ip(&b, 20),
+            &format!("q{n}.example.com."),
+            RecordType::A,
+        );
+        assert_eq!(addresses(&r), vec![IpAddr::V4(live.answer)]);
+    }
+    let log = p.wait_for_log("is down after");
+    let took = t.elapsed();
+    assert!(
+        log.contains("forwarder dead") && log.contains("is down after 3 failures"),
+        "three lost hedges mark it down:\n{log}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "down before its first timeout: {took:?}"
+    );
+    assert_eq!(dead.udp_count(), 3);
+    let r = ask(p.addr, ip(&b, 20), "q3.example.com.", RecordType::A);
+    assert_eq!(addresses(&r), vec![IpAddr::V4(live.answer)]);
+    assert_eq!(
+        dead.udp_count(),
+        3,
+        "a forwarder that is down is asked last"
+    );
+}
+
 #[test]
 fn upstream_servfail_and_nxdomain_are_answers_not_failures() {
     let b = Block::new();

@@ -205,6 +205,11 @@ impl Health {
                 return;
             }
         }
+        self.fail(config, who);
+    }
+
+    /// One more failure in a row; logs a transition to down.
+    fn fail(&self, config: &HealthConfig, who: (&str, SocketAddr)) {
         self.successes.store(0, Ordering::Relaxed);
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= config.max_failures && !self.down.swap(true, Ordering::Relaxed) {
@@ -214,6 +219,28 @@ impl Health {
                 who.0, who.1
             );
         }
+    }
+
+    /// A hedge to another forwarder, sent after this forwarder's query of
+    /// `sent`, was answered first: this one was late by at least its hedge
+    /// time. That counts as a failure, as a timeout would, unless it has
+    /// answered a query sent after this one (it is alive, only slow or one
+    /// datagram was lost). Counting it now rather than at the timeout marks
+    /// a silent forwarder down after `max_failures` hedges, in tens of
+    /// milliseconds instead of seconds. Its late answer still counts as a
+    /// success; its timeout, being the same query, counts no second failure
+    /// ([`Health::timed_out_again`]).
+    pub fn overtaken(&self, config: &HealthConfig, who: (&str, SocketAddr), sent: Instant) {
+        if stamp(sent) < self.answered_sent.load(Ordering::Relaxed) {
+            return;
+        }
+        self.fail(config, who);
+    }
+
+    /// The query that was [`overtaken`](Health::overtaken) also timed out:
+    /// one more timeout, no second failure for one query.
+    pub fn timed_out_again(&self) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes over the state and counters of the same forwarder in the
@@ -284,6 +311,36 @@ mod tests {
         assert_eq!(h.timeouts.load(Ordering::Relaxed), 1, "still counted");
         h.failed(&config, WHO, true, Instant::now());
         assert!(!h.is_up(), "nothing answered since this one was sent");
+    }
+
+    #[test]
+    fn an_overtaken_query_is_a_failure_unless_a_later_one_was_answered() {
+        let config = HealthConfig {
+            max_failures: 2,
+            ..HealthConfig::default()
+        };
+        let h = Health::default();
+        let early = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        h.succeeded(&config, WHO, Duration::from_micros(100));
+        h.overtaken(&config, WHO, early);
+        assert_eq!(
+            h.failures(),
+            0,
+            "it answered a query sent later: slow, alive"
+        );
+        h.overtaken(&config, WHO, Instant::now());
+        assert_eq!(h.failures(), 1);
+        assert!(h.is_up());
+        h.overtaken(&config, WHO, Instant::now());
+        assert!(!h.is_up(), "two overtaken in a row, nothing answered");
+        h.timed_out_again();
+        assert_eq!(
+            h.failures(),
+            2,
+            "the same query's timeout is no second failure"
+        );
+        assert_eq!(h.timeouts.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The transport-neutral steps of one query, which the UDP and TCP listeners
 //! both run and only move bytes around: admit and parse, decide, answer
 //! locally or from the cache, or say whom to forward to ([`Step`]); judge an
-//! upstream's answer and record its forwarder's health ([`Pipeline::judge`]);
+//! upstream's answer and record its forwarder's health ([`Pipeline::judge`],
+//! and for the loser of a hedged race [`Pipeline::lost_race`]);
 //! relay it ([`Pipeline::relay`]); and when every forwarder failed, answer
 //! from a stale entry of the same route or SERVFAIL ([`Pipeline::give_up`]).
 //! Reads the engine and cache it is given, counts into the metrics; no
@@ -164,6 +165,37 @@ impl Pipeline<'_> {
             f.succeeded(rtt);
         }
         Verdict::Relay
+    }
+
+    /// Attempt `loser` of `targets`, sent at `sent`, lost the race that
+    /// attempt `winner` won. When the loser was the earlier one, a later
+    /// hedge overtook it: counted as its forwarder's failure
+    /// ([`Forwarder::overtaken`]). Returns whether to keep waiting for the
+    /// loser's answer (its forwarder is another one, and up), so that the
+    /// answer counts as a success and only a real timeout as a failure
+    /// ([`Pipeline::watched_failed`]).
+    pub fn lost_race(targets: &Targets, winner: usize, loser: usize, sent: Instant) -> bool {
+        let (Some(w), Some(l)) = (targets.forwarder(winner), targets.forwarder(loser)) else {
+            return false;
+        };
+        if std::ptr::eq(w, l) {
+            return false; // a retransmission to the same forwarder answered
+        }
+        if loser < winner {
+            l.overtaken(sent);
+        }
+        l.health.is_up()
+    }
+
+    /// The watched loser of a race (see [`Pipeline::lost_race`]), sent at
+    /// `sent`, failed (`timed_out`: got no answer in time): a failure of
+    /// its forwarder, unless it was `overtaken` and so counted already.
+    pub fn watched_failed(forwarder: &Forwarder, overtaken: bool, timed_out: bool, sent: Instant) {
+        match overtaken {
+            false => forwarder.failed(timed_out, sent),
+            true if timed_out => forwarder.health.timed_out_again(),
+            true => {}
+        }
     }
 
     /// Caches `resp` (the answer `target` gave to `sent`, the forwarded copy

@@ -78,6 +78,13 @@ impl Forwarder {
             sent,
         );
     }
+
+    /// Records that a hedge to another forwarder answered this one's query
+    /// of `sent` first ([`Health::overtaken`]).
+    pub fn overtaken(&self, sent: std::time::Instant) {
+        self.health
+            .overtaken(&self.health_config, (&self.name, self.addr), sent);
+    }
 }
 
 impl PartialEq for Forwarder {

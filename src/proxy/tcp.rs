@@ -335,19 +335,13 @@ async fn race(
     }
 }
 
-/// Attempt `loser` lost the race that attempt `winner` of `targets` won,
-/// which is no failure: when it went to another forwarder that is up, it is
-/// awaited on its own (bounded by its timeout) so that its answer counts as
-/// that forwarder's success and only a real timeout as a failure.
+/// Attempt `loser` lost the race that attempt `winner` of `targets` won:
+/// recorded by [`Pipeline::lost_race`], and when that says so awaited on its
+/// own (bounded by its timeout) so that its answer counts as its forwarder's
+/// success and only a real timeout as a failure.
 fn watch(targets: &Targets, winner: usize, loser: Attempt) {
     let (m, sent_at, exchange) = loser;
-    let Some(f) = targets.forwarder(m) else {
-        return;
-    };
-    let same = targets
-        .forwarder(winner)
-        .is_some_and(|w| std::ptr::eq(w, f));
-    if same || !f.health.is_up() {
+    if !Pipeline::lost_race(targets, winner, m, sent_at) {
         return;
     }
     let targets = targets.clone();
@@ -359,7 +353,10 @@ fn watch(targets: &Targets, winner: usize, loser: Attempt) {
             Ok(resp) => {
                 Pipeline::judge(Some(f), &resp, sent_at.elapsed(), false);
             }
-            Err(e) => f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at),
+            Err(e) => {
+                let timed_out = e.kind() == io::ErrorKind::TimedOut;
+                Pipeline::watched_failed(f, m < winner, timed_out, sent_at);
+            }
         }
     });
 }

@@ -359,9 +359,11 @@ impl Worker {
                     _ => (s.attempt, s.sent_at),
                 };
                 if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(attempt)) {
-                    f.failed(e.kind() == io::ErrorKind::TimedOut, sent_at);
+                    let overtaken = s.watch == Some(Which::Earlier);
+                    let timed_out = e.kind() == io::ErrorKind::TimedOut;
+                    Pipeline::watched_failed(f, overtaken, timed_out, sent_at);
                 }
-                let watched = s.watch;
+                let watched = s.watch.is_some();
                 drop(inflight);
                 match which {
                     _ if watched => self.inflight.borrow_mut().remove(i),
@@ -430,7 +432,7 @@ impl Worker {
         };
         let forwarder = targets.and_then(|t| t.forwarder(attempt));
         let rtt = now.duration_since(sent_at);
-        if s.watch {
+        if s.watch.is_some() {
             // A late answer of the copy that lost: its forwarder is alive.
             Pipeline::judge(forwarder, msg, rtt, false);
             return inflight.remove(i);
@@ -455,17 +457,14 @@ impl Worker {
         if engine.config.log_queries {
             querylog::forwarded(s, msg, false);
         }
-        // The other copy of a hedged query lost the race, which is no
-        // failure: keep waiting for it (its answer is a success, its timeout
-        // a failure) when it went to another forwarder that is up.
+        // The other copy of a hedged query lost the race: record it, and
+        // keep waiting for it when Pipeline::lost_race says so.
         let loser = s.earlier.map(|e| match which {
             Which::Current => (Which::Earlier, e.attempt, e.sent_at),
             Which::Earlier => (Which::Current, s.attempt, s.sent_at),
         });
-        let watch = loser.filter(|&(_, n, _)| {
-            let other = targets.and_then(|t| t.forwarder(n));
-            other
-                .is_some_and(|o| o.health.is_up() && !forwarder.is_some_and(|f| std::ptr::eq(f, o)))
+        let watch = loser.filter(|&(_, n, sent)| {
+            targets.is_some_and(|t| Pipeline::lost_race(t, attempt, n, sent))
         });
         match watch {
             Some((keep, _, sent)) if inflight.may_watch() => {
@@ -499,7 +498,7 @@ impl Worker {
             loop {
                 let expired = self.inflight.borrow_mut().pop_expired(now);
                 let Some(i) = expired else { break };
-                if self.inflight.borrow().slot(i).watch {
+                if self.inflight.borrow().slot(i).watch.is_some() {
                     self.watch_timed_out(i);
                 } else if self.inflight.borrow().slot(i).hedge_due {
                     self.hedge(i);
@@ -517,7 +516,7 @@ impl Worker {
         let mut inflight = self.inflight.borrow_mut();
         let s = inflight.slot(i);
         if let Some(f) = s.targets.as_ref().and_then(|t| t.forwarder(s.attempt)) {
-            f.failed(true, s.sent_at);
+            Pipeline::watched_failed(f, s.watch == Some(Which::Earlier), true, s.sent_at);
         }
         inflight.remove(i);
     }

@@ -162,10 +162,13 @@ pub struct Slot {
     /// Whether the pending deadline is the hedge point (ask the next target
     /// too) rather than the current attempt's timeout.
     pub hedge_due: bool,
-    /// The client has its answer (another attempt won): the slot only waits
-    /// for this attempt's late answer, a success of its forwarder, or its
-    /// timeout, a failure (see [`InFlight::watch`]).
-    pub watch: bool,
+    /// `Some`: the client has its answer (another attempt won) and the slot
+    /// only waits for this attempt's late answer, a success of its
+    /// forwarder, or its timeout (see [`InFlight::watch`]). Which attempt it
+    /// was: `Earlier`, overtaken by a later hedge and so already counted as
+    /// a failure (its timeout counts no second one); `Current`, a hedge
+    /// that lost (its timeout is a failure).
+    pub watch: Option<Which>,
 }
 
 impl Slot {
@@ -188,7 +191,7 @@ impl Slot {
             sent_at: Instant::now(),
             earlier: None,
             hedge_due: false,
-            watch: false,
+            watch: None,
         }
     }
 }
@@ -333,7 +336,7 @@ impl InFlight {
         s.socket = NO_SOCKET;
         s.earlier = None;
         s.hedge_due = hedge_due;
-        s.watch = false;
+        s.watch = None;
         self.deadlines.push(Reverse((deadline, i, s.generation)));
         self.live += 1;
         Some(i)
@@ -434,7 +437,7 @@ impl InFlight {
                 std::mem::replace(&mut s.socket, e.socket)
             }
         };
-        s.watch = true;
+        s.watch = Some(keep);
         s.hedge_due = false;
         s.generation = s.generation.wrapping_add(1);
         self.deadlines.push(Reverse((deadline, i, s.generation)));
@@ -777,7 +780,7 @@ mod tests {
         // The hedge (b) won; keep waiting for a's copy.
         let until = now + Duration::from_millis(1500);
         t.watch(i, Which::Earlier, until);
-        assert!(t.slot(i).watch);
+        assert_eq!(t.slot(i).watch, Some(Which::Earlier));
         assert_eq!(t.slot(i).target, a);
         assert_eq!(
             t.match_response(5, b, &response_to(&second)),
