@@ -4,9 +4,11 @@ machine: CPU µs per query of each, forwarding and local, saturated and at a
 fixed rate. On a shared 2-core machine the run-to-run noise is larger than
 most single changes, so each round runs every contender back to back.
 
-    python3 bench/ab.py OLD_BINARY NEW_BINARY [--rounds 3] [--duration 4]
+    python3 bench/ab.py OLD_BINARY NEW_BINARY [MORE ...] [--rounds 3] [--duration 4]
 
-A binary written as PATH@N runs with N UDP workers (default --workers).
+The binaries are labelled A, B, C, ... in the order given; every ratio is
+against A (to bisect a slowdown, give the commits in history order). A
+binary written as PATH@N runs with N UDP workers (default --workers).
 
 Uses compare.py's loopback setup (upstream $BENCH_HOST:5301, vpndns on 5302,
 dnsdist on 5303); every server started is stopped at the end.
@@ -41,8 +43,7 @@ def switches(pid):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("a")
-    ap.add_argument("b")
+    ap.add_argument("binaries", nargs="+", help="two or more vpndns binaries (A, B, ...)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=4)
     ap.add_argument("--rate", type=int, default=20000)
@@ -53,7 +54,11 @@ def main():
                     help="also count system calls per query (perf stat on the "
                          "syscalls:sys_enter_* tracepoints, which adds to the CPU time)")
     args = ap.parse_args()
-    who = [("A", args.a), ("B", args.b)]
+    if len(args.binaries) < 2:
+        ap.error("give at least two binaries")
+    who = [(chr(ord("A") + i), b) for i, b in enumerate(args.binaries)]
+    for label, binary in who:
+        print(f"{label}: {binary}")
     if not args.no_dnsdist:
         who.append(("dnsdist", None))
     phases = [("fwd max", "q-forward.txt", []),
@@ -98,8 +103,9 @@ def main():
         finally:
             c.stop_all()
     print(f"load average at the end: {os.getloadavg()}")
-    print(f"| phase | {' | '.join(l for l, _ in who)} | CPU B/A | CPU B/dnsdist | QPS B/A "
-          "| QPS B/dnsdist |")
+    last = who[len(args.binaries) - 1][0]
+    print(f"| phase | {' | '.join(l for l, _ in who)} | CPU {last}/A | CPU {last}/dnsdist "
+          f"| QPS {last}/A | QPS {last}/dnsdist |")
     print("| --- |" + " ---: |" * (len(who) + 4))
     for phase, _, _ in phases:
         cells, med, qmed = [], {}, {}
@@ -111,6 +117,8 @@ def main():
             cs = statistics.median(x[3] for x in xs)
             cell = (f"{med[label]:.2f} ({cpu[0]:.2f}–{cpu[-1]:.2f}) µs, {qps / 1000:.1f}k QPS, "
                     f"{cs:.2f} switches")
+            if label not in ("A", "dnsdist"):
+                cell += f", {med[label] / med['A']:.2f}× A"
             if args.syscalls:
                 sc = sorted(sum(x[2].values()) for x in xs)
                 cell += f", {statistics.median(sc):.2f} ({sc[0]:.2f}–{sc[-1]:.2f}) syscalls"
@@ -118,10 +126,10 @@ def main():
                 cell += " (" + " ".join(
                     f"{k} {statistics.median(x[2].get(k, 0) for x in xs):.2f}" for k in names) + ")"
             cells.append(cell)
-        ratio = f"{med['B'] / med['A']:.2f}"
-        vs = f"{med['B'] / med['dnsdist']:.2f}" if "dnsdist" in med else "-"
-        qratio = f"{qmed['B'] / qmed['A']:.2f}"
-        qvs = f"{qmed['B'] / qmed['dnsdist']:.2f}" if "dnsdist" in qmed else "-"
+        ratio = f"{med[last] / med['A']:.2f}"
+        vs = f"{med[last] / med['dnsdist']:.2f}" if "dnsdist" in med else "-"
+        qratio = f"{qmed[last] / qmed['A']:.2f}"
+        qvs = f"{qmed[last] / qmed['dnsdist']:.2f}" if "dnsdist" in qmed else "-"
         print(f"| {phase} | {' | '.join(cells)} | {ratio} | {vs} | {qratio} | {qvs} |")
 
 

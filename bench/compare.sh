@@ -7,6 +7,8 @@
 #   sudo bash bench/compare.sh failover [flags]  # first of two forwarders silent (phase F)
 #   sudo bash bench/compare.sh ports [--rounds 3] [--duration 4]
 #       # the random-port pool against the commit before it (bench/ab.py, forwarding)
+#   sudo bash bench/compare.sh against REV [--rounds 6] [--duration 4] [--rate QPS]
+#       # HEAD against any older commit, the same way (e.g. a slowdown check)
 #
 # Installs dnsperf, dnsdist and dnsmasq from Debian's packages when missing
 # (as root), builds vpndns in release, then runs bench/compare.py, which starts
@@ -37,34 +39,43 @@ case "${1:-}" in
 latency) phase=L ;;
 failover) phase=F ;;
 ports) phase=ports ;;
+against) phase=against ;;
 esac
 [ -z "$phase" ] || shift
 
 echo "== building vpndns (release)" >&2
 cargo build --release --locked --bin vpndns >&2
 
-if [ "$phase" = ports ]; then
-    # The commit before the one that added src/proxy/portpool.rs (or
-    # PREPOOL_REV), exported with git archive into /tmp (no worktree, nothing
-    # committed) and built into this target dir, so only vpndns is compiled.
-    added=$(git log --diff-filter=A --format=%H -- src/proxy/portpool.rs | tail -n 1)
-    rev=${PREPOOL_REV:-$added^}
-    src=/tmp/vpndns-prepool-$(git rev-parse --short "$rev")
-    bins=$(mktemp -d /tmp/vpndns-ports.XXXXXX)
+# ports / against: bench/ab.py with HEAD against an older commit, exported
+# with git archive into /tmp (no worktree, nothing committed) and built into
+# this target dir, so only vpndns is compiled; HEAD's binary is put back.
+if [ "$phase" = ports ] || [ "$phase" = against ]; then
+    if [ "$phase" = ports ]; then
+        # The commit before the one that added src/proxy/portpool.rs.
+        added=$(git log --diff-filter=A --format=%H -- src/proxy/portpool.rs | tail -n 1)
+        rev=${PREPOOL_REV:-$added^}
+        what="before the port pool"
+    else
+        rev=${1:?"usage: bench/compare.sh against REV [bench/ab.py flags]"}
+        shift
+        what="the older commit"
+    fi
+    rev=$(git rev-parse --short "$rev^{commit}")
+    src=/tmp/vpndns-rev-$rev
+    bins=$(mktemp -d /tmp/vpndns-ab.XXXXXX)
     trap 'rm -rf "$bins"' EXIT
     cp target/release/vpndns "$bins/head"
     if [ ! -f "$src/Cargo.toml" ]; then
         mkdir -p "$src"
         git archive "$rev" | tar -x -C "$src"
     fi
-    echo "== building $rev (before the port pool) in $src" >&2
+    echo "== building $rev ($what) in $src" >&2
     CARGO_TARGET_DIR="$PWD/target" cargo build --release --locked --bin vpndns \
         --manifest-path "$src/Cargo.toml" >&2
-    cp target/release/vpndns "$bins/prepool"
+    cp target/release/vpndns "$bins/old"
     cp "$bins/head" target/release/vpndns
-    echo "== A = $(git rev-parse --short "$rev") (4 fixed upstream sockets per family per worker)," \
-        "B = $(git rev-parse --short HEAD) (port pool)" >&2
-    python3 bench/ab.py "$bins/prepool" "$bins/head" --phases fwd "$@"
+    echo "== A = $rev ($what), B = $(git rev-parse --short HEAD)" >&2
+    python3 bench/ab.py "$bins/old" "$bins/head" --phases fwd "$@"
     exit
 fi
 

@@ -100,9 +100,11 @@ def perf_record(w, seconds=8):
 # serve_upstream: batch receive and send set-up, per-batch loads, tokio's
 # polling of them) instead of only on_query/on_response; toggles nest badly,
 # so it is one or the other.
+# CALLGRIND_SCOPE: the handlers (default), the worker's socket tasks, or
+# everything the process runs ("all": every thread, runtime and timers too).
 TOGGLE = {"handlers": ["--toggle-collect=*on_query*", "--toggle-collect=*on_response*"],
-          "tasks": ["--toggle-collect=*serve_clients*", "--toggle-collect=*serve_upstream*"]}[
-    os.environ.get("CALLGRIND_SCOPE", "handlers")]
+          "tasks": ["--toggle-collect=*serve_clients*", "--toggle-collect=*serve_upstream*"],
+          "all": []}[os.environ.get("CALLGRIND_SCOPE", "handlers")]
 
 
 def callgrind(w, queries=20000):
