@@ -803,7 +803,7 @@ fn a_cold_wireguard_replica_is_created_without_its_tunnel_and_the_monitor_drives
     let pid = pl::pidfile(beta, "vpnx", "wireguard-go");
     assert_eq!(
         monitor::client::running(beta, &w.jail).expect("cmd"),
-        lx::daemon_alive(&pid)
+        lx::daemon_running(&pid)
     );
 }
 

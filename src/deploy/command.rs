@@ -383,24 +383,19 @@ pub mod linux {
             vec!["delete".into(), "table".into(), "ip".into(), table.into()],
         )
     }
-    /// `start-stop-daemon --status --pidfile PID`: exits 0 while the process runs.
-    pub fn daemon_running(pidfile: &Path) -> Cmd {
-        Cmd::new(
-            "start-stop-daemon",
-            vec!["--status".into(), "--pidfile".into(), p(pidfile)],
-        )
-    }
     /// Exits 0 while the process of `pidfile` runs: it exists and is not a
     /// zombie (`start-stop-daemon --status` counts one that died and awaits
-    /// reaping, which a container's init may take a second to do). A fixed
+    /// reaping, which a container's init may take a second to do, or never).
+    /// Plans, the monitor and status all ask this one question. A fixed
     /// script: the path is its argument, never part of the script.
-    pub fn daemon_alive(pidfile: &Path) -> Cmd {
+    pub fn daemon_running(pidfile: &Path) -> Cmd {
         Cmd::new(
             "sh",
             vec![
                 "-c".into(),
-                "read -r pid 2>/dev/null < \"$1\" || exit 1; case $pid in ''|*[!0-9]*) exit 1;; esac; \
-                 read -r st 2>/dev/null < \"/proc/$pid/stat\" || exit 1; st=${st##*) }; [ \"${st%% *}\" != Z ]"
+                "read -r pid 2>/dev/null < \"$1\" && [ -n \"${pid##*[!0-9]*}\" ] && \
+                 read -r st 2>/dev/null < \"/proc/$pid/stat\" && st=${st##*) } && \
+                 case ${st%% *} in Z|X) exit 1;; esac"
                     .into(),
                 "sh".into(),
                 p(pidfile),
@@ -730,15 +725,15 @@ mod tests {
         );
     }
 
-    /// `daemon_alive`, run for real: a live process runs; one that exited
+    /// `daemon_running`, run for real: a live process runs; one that exited
     /// and awaits reaping (a zombie) does not, nor a reaped one, nor a pid
-    /// file that holds no number.
+    /// file that is missing or holds no number.
     #[test]
     fn a_zombie_does_not_run() {
         let d = tempfile::tempdir().expect("tempdir");
         let pid = d.path().join("x.pid");
         let alive = || {
-            let c = linux::daemon_alive(&pid);
+            let c = linux::daemon_running(&pid);
             std::process::Command::new(c.program)
                 .args(&c.args)
                 .status()
@@ -763,7 +758,13 @@ mod tests {
         assert!(!alive(), "a zombie does not run");
         let _ = live.wait();
         assert!(!alive(), "a reaped process does not run");
-        std::fs::write(&pid, "self\n").expect("pid");
-        assert!(!alive(), "a pid file without a number");
+        for junk in ["self\n", "\n", "1x\n", "x1\n"] {
+            std::fs::write(&pid, junk).expect("pid");
+            assert!(!alive(), "a pid file without a number: {junk:?}");
+        }
+        std::fs::write(&pid, format!("{}\n", std::process::id())).expect("pid");
+        assert!(alive(), "this test's own process runs");
+        std::fs::remove_file(&pid).expect("rm");
+        assert!(!alive(), "no pid file");
     }
 }

@@ -4,7 +4,7 @@
 //! Linux namespaces, links, nftables tables and daemons), and can be told to
 //! fail the Nth changing operation. May touch: only its own memory.
 
-use super::command::Cmd;
+use super::command::{Cmd, linux};
 use super::exec::{Outcome, System};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -169,7 +169,7 @@ impl FakeHost {
             ("nft", ["list", "table", "ip", t]) => {
                 Some(self.ns_ok(&ns) && st.nft.contains(&(ns, t.to_string())))
             }
-            ("start-stop-daemon", ["--status", "--pidfile", p]) => {
+            ("sh", ["-c", _, "sh", p]) if *cmd == linux::daemon_running(Path::new(p)) => {
                 Some(st.daemons.contains(Path::new(p)))
             }
             _ => None,

@@ -76,7 +76,7 @@ pub fn stop(host: &Host, j: &Jail) -> Result<Cmd, MonitorError> {
 }
 
 /// Exits 0 while the client runs. Linux: its pid file's process exists and
-/// is not a zombie (`lx::daemon_alive`). FreeBSD: the script's `onestatus`.
+/// is not a zombie (`lx::daemon_running`). FreeBSD: the script's `onestatus`.
 /// What is verified for WireGuard there is platform.md's: the script is
 /// `wireguard` (net/wireguard-tools), knobs `wireguard_enable` and
 /// `wireguard_interfaces`, `wg-quick up` at start. That its status asks
@@ -86,7 +86,7 @@ pub fn stop(host: &Host, j: &Jail) -> Result<Cmd, MonitorError> {
 pub fn running(host: &Host, j: &Jail) -> Result<Cmd, MonitorError> {
     let (service, daemon) = names(j)?;
     Ok(match host.platform {
-        Platform::Linux => lx::daemon_alive(&pl::pidfile(host, &j.name, daemon)),
+        Platform::Linux => lx::daemon_running(&pl::pidfile(host, &j.name, daemon)),
         Platform::FreeBsd => fb::service_onestatus(&j.name, service),
     })
 }
@@ -150,8 +150,7 @@ mod tests {
             "{steps:?}"
         );
         assert_eq!(stop(&host, &j).expect("cmd"), lx::daemon_stop(&pid));
-        // A zombie does not run (daemon_alive, not start-stop-daemon --status).
-        assert_eq!(running(&host, &j).expect("cmd"), lx::daemon_alive(&pid));
+        assert_eq!(running(&host, &j).expect("cmd"), lx::daemon_running(&pid));
     }
 
     #[test]

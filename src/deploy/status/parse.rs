@@ -206,14 +206,6 @@ pub fn pf_block_counters(text: &str) -> Vec<Counter> {
     out
 }
 
-/// Whether `/proc/PID/stat` is a zombie's (or a dead task's): the state
-/// field after the command, which is in parentheses and may hold any byte.
-pub fn proc_zombie(stat: &str) -> bool {
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|st| st == "Z" || st == "X")
-}
-
 /// One forwarder of vpndns's `/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Forwarder {
@@ -406,15 +398,6 @@ block drop in quick on e0b_vpnus inet from any to ! 10.10.1.0/24
         );
         assert_eq!((c[1].packets, c[1].bytes), (5, 300));
         assert!(pf_block_counters("pfctl: Anchor does not exist.\n").is_empty());
-    }
-
-    #[test]
-    fn proc_stat_zombies() {
-        assert!(proc_zombie("812 (openvpn) Z 1 811 811 0 -1 4227076"));
-        assert!(!proc_zombie("812 (openvpn) S 1 811 811 0 -1 4227076"));
-        // The command may hold spaces and parentheses.
-        assert!(proc_zombie("9 (a) b) Z 1"));
-        assert!(!proc_zombie(""));
     }
 
     #[test]

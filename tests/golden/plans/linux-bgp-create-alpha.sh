@@ -242,7 +242,7 @@ VPNJAIL_EOF
 chmod 0600 /usr/local/jails/ipsec/swanctl.conf
 
 # 32. start charon (kernel-libipsec) in vj-wan-alpha-ipsec
-if ! start-stop-daemon --status --pidfile /usr/local/jails/ipsec/charon.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /usr/local/jails/ipsec/charon.pid >/dev/null 2>&1; then
   ip netns exec vj-wan-alpha-ipsec env STRONGSWAN_CONF=/usr/local/jails/ipsec/strongswan.conf start-stop-daemon --start --background --make-pidfile --pidfile /usr/local/jails/ipsec/charon.pid --output /usr/local/jails/ipsec/charon.log --notify-await --notify-timeout 20 --exec /usr/sbin/charon-systemd --
 fi
 
@@ -396,22 +396,22 @@ VPNJAIL_EOF
 chmod 0644 /usr/local/jails/ipsec/bfdd.conf
 
 # 42. start zebra (FRR) in vj-wan-alpha-ipsec
-if ! start-stop-daemon --status --pidfile /usr/local/jails/ipsec/zebra.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /usr/local/jails/ipsec/zebra.pid >/dev/null 2>&1; then
   ip netns exec vj-wan-alpha-ipsec start-stop-daemon --start --background --make-pidfile --pidfile /usr/local/jails/ipsec/zebra.pid --output /usr/local/jails/ipsec/zebra.log --exec /usr/lib/frr/zebra -- -N vj-wan-alpha-ipsec -f /usr/local/jails/ipsec/zebra.conf -i /usr/local/jails/ipsec/frr/zebra.pid --vty_socket /usr/local/jails/ipsec/frr -z /usr/local/jails/ipsec/frr/zserv.api
 fi
 
 # 43. start bfdd (FRR) in vj-wan-alpha-ipsec
-if ! start-stop-daemon --status --pidfile /usr/local/jails/ipsec/bfdd.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /usr/local/jails/ipsec/bfdd.pid >/dev/null 2>&1; then
   ip netns exec vj-wan-alpha-ipsec start-stop-daemon --start --background --make-pidfile --pidfile /usr/local/jails/ipsec/bfdd.pid --output /usr/local/jails/ipsec/bfdd.log --exec /usr/lib/frr/bfdd -- -N vj-wan-alpha-ipsec -f /usr/local/jails/ipsec/bfdd.conf -i /usr/local/jails/ipsec/frr/bfdd.pid --vty_socket /usr/local/jails/ipsec/frr -z /usr/local/jails/ipsec/frr/zserv.api
 fi
 
 # 44. start bgpd (FRR) in vj-wan-alpha-ipsec
-if ! start-stop-daemon --status --pidfile /usr/local/jails/ipsec/bgpd.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /usr/local/jails/ipsec/bgpd.pid >/dev/null 2>&1; then
   ip netns exec vj-wan-alpha-ipsec start-stop-daemon --start --background --make-pidfile --pidfile /usr/local/jails/ipsec/bgpd.pid --output /usr/local/jails/ipsec/bgpd.log --exec /usr/lib/frr/bgpd -- -N vj-wan-alpha-ipsec -f /usr/local/jails/ipsec/frr.conf -i /usr/local/jails/ipsec/frr/bgpd.pid --vty_socket /usr/local/jails/ipsec/frr -z /usr/local/jails/ipsec/frr/zserv.api
 fi
 
 # 45. start vpnjail monitor in vj-wan-alpha-ipsec (docs/ha.md)
-if ! start-stop-daemon --status --pidfile /usr/local/jails/ipsec/monitor.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /usr/local/jails/ipsec/monitor.pid >/dev/null 2>&1; then
   ip netns exec vj-wan-alpha-ipsec start-stop-daemon --start --background --make-pidfile --pidfile /usr/local/jails/ipsec/monitor.pid --output /usr/local/jails/ipsec/monitor.log --exec /usr/local/sbin/vpnjail -- -v monitor --site <repo>/examples/wan-site.toml --host alpha
 fi
 

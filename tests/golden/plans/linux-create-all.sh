@@ -176,7 +176,7 @@ VPNJAIL_EOF
 chmod 0600 /run/vpnjail/demo/alpha/ipsec/swanctl.conf
 
 # 24. start charon (kernel-libipsec) in vj-demo-alpha-ipsec
-if ! start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/ipsec/charon.pid >/dev/null 2>&1; then
   ip netns exec vj-demo-alpha-ipsec env STRONGSWAN_CONF=/run/vpnjail/demo/alpha/ipsec/strongswan.conf start-stop-daemon --start --background --make-pidfile --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid --output /run/vpnjail/demo/alpha/ipsec/charon.log --notify-await --notify-timeout 20 --exec /usr/sbin/charon-systemd --
 fi
 
@@ -274,7 +274,7 @@ chmod 0644 /run/vpnjail/demo/alpha/dns/blocked.txt
 env /usr/local/sbin/vpndns -c /run/vpnjail/demo/alpha/dns/vpndns.toml check >/dev/null
 
 # 38. start vpndns in vj-demo-alpha-dns
-if ! start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/dns/vpndns.pid >/dev/null 2>&1; then
   ip netns exec vj-demo-alpha-dns start-stop-daemon --start --background --make-pidfile --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid --output /run/vpnjail/demo/alpha/dns/vpndns.log --exec /usr/local/sbin/vpndns -- -c /run/vpnjail/demo/alpha/dns/vpndns.toml run
 fi
 
@@ -758,7 +758,7 @@ VPNJAIL_EOF
 chmod 0600 /run/vpnjail/demo/beta/ipsec_b/swanctl.conf
 
 # 99. start charon (kernel-libipsec) in vj-demo-beta-ipsec_b
-if ! start-stop-daemon --status --pidfile /run/vpnjail/demo/beta/ipsec_b/charon.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/beta/ipsec_b/charon.pid >/dev/null 2>&1; then
   ip netns exec vj-demo-beta-ipsec_b env STRONGSWAN_CONF=/run/vpnjail/demo/beta/ipsec_b/strongswan.conf start-stop-daemon --start --background --make-pidfile --pidfile /run/vpnjail/demo/beta/ipsec_b/charon.pid --output /run/vpnjail/demo/beta/ipsec_b/charon.log --notify-await --notify-timeout 20 --exec /usr/sbin/charon-systemd --
 fi
 

@@ -38,7 +38,7 @@ if test -d /run/vpnjail/demo/beta/laptop; then
 fi
 
 # 9. stop charon in vj-demo-beta-ipsec_b
-if start-stop-daemon --status --pidfile /run/vpnjail/demo/beta/ipsec_b/charon.pid >/dev/null 2>&1; then
+if sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/beta/ipsec_b/charon.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/beta/ipsec_b/charon.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
@@ -218,7 +218,7 @@ if test -d /run/vpnjail/demo/alpha/vpnus; then
 fi
 
 # 55. stop vpndns in vj-demo-alpha-dns
-if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid >/dev/null 2>&1; then
+if sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/dns/vpndns.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/dns/vpndns.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
@@ -261,7 +261,7 @@ if test -d /run/vpnjail/demo/alpha/dns; then
 fi
 
 # 66. stop charon in vj-demo-alpha-ipsec
-if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid >/dev/null 2>&1; then
+if sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/ipsec/charon.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/ipsec/charon.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 

@@ -163,12 +163,12 @@ VPNJAIL_EOF
 chmod 0600 /run/vpnjail/demo/alpha/vpnus/wireguard.conf
 
 # 16. remove a dead wireguard-go's socket /var/run/wireguard/wgdf748c9a.sock
-if ! start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid >/dev/null 2>&1; then
   rm -f /var/run/wireguard/wgdf748c9a.sock
 fi
 
 # 17. start wireguard-go (wgdf748c9a) in vj-demo-alpha-vpnus (after the kill switch)
-if ! start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid >/dev/null 2>&1; then
+if ! sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid >/dev/null 2>&1; then
   ip netns exec vj-demo-alpha-vpnus start-stop-daemon --start --background --make-pidfile --pidfile /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid --output /run/vpnjail/demo/alpha/vpnus/wireguard-go.log --exec /usr/bin/wireguard-go -- -f wgdf748c9a
 fi
 

@@ -6,7 +6,7 @@ set -eu
 umask 077
 
 # 1. stop wireguard-go in vj-demo-alpha-vpnus
-if start-stop-daemon --status --pidfile /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid >/dev/null 2>&1; then
+if sh -c 'read -r pid 2>/dev/null < "$1" && [ -n "${pid##*[!0-9]*}" ] && read -r st 2>/dev/null < "/proc/$pid/stat" && st=${st##*) } && case ${st%% *} in Z|X) exit 1;; esac' sh /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid >/dev/null 2>&1; then
   start-stop-daemon --stop --pidfile /run/vpnjail/demo/alpha/vpnus/wireguard-go.pid --remove-pidfile --retry TERM/5/KILL/2
 fi
 
