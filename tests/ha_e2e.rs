@@ -19,6 +19,8 @@
 //! stops the monitors, FRR and the resolvers and deletes the namespaces and
 //! files on drop, also when the test fails. Failover times are printed.
 
+#[path = "common/e2e.rs"]
+mod e2e;
 #[path = "common/netns.rs"]
 mod netns;
 #[path = "common/openvpn.rs"]
@@ -26,12 +28,13 @@ mod openvpn;
 #[path = "common/wireguard.rs"]
 mod wireguard;
 
+use e2e::Lab;
 use netns::{alive, must, sh, spawn_in_netns, veth_links};
 use openvpn::pki;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vpndns::deploy::model::Site;
 use vpndns::deploy::plan::linux as plan_linux;
@@ -75,17 +78,6 @@ const HOST_SILENT_BOUND: Duration = Duration::from_secs(1);
 /// (an answer through the namespaces takes a few milliseconds).
 const ASK_TIMEOUT: Duration = Duration::from_millis(60);
 const ASK_PAUSE: Duration = Duration::from_millis(20);
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A short tag unique to this run and test (also the site's name).
-fn run_tag() -> String {
-    format!(
-        "a{:x}{}",
-        std::process::id() & 0xfffff,
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// The test's site: the wan triangle on Linux with `vpnx` replicated on
 /// alpha and beta; the defaults of [site.monitor] (and of BFD) but a 3 s
@@ -261,17 +253,16 @@ fn ask(ns: &str, src: Ipv4Addr, dst: SocketAddr, timeout: Duration) -> Option<Ip
 
 /// The WAN of the test; everything is torn down on drop.
 struct Ha {
+    /// The tag (also the site's name), the directory and the guard that
+    /// stops FRR, the monitors, the stand-in servers and vpndns by pid and
+    /// deletes every namespace carrying the tag.
+    lab: Lab,
     site: Site,
+    /// Not `lab.site`: the test builds the namespaces itself, so the lab's
+    /// drop runs no `vpnjail destroy`.
     site_file: PathBuf,
-    tag: String,
-    dir: PathBuf,
-    namespaces: Vec<String>,
-    /// FRR daemons and monitors.
-    pidfiles: Vec<PathBuf>,
     /// Per replica host (alpha, beta): the resolver's stop flag and thread.
     resolvers: Vec<(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>)>,
-    /// Processes started directly (vpndns).
-    children: Vec<std::process::Child>,
     /// The replicas' OpenVPN clients (cold standby): stopped again after
     /// the monitors, which may have started one while they were stopped.
     clients: Vec<PathBuf>,
@@ -307,19 +298,13 @@ impl Drop for Ha {
                 let _ = h.join();
             }
         }
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        netns::stop_pidfiles(&self.pidfiles);
+        // The monitors first, then the clients they may have started;
+        // the lab does the rest.
+        netns::stop_pidfiles(&self.lab.daemons);
         netns::stop_pidfiles(&self.clients);
-        for n in &self.namespaces {
-            let _ = sh("ip", &["netns", "del", n]);
-        }
         for sock in &self.sockets {
             let _ = std::fs::remove_file(sock);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -335,7 +320,7 @@ impl Ha {
     }
 
     fn provider_ns(&self, host: &str) -> String {
-        format!("vj-{}-{host}-prov", self.tag)
+        self.lab.own_ns("vj", &format!("{host}-prov"))
     }
 
     fn up(failback: bool) -> Ha {
@@ -347,9 +332,8 @@ impl Ha {
     /// provider's namespace, which pushes the route to the resolver.
     fn up_as(failback: bool, tunnel: Tunnel) -> Ha {
         let cold = tunnel == Tunnel::OpenVpn;
-        let tag = run_tag();
-        let dir = std::env::temp_dir().join(format!("vjha-{tag}"));
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let lab = Lab::bare('a');
+        let (tag, dir) = (lab.tag.clone(), lab.path().to_path_buf());
         std::fs::write(dir.join("link.psk"), "a-test-key-of-enough-length\n").expect("psk");
         if cold {
             pki(&dir);
@@ -380,19 +364,15 @@ impl Ha {
             (client.1, server.0)
         });
         let text = site_text(&tag, &dir, failback, tunnel);
-        let site_file = dir.join("site.toml");
+        let site_file = dir.join("ha-site.toml");
         std::fs::write(&site_file, &text).expect("site");
         let site = vpndns::deploy::check::load(&site_file)
             .unwrap_or_else(|e| panic!("site must pass check:\n{e}\n{text}"));
         let mut ha = Ha {
+            lab,
             site: site.clone(),
             site_file,
-            tag,
-            dir,
-            namespaces: Vec::new(),
-            pidfiles: Vec::new(),
             resolvers: Vec::new(),
-            children: Vec::new(),
             clients: Vec::new(),
             threads: Vec::new(),
             sockets: Vec::new(),
@@ -403,7 +383,6 @@ impl Ha {
             let ipsec = h.ipsec_jail().expect("ipsec jail");
             let ns = site.jail_netns(h, ipsec);
             must("ip", &["netns", "add", &ns]);
-            ha.namespaces.push(ns.clone());
             must("ip", &["-n", &ns, "link", "set", "lo", "up"]);
             let a = format!("{}/{}", ipsec.address, h.bridge.network.prefix_len());
             must("ip", &["-n", &ns, "addr", "add", &a, "dev", "lo"]);
@@ -435,7 +414,6 @@ impl Ha {
             let pns = ha.provider_ns(hn);
             for ns in [&jns, &pns] {
                 must("ip", &["netns", "add", ns]);
-                ha.namespaces.push(ns.clone());
                 must("ip", &["-n", ns, "link", "set", "lo", "up"]);
             }
             let br = &anycast.bridge;
@@ -513,7 +491,7 @@ impl Ha {
             ha.resolvers.push((stop, Some(t)));
         }
         // FRR in each ipsec namespace, exactly as `vpnjail create` starts it.
-        let dir_s = ha.dir.display().to_string();
+        let dir_s = ha.lab.path().display().to_string();
         must("chmod", &["755", &dir_s]);
         must("chown", &["-R", "frr:frr", &dir_s]);
         for h in &site.hosts {
@@ -525,7 +503,8 @@ impl Ha {
             let ns = site.jail_netns(h, ipsec);
             let zserv = run_dir.join("zserv.api");
             for &daemon in plan_linux::frr_daemons(&site) {
-                ha.pidfiles
+                ha.lab
+                    .daemons
                     .push(plan_linux::pidfile(h, &ipsec.name, daemon));
                 let c = plan_linux::frr_start(h, &ns, ipsec, daemon);
                 let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
@@ -565,8 +544,8 @@ impl Ha {
         must("ip", &["-n", pns, "link", "set", "up1", "up"]);
         let dns = format!("{PROVIDER_DNS}/32");
         must("ip", &["-n", pns, "addr", "add", &dns, "dev", "lo"]);
-        let d = self.dir.display().to_string();
-        let conf = self.dir.join(format!("server-{host}.conf"));
+        let d = self.lab.path().display().to_string();
+        let conf = self.lab.path().join(format!("server-{host}.conf"));
         std::fs::write(
             &conf,
             format!(
@@ -576,9 +555,9 @@ impl Ha {
             ),
         )
         .expect("server.conf");
-        let pid = self.dir.join(format!("server-{host}.pid"));
-        let log = self.dir.join(format!("server-{host}.log"));
-        self.pidfiles.push(pid.clone());
+        let pid = self.lab.path().join(format!("server-{host}.pid"));
+        let log = self.lab.path().join(format!("server-{host}.log"));
+        self.lab.daemons.push(pid.clone());
         openvpn::start_server_conf(pns, &conf, &pid, &log);
         let h = self.site.host(host).expect("host");
         self.clients.push(plan_linux::pidfile(h, "vpnx", "openvpn"));
@@ -613,7 +592,7 @@ impl Ha {
                 &["-n", pns, "addr", "add", &format!("{a}/32"), "dev", "lo"],
             );
         }
-        let conf = self.dir.join(format!("provider-{host}.conf"));
+        let conf = self.lab.path().join(format!("provider-{host}.conf"));
         std::fs::write(
             &conf,
             format!(
@@ -623,10 +602,10 @@ impl Ha {
         )
         .expect("provider conf");
         // Unique on the machine: wireguard-go's socket is in /var/run/wireguard.
-        let ifname = format!("wp{}{}", self.tag, ["a", "b"][i]);
-        let pid = self.dir.join(format!("provider-{host}.pid"));
-        let log = self.dir.join(format!("provider-{host}.log"));
-        self.pidfiles.push(pid.clone());
+        let ifname = format!("wp{}{}", self.lab.tag, ["a", "b"][i]);
+        let pid = self.lab.path().join(format!("provider-{host}.pid"));
+        let log = self.lab.path().join(format!("provider-{host}.log"));
+        self.lab.daemons.push(pid.clone());
         self.sockets.push(wireguard::socket(&ifname));
         wireguard::start_peer(pns, &ifname, &conf, "10.64.0.1/24", &pid, &log);
         let stop = Arc::new(AtomicBool::new(false));
@@ -658,7 +637,8 @@ impl Ha {
         let h = self.site.host(host).expect("host").clone();
         let ipsec = h.ipsec_jail().expect("ipsec").clone();
         let ns = self.site.jail_netns(&h, &ipsec);
-        self.pidfiles
+        self.lab
+            .daemons
             .push(plan_linux::pidfile(&h, &ipsec.name, "monitor"));
         let c = plan_linux::monitor_start(
             &h,
@@ -707,7 +687,7 @@ impl Ha {
     chain f { type filter hook forward priority -10; policy accept; iifname "ipsec*" drop; oifname "ipsec*" drop; }
 }
 "#;
-        let file = self.dir.join(format!("cut-{host}.nft"));
+        let file = self.lab.path().join(format!("cut-{host}.nft"));
         std::fs::write(&file, rules).expect("write nft");
         nft_file(&ns, &file);
     }
@@ -789,7 +769,7 @@ impl Ha {
     fn start_vpndns_on_gamma(&mut self) -> SocketAddr {
         let (ns, addr) = self.client();
         let listen = SocketAddr::from((addr, 5353));
-        let conf = self.dir.join("vpndns.toml");
+        let conf = self.lab.path().join("vpndns.toml");
         std::fs::write(
             &conf,
             format!(
@@ -808,7 +788,7 @@ impl Ha {
             "table ip vjsrc {{\n\tchain post {{ type nat hook postrouting priority srcnat; \
              ip daddr {ANYCAST} udp dport 53 ip saddr != {addr} snat to {addr}; }}\n}}\n"
         );
-        let file = self.dir.join("vpndns-src.nft");
+        let file = self.lab.path().join("vpndns-src.nft");
         std::fs::write(&file, rules).expect("write nft");
         nft_file(&ns, &file);
         let child = std::process::Command::new("ip")
@@ -819,7 +799,7 @@ impl Ha {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start vpndns");
-        self.children.push(child);
+        self.lab.children.push(child);
         listen
     }
 
@@ -1144,7 +1124,7 @@ fn probe_loss_of_one_percent_withdraws_nothing() {
                  type filter hook input priority -10; policy accept;\n  \
                  udp dport 53 counter name \"seen\"\n  \
                  udp dport 53 numgen random mod 100 < 1 counter name \"lost\" drop\n }\n}\n";
-    let file = ha.dir.join("loss.nft");
+    let file = ha.lab.path().join("loss.nft");
     std::fs::write(&file, rules).expect("write nft");
     nft_file(&pns, &file);
     let log = ha.ipsec_dir("alpha").join("monitor.log");
