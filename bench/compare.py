@@ -101,6 +101,21 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / HZ
 
 
+def cpu_times():
+    """The machine's CPU counters from /proc/stat (user, nice, system, idle,
+    iowait, irq, softirq, steal, ...), for `steal_pct`."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
+def steal_pct(before, after):
+    """The share of CPU time the hypervisor took between two `cpu_times`
+    readings, in percent: on a virtual machine a run with much steal measures
+    the host's other guests as much as the proxy."""
+    d = [b - a for a, b in zip(before, after)]
+    return 100.0 * d[7] / sum(d) if len(d) > 7 and sum(d) > 0 else 0.0
+
+
 def vmrss_kib(pid, key="VmRSS:"):
     """VmRSS (or, with key="VmHWM:", its peak) in KiB."""
     with open(f"/proc/{pid}/status") as f:
@@ -174,6 +189,7 @@ def dnsperf(port, datafile, duration, extra=(), verbose=False, every=None, on_st
             "-l", str(duration), "-t", str(timeout), *extra]
     if verbose:
         argv.append("-v")
+    t0 = cpu_times()
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         if on_start:
@@ -195,6 +211,7 @@ def dnsperf(port, datafile, duration, extra=(), verbose=False, every=None, on_st
         "lost": num(r"Queries lost:\s+(\d+)"),
         "qps": num(r"Queries per second:\s+([\d.]+)"),
         "avg": num(r"Average Latency \(s\):\s+([\d.]+)"),
+        "steal": steal_pct(t0, cpu_times()),
     }
     if verbose:
         lat = sorted(float(m) for m in re.findall(r"^> \S+ \S+ \S+ ([\d.]+)$", text, re.M))
@@ -475,9 +492,15 @@ def latency_phase(args, w, sat, proxies, load):
         for rnd in range(args.rounds):
             log(f"phase L, {frac:.0%} of {sat:,.0f} = {rate} QPS, round {rnd + 1}/{args.rounds}")
             extra = [*load, "-Q", str(rate)]
-            r = dnsperf(PORT_UPSTREAM, f"{w}/q-forward.txt", args.duration, extra, True)
-            per["upstream direct"].append(r)
-            for name in proxies:
+            # The order turns round by round, so that no target always runs
+            # first, or right after the upstream, on a machine that drifts.
+            order = ["upstream direct", *proxies]
+            k = rnd % len(order)
+            for name in order[k:] + order[:k]:
+                if name == "upstream direct":
+                    r = dnsperf(PORT_UPSTREAM, f"{w}/q-forward.txt", args.duration, extra, True)
+                    per[name].append(r)
+                    continue
                 # Fresh each time: the same names are sent every round and
                 # must not be answered from vpndns's cache.
                 p = start_proxy(name, args, w)
@@ -486,10 +509,11 @@ def latency_phase(args, w, sat, proxies, load):
                         dnsperf(PORT[name], f"{w}/q-forward.txt", args.duration, extra, True))
                 finally:
                     stop(p)
-            for k in ["upstream direct", *proxies]:
+            for k in order:
                 x = per[k][-1]
                 log(f"  {k}: p50 {x['p50'] * 1e6:.0f} p99 {x['p99'] * 1e6:.0f} "
-                    f"p99.9 {x['p999'] * 1e6:.0f} us, lost {x['lost']:.0f}/{x['sent']:.0f}")
+                    f"p99.9 {x['p999'] * 1e6:.0f} us, lost {x['lost']:.0f}/{x['sent']:.0f}, "
+                    f"steal {x['steal']:.1f}%")
     return out
 
 
@@ -829,8 +853,8 @@ def report_added(args, sat, proxies, added):
       "rounds (min–max); added = the target's minus the upstream's in the same round")
     p("")
     p("| load | target | p50 µs | p99 µs | p99.9 µs | added p50 µs | added p99 µs "
-      "| added p99.9 µs | lost / sent |")
-    p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| added p99.9 µs | lost / sent | steal % |")
+    p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     add = {}
     for frac, per in added.items():
         up = per["upstream direct"]
@@ -849,16 +873,30 @@ def report_added(args, sat, proxies, added):
                 cells.append(f"{med(d):,.0f}{spread(d, '{:,.0f}')}")
             lost = sum(r["lost"] for r in rs)
             sent = sum(r["sent"] for r in rs)
+            st = [r["steal"] for r in rs]
             p(f"| {frac:.0%} ({per['rate']:,} QPS) | {k} | {' | '.join(cells)} "
-              f"| {lost:.0f} / {sent:.0f} |")
+              f"| {lost:.0f} / {sent:.0f} | {med(st):.1f}{spread(st, '{:.1f}')} |")
     if "vpndns" not in proxies:
         return
     p("")
-    p("| vpndns added latency, ratio | to dnsdist | to dnsmasq | target (vs dnsdist) |")
-    p("| --- | ---: | ---: | --- |")
-    for frac in added:
+    p("| vpndns added latency, ratio | to dnsdist | to dnsdist, per round | to dnsmasq "
+      "| target (vs dnsdist) |")
+    p("| --- | ---: | ---: | ---: | --- |")
+    for frac, per in added.items():
         for key, label in keys:
             mine = add.get((frac, "vpndns", key))
+
+            def paired(other):
+                # The ratio within each round (the same upstream reading for
+                # both), then the median of those: drift between rounds
+                # cancels out.
+                xs = [(v[key] - u[key]) / (o[key] - u[key])
+                      for v, o, u in zip(per.get("vpndns", []), per.get(other, []),
+                                         per["upstream direct"])
+                      if o[key] > u[key] and v[key] >= u[key]]
+                if not xs:
+                    return "-"
+                return f"{med(xs):.2f}{spread(xs, '{:.2f}')}"
 
             def ratio(other):
                 theirs = add.get((frac, other, key))
@@ -868,7 +906,8 @@ def report_added(args, sat, proxies, added):
                     return f"{mine:,.0f} µs vs {theirs:,.0f} µs"
                 return f"{mine / theirs:.2f}"
             tgt = "≤ 1.00" if key in ("p50", "p99") else "-"
-            p(f"| {frac:.0%}, {label} | {ratio('dnsdist')} | {ratio('dnsmasq')} | {tgt} |")
+            p(f"| {frac:.0%}, {label} | {ratio('dnsdist')} | {paired('dnsdist')} "
+              f"| {ratio('dnsmasq')} | {tgt} |")
 
 
 def report_failover(args, failover):
