@@ -896,7 +896,11 @@ def report_added(args, sat, proxies, added):
                       if o[key] > u[key] and v[key] >= u[key]]
                 if not xs:
                     return "-"
-                return f"{med(xs):.2f}{spread(xs, '{:.2f}')}"
+                # Rounds where a proxy added nothing measurable are left out;
+                # say how many were left.
+                n = len(per["upstream direct"])
+                of = f", {len(xs)} of {n} rounds" if len(xs) < n else ""
+                return f"{med(xs):.2f}{spread(xs, '{:.2f}')}{of}"
 
             def ratio(other):
                 theirs = add.get((frac, other, key))
@@ -922,8 +926,8 @@ def report_failover(args, failover):
       "\"lost = ∞\" counts lost queries as never answered")
     p("")
     p("| target | p50 µs | p99 µs (answered) | p99 µs (lost = ∞) | p99.9 µs (answered) | max ms "
-      "| lost / sent |")
-    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+      "| lost / sent | steal % |")
+    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for k, rs in failover.items():
         if k == "rate" or not rs:
             continue
@@ -936,8 +940,10 @@ def report_failover(args, failover):
         mx = [r["max"] * 1e3 for r in rs]
         lost = [int(r["lost"]) for r in rs]
         sent = [int(r["sent"]) for r in rs]
+        st = [r["steal"] for r in rs]
         p(f"| {k} | {' | '.join(cells)} | {med(mx):,.0f}{spread(mx, '{:,.0f}')} "
-          f"| {sum(lost)} / {sum(sent)} ({', '.join(map(str, lost))}) |")
+          f"| {sum(lost)} / {sum(sent)} ({', '.join(map(str, lost))}) "
+          f"| {med(st):.1f}{spread(st, '{:.1f}')} |")
     v, d = failover.get("vpndns"), failover.get("dnsdist")
     if v and d:
         vp, dp = med([r["p99"] for r in v]), med([r["p99"] for r in d])
