@@ -51,9 +51,42 @@ impl UdpSocket {
         self.0.get_ref().local_addr()
     }
 
+    /// The socket itself, for calls that need no readiness.
+    pub fn get_ref(&self) -> &std::net::UdpSocket {
+        self.0.get_ref()
+    }
+
+    /// Drops every datagram queued, without waiting.
+    pub fn discard_queued(&self) {
+        let mut byte = [0u8; 1];
+        while self.0.get_ref().recv(&mut byte).is_ok() {}
+    }
+
     /// The descriptor, for system calls on it (it stays owned here).
     pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.0.get_ref().as_raw_fd()
+    }
+}
+
+/// Dissolves `socket`'s association (`connect` to an AF_UNSPEC address).
+/// On Linux this also releases a port the kernel chose for it (one not
+/// given to `bind`): its next send binds a new one.
+pub fn disconnect(socket: &std::net::UdpSocket) -> io::Result<()> {
+    // SAFETY: all-zero is a valid sockaddr_storage, and its family is then
+    // AF_UNSPEC (0); the kernel reads at most `size_of` bytes of it.
+    let unspec: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer and length describe `unspec`, alive for the call.
+    let rc = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            (&raw const unspec).cast(),
+            size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

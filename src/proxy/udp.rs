@@ -22,7 +22,7 @@ use super::batch::{BATCH, RecvBatch, SendBatch, UdpSocket};
 use super::dot;
 use super::metrics::{Outcome, Protocol};
 use super::pipeline::{Pipeline, Step, Verdict};
-use super::portpool::{self, PortPool};
+use super::portpool::{self, PortPool, Renewal};
 use super::querylog;
 use super::state::Shared;
 use super::upstream::{InFlight, NO_SOCKET, Origin, Which};
@@ -114,7 +114,7 @@ impl Worker {
         Ok(Worker {
             shared,
             listeners,
-            pool: PortPool::new(portpool::PER_FAMILY)?,
+            pool: PortPool::new(portpool::PER_FAMILY, Renewal::probe())?,
             inflight: RefCell::new(InFlight::new(capacity)),
             rng: RefCell::new(rand::rng()),
             batch_socket: Cell::new(None),
