@@ -603,8 +603,12 @@ def hold_cpus_awake():
     """Asks the kernel for zero CPU wake-up latency until this process exits:
     the idle loop then polls instead of halting (PM QoS, /dev/cpu_dma_latency;
     the request lasts while the file is open)."""
-    fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
-    os.write(fd, struct.pack("i", 0))
+    try:
+        fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(fd, struct.pack("i", 0))
+    except OSError as e:
+        sys.exit(f"--idle-poll: cannot hold /dev/cpu_dma_latency at 0 ({e}); "
+                 "it needs root and a kernel with PM QoS")
     atexit.register(os.close, fd)
     log("idle poll: the CPUs poll instead of halting for this run")
 

@@ -56,10 +56,19 @@ impl UdpSocket {
         self.0.get_ref()
     }
 
-    /// Drops every datagram queued, without waiting.
+    /// Drops every datagram queued, without waiting. A pending socket
+    /// error (reported once, then cleared) does not end the drain early.
     pub fn discard_queued(&self) {
         let mut byte = [0u8; 1];
-        while self.0.get_ref().recv(&mut byte).is_ok() {}
+        let mut errors = 0;
+        loop {
+            match self.0.get_ref().recv(&mut byte) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) if errors == 0 => errors += 1,
+                Err(_) => return,
+            }
+        }
     }
 
     /// The descriptor, for system calls on it (it stays owned here).
