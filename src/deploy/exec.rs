@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub success: bool,
+    /// What it said on stderr, or on stdout when stderr is empty.
     pub stderr: String,
 }
 
@@ -21,6 +22,16 @@ pub trait System {
     fn write_file(&mut self, path: &Path, content: &[u8], mode: u32) -> std::io::Result<()>;
     /// Removes a file; absent is fine.
     fn remove_file(&mut self, path: &Path) -> std::io::Result<()>;
+}
+
+/// Why a command failed, as it said: its stderr; else its stdout (vtysh
+/// prints its errors there); else its exit status.
+fn what_it_said(out: &std::process::Output) -> String {
+    [&out.stderr, &out.stdout]
+        .into_iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| out.status.to_string())
 }
 
 /// The real machine: `std::process::Command` with an argv, never a shell.
@@ -36,7 +47,7 @@ impl System for RealSystem {
             .output()?;
         Ok(Outcome {
             success: out.status.success(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stderr: what_it_said(&out),
         })
     }
 
@@ -270,5 +281,27 @@ mod write_tests {
         );
         let left: Vec<_> = std::fs::read_dir(key.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file left behind");
+    }
+}
+
+#[cfg(test)]
+mod said_tests {
+    use super::*;
+
+    fn said(args: &[&str]) -> String {
+        let c = Cmd::new("sh", args.iter().copied());
+        let o = RealSystem.run(&c).unwrap();
+        assert!(!o.success);
+        o.stderr
+    }
+
+    #[test]
+    fn a_failure_is_told_by_stderr_else_stdout_else_its_status() {
+        assert_eq!(said(&["-c", "echo out; echo err >&2; exit 1"]), "err");
+        assert_eq!(
+            said(&["-c", "echo '% Unknown command'; exit 1"]),
+            "% Unknown command"
+        );
+        assert_eq!(said(&["-c", "exit 3"]), "exit status: 3");
     }
 }
