@@ -663,6 +663,48 @@ mod tests {
         assert!(!cache.serve(up, &q, &pq, 512, now + Duration::from_secs(7), &mut out));
     }
 
+    /// The UDP worker caches an answer after relaying it (TTL override
+    /// applied, the client's ID set): the entry is the one the raw answer
+    /// gives, positive or negative, overridden or not.
+    #[test]
+    fn an_answer_as_relayed_is_cached_as_the_raw_one() {
+        let config = CacheConfig {
+            size: 100,
+            min_ttl: 60,
+            ttl_override: vec![(Name::from_text("pinned.example").unwrap(), 7)],
+            ..CacheConfig::default()
+        };
+        let (raw, relayed) = (Cache::new(&config), Cache::new(&config));
+        let up: SocketAddr = VPN_A.parse().unwrap();
+        let now = Instant::now();
+        for (name, ttl) in [
+            ("x.pinned.example", Some(300)),
+            ("gone.pinned.example", None),
+            ("low.example", Some(5)),
+            ("gone.example", None),
+        ] {
+            let q = query(name, TYPE_A, None);
+            let pq = parse_query(&q).unwrap();
+            let resp = response(&q, ttl, 30);
+            raw.store(up, &q, &pq, &resp, now);
+            let mut as_sent = resp.clone();
+            relayed.apply_override(&pq, &mut as_sent);
+            wire::set_id(&mut as_sent, 0x4242);
+            relayed.store(up, &q, &pq, &as_sent, now);
+            for later in [0, 5, 6, 7, 29, 30, 59, 60] {
+                let at = now + Duration::from_secs(later);
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let hit = raw.serve(up, &q, &pq, 512, at, &mut a);
+                assert_eq!(
+                    hit,
+                    relayed.serve(up, &q, &pq, 512, at, &mut b),
+                    "{name} +{later}s"
+                );
+                assert_eq!(a, b, "{name} +{later}s");
+            }
+        }
+    }
+
     #[test]
     fn negative_answers_live_by_the_soa_minimum_bounded_by_negative_ttl() {
         let cache = Cache::new(&CacheConfig {

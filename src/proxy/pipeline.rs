@@ -198,16 +198,23 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Caches `resp` (the answer `target` gave to `sent`, the forwarded copy
-    /// of `q`) if it may be, applies TTL overrides, gives it the client's ID
-    /// and counts it forwarded.
-    pub fn relay(&self, target: SocketAddr, sent: &[u8], q: &Query, resp: &mut [u8], now: Instant) {
-        if self.cacheable(q) {
-            self.cache.store(target, sent, q, resp, now);
-        }
+    /// Makes `resp`, an upstream's answer to `q`, the client's: applies TTL
+    /// overrides, gives it the client's ID and counts it forwarded. Then
+    /// [`remember`](Self::remember) it, after it is sent if that can wait.
+    pub fn relay(&self, q: &Query, resp: &mut [u8]) {
         self.cache.apply_override(q, resp);
         wire::set_id(resp, q.id);
         self.metrics.count(self.protocol, Outcome::Forwarded);
+    }
+
+    /// Caches `resp` (the answer `target` gave to `sent`, the forwarded copy
+    /// of `q`, as [`relay`](Self::relay) made it) if it may be. The entry is
+    /// the same as before `relay`: the cache forces overridden TTLs itself
+    /// and stores no ID.
+    pub fn remember(&self, target: SocketAddr, sent: &[u8], q: &Query, resp: &[u8], now: Instant) {
+        if self.cacheable(q) {
+            self.cache.store(target, sent, q, resp, now);
+        }
     }
 
     /// Every target of `targets` failed for `q` (whose bytes are `msg`):

@@ -348,7 +348,7 @@ impl Worker {
             Ok(mut resp) => {
                 let limit = self.inflight.borrow().slot(i).question.udp_limit();
                 dot::truncate_for_udp(&mut resp, limit);
-                self.on_response(NO_SOCKET, &mut resp, done.from, tx);
+                self.on_response(NO_SOCKET, &mut resp, done.from, tx, false);
             }
             Err(e) => {
                 debug!("{e}");
@@ -392,7 +392,7 @@ impl Worker {
                     Ok(n) => {
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
-                                self.on_response(j, msg, from, &mut tx);
+                                self.on_response(j, msg, from, &mut tx, k + 1 == n);
                             }
                         }
                         tx.flush(&self.listeners);
@@ -409,7 +409,16 @@ impl Worker {
         }
     }
 
-    fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr, tx: &mut SendBatch) {
+    /// Relays one upstream datagram (or drops it) into `tx`; the `last` of
+    /// a batch flushes `tx` itself, before caching the answer.
+    fn on_response(
+        &self,
+        socket: usize,
+        msg: &mut [u8],
+        from: SocketAddr,
+        tx: &mut SendBatch,
+        last: bool,
+    ) {
         let now = Instant::now();
         let mut inflight = self.inflight.borrow_mut();
         let (i, which) = match inflight.match_response(socket, from, msg) {
@@ -451,9 +460,14 @@ impl Worker {
             (Which::Earlier, Some(e)) => e.target,
             _ => s.target,
         };
-        p.relay(answered_by, &s.query, &s.question, msg, now);
+        p.relay(&s.question, msg);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);
+        if last {
+            // The client's answer leaves before the cache's bookkeeping.
+            tx.flush(&self.listeners);
+        }
+        p.remember(answered_by, &s.query, &s.question, msg, now);
         if engine.config.log_queries {
             querylog::forwarded(s, msg, false);
         }
