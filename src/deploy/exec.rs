@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub success: bool,
-    /// What it said on stderr, or on stdout when stderr is empty.
-    pub stderr: String,
+    /// What it said: its stderr, or its stdout when stderr is empty, or
+    /// its exit status when it said nothing.
+    pub said: String,
 }
 
 /// The machine the executor acts on: the real one ([`RealSystem`]) or a
@@ -47,7 +48,7 @@ impl System for RealSystem {
             .output()?;
         Ok(Outcome {
             success: out.status.success(),
-            stderr: what_it_said(&out),
+            said: what_it_said(&out),
         })
     }
 
@@ -181,7 +182,7 @@ pub fn execute(plan: &Plan, sys: &mut dyn System) -> Result<Vec<StepResult>, Exe
         let r: Result<Option<Undo>, String> = match &st.action {
             Action::Run(c) | Action::Check(c) => match sys.run(c) {
                 Ok(o) if o.success => Ok(Some(Undo::Cmds(st.undo.clone()))),
-                Ok(o) => Err(format!("{c} exited with an error: {}", o.stderr)),
+                Ok(o) => Err(format!("{c} exited with an error: {}", o.said)),
                 Err(e) => Err(format!("cannot run {c}: {e}")),
             },
             Action::Write {
@@ -238,7 +239,7 @@ fn rollback(sys: &mut dyn System, done: Vec<Undo>) -> Vec<String> {
                 for c in cmds {
                     match sys.run(&c) {
                         Ok(o) if o.success => {}
-                        Ok(o) => failures.push(format!("{c}: {}", o.stderr)),
+                        Ok(o) => failures.push(format!("{c}: {}", o.said)),
                         Err(e) => failures.push(format!("{c}: {e}")),
                     }
                 }
@@ -292,7 +293,7 @@ mod said_tests {
         let c = Cmd::new("sh", args.iter().copied());
         let o = RealSystem.run(&c).unwrap();
         assert!(!o.success);
-        o.stderr
+        o.said
     }
 
     #[test]

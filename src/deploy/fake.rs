@@ -77,7 +77,7 @@ impl FakeHost {
     fn ok(b: bool) -> Outcome {
         Outcome {
             success: b,
-            stderr: if b {
+            said: if b {
                 String::new()
             } else {
                 "simulated failure".into()
