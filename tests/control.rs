@@ -150,6 +150,32 @@ fn negative_answers_are_cached_and_ttl_override_applies() {
     assert_eq!(ok.udp_count(), 1);
 }
 
+/// The cache is written before the answer leaves: a client that asks again
+/// the moment it has its answer is answered from the cache, whichever of the
+/// two workers its second query (from a new port) lands on.
+#[test]
+fn an_answer_received_is_already_in_the_cache() {
+    const ROUNDS: usize = 1000;
+    let b = Block::new();
+    let up = Upstream::start(b.addr(2, 5300), Ipv4Addr::new(192, 0, 2, 2), Mode::Answer);
+    let config = head(&b, cache(1000))
+        .forward_to("up", up.addr, &b.net())
+        .to_string();
+    let p = Proxy::start(b.addr(PROXY, 5353), &config, &[]);
+    for i in 0..ROUNDS {
+        let name = format!("again{i}.example.");
+        for _ in 0..2 {
+            let r = ask(p.addr, ip(&b, 20), &name, RecordType::A);
+            assert_eq!(addresses(&r), vec![IpAddr::V4(up.answer)]);
+        }
+        assert_eq!(
+            up.udp_count(),
+            i + 1,
+            "round {i}: the second ask was a miss"
+        );
+    }
+}
+
 #[test]
 fn eviction_keeps_the_cache_at_its_size() {
     let b = Block::new();

@@ -200,7 +200,7 @@ impl Pipeline<'_> {
 
     /// Makes `resp`, an upstream's answer to `q`, the client's: applies TTL
     /// overrides, gives it the client's ID and counts it forwarded. Then
-    /// [`remember`](Self::remember) it, after it is sent if that can wait.
+    /// [`remember`](Self::remember) it, before it is sent.
     pub fn relay(&self, q: &Query, resp: &mut [u8]) {
         self.cache.apply_override(q, resp);
         wire::set_id(resp, q.id);

@@ -348,7 +348,7 @@ impl Worker {
             Ok(mut resp) => {
                 let limit = self.inflight.borrow().slot(i).question.udp_limit();
                 dot::truncate_for_udp(&mut resp, limit);
-                self.on_response(NO_SOCKET, &mut resp, done.from, tx, false);
+                self.on_response(NO_SOCKET, &mut resp, done.from, tx);
             }
             Err(e) => {
                 debug!("{e}");
@@ -392,7 +392,7 @@ impl Worker {
                     Ok(n) => {
                         for k in 0..n {
                             if let Some((msg, from)) = rx.get_mut(k) {
-                                self.on_response(j, msg, from, &mut tx, k + 1 == n);
+                                self.on_response(j, msg, from, &mut tx);
                             }
                         }
                         tx.flush(&self.listeners);
@@ -409,16 +409,10 @@ impl Worker {
         }
     }
 
-    /// Relays one upstream datagram (or drops it) into `tx`; the `last` of
-    /// a batch flushes `tx` itself, before caching the answer.
-    fn on_response(
-        &self,
-        socket: usize,
-        msg: &mut [u8],
-        from: SocketAddr,
-        tx: &mut SendBatch,
-        last: bool,
-    ) {
+    /// Relays one upstream datagram (or drops it) into `tx`, caching the
+    /// answer first: a client that asks again the moment it has the answer
+    /// must find it cached, on whichever worker its next query lands.
+    fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr, tx: &mut SendBatch) {
         let now = Instant::now();
         let mut inflight = self.inflight.borrow_mut();
         let (i, which) = match inflight.match_response(socket, from, msg) {
@@ -461,13 +455,9 @@ impl Worker {
             _ => s.target,
         };
         p.relay(&s.question, msg);
+        p.remember(answered_by, &s.query, &s.question, msg, now);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);
-        if last {
-            // The client's answer leaves before the cache's bookkeeping.
-            tx.flush(&self.listeners);
-        }
-        p.remember(answered_by, &s.query, &s.question, msg, now);
         if engine.config.log_queries {
             querylog::forwarded(s, msg, false);
         }
