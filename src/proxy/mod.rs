@@ -25,7 +25,7 @@
 //! - [`metrics`]: the counters, the outcome of a decision, and their exposition;
 //! - [`state`]: what every listener reads (engine, cache, counters) and the reload handle;
 //! - [`portpool`]: upstream UDP sockets on fresh random ports;
-//! - [`batch`]: `recvmmsg`/`sendmmsg` for the UDP workers;
+//! - [`batch`]: `recvmmsg`/`sendmmsg` for the UDP workers, and their spread over workers;
 //! - [`udp`]: one UDP worker thread, moving datagrams through the pipeline;
 //! - [`framing`]: splits a TCP stream into messages;
 //! - [`conntable`]: bounds the TCP connections, evicting the longest idle;

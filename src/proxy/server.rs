@@ -47,6 +47,13 @@ impl Server {
                 sockets
                     .push(bind_udp(addr).with_context(|| format!("cannot listen on udp {addr}"))?);
             }
+            #[cfg(target_os = "linux")]
+            if let Some(first) = udp.first().and_then(|s| s.last()) {
+                // Few clients, many queries each: spread them over every worker.
+                if let Err(e) = super::batch::spread_at_random(first, workers as u32) {
+                    warn!("udp {addr}: datagrams go to workers by a hash of the sender: {e}");
+                }
+            }
             tcp.push(bind_tcp(addr).with_context(|| format!("cannot listen on tcp {addr}"))?);
         }
         let control = match &engine.config.control {
