@@ -118,11 +118,7 @@ pub fn spread_at_random(socket: &std::net::UdpSocket, n: u32) -> io::Result<()> 
             size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    zero_or_errno(rc)
 }
 
 /// Dissolves `socket`'s association (`connect` to an AF_UNSPEC address).
@@ -140,6 +136,11 @@ pub fn disconnect(socket: &std::net::UdpSocket) -> io::Result<()> {
             size_of::<libc::sockaddr_storage>() as libc::socklen_t,
         )
     };
+    zero_or_errno(rc)
+}
+
+/// A system call's 0 as `Ok`, anything else as the `errno` it left.
+fn zero_or_errno(rc: libc::c_int) -> io::Result<()> {
     if rc == 0 {
         Ok(())
     } else {
