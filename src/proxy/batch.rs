@@ -154,20 +154,55 @@ pub const BATCH: usize = 32;
 /// queries and answers over UDP are far smaller).
 pub const MAX_DATAGRAM: usize = 4096;
 
-/// Datagrams received by one `recvmmsg`.
+/// Datagrams received by one `recvmmsg`. The headers and their buffers are
+/// set up once: each call only resets the address lengths the last one used.
 pub struct RecvBatch {
     bufs: Box<[u8]>,
     addrs: Box<[MaybeUninit<libc::sockaddr_storage>]>,
+    /// One per datagram, pointing into `bufs` (heap memory that never moves
+    /// or is freed before `self`); only the headers read it.
+    _iov: Box<[libc::iovec]>,
+    /// One per datagram, pointing into `addrs` and `iov`, likewise.
+    hdrs: Box<[libc::mmsghdr]>,
     lens: [usize; BATCH],
     from: [Option<SocketAddr>; BATCH],
     count: usize,
 }
 
+const NAME_LEN: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
 impl Default for RecvBatch {
     fn default() -> Self {
+        let mut bufs = vec![0u8; BATCH * MAX_DATAGRAM].into_boxed_slice();
+        let mut addrs: Box<[MaybeUninit<libc::sockaddr_storage>]> =
+            (0..BATCH).map(|_| MaybeUninit::zeroed()).collect();
+        let mut iov: Box<[libc::iovec]> = bufs
+            .chunks_exact_mut(MAX_DATAGRAM)
+            .map(|buf| libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: MAX_DATAGRAM,
+            })
+            .collect();
+        let hdrs = iov
+            .iter_mut()
+            .zip(addrs.iter_mut())
+            .map(|(iov, addr)| {
+                // SAFETY: all-zero is a valid mmsghdr (null pointers, zero
+                // lengths); the fields set below point into boxed memory
+                // that `RecvBatch` owns.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_name = addr.as_mut_ptr().cast();
+                h.msg_hdr.msg_namelen = NAME_LEN;
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
         RecvBatch {
-            bufs: vec![0; BATCH * MAX_DATAGRAM].into_boxed_slice(),
-            addrs: (0..BATCH).map(|_| MaybeUninit::zeroed()).collect(),
+            bufs,
+            addrs,
+            _iov: iov,
+            hdrs,
             lens: [0; BATCH],
             from: [None; BATCH],
             count: 0,
@@ -187,32 +222,21 @@ impl RecvBatch {
     /// epoll event, which the driver reads after this task yields, and
     /// clearing only drops readiness tokio had already seen (its tick).
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        let mut iov: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
-        let mut hdrs: [MaybeUninit<libc::mmsghdr>; BATCH] =
-            [const { MaybeUninit::uninit() }; BATCH];
-        for i in 0..BATCH {
-            let buf = &mut self.bufs[i * MAX_DATAGRAM..(i + 1) * MAX_DATAGRAM];
-            iov[i].write(libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: MAX_DATAGRAM,
-            });
-            // SAFETY: all-zero is a valid mmsghdr (null pointers, zero lengths);
-            // the fields set below point into buffers that outlive the call.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = self.addrs[i].as_mut_ptr().cast();
-            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = iov[i].as_mut_ptr();
-            h.msg_hdr.msg_iovlen = 1;
-            hdrs[i].write(h);
+        // The kernel shortened the address lengths of the datagrams it filled.
+        for h in &mut self.hdrs[..self.count] {
+            h.msg_hdr.msg_namelen = NAME_LEN;
         }
+        self.count = 0;
+        let hdrs = self.hdrs.as_mut_ptr();
         let fd = socket.as_raw_fd();
         let n = socket.0.try_io(Interest::READABLE, |_| {
             // SAFETY: `hdrs` holds BATCH initialised headers whose buffers
-            // and address storage are valid for writes for the whole call.
+            // and address storage (owned by `self`, borrowed mutably for
+            // this call) are valid for writes for the whole call.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
-                    hdrs.as_mut_ptr().cast(),
+                    hdrs,
                     BATCH as _,
                     libc::MSG_DONTWAIT,
                     std::ptr::null_mut(),
@@ -224,9 +248,7 @@ impl RecvBatch {
                 Ok(n as usize)
             }
         })?;
-        for (i, h) in hdrs.iter().take(n).enumerate() {
-            // SAFETY: the kernel filled the first `n` headers.
-            let h = unsafe { h.assume_init_ref() };
+        for (i, h) in self.hdrs.iter().take(n).enumerate() {
             let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             self.lens[i] = if truncated { 0 } else { h.msg_len as usize };
             // SAFETY: the storage was zeroed and the kernel wrote the sender's
