@@ -202,6 +202,11 @@ impl PortPool {
     /// Completes when the socket behind `j` is replaced by another (when
     /// renewing by reopening).
     pub async fn replaced(&self, j: usize) {
+        if self.renewal == Renewal::Unbind {
+            // Sockets are renewed in place, never replaced. A pending future
+            // registers no waiter, which `notified()` would on every batch.
+            return std::future::pending().await;
+        }
         self.members[j].replaced.notified().await
     }
 }

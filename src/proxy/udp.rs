@@ -66,9 +66,9 @@ pub fn run(
         let (dot_done, dot_answers) = mpsc::unbounded_channel();
         let worker = Rc::new(Worker::new(shared, listeners, dot_done)?);
         tokio::task::spawn_local(worker.clone().serve_dot(dot_answers));
-        for i in 0..worker.listeners.len() {
-            tokio::task::spawn_local(worker.clone().serve_clients(i, shutdown.clone()));
-        }
+        let listening: Vec<_> = (0..worker.listeners.len())
+            .map(|i| tokio::task::spawn_local(worker.clone().serve_clients(i)))
+            .collect();
         for j in 0..worker.pool.len() {
             tokio::task::spawn_local(worker.clone().serve_upstream(j));
         }
@@ -78,6 +78,11 @@ pub fn run(
             if shutdown.changed().await.is_err() {
                 break;
             }
+        }
+        // Stop taking queries. A listener task only waits in `readable()`
+        // and handles a batch without awaiting, so it stops between batches.
+        for task in listening {
+            task.abort();
         }
         // Drain: answers still arrive and timeouts still fire.
         while !worker.inflight.borrow().is_empty() {
@@ -124,20 +129,18 @@ impl Worker {
         })
     }
 
-    async fn serve_clients(self: Rc<Self>, i: usize, mut shutdown: watch::Receiver<bool>) {
+    /// Reads listener `i` until the task is aborted at shutdown (so no
+    /// shutdown signal is polled per batch).
+    async fn serve_clients(self: Rc<Self>, i: usize) {
         let mut rx = RecvBatch::default();
         let mut tx = SendBatch::default();
         let mut up = SendBatch::default();
         let mut q = Query::default();
         let socket = &self.listeners[i];
         loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.changed() => return,
-                ready = socket.readable() => if let Err(e) = ready {
-                    warn!("udp listener {:?}: {e}", socket.local_addr());
-                    return;
-                },
+            if let Err(e) = socket.readable().await {
+                warn!("udp listener {:?}: {e}", socket.local_addr());
+                return;
             }
             for _ in 0..ROUNDS {
                 match rx.recv(socket) {
