@@ -44,6 +44,11 @@ pub enum Action {
     Withdraw,
 }
 
+/// How long bgpd may go on listing the route after `no network` (it drops
+/// it from its table asynchronously) before the monitor takes it for put
+/// back, by a restarted bgpd or by hand, and withdraws it again.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
 /// What this monitor has told BGP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Announced {
@@ -63,6 +68,8 @@ pub struct Replica {
     pub failures: u32,
     /// When the current run of healthy checks began.
     pub healthy_since: Option<Duration>,
+    /// When it last told BGP to withdraw the route.
+    pub withdrawn_at: Option<Duration>,
 }
 
 impl Replica {
@@ -72,6 +79,7 @@ impl Replica {
             announced: Announced::Unknown,
             failures: 0,
             healthy_since: None,
+            withdrawn_at: None,
         }
     }
 
@@ -113,7 +121,14 @@ impl Replica {
             self.healthy_since = None;
             self.failures = self.failures.saturating_add(1);
             match self.announced {
-                Announced::Withdrawn if o.ours_in_bgp => Some(Action::Withdraw),
+                Announced::Withdrawn
+                    if o.ours_in_bgp
+                        && self
+                            .withdrawn_at
+                            .is_none_or(|t| o.now.saturating_sub(t) >= SETTLE) =>
+                {
+                    Some(Action::Withdraw)
+                }
                 Announced::Withdrawn => None,
                 _ if self.failures >= self.policy.fail_after => {
                     if o.ours_in_bgp {
@@ -129,7 +144,10 @@ impl Replica {
         };
         self.announced = match action {
             Some(Action::Announce(k)) => Announced::At(k),
-            Some(Action::Withdraw) => Announced::Withdrawn,
+            Some(Action::Withdraw) => {
+                self.withdrawn_at = Some(o.now);
+                Announced::Withdrawn
+            }
             None => self.announced,
         };
         action
@@ -148,6 +166,63 @@ mod tests {
             hold_down: Duration::from_secs(10),
             failback,
         }
+    }
+
+    fn obs_ms(ms: u64, healthy: bool, ours: bool, other: bool) -> Observation {
+        Observation {
+            now: Duration::from_millis(ms),
+            ..obs(0, healthy, ours, other)
+        }
+    }
+
+    /// bgpd drops a withdrawn route a moment later: the checks in between
+    /// still see it, and withdrawing it twice would fail (`no network` of
+    /// a statement that is gone). Only a route still there once BGP has had
+    /// time to settle was put back, and is withdrawn again.
+    #[test]
+    fn a_route_bgp_still_lists_just_after_its_withdrawal_is_not_withdrawn_twice() {
+        let mut r = Replica::new(policy(false));
+        assert_eq!(
+            r.step(obs_ms(0, true, false, false)),
+            Some(Action::Announce(0))
+        );
+        assert_eq!(r.step(obs_ms(200, false, true, false)), None);
+        assert_eq!(r.step(obs_ms(400, false, true, false)), None);
+        assert_eq!(
+            r.step(obs_ms(600, false, true, false)),
+            Some(Action::Withdraw)
+        );
+        assert_eq!(r.step(obs_ms(800, false, true, false)), None, "settling");
+        assert_eq!(r.step(obs_ms(1400, false, true, false)), None, "settling");
+        assert_eq!(
+            r.step(obs_ms(1600, false, true, false)),
+            Some(Action::Withdraw),
+            "put back: withdrawn again"
+        );
+    }
+
+    /// When carrying out a step fails, the monitor goes back to the state
+    /// before it (the executor undid the change). A withdrawn replica then
+    /// still waits out its hold-down and comes back as a standby, where a
+    /// state reset to "unknown" would announce it at once as the primary.
+    #[test]
+    fn after_a_failed_change_a_withdrawn_replica_still_waits_out_its_hold_down() {
+        let mut r = Replica::new(policy(false));
+        r.step(obs(0, true, false, false));
+        for t in 1..=3 {
+            r.step(obs(t, false, true, false));
+        }
+        assert_eq!(r.announced, Announced::Withdrawn);
+        let before = r.clone();
+        assert_eq!(r.step(obs(5, false, true, true)), Some(Action::Withdraw));
+        r = before; // `no network` failed
+        assert_eq!(r.step(obs(6, true, false, true)), None, "hold-down");
+        assert_eq!(r.step(obs(15, true, false, true)), None, "hold-down");
+        assert_eq!(
+            r.step(obs(16, true, false, true)),
+            Some(Action::Announce(2)),
+            "back as a standby"
+        );
     }
 
     fn obs(t: u64, healthy: bool, ours: bool, other: bool) -> Observation {

@@ -462,9 +462,10 @@ pub fn run(
             }
             if let Err(e) = exec::execute(&plan, sys) {
                 tracing::error!(jail = %w.jail.name, error = %e, "BGP change failed; retrying next round");
-                // Forget what we believed we told BGP so the next round decides again.
+                // The executor undid the change, so BGP is as before this
+                // step, and so is what we believe: the next round decides
+                // again (a reset to "unknown" would skip the hold-down).
                 w.state = before;
-                w.state.announced = decide::Announced::Unknown;
             }
         }
         if opts.once {
