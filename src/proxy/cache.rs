@@ -663,7 +663,7 @@ mod tests {
         assert!(!cache.serve(up, &q, &pq, 512, now + Duration::from_secs(7), &mut out));
     }
 
-    /// The UDP worker caches an answer after relaying it (TTL override
+    /// `Pipeline::relay` caches an answer after making it the client's (TTL override
     /// applied, the client's ID set): the entry is the one the raw answer
     /// gives, positive or negative, overridden or not.
     #[test]

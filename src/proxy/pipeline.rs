@@ -198,20 +198,17 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Makes `resp`, an upstream's answer to `q`, the client's: applies TTL
-    /// overrides, gives it the client's ID and counts it forwarded. Then
-    /// [`remember`](Self::remember) it, before it is sent.
-    pub fn relay(&self, q: &Query, resp: &mut [u8]) {
+    /// Makes `resp`, the answer `target` gave to `sent` (the forwarded copy
+    /// of `q`), the client's: applies TTL overrides, gives it the client's
+    /// ID, counts it forwarded and caches it if it may be. Call it before
+    /// the answer is sent: a client that asks again the moment it has it
+    /// must find it cached, on whichever worker its next query lands. The
+    /// entry is the same as for the upstream's own bytes: the cache forces
+    /// overridden TTLs itself and stores no ID.
+    pub fn relay(&self, target: SocketAddr, sent: &[u8], q: &Query, resp: &mut [u8], now: Instant) {
         self.cache.apply_override(q, resp);
         wire::set_id(resp, q.id);
         self.metrics.count(self.protocol, Outcome::Forwarded);
-    }
-
-    /// Caches `resp` (the answer `target` gave to `sent`, the forwarded copy
-    /// of `q`, as [`relay`](Self::relay) made it) if it may be. The entry is
-    /// the same as before `relay`: the cache forces overridden TTLs itself
-    /// and stores no ID.
-    pub fn remember(&self, target: SocketAddr, sent: &[u8], q: &Query, resp: &[u8], now: Instant) {
         if self.cacheable(q) {
             self.cache.store(target, sent, q, resp, now);
         }

@@ -50,7 +50,10 @@ impl Server {
             #[cfg(target_os = "linux")]
             if let Some(first) = udp.first().and_then(|s| s.last()) {
                 // Few clients, many queries each: spread them over every worker.
-                if let Err(e) = super::batch::spread_at_random(first, workers as u32) {
+                if let Err(e) = super::batch::spread_at_random(
+                    first,
+                    u32::try_from(workers).unwrap_or(u32::MAX),
+                ) {
                     warn!("udp {addr}: datagrams go to workers by a hash of the sender: {e}");
                 }
             }

@@ -222,8 +222,7 @@ async fn answer_query(msg: &[u8], peer: SocketAddr, shared: &Shared) -> Option<V
     let timeout = engine.config.server.timeout;
     if let Some((n, mut resp)) = race(&targets, &sent, q.question_end, timeout, p.metrics).await {
         let target = targets.get(n)?;
-        p.relay(&q, &mut resp);
-        p.remember(target, &sent, &q, &resp, Instant::now());
+        p.relay(target, &sent, &q, &mut resp, Instant::now());
         if engine.config.log_queries {
             let action = format!("forwarded to {} ({target}) over tcp", targets.name(n));
             querylog::answered(peer, &q, &action, &resp, started);

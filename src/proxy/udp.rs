@@ -412,9 +412,8 @@ impl Worker {
         }
     }
 
-    /// Relays one upstream datagram (or drops it) into `tx`, caching the
-    /// answer first: a client that asks again the moment it has the answer
-    /// must find it cached, on whichever worker its next query lands.
+    /// Relays one upstream datagram (or drops it) into `tx`, cached before
+    /// it is sent ([`Pipeline::relay`]).
     fn on_response(&self, socket: usize, msg: &mut [u8], from: SocketAddr, tx: &mut SendBatch) {
         let now = Instant::now();
         let mut inflight = self.inflight.borrow_mut();
@@ -457,8 +456,7 @@ impl Worker {
             (Which::Earlier, Some(e)) => e.target,
             _ => s.target,
         };
-        p.relay(&s.question, msg);
-        p.remember(answered_by, &s.query, &s.question, msg, now);
+        p.relay(answered_by, &s.query, &s.question, msg, now);
         tx.next_buf().extend_from_slice(msg);
         tx.push(s.listener, s.client);
         if engine.config.log_queries {
